@@ -1,0 +1,1 @@
+"""rnnbench: train and compare recurrent-network variants, tracked in MLflow."""

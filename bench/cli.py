@@ -1,0 +1,83 @@
+"""Command line: `python -m bench <command>`. Imports torch/Lightning only for commands that train."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bench.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="rnnbench: benchmark recurrent networks.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    commands.add_parser("list", help="list tasks, variants and cells")
+
+    train = commands.add_parser("train", help="train one variant on one task, tracked in MLflow",
+                                epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
+                                       "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs")
+    train.add_argument("--task", required=True)
+    train.add_argument("--variant", default="simple")
+    train.add_argument("--cell", default=None, help="rnn | lstm | gru (default: rnn)")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("overrides", nargs="*", metavar="key=value")
+
+    ui = commands.add_parser("ui", help="serve the MLflow UI for the results store on 127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    return parser
+
+
+def command_list() -> None:
+    from bench.config import GENERAL_KEYS, RunConfig
+    from bench.registry import all_tasks
+    from bench.variants import CELLS, VARIANT_HELP
+
+    print("tasks:")
+    for name, task in all_tasks().items():
+        settings = " ".join(f"{k}={v}" for k, v in task.settings.items())
+        print(f"  {name:<22} {task.description}\n  {'':<22} settings: {settings}")
+    print("variants:")
+    for name, text in VARIANT_HELP.items():
+        print(f"  {name:<22} {text}")
+    print(f"cells: {', '.join(CELLS)}")
+    print("knobs (key=value): " + " ".join(f"{k}={getattr(RunConfig, k)}" for k in GENERAL_KEYS))
+
+
+def command_train(args: argparse.Namespace) -> None:
+    from bench.config import parse_overrides, resolve_config
+
+    config = resolve_config(args.task, args.variant, args.cell, parse_overrides(args.overrides))
+    from bench.train import train  # heavy imports only once the input is known to be valid
+
+    result = train(config, progress=not args.no_progress)
+    metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(result.test_metrics.items()))
+    print(f"run {result.run_id}: {metrics} (memoryless baseline loss {result.baseline:.4g}, "
+          f"{result.param_count} parameters, {result.epochs} epochs)")
+
+
+def command_ui(args: argparse.Namespace) -> None:
+    from bench.tracking import tracking_uri
+
+    uri = tracking_uri()
+    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                               "--host", "127.0.0.1", "--port", str(args.port)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            command_list()
+        elif args.command == "train":
+            command_train(args)
+        elif args.command == "ui":
+            command_ui(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

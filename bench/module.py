@@ -1,0 +1,66 @@
+"""One LightningModule for every task and variant: loss and metrics come from the task spec."""
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+
+from bench.models import RecurrentNet
+from bench.registry import MetricSpec, TaskSpec
+
+
+def make_metric(spec: MetricSpec, num_classes: int) -> torchmetrics.Metric:
+    if spec.kind == "accuracy":
+        return torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+    return torchmetrics.MeanSquaredError()
+
+
+class RecurrentTaskModule(pl.LightningModule):
+    def __init__(self, task: TaskSpec, net: RecurrentNet, lr: float, weight_decay: float, num_classes: int):
+        super().__init__()
+        # Plain values only in hparams (checkpoint loading uses weights_only=True).
+        self.save_hyperparameters({"task": task.name, "lr": lr, "weight_decay": weight_decay})
+        self.task, self.net, self.num_classes = task, net, num_classes
+        self.metrics = torch.nn.ModuleDict({
+            stage: torch.nn.ModuleDict({spec.name: make_metric(spec, num_classes) for spec in task.metrics})
+            for stage in ("val", "test")
+        })
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.net(batch["inputs"], batch.get("lengths"))
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.task.loss == "cross_entropy":  # per-step: mean over every step of every sequence
+            return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), targets.reshape(-1))
+        return F.mse_loss(outputs.float(), targets.float())
+
+    def _step(self, batch: dict, stage: str) -> torch.Tensor:
+        outputs = self(batch)
+        loss = self.loss(outputs, batch["targets"])
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["targets"]),
+                 prog_bar=stage != "test")
+        if stage in self.metrics:
+            for spec in self.task.metrics:
+                predicted, targets = outputs, batch["targets"]
+                if spec.last_steps:
+                    predicted, targets = predicted[:, -spec.last_steps:], targets[:, -spec.last_steps:]
+                if spec.kind == "accuracy":
+                    predicted = predicted.argmax(dim=-1)
+                metric = self.metrics[stage][spec.name]
+                metric.update(predicted.reshape(-1), targets.reshape(-1))
+                self.log(f"{stage}/{spec.name}", metric, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_index: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_index: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.Adam(trainable, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

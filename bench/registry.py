@@ -1,0 +1,82 @@
+"""The task registry: every module in `tasks/` defines one `TASK = TaskSpec(...)`, found by name.
+
+Task modules import only numpy at module level so that listing tasks stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from bench.errors import UserError
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric besides the loss, logged as `val/<name>` and `test/<name>`."""
+
+    name: str
+    kind: Literal["accuracy", "mse"]
+    last_steps: int | None = None  # per-step tasks: score only the final N steps (e.g. recall)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the generic data and training code needs to know about a task."""
+
+    name: str
+    description: str
+    input_kind: Literal["tokens", "floats"]
+    output_kind: Literal["per-step", "per-sequence"]
+    loss: Literal["cross_entropy", "mse"]
+    settings: dict[str, Any]  # task settings with their defaults, overridable like any knob
+    minimums: dict[str, Any]  # lower bounds of the numeric settings
+    input_size: Callable[[dict], int]  # vocabulary size (tokens) or number of features (floats)
+    output_size: Callable[[dict], int]  # number of classes, or 1 for regression
+    memoryless_baseline: Callable[[dict], float]  # loss of the best predictor that ignores the input
+    build_splits: Callable[[dict, int], dict]  # (settings, data_seed) -> {split: datasets.Dataset}
+    metrics: tuple[MetricSpec, ...] = ()
+    monitor: str = "val/loss"
+    monitor_mode: Literal["min", "max"] = "min"
+    training_defaults: dict[str, Any] = field(default_factory=dict)
+    vocabulary: Callable[[dict], list[str]] | None = None  # token strings, for word vectors
+    references: str = ""
+
+    def validate_settings(self, settings: dict) -> None:
+        for key, minimum in self.minimums.items():
+            if settings[key] < minimum:
+                raise UserError(f"{key}={settings[key]} is out of range for task {self.name}: must be >= {minimum}")
+
+    @property
+    def baseline_metric(self) -> str:
+        """The MLflow metric holding the memoryless baseline of this task's loss."""
+        return "baseline/loss"
+
+
+_TASKS: dict[str, TaskSpec] = {}
+
+
+def _discover() -> None:
+    import tasks as tasks_package
+
+    for module_info in pkgutil.iter_modules(tasks_package.__path__):
+        module = importlib.import_module(f"tasks.{module_info.name}")
+        spec = getattr(module, "TASK", None)
+        if isinstance(spec, TaskSpec):
+            _TASKS[spec.name] = spec
+
+
+def all_tasks() -> dict[str, TaskSpec]:
+    if not _TASKS:
+        _discover()
+    return dict(sorted(_TASKS.items()))
+
+
+def get_task(name: str) -> TaskSpec:
+    tasks = all_tasks()
+    if name not in tasks:
+        raise UserError(f"unknown task {name!r}; choose one of: {', '.join(tasks)}")
+    return tasks[name]

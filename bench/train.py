@@ -1,0 +1,167 @@
+"""Train one configuration end to end: data -> model -> Trainer -> test from the best-val checkpoint,
+every step recorded in one MLflow run."""
+from __future__ import annotations
+
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import MLFlowLogger
+
+from bench import tracking
+from bench.config import RunConfig
+from bench.data import TaskDataModule
+from bench.models import RecurrentNet, count_parameters
+from bench.module import RecurrentTaskModule
+from bench.paths import checkpoint_dir
+from bench.registry import TaskSpec, get_task
+
+# Our loaders index whole batches in memory; extra worker processes would only add overhead.
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=r".*The number of training batches.*")
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss (e.g. a linear-activation RNN exploding)."""
+
+
+class StopOnDivergence(pl.Callback):
+    """Stop at the first non-finite training loss instead of wasting the remaining epochs."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss):
+            raise DivergedError(f"diverged: training loss {loss.item()} at epoch {trainer.current_epoch}, "
+                                f"step {trainer.global_step}")
+
+
+class EpochTimer(pl.Callback):
+    """Wall time of each training epoch (validation excluded), logged as time/epoch_seconds."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.durations.append(time.perf_counter() - self._start)
+        pl_module.log("time/epoch_seconds", self.durations[-1], on_epoch=True)
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    best_val: float
+    test_metrics: dict[str, float]
+    epochs: int
+    param_count: int
+    seconds_per_epoch: float
+    baseline: float
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_precision(precision: str) -> str:
+    if precision != "auto":
+        return precision
+    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+
+
+def build_network(task: TaskSpec, config: RunConfig) -> RecurrentNet:
+    pretrained, coverage = None, None
+    if config.embedding_vectors:
+        from bench.embeddings import embedding_for_task
+
+        pretrained, coverage = embedding_for_task(task, config)
+    net = RecurrentNet(
+        input_kind=task.input_kind, input_size=task.input_size(config.task_settings),
+        output_size=task.output_size(config.task_settings), output_kind=task.output_kind,
+        cell=config.cell, activation=config.activation, layers=config.layers,
+        bidirectional=config.bidirectional, hidden=config.hidden, embedding_size=config.embedding_size,
+        dropout=config.dropout, pooling=config.pooling, pretrained_embedding=pretrained,
+        freeze_embedding=config.freeze_embedding,
+    )
+    net.embedding_coverage = coverage  # share of the vocabulary found in the vectors file, logged
+    return net
+
+
+def default_run_name(config: RunConfig) -> str:
+    return f"{config.task}/{config.variant}/{config.cell}/seed{config.seed}"
+
+
+def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str | None = None,
+          tags: dict | None = None, callbacks: list | None = None, progress: bool = True,
+          finished_on: tuple[type[BaseException], ...] = (), on_run_created=None) -> TrainResult:
+    """Run one training; raise on failure (the MLflow run is then closed as FAILED).
+
+    `finished_on`: exception types (e.g. optuna.TrialPruned) that end the run normally but early.
+    `on_run_created(run_id)`: called once the MLflow run exists (sweeps link trial and run).
+    """
+    task = get_task(config.task)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = TaskDataModule(task, config.task_settings, config.data_seed, config.batch_size, config.seed)
+    datamodule.setup()  # before the run exists: bad data must not leave a run behind
+    net = build_network(task, config)
+    param_count = count_parameters(net)
+    module = RecurrentTaskModule(task, net, config.lr, config.weight_decay,
+                                 num_classes=task.output_size(config.task_settings))
+    baseline = task.memoryless_baseline(config.task_settings)
+    run_tags = {"task": task.name, "variant": config.variant, "cell": config.cell, "seed": config.seed,
+                "git_commit": tracking.git_commit(), "dataset_fingerprint": datamodule.fingerprint,
+                "param_count": param_count, "torch_version": torch.__version__,
+                "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                **(tags or {})}
+    with tracking.tracked_run(task.name, run_name or default_run_name(config), run_tags, parent_run_id,
+                              finished_on=finished_on) as run_id:
+        if on_run_created:
+            on_run_created(run_id)
+        mlflow_client = tracking.client()
+        tracking.log_params(run_id, config.as_flat_dict())
+        mlflow_client.log_dict(run_id, {"task": config.task, "variant": config.variant,
+                                        **config.as_flat_dict()}, "config.yaml")
+        mlflow_client.log_metric(run_id, "params/count", param_count)
+        mlflow_client.log_metric(run_id, "baseline/loss", baseline)
+        if net.embedding_coverage is not None:
+            mlflow_client.log_metric(run_id, "embedding/coverage", net.embedding_coverage)
+        return _fit_and_test(task, config, module, datamodule, run_id, callbacks or [], progress,
+                             param_count, baseline)
+
+
+def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, progress, param_count, baseline):
+    checkpoints = checkpoint_dir() / run_id
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode,
+                           save_top_k=1)
+    timer = EpochTimer()
+    callbacks = [best, EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config.patience,
+                                     check_finite=True), StopOnDivergence(), timer, *extra_callbacks]
+    logger = MLFlowLogger(experiment_name=task.name, tracking_uri=tracking.tracking_uri(), run_id=run_id)
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs, accelerator=config.accelerator, devices=1,
+        precision=resolve_precision(config.precision), gradient_clip_val=config.gradient_clip or None,
+        callbacks=callbacks, logger=logger, enable_progress_bar=progress, enable_model_summary=False,
+        log_every_n_steps=50, num_sanity_val_steps=0,
+    )
+    try:
+        trainer.fit(module, datamodule=datamodule)
+        if trainer.interrupted:
+            raise KeyboardInterrupt
+        # Selection happened on validation only; test is evaluated once, from the best checkpoint.
+        results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=progress)[0]
+        test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
+        best_val = float(best.best_model_score)
+        final = {f"{task.monitor}_best": best_val, "epochs_trained": trainer.current_epoch,
+                 "time/seconds_per_epoch": sum(timer.durations) / max(len(timer.durations), 1), **test_metrics}
+        if "test/loss" in test_metrics and baseline > 0:
+            final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
+        tracking.log_metrics(run_id, final)
+        tracking.client().log_artifact(run_id, str(Path(best.best_model_path)), "checkpoints")
+        return TrainResult(run_id=run_id, best_val=best_val, test_metrics=test_metrics,
+                           epochs=trainer.current_epoch, param_count=param_count,
+                           seconds_per_epoch=final["time/seconds_per_epoch"], baseline=baseline)
+    finally:
+        shutil.rmtree(checkpoints, ignore_errors=True)
