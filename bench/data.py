@@ -15,7 +15,8 @@ class InMemoryBatches(torch.utils.data.Dataset):
     instead of one Python call per example plus collation)."""
 
     def __init__(self, arrays: dict[str, np.ndarray], token_columns: tuple[str, ...]):
-        self.columns = {name: torch.from_numpy(np.array(a))  # a writable copy for name, a in arrays.items()}
+        # np.array copies: Arrow buffers are read-only and torch wants writable memory
+        self.columns = {name: torch.from_numpy(np.array(a)) for name, a in arrays.items()}
         self.token_columns = token_columns
         self.size = len(next(iter(self.columns.values())))
 

@@ -38,6 +38,11 @@ class RecurrentTaskModule(pl.LightningModule):
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         outputs = self(batch)
         loss = self.loss(outputs, batch["targets"])
+        if stage == "train":
+            # self.log costs ~0.5 ms per call on CPU; a running sum logged once per epoch is ~free.
+            self.train_loss_sum += loss.detach() * len(batch["targets"])
+            self.train_examples += len(batch["targets"])
+            return loss
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["targets"]),
                  prog_bar=stage != "test")
         if stage in self.metrics:
@@ -55,11 +60,21 @@ class RecurrentTaskModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         return self._step(batch, "train")
 
+    def on_train_epoch_start(self) -> None:
+        self.train_loss_sum, self.train_examples = torch.zeros((), device=self.device), 0
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/loss", self.train_loss_sum / max(self.train_examples, 1), prog_bar=True)
+
     def validation_step(self, batch: dict, batch_index: int) -> None:
         self._step(batch, "val")
 
     def test_step(self, batch: dict, batch_index: int) -> None:
         self._step(batch, "test")
+
+    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+        # Our batches are flat dicts of tensors: skip Lightning's generic collection walk (~0.6 ms/step).
+        return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
 
     def configure_optimizers(self):
         trainable = [p for p in self.parameters() if p.requires_grad]

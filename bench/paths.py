@@ -15,3 +15,8 @@ def cache_dir() -> Path:
 def checkpoint_dir() -> Path:
     """Model checkpoints of running trainings (override with RNNBENCH_CHECKPOINTS)."""
     return Path(os.environ.get("RNNBENCH_CHECKPOINTS", ROOT / ".checkpoints"))
+
+
+def artifact_root() -> Path:
+    """Artifacts of runs in a local (non-server) store (override with RNNBENCH_ARTIFACTS)."""
+    return Path(os.environ.get("RNNBENCH_ARTIFACTS", ROOT / "mlartifacts"))

@@ -12,7 +12,7 @@ import traceback
 from typing import Iterator
 
 from bench.errors import UserError
-from bench.paths import ROOT
+from bench.paths import ROOT, artifact_root
 
 
 def tracking_uri() -> str:
@@ -39,7 +39,7 @@ def ensure_experiment(name: str) -> str:
         return experiment.experiment_id
     artifact_location = None
     if not tracking_uri().startswith(("http://", "https://", "databricks")):
-        artifact_location = (ROOT / "mlartifacts" / name).as_uri()
+        artifact_location = (artifact_root() / name).as_uri()
     try:
         return mlflow_client.create_experiment(name, artifact_location=artifact_location)
     except Exception:

@@ -1,0 +1,51 @@
+# rnnbench — `make help` lists the targets.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+TASK ?= copy-memory
+VARIANT ?= simple
+CELL ?= lstm
+ARGS ?=
+PORT ?= 5000
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-all train list ui clean bench-train bench-cli bench-data
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install the project with its pinned dependencies
+
+test: $(VENV)/.installed ## fast test suite (no slow end-to-end tests)
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: $(VENV)/.installed ## every test, slow end-to-end ones included (what CI runs)
+	$(PY) -m pytest -q
+
+list: $(VENV)/.installed ## list tasks, variants, cells and knobs
+	$(PY) -m bench list
+
+train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64"
+	$(PY) -m bench train --task $(TASK) --variant $(VARIANT) --cell $(CELL) $(ARGS)
+
+ui: $(VENV)/.installed ## open the results in the MLflow UI on http://127.0.0.1:PORT (default 5000)
+	$(PY) -m bench ui --port $(PORT)
+
+bench-train: $(VENV)/.installed ## benchmark: suite training time vs a bare PyTorch loop
+	$(PY) -m bench.benchmarks.training_overhead
+
+bench-cli: $(VENV)/.installed ## benchmark: CLI --help and list wall time
+	$(PY) -m bench.benchmarks.cli_startup
+
+bench-data: $(VENV)/.installed ## benchmark: copy-memory generation, 100,000 sequences at T=1000
+	$(PY) -m bench.benchmarks.data_generation
+
+clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage)
+	rm -rf .cache .checkpoints .pytest_cache

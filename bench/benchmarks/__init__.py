@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints figures (run them with `make bench-*`); none is a test."""

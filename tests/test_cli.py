@@ -1,0 +1,47 @@
+"""The command line: light start-up, and one-line errors with exit 2 that leave nothing behind."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.cli import main
+
+
+def run_cli(*args, env_extra=None, tmp_path=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_help_and_list_do_not_import_torch_or_lightning():
+    code = ("import sys; from bench.cli import main; main(['list']);"
+            "heavy = [m for m in ('torch', 'lightning', 'mlflow', 'datasets') if m in sys.modules];"
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    assert run_cli("--help").returncode == 0
+
+
+def test_list_shows_tasks_variants_and_cells(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("copy-memory", "adding", "simple", "stacked", "bidirectional", "embedding-pretrained", "lstm", "gru"):
+        assert name in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "nope"], "unknown task 'nope'"),
+    (["--task", "copy-memory", "--variant", "wide"], "unknown variant 'wide'"),
+    (["--task", "copy-memory", "--cell", "cnn"], "unknown cell 'cnn'"),
+    (["--task", "copy-memory", "colour=red"], "unknown key 'colour'"),
+    (["--task", "copy-memory", "T=0"], "T=0 is out of range"),
+    (["--task", "adding", "hidden=1.5"], "hidden='1.5' is not valid"),
+    (["--task", "adding", "lr"], "not of the form key=value"),
+])
+def test_bad_input_exits_2_with_one_line_and_creates_nothing(tmp_path, args, message):
+    store = tmp_path / "fresh.db"
+    result = run_cli("train", *args, env_extra={"MLFLOW_TRACKING_URI": f"sqlite:///{store}",
+                                                 "RNNBENCH_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not store.exists() and not (tmp_path / "cache").exists()

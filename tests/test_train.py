@@ -1,0 +1,82 @@
+"""End to end: training reaches below the baseline and every run is readable back from MLflow."""
+import pytest
+import torch
+
+from bench import tracking
+from bench.config import resolve_config
+from bench.train import DivergedError, train
+
+TINY_COPY = {"T": 5, "n_train": 20000, "n_val": 500, "n_test": 500, "batch_size": 32, "max_epochs": 5, "lr": 5e-3}
+
+
+def run_of(run_id):
+    return tracking.client().get_run(run_id)
+
+
+def test_lstm_learns_copy_memory_far_below_the_memoryless_baseline():
+    config = resolve_config("copy-memory", "simple", "lstm", TINY_COPY)
+    result = train(config, progress=False)
+    assert result.test_metrics["test/loss"] < 0.6 * result.baseline
+    assert result.test_metrics["test/recall_acc"] > 0.4  # chance is 1/8
+
+    run = run_of(result.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["state"] == "complete"
+    assert run.info.run_name == "copy-memory/simple/lstm/seed0"
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["cell"] == "lstm" and params["T"] == "5" and params["lr"] == "0.005"
+    for key in ("train/loss", "val/loss", "val/recall_acc", "test/loss", "test/recall_acc", "baseline/loss",
+                "val/loss_best", "params/count", "time/seconds_per_epoch"):
+        assert key in metrics, key
+    assert metrics["test/loss"] == pytest.approx(result.test_metrics["test/loss"])
+    history = tracking.client().get_metric_history(result.run_id, "val/loss")
+    assert len(history) == result.epochs  # one value per epoch
+    assert metrics["val/loss_best"] == pytest.approx(min(m.value for m in history))
+    for key in ("task", "variant", "cell", "seed", "git_commit", "dataset_fingerprint", "param_count"):
+        assert tags[key], key
+    assert tags["param_count"] == str(result.param_count)
+    artifacts = {a.path for a in tracking.client().list_artifacts(result.run_id)}
+    assert {"config.yaml", "checkpoints"} <= artifacts
+
+
+def test_test_metrics_come_from_the_best_validation_checkpoint():
+    """Validation loss re-measured on the restored best checkpoint equals the best epoch's value."""
+    config = resolve_config("adding", "simple", "gru", {"T": 10, "n_train": 2000, "n_val": 300, "n_test": 300,
+                                                        "max_epochs": 4, "lr": 0.05, "hidden": 16})
+    result = train(config, progress=False)
+    history = [m.value for m in tracking.client().get_metric_history(result.run_id, "val/loss")]
+    assert result.best_val == pytest.approx(min(history))
+
+
+def test_same_seed_gives_the_same_run():
+    overrides = {"T": 6, "n_train": 500, "n_val": 100, "n_test": 100, "max_epochs": 2, "hidden": 8}
+    first = train(resolve_config("adding", "stacked", "lstm", overrides), progress=False)
+    again = train(resolve_config("adding", "stacked", "lstm", overrides), progress=False)
+    assert first.test_metrics == again.test_metrics
+
+
+def test_a_failing_training_leaves_a_failed_run_with_its_reason():
+    import lightning.pytorch as pl
+
+    class Explode(pl.Callback):
+        def on_train_batch_start(self, *args):
+            raise RuntimeError("boom")
+
+    config = resolve_config("adding", "simple", "rnn", {"T": 4, "n_train": 64, "n_val": 32, "n_test": 32})
+    created = []
+    with pytest.raises(RuntimeError, match="boom"):
+        train(config, callbacks=[Explode()], progress=False, on_run_created=created.append)
+    run = run_of(created[0])
+    assert run.info.status == "FAILED" and run.data.tags["state"] == "failed"
+    assert "boom" in run.data.tags["failure_reason"]
+
+
+def test_a_diverging_linear_rnn_stops_at_once():
+    config = resolve_config("adding", "simple", "rnn", {"activation": "linear", "lr": 1e3, "gradient_clip": 0,
+                                                       "T": 30, "n_train": 2000, "n_val": 64, "n_test": 64,
+                                                       "max_epochs": 50, "batch_size": 16})
+    created = []
+    with pytest.raises(DivergedError, match="diverged"):
+        train(config, progress=False, on_run_created=created.append)
+    run = run_of(created[0])
+    assert run.info.status == "FAILED" and "diverged" in run.data.tags["failure_reason"]
+    assert int(run.data.metrics.get("epoch", 0)) < 50
