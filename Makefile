@@ -9,7 +9,7 @@ ARGS ?=
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all train list ui clean bench-train bench-cli bench-data
+.PHONY: help install test test-all train sweep list ui clean bench-train bench-cli bench-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,3 +49,6 @@ bench-data: $(VENV)/.installed ## benchmark: copy-memory generation, 100,000 seq
 
 clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage)
 	rm -rf .cache .checkpoints .pytest_cache
+
+sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url]
+	$(PY) -m bench sweep --task $(TASK) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')

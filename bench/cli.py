@@ -23,6 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("overrides", nargs="*", metavar="key=value")
 
+    sweep = commands.add_parser("sweep", help="run (or resume, or join) the Optuna sweep of a task")
+    sweep.add_argument("--task", required=True)
+    sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
+    sweep.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
+    sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
+    sweep.add_argument("--no-progress", action="store_true")
+
     ui = commands.add_parser("ui", help="serve the MLflow UI for the results store on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     return parser
@@ -56,6 +63,21 @@ def command_train(args: argparse.Namespace) -> None:
           f"{result.param_count} parameters, {result.epochs} epochs)")
 
 
+def command_sweep(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from bench.sweep_config import load_sweep
+
+    spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None)
+    from bench.sweep import format_summary, run_sweep  # optuna, torch: only once the file is valid
+
+    rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
+    print(f"\nsweep {spec.task} [{spec.profile}]: {len(spec.studies)} studies x {spec.trials} trials, "
+          f"final seeds {spec.final_seeds}")
+    print(format_summary(rows))
+    print("\nlook at the runs: make ui   |   write the report: make report TASK=" + spec.task)
+
+
 def command_ui(args: argparse.Namespace) -> None:
     from bench.tracking import tracking_uri
 
@@ -72,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             command_list()
         elif args.command == "train":
             command_train(args)
+        elif args.command == "sweep":
+            command_sweep(args)
         elif args.command == "ui":
             command_ui(args)
     except UserError as error:

@@ -1,0 +1,395 @@
+"""Run a sweep: one Optuna study per (variant, cell) with the same budget and ranges, then the best
+configuration of each retrained once per final seed and tested once. Every trial is an MLflow run.
+
+Resumable and distributable: all state lives in the Optuna storage, so the same command on N
+terminals or machines splits the work; a worker killed mid-trial is detected by Optuna's heartbeat
+and its slot is run again.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from bench import tracking
+from bench.config import resolve_config
+from bench.errors import UserError
+from bench.paths import ROOT
+from bench.registry import get_task
+from bench.sweep_config import SweepSpec
+
+TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class SlotTaken(Exception):
+    """Other workers already hold every remaining trial of this study's budget."""
+
+
+def default_storage_url() -> str:
+    return f"sqlite:///{ROOT / 'sweeps' / 'optuna.db'}"
+
+
+def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
+    """An RDB storage with heartbeats, so a trial whose worker died is failed and retried.
+    (Optuna's journal file storage has no heartbeat; SQLite, with a lock timeout, serves one machine.)"""
+    url = url or os.environ.get("STORAGE") or default_storage_url()
+    interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
+    grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))
+    engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except Exception as error:
+        raise UserError(f"cannot open the Optuna storage {url}: {str(error).splitlines()[0]}") from None
+
+
+def study_name(spec: SweepSpec, variant: str, cell: str, stage: str = "search") -> str:
+    return f"{spec.task}:{spec.profile}:{variant}:{cell}" + (":final" if stage == "final" else "")
+
+
+def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    options = {k: v for k, v in spec.pruner.items() if k != "type"}
+    if spec.pruner["type"] == "median":
+        return optuna.pruners.MedianPruner(**{"n_startup_trials": 3, "n_warmup_steps": 2, **options})
+    if spec.pruner["type"] == "hyperband":
+        return optuna.pruners.HyperbandPruner(**{"min_resource": 2, "max_resource": spec.max_epochs, **options})
+    return optuna.pruners.NopPruner()
+
+
+def load(spec: SweepSpec, storage, name: str, seed: int) -> optuna.Study:
+    direction = "maximize" if get_task(spec.task).monitor_mode == "max" else "minimize"
+    # Seeded per trial count, so one worker is reproducible and concurrent workers draw differently.
+    return optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
+                               sampler=optuna.samplers.TPESampler(seed=seed), pruner=make_pruner(spec))
+
+
+def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
+    values = {}
+    for key, dist in space.items():
+        if dist["type"] == "float":
+            values[key] = trial.suggest_float(key, dist["low"], dist["high"], log=dist.get("log", False))
+        elif dist["type"] == "int":
+            values[key] = trial.suggest_int(key, dist["low"], dist["high"], step=dist.get("step", 1),
+                                            log=dist.get("log", False))
+        else:
+            values[key] = trial.suggest_categorical(key, dist["choices"])
+    return values
+
+
+def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: dict, target: int) -> int:
+    """The hidden size whose network has the parameter count closest to `target`, so variants are
+    compared at equal size (as in the literature) rather than at equal width."""
+    from bench.models import count_parameters
+    from bench.train import build_network
+
+    task = get_task(task_name)
+
+    def count(hidden: int) -> int:
+        return count_parameters(build_network(task, resolve_config(task_name, variant, cell, {**knobs, "hidden": hidden})))
+
+    low, high = 1, 4096
+    while low < high:  # parameter count grows monotonically with hidden
+        middle = (low + high) // 2
+        if count(middle) < target:
+            low = middle + 1
+        else:
+            high = middle
+    return min((h for h in (low - 1, low) if h >= 1), key=lambda h: abs(count(h) - target))
+
+
+def claim_slot(study: optuna.Study, trial: optuna.Trial, budget: int) -> None:
+    """Exact budgets with many workers: a trial runs only if fewer than `budget` lower-numbered
+    trials are finished, running or queued (MaxTrialsCallback overshoots by up to workers-1)."""
+    ahead = sum(1 for t in study.get_trials(deepcopy=False, states=TAKEN) if t.number < trial.number)
+    if ahead >= budget:
+        trial.set_user_attr("skipped", "budget taken by other workers")
+        raise SlotTaken(f"budget of {budget} trials already taken by other workers")
+
+
+@dataclass
+class Worker:
+    spec: SweepSpec
+    storage: optuna.storages.RDBStorage
+    progress: "Progress | None" = None
+
+    # -- MLflow parent run, one per study ------------------------------------------------------------
+    def parent_run(self, study: optuna.Study, variant: str, cell: str) -> str:
+        run_id = study.user_attrs.get("mlflow_parent_run_id")
+        if run_id:
+            return run_id
+        mlflow_client = tracking.client()
+        experiment_id = tracking.ensure_experiment(self.spec.task)
+        run = mlflow_client.create_run(experiment_id, run_name=f"{self.spec.task}/{variant}/{cell}/sweep", tags={
+            "task": self.spec.task, "variant": variant, "cell": cell, "stage": "study", "profile": self.spec.profile,
+            "optuna_study": study.study_name, "optuna_storage": safe_url(self.storage.url),
+            "optuna_version": optuna.__version__, "git_commit": tracking.git_commit(), "sweep_file": str(self.spec.path),
+            "mlflow.runName": f"{self.spec.task}/{variant}/{cell}/sweep"})
+        tracking.log_params(run.info.run_id, {"trials": self.spec.trials, "max_epochs": self.spec.max_epochs,
+                                              "pruner": self.spec.pruner["type"], "sampler_seed": self.spec.sampler_seed,
+                                              "final_seeds": self.spec.final_seeds, **self.spec.fixed})
+        winner = study.user_attrs.get("mlflow_parent_run_id")  # another worker may have won the race
+        if winner:
+            mlflow_client.delete_run(run.info.run_id)
+            return winner
+        study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
+        return run.info.run_id
+
+    def recover_dead_runs(self, study: optuna.Study) -> None:
+        """Fail trials whose worker stopped heart-beating, and close their MLflow runs."""
+        optuna.storages.fail_stale_trials(study)
+        mlflow_client = tracking.client()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            run_id = trial.user_attrs.get("mlflow_run_id")
+            if run_id and mlflow_client.get_run(run_id).info.status == "RUNNING":
+                tracking.close_run(run_id, "KILLED", "failed", "worker died (stale Optuna heartbeat)")
+
+    # -- search ---------------------------------------------------------------------------------------
+    def search(self, variant: str, cell: str) -> None:
+        name = study_name(self.spec, variant, cell)
+        while True:
+            study = load(self.spec, self.storage, name, self.spec.sampler_seed + len(study_trials(self.storage, name)))
+            self.recover_dead_runs(study)
+            taken = study.get_trials(deepcopy=False, states=TAKEN)
+            crashes = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if len(taken) >= self.spec.trials:
+                return
+            if sum(1 for t in crashes if t.user_attrs.get("fail_reason")) >= 2 * self.spec.trials:
+                raise UserError(f"study {name}: too many failed trials; see their fail_reason in MLflow")
+            parent = self.parent_run(study, variant, cell)
+            study.optimize(lambda trial: self.objective(trial, study, variant, cell, parent), n_trials=1,
+                           catch=(Exception,))
+            if self.progress:
+                self.progress.refresh()
+
+    def objective(self, trial: optuna.Trial, study: optuna.Study, variant: str, cell: str, parent: str) -> float:
+        from bench.train import DivergedError, train
+        from optuna_integration import PyTorchLightningPruningCallback
+
+        claim_slot(study, trial, self.spec.trials)
+        knobs = {**self.spec.fixed, **suggest(trial, self.spec.space_for(variant)), "max_epochs": self.spec.max_epochs}
+        if self.spec.match_parameters:
+            knobs["hidden"] = hidden_for_parameter_count(self.spec.task, variant, cell, knobs, self.spec.match_parameters)
+            trial.set_user_attr("hidden", knobs["hidden"])
+        config = resolve_config(self.spec.task, variant, cell, {**knobs, "seed": self.spec.sampler_seed})
+        task = get_task(self.spec.task)
+        try:
+            result = train(
+                config, run_name=f"{self.spec.task}/{variant}/{cell}/trial{trial.number}", parent_run_id=parent,
+                tags={"stage": "trial", "optuna_study": study.study_name, "optuna_trial": trial.number,
+                      "profile": self.spec.profile, "optuna_version": optuna.__version__},
+                callbacks=[PyTorchLightningPruningCallback(trial, monitor=task.monitor)], progress=False,
+                finished_on=(optuna.TrialPruned, DivergedError),
+                on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+        except DivergedError as error:
+            trial.set_user_attr("pruned_reason", str(error))
+            raise optuna.TrialPruned(str(error)) from None
+        except optuna.TrialPruned as error:
+            trial.set_user_attr("pruned_reason", str(error))
+            raise
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            trial.set_user_attr("fail_reason", reason)
+            say(f"{study.study_name} trial {trial.number} failed: {reason}")
+            raise
+        trial.set_user_attr("param_count", result.param_count)
+        return result.best_val
+
+    # -- final seeds ----------------------------------------------------------------------------------
+    def finals(self, variant: str, cell: str) -> None:
+        name = study_name(self.spec, variant, cell)
+        search = self.wait_for_search(name)
+        best = search.best_trial
+        final = load(self.spec, self.storage, study_name(self.spec, variant, cell, "final"), self.spec.sampler_seed)
+        parent = self.parent_run(search, variant, cell)
+        while True:
+            self.recover_dead_runs(final)
+            trials = final.get_trials(deepcopy=False)
+            done = {trial_seed(t) for t in trials if t.state == TrialState.COMPLETE}
+            held = {trial_seed(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
+            missing = [s for s in self.spec.final_seeds if s not in done | held]
+            for seed in missing:
+                final.enqueue_trial({"seed": seed}, user_attrs={"best_trial": best.number})
+            if not final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                break  # every seed is finished or running on another worker
+            final.optimize(lambda trial: self.final_objective(trial, final, best, variant, cell, parent),
+                           n_trials=1, catch=(Exception,))
+            if self.progress:
+                self.progress.refresh()
+        if all(s in {trial_seed(t) for t in final.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+               for s in self.spec.final_seeds):
+            tracking.close_run(parent, "FINISHED", "complete")
+
+    def wait_for_search(self, name: str) -> optuna.Study:
+        """Final seeds need the finished search: wait for trials still running on other workers."""
+        while True:
+            study = optuna.load_study(study_name=name, storage=self.storage)
+            self.recover_dead_runs(study)
+            finished = study.get_trials(deepcopy=False, states=FINISHED)
+            pending = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+            if len(finished) >= self.spec.trials and not pending:
+                if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                    raise UserError(f"study {name}: every trial was pruned; no configuration to evaluate")
+                return study
+            if not pending:  # our own search was cut short (e.g. too many failures): redo it
+                self.search(*name.split(":")[2:4])
+                continue
+            time.sleep(2)
+
+    def final_objective(self, trial, final, best, variant, cell, parent) -> float:
+        from bench.train import train
+
+        seed = trial.suggest_categorical("seed", self.spec.final_seeds)
+        for other in final.get_trials(deepcopy=False):
+            if other.number != trial.number and trial_seed(other) == seed and (
+                    other.state == TrialState.COMPLETE or (other.state in TAKEN and other.number < trial.number)):
+                trial.set_user_attr("skipped", f"duplicate of trial {other.number}")
+                raise SlotTaken(f"seed {seed} is already evaluated by trial {other.number}")
+        knobs = {**self.spec.fixed, **best.params, "max_epochs": self.spec.max_epochs, "seed": seed}
+        if "hidden" in best.user_attrs:
+            knobs["hidden"] = best.user_attrs["hidden"]
+        config = resolve_config(self.spec.task, variant, cell, knobs)
+        result = train(config, run_name=f"{self.spec.task}/{variant}/{cell}/final-seed{seed}", parent_run_id=parent,
+                       tags={"stage": "final", "optuna_study": final.study_name, "optuna_trial": trial.number,
+                             "best_trial": best.number, "profile": self.spec.profile},
+                       progress=False, on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+        for key, value in result.test_metrics.items():
+            trial.set_user_attr(key, value)
+        return result.best_val
+
+
+def say(message: str) -> None:
+    """Print without breaking the live progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(message)
+
+
+def trial_seed(trial) -> int | None:
+    """A final-seed trial's seed; a queued (WAITING) trial holds it in its fixed params."""
+    return trial.params.get("seed", trial.system_attrs.get("fixed_params", {}).get("seed"))
+
+
+def study_trials(storage, name: str) -> list:
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+def safe_url(url: str) -> str:
+    """Storage URL without a password, for tags and messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def study_counts(spec: SweepSpec, storage, variant: str, cell: str) -> dict:
+    """Trials complete / pruned / failed, best validation value and final-seed test losses."""
+    search = study_trials(storage, study_name(spec, variant, cell))
+    final = study_trials(storage, study_name(spec, variant, cell, "final"))
+    complete = [t for t in search if t.state == TrialState.COMPLETE]
+    pick = min if get_task(spec.task).monitor_mode == "min" else max
+    return {"done": len(complete), "pruned": sum(t.state == TrialState.PRUNED for t in search),
+            "failed": sum(t.state == TrialState.FAIL and "skipped" not in t.user_attrs for t in search),
+            "best": pick((t.value for t in complete), default=None),
+            "finals": sum(t.state == TrialState.COMPLETE for t in final),
+            "tests": [t.user_attrs.get("test/loss") for t in final if t.state == TrialState.COMPLETE]}
+
+
+class Progress:
+    """A live line per sweep: trials done / pruned / failed per study, best value, time left."""
+
+    def __init__(self, spec: SweepSpec, storage) -> None:
+        from tqdm import tqdm
+
+        self.spec, self.storage = spec, storage
+        self.total = len(spec.studies) * (spec.trials + len(spec.final_seeds))
+        self.bar = tqdm(total=self.total, desc=f"sweep {spec.task} [{spec.profile}]", unit="run", dynamic_ncols=True)
+        self.refresh()
+
+    def refresh(self) -> None:
+        finished, parts = 0, []
+        for variant, cell in self.spec.studies:
+            c = study_counts(self.spec, self.storage, variant, cell)
+            finished += min(c["done"] + c["pruned"], self.spec.trials) + min(c["finals"], len(self.spec.final_seeds))
+            best = "-" if c["best"] is None else f"{c['best']:.3g}"
+            parts.append(f"{variant[:4]}/{cell} {c['done']}/{c['pruned']}p/{c['failed']}f best {best}")
+        self.bar.n = finished
+        self.bar.set_postfix_str(" | ".join(parts), refresh=True)
+
+    def close(self) -> None:
+        self.refresh()
+        self.bar.close()
+
+
+def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bool = True) -> list[dict]:
+    """Do this worker's share of the sweep; return one summary row per study."""
+    # Failures are reported by us in one line (and kept in MLflow with their traceback); Optuna's
+    # own warnings would also print every skipped slot of a multi-worker sweep.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    storage = make_storage(storage_url)
+    tracking.ensure_experiment(spec.task)  # once, before trials: concurrent creation can race
+    progress = Progress(spec, storage) if show_progress else None
+    worker = Worker(spec, storage, progress)
+    try:
+        for variant, cell in spec.studies:
+            worker.search(variant, cell)
+        for variant, cell in spec.studies:
+            worker.finals(variant, cell)
+    except KeyboardInterrupt:
+        close_open_parents(spec, storage)
+        raise
+    finally:
+        if progress:
+            progress.close()
+    return summary_rows(spec, storage)
+
+
+def close_open_parents(spec: SweepSpec, storage) -> None:
+    """On Ctrl-C, mark this sweep's unfinished study runs KILLED (a resumed sweep finishes them)."""
+    mlflow_client = tracking.client()
+    for variant, cell in spec.studies:
+        try:
+            run_id = optuna.load_study(study_name=study_name(spec, variant, cell), storage=storage).user_attrs.get(
+                "mlflow_parent_run_id")
+        except KeyError:
+            continue
+        if run_id and mlflow_client.get_run(run_id).info.status == "RUNNING":
+            tracking.close_run(run_id, "KILLED", "interrupted", "sweep interrupted; run the same command to resume")
+
+
+def summary_rows(spec: SweepSpec, storage) -> list[dict]:
+    task = get_task(spec.task)
+    baseline = task.memoryless_baseline({**task.settings, **{k: v for k, v in spec.fixed.items() if k in task.settings}})
+    rows = []
+    for variant, cell in spec.studies:
+        counts = study_counts(spec, storage, variant, cell)
+        tests = [t for t in counts["tests"] if t is not None]
+        rows.append({"variant": variant, "cell": cell, "complete": counts["done"], "pruned": counts["pruned"],
+                     "failed": counts["failed"], "best_val": counts["best"], "baseline": baseline,
+                     "test_mean": statistics.fmean(tests) if tests else None,
+                     "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0 if tests else None,
+                     "seeds": len(tests)})
+    return rows
+
+
+def format_summary(rows: list[dict], metric: str = "test/loss") -> str:
+    lines = [f"{'variant':<15}{'cell':<6}{'trials c/p/f':>14}{'best val':>11}{metric + ' (mean ± sd)':>26}{'baseline':>10}"]
+    for r in rows:
+        best = "-" if r["best_val"] is None else f"{r['best_val']:.4f}"
+        test = "-" if r["test_mean"] is None else f"{r['test_mean']:.4f} ± {r['test_std']:.4f} (n={r['seeds']})"
+        trials = f"{r['complete']}/{r['pruned']}/{r['failed']}"
+        lines.append(f"{r['variant']:<15}{r['cell']:<6}{trials:>14}"
+                     f"{best:>11}{test:>26}{r['baseline']:>10.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,198 @@
+"""Sweep definitions (`sweeps/<task>.yaml`): parsing, profiles and validation, without torch.
+
+A file lists the variants x cells to compare (one Optuna study each), the knobs held fixed, the
+search space shared by every study (plus per-variant extras), the budget and the evaluation.
+Profiles (`cpu`, `gpu`, `smoke`, ...) override any of these top-level keys.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.config import resolve_config
+from bench.errors import UserError
+from bench.paths import ROOT
+from bench.variants import CELLS, VARIANTS
+
+SWEEP_DIR = ROOT / "sweeps"
+TOP_KEYS = {"task", "description", "variants", "cells", "fixed", "search_space", "variant_space", "trials",
+            "max_epochs", "pruner", "sampler_seed", "final_seeds", "match_parameters", "profiles"}
+PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
+DIST_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
+             "categorical": {"type", "choices"}}
+PRUNERS = {"median": {"type", "n_startup_trials", "n_warmup_steps"},
+           "hyperband": {"type", "min_resource", "max_resource", "reduction_factor"},
+           "none": {"type"}}
+POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}
+
+
+@dataclass
+class SweepSpec:
+    task: str
+    profile: str
+    path: Path
+    variants: list[str]
+    cells: list[str]
+    fixed: dict[str, Any]
+    search_space: dict[str, dict]
+    variant_space: dict[str, dict[str, dict]]
+    trials: int
+    max_epochs: int
+    pruner: dict[str, Any]
+    sampler_seed: int
+    final_seeds: list[int]
+    match_parameters: int | None = None  # target parameter count; hidden is then derived, not searched
+    description: str = ""
+    studies: list[tuple[str, str]] = field(default_factory=list)
+
+    def space_for(self, variant: str) -> dict[str, dict]:
+        return {**self.search_space, **self.variant_space.get(variant, {})}
+
+
+def sweep_path(task: str) -> Path:
+    return SWEEP_DIR / f"{task}.yaml"
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "pruner":
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def default_profile() -> str:
+    """gpu when CUDA is present, else cpu (torch is imported only to ask)."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def load_sweep(task: str, profile: str | None = None, path: Path | None = None) -> SweepSpec:
+    """Read, merge the profile into, and validate a sweep file. Raises UserError naming file and key."""
+    from bench.registry import get_task
+
+    get_task(task)  # unknown task -> one line listing the tasks
+    path = path or sweep_path(task)
+    if not path.is_file():
+        raise UserError(f"no sweep file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} malformed YAML: {getattr(error, 'problem', error)}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of keys ({', '.join(sorted(TOP_KEYS))})")
+    check_keys(path, "", raw, TOP_KEYS)
+    if raw.get("task") != task:
+        raise UserError(f"{path}: task: is {raw.get('task')!r}, expected {task!r}")
+    profiles = raw.get("profiles") or {}
+    profile = profile or default_profile()
+    if profile not in profiles:
+        raise UserError(f"{path}: unknown profile {profile!r}; choose one of: {', '.join(profiles) or '(none defined)'}")
+    overrides = profiles[profile] or {}
+    if not isinstance(overrides, dict):
+        raise UserError(f"{path}: profiles.{profile}: expected a mapping")
+    check_keys(path, f"profiles.{profile}.", overrides, PROFILE_KEYS)
+    merged = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, overrides)
+    return validate(path, task, profile, merged)
+
+
+def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise UserError(f"{path}: unknown key {prefix}{key}; allowed: {', '.join(sorted(allowed))}")
+
+
+def validate(path: Path, task: str, profile: str, merged: dict) -> SweepSpec:
+    def fail(key: str, message: str):
+        raise UserError(f"{path}: {key} (profile {profile}): {message}")
+
+    variants = merged.get("variants") or ["simple", "stacked", "bidirectional"]
+    cells = merged.get("cells") or list(CELLS)
+    for name in variants:
+        if name not in VARIANTS:
+            fail("variants", f"unknown variant {name!r}; allowed: {', '.join(VARIANTS)}")
+    for name in cells:
+        if name not in CELLS:
+            fail("cells", f"unknown cell {name!r}; allowed: {', '.join(CELLS)}")
+    search_space = merged.get("search_space") or {}
+    variant_space = merged.get("variant_space") or {}
+    for name in variant_space:
+        if name not in VARIANTS:
+            fail(f"variant_space.{name}", f"unknown variant; allowed: {', '.join(VARIANTS)}")
+    for prefix, space in [("search_space", search_space)] + [(f"variant_space.{v}", s) for v, s in variant_space.items()]:
+        for key, dist in (space or {}).items():
+            validate_distribution(fail, f"{prefix}.{key}", key, dist)
+    for key in ("trials", "max_epochs"):
+        if not isinstance(merged.get(key), int) or merged[key] < 1:
+            fail(key, f"must be a positive integer (got {merged.get(key)!r})")
+    final_seeds = merged.get("final_seeds", 3)
+    if isinstance(final_seeds, int) and not isinstance(final_seeds, bool):
+        final_seeds = list(range(final_seeds))
+    if not final_seeds or not all(isinstance(s, int) and s >= 0 for s in final_seeds):
+        fail("final_seeds", "a positive count or a list of non-negative integer seeds")
+    pruner = merged.get("pruner") or {"type": "median"}
+    if not isinstance(pruner, dict) or pruner.get("type") not in PRUNERS:
+        fail("pruner.type", f"allowed: {', '.join(PRUNERS)}")
+    check_keys(path, "pruner.", pruner, PRUNERS[pruner["type"]])
+    match = merged.get("match_parameters")
+    if match is not None and (not isinstance(match, int) or match < 1):
+        fail("match_parameters", "a target parameter count (positive integer) or null")
+    if match is not None and any("hidden" in s for s in [search_space, *variant_space.values()]):
+        fail("match_parameters", "hidden is derived from the target count, so it cannot also be searched")
+    fixed = merged.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        fail("fixed", "expected a mapping of knob: value")
+    for key in fixed:
+        if key in ("seed",):
+            fail(f"fixed.{key}", "seeds are set by the sweep (sampler_seed, final_seeds)")
+    studies = [(v, c) for v in variants for c in cells]
+    # Every study's fixed knobs plus one sample of its space must resolve to a valid run config.
+    for variant, cell in studies:
+        sample = {key: first_value(dist) for key, dist in {**search_space, **variant_space.get(variant, {})}.items()}
+        try:
+            resolve_config(task, variant, cell, {**fixed, **sample, "max_epochs": merged["max_epochs"]})
+        except UserError as error:
+            raise UserError(f"{path}: fixed/search_space (profile {profile}, {variant}/{cell}): {error}") from None
+    return SweepSpec(task=task, profile=profile, path=path, variants=variants, cells=cells, fixed=fixed,
+                     search_space=search_space, variant_space=variant_space, trials=merged["trials"],
+                     max_epochs=merged["max_epochs"], pruner=pruner, sampler_seed=int(merged.get("sampler_seed", 0)),
+                     final_seeds=final_seeds, match_parameters=match, description=merged.get("description", ""),
+                     studies=studies)
+
+
+def validate_distribution(fail, where: str, key: str, dist: Any) -> None:
+    if not isinstance(dist, dict) or dist.get("type") not in DIST_KEYS:
+        fail(where, f"expected a mapping with type: {' | '.join(DIST_KEYS)}")
+    for field_name in dist:
+        if field_name not in DIST_KEYS[dist["type"]]:
+            fail(where, f"unknown field {field_name!r}; allowed: {', '.join(sorted(DIST_KEYS[dist['type']]))}")
+    if dist["type"] == "categorical":
+        if not isinstance(dist.get("choices"), list) or not dist["choices"]:
+            fail(where, "choices must be a non-empty list")
+        values = dist["choices"]
+    else:
+        low, high = dist.get("low"), dist.get("high")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            fail(where, "low and high must be numbers")
+        if dist["type"] == "int" and not all(isinstance(v, int) for v in (low, high)):
+            fail(where, "low and high must be integers for type int")
+        if low > high:
+            fail(where, f"low ({low}) > high ({high})")
+        if dist.get("log") and low <= 0:
+            fail(where, f"log scale needs low > 0 (got {low})")
+        values = [low, high]
+    if key in POSITIVE_KEYS and any(isinstance(v, (int, float)) and v <= 0 for v in values):
+        fail(where, f"{key} must be positive (got {values})")
+
+
+def first_value(dist: dict) -> Any:
+    return dist["choices"][0] if dist["type"] == "categorical" else dist["low"]
