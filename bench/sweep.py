@@ -43,12 +43,17 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
     grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))
     engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
-    except Exception as error:
-        raise UserError(f"cannot open the Optuna storage {url}: {str(error).splitlines()[0]}") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+        except Exception as error:
+            # Workers started together race to create the schema; the loser retries and finds it.
+            if "already exists" in str(error) and attempt < 4:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {str(error).splitlines()[0]}") from None
 
 
 def study_name(spec: SweepSpec, variant: str, cell: str, stage: str = "search") -> str:

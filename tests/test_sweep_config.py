@@ -1,0 +1,83 @@
+"""Sweep files: profiles merge, and every malformed file fails in one line with exit 2, creating nothing."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bench.errors import UserError
+from bench.registry import all_tasks
+from bench.sweep_config import load_sweep, sweep_path
+from tests.sweep_helpers import ROOT, worker_env, write_sweep
+
+
+@pytest.mark.parametrize("task", ["copy-memory", "adding"])
+@pytest.mark.parametrize("profile", ["cpu", "gpu", "smoke"])
+def test_shipped_sweep_files_are_valid_in_every_profile(task, profile):
+    spec = load_sweep(task, profile)
+    assert spec.trials >= 1 and spec.final_seeds and spec.studies
+
+
+def test_default_comparison_is_every_variant_for_every_cell():
+    spec = load_sweep("copy-memory", "cpu")
+    assert set(spec.studies) == {(v, c) for v in ("simple", "stacked", "bidirectional") for c in ("rnn", "lstm", "gru")}
+    assert len(spec.final_seeds) == 3
+
+
+def test_profile_overrides_merge_into_the_base(tmp_path):
+    path = write_sweep(tmp_path / "s.yaml", profiles={"test": {"trials": 7, "fixed": {"T": 9}}})
+    spec = load_sweep("adding", "test", path)
+    assert spec.trials == 7 and spec.fixed["T"] == 9 and spec.fixed["n_train"] == 256
+
+
+def test_every_task_with_a_sweep_file_names_itself():
+    for task in all_tasks():
+        if sweep_path(task).exists():
+            assert yaml.safe_load(sweep_path(task).read_text())["task"] == task
+
+
+BAD_FILES = {
+    "malformed yaml": ("task: adding\nsearch_space: {lr: [\n", "malformed YAML"),
+    "unknown key": ({"colour": "red"}, "unknown key colour"),
+    "unknown profile key": ({"profiles": {"test": {"speed": 1}}}, "unknown key profiles.test.speed"),
+    "low above high": ({"search_space": {"lr": {"type": "float", "low": 0.1, "high": 0.01}}},
+                       "search_space.lr (profile test): low (0.1) > high (0.01)"),
+    "non-positive lr": ({"search_space": {"lr": {"type": "float", "low": 0.0, "high": 0.01}}}, "lr must be positive"),
+    "unknown variant": ({"variants": ["wide"]}, "variants (profile test): unknown variant 'wide'"),
+    "unknown cell": ({"cells": ["cnn"]}, "cells (profile test): unknown cell 'cnn'"),
+    "unknown knob": ({"search_space": {"colour": {"type": "categorical", "choices": [1]}}}, "unknown key 'colour'"),
+    "unknown distribution field": ({"search_space": {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "lg": True}}},
+                                   "unknown field 'lg'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_sweep_file_is_one_line_naming_file_and_key(tmp_path, case):
+    content, message = BAD_FILES[case]
+    path = tmp_path / "bad.yaml"
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        write_sweep(path, **content)
+    with pytest.raises(UserError) as error:
+        load_sweep("adding", "test", path)
+    assert message in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "nope"], "unknown task 'nope'"),
+    (["--task", "adding", "--profile", "huge"], "unknown profile 'huge'; choose one of: test"),
+    (["--task", "adding", "--profile", "test", "--bad-file"], None),
+])
+def test_sweep_cli_bad_input_exits_2_and_creates_nothing(tmp_path, args, message):
+    sweep_file = write_sweep(tmp_path / "s.yaml")
+    storage = tmp_path / "optuna.db"
+    if "--bad-file" in args:
+        args = [a for a in args if a != "--bad-file"]
+        sweep_file.write_text(sweep_file.read_text() + "colour: red\n")
+        message = "unknown key colour"
+    result = subprocess.run([sys.executable, "-m", "bench", "sweep", *args, "--file", str(sweep_file), "--storage",
+                             f"sqlite:///{storage}"], capture_output=True, text=True, cwd=ROOT, env=worker_env(tmp_path))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+    assert not storage.exists() and not (tmp_path / "mlflow.db").exists()
