@@ -2,14 +2,14 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-TASK ?= copy-memory
+TASK ?=
 VARIANT ?= simple
 CELL ?= lstm
 ARGS ?=
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all train sweep list ui clean bench-train bench-cli bench-data
+.PHONY: help install test test-all train sweep report list ui clean bench-train bench-cli bench-data bench-sweep bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ list: $(VENV)/.installed ## list tasks, variants, cells and knobs
 	$(PY) -m bench list
 
 train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64"
-	$(PY) -m bench train --task $(TASK) --variant $(VARIANT) --cell $(CELL) $(ARGS)
+	$(PY) -m bench train --task $(or $(TASK),copy-memory) --variant $(VARIANT) --cell $(CELL) $(ARGS)
 
 ui: $(VENV)/.installed ## open the results in the MLflow UI on http://127.0.0.1:PORT (default 5000)
 	$(PY) -m bench ui --port $(PORT)
@@ -51,4 +51,13 @@ clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage
 	rm -rf .cache .checkpoints .pytest_cache
 
 sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url]
-	$(PY) -m bench sweep --task $(TASK) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')
+	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')
+
+report: $(VENV)/.installed ## write reports/TASK.md from MLflow (no TASK: every task, plus reports/README.md)
+	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')
+
+bench-sweep: $(VENV)/.installed ## benchmark: pruning efficiency (epochs to reach the unpruned best, as a ratio)
+	$(PY) -m bench.benchmarks.pruning
+
+bench-report: $(VENV)/.installed ## benchmark: report generation time for a store of 200 runs
+	$(PY) -m bench.benchmarks.report_speed

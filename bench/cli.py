@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
     sweep.add_argument("--no-progress", action="store_true")
 
+    report = commands.add_parser("report", help="write reports/<task>.md from MLflow (no --task: every task + index)")
+    report.add_argument("--task", default=None)
+    report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
+    report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
+    report.add_argument("--out", default=None, help="output folder (default: reports/)")
+
     ui = commands.add_parser("ui", help="serve the MLflow UI for the results store on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     return parser
@@ -78,6 +84,32 @@ def command_sweep(args: argparse.Namespace) -> None:
     print("\nlook at the runs: make ui   |   write the report: make report TASK=" + spec.task)
 
 
+def command_report(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bench.registry import all_tasks, get_task
+    from bench.report import REPORTS, write_index, write_report
+
+    # An unreachable tracking server should fail in seconds, not after minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    out = Path(args.out) if args.out else REPORTS
+    storage = args.storage or os.environ.get("STORAGE") or None
+    if args.task:
+        get_task(args.task)
+        print(f"wrote {write_report(args.task, args.profile, out, storage)}")
+    else:
+        for task in all_tasks():
+            try:
+                print(f"wrote {write_report(task, args.profile, out, storage)}")
+            except UserError as error:
+                print(f"skipped {task}: {error}")
+    print(f"wrote {write_index(out)}")
+
+
 def command_ui(args: argparse.Namespace) -> None:
     from bench.tracking import tracking_uri
 
@@ -96,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             command_train(args)
         elif args.command == "sweep":
             command_sweep(args)
+        elif args.command == "report":
+            command_report(args)
         elif args.command == "ui":
             command_ui(args)
     except UserError as error:

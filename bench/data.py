@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from bench.registry import TaskSpec
+from bench.registry import TaskData, TaskSpec
 from bench.synthetic import dataset_arrays
 
 
@@ -35,24 +35,24 @@ class TaskDataModule(pl.LightningDataModule):
         super().__init__()
         self.task, self.settings, self.data_seed = task, settings, data_seed
         self.batch_size, self.seed = batch_size, seed
-        self.splits: dict | None = None
+        self.data: TaskData | None = None
         self.tensors: dict[str, InMemoryBatches] = {}
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits is not None:
+        if self.data is not None:
             return
-        self.splits = self.task.build_splits(self.settings, self.data_seed)
+        self.data = self.task.load_data(self.settings, self.data_seed)
         token_columns = ("inputs", "targets") if self.task.input_kind == "tokens" else ()
         if self.task.loss == "cross_entropy" and "targets" not in token_columns:
             token_columns = (*token_columns, "targets")
-        for split, dataset in self.splits.items():
+        for split, dataset in self.data.splits.items():
             self.tensors[split] = InMemoryBatches(dataset_arrays(dataset), token_columns)
 
     @property
     def fingerprint(self) -> str:
         """Identifies the exact data (datasets' own fingerprints of the three splits)."""
         self.setup()
-        return "-".join(self.splits[split]._fingerprint[:8] for split in ("train", "validation", "test"))
+        return "-".join(self.data.splits[split]._fingerprint[:8] for split in ("train", "validation", "test"))
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.tensors[split]

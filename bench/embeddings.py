@@ -54,15 +54,15 @@ def match_vocabulary(vocabulary: list[str], words: list[str], vectors: np.ndarra
     return matrix, found / max(len(vocabulary), 1)
 
 
-def embedding_for_task(task, config):
+def embedding_for_task(task, data, config):
     """(embedding tensor, coverage) for the task's vocabulary from config.embedding_vectors."""
     import torch
 
-    if task.input_kind != "tokens" or task.vocabulary is None:
+    if task.input_kind != "tokens" or data.vocabulary is None:
         raise UserError(f"task {task.name} has no token vocabulary: embedding_vectors cannot apply")
     words, vectors = load_word_vectors(config.embedding_vectors)
     if vectors.shape[1] != config.embedding_size:
         raise UserError(f"embedding_size={config.embedding_size} but the vectors in {config.embedding_vectors} "
                         f"have dimension {vectors.shape[1]}; set embedding_size={vectors.shape[1]}")
-    matrix, coverage = match_vocabulary(task.vocabulary(config.task_settings), words, vectors, config.seed)
+    matrix, coverage = match_vocabulary(data.vocabulary, words, vectors, config.seed)
     return torch.from_numpy(matrix), coverage

@@ -23,6 +23,19 @@ class MetricSpec:
     last_steps: int | None = None  # per-step tasks: score only the final N steps (e.g. recall)
 
 
+@dataclass
+class TaskData:
+    """A task's loaded data and what the network must know about it (sizes can depend on the data,
+    e.g. a vocabulary built on the training split)."""
+
+    splits: dict  # {"train" | "validation" | "test": datasets.Dataset}
+    input_size: int  # vocabulary size (tokens) or number of features (floats)
+    output_size: int  # number of classes, or 1 for regression
+    baseline: float  # loss of the best predictor that ignores the input (memoryless)
+    vocabulary: list[str] | None = None  # token strings by id, for word vectors
+    extra: dict = field(default_factory=dict)  # e.g. vocabulary coverage, truncation share
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything the generic data and training code needs to know about a task."""
@@ -34,15 +47,11 @@ class TaskSpec:
     loss: Literal["cross_entropy", "mse"]
     settings: dict[str, Any]  # task settings with their defaults, overridable like any knob
     minimums: dict[str, Any]  # lower bounds of the numeric settings
-    input_size: Callable[[dict], int]  # vocabulary size (tokens) or number of features (floats)
-    output_size: Callable[[dict], int]  # number of classes, or 1 for regression
-    memoryless_baseline: Callable[[dict], float]  # loss of the best predictor that ignores the input
-    build_splits: Callable[[dict, int], dict]  # (settings, data_seed) -> {split: datasets.Dataset}
+    load_data: Callable[[dict, int], TaskData]  # (settings, data_seed) -> splits and sizes
     metrics: tuple[MetricSpec, ...] = ()
     monitor: str = "val/loss"
     monitor_mode: Literal["min", "max"] = "min"
     training_defaults: dict[str, Any] = field(default_factory=dict)
-    vocabulary: Callable[[dict], list[str]] | None = None  # token strings, for word vectors
     references: str = ""
 
     def validate_settings(self, settings: dict) -> None:

@@ -7,7 +7,6 @@ and its slot is run again.
 """
 from __future__ import annotations
 
-import logging
 import os
 import statistics
 import time
@@ -96,9 +95,12 @@ def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: d
     from bench.train import build_network
 
     task = get_task(task_name)
+    config = resolve_config(task_name, variant, cell, knobs)
+    data = task.load_data(config.task_settings, config.data_seed)
 
     def count(hidden: int) -> int:
-        return count_parameters(build_network(task, resolve_config(task_name, variant, cell, {**knobs, "hidden": hidden})))
+        return count_parameters(build_network(task, resolve_config(task_name, variant, cell, {**knobs, "hidden": hidden}),
+                                              data))
 
     low, high = 1, 4096
     while low < high:  # parameter count grows monotonically with hidden
@@ -267,6 +269,7 @@ class Worker:
                        progress=False, on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         for key, value in result.test_metrics.items():
             trial.set_user_attr(key, value)
+        trial.set_user_attr("baseline", result.baseline)
         return result.best_val
 
 
@@ -307,7 +310,8 @@ def study_counts(spec: SweepSpec, storage, variant: str, cell: str) -> dict:
             "failed": sum(t.state == TrialState.FAIL and "skipped" not in t.user_attrs for t in search),
             "best": pick((t.value for t in complete), default=None),
             "finals": sum(t.state == TrialState.COMPLETE for t in final),
-            "tests": [t.user_attrs.get("test/loss") for t in final if t.state == TrialState.COMPLETE]}
+            "tests": [t.user_attrs.get("test/loss") for t in final if t.state == TrialState.COMPLETE],
+            "baseline": next((t.user_attrs["baseline"] for t in final if "baseline" in t.user_attrs), None)}
 
 
 class Progress:
@@ -342,7 +346,6 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
     # own warnings would also print every skipped slot of a multi-worker sweep.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     storage = make_storage(storage_url)
     tracking.ensure_experiment(spec.task)  # once, before trials: concurrent creation can race
     progress = Progress(spec, storage) if show_progress else None
@@ -375,14 +378,12 @@ def close_open_parents(spec: SweepSpec, storage) -> None:
 
 
 def summary_rows(spec: SweepSpec, storage) -> list[dict]:
-    task = get_task(spec.task)
-    baseline = task.memoryless_baseline({**task.settings, **{k: v for k, v in spec.fixed.items() if k in task.settings}})
     rows = []
     for variant, cell in spec.studies:
         counts = study_counts(spec, storage, variant, cell)
         tests = [t for t in counts["tests"] if t is not None]
         rows.append({"variant": variant, "cell": cell, "complete": counts["done"], "pruned": counts["pruned"],
-                     "failed": counts["failed"], "best_val": counts["best"], "baseline": baseline,
+                     "failed": counts["failed"], "best_val": counts["best"], "baseline": counts["baseline"],
                      "test_mean": statistics.fmean(tests) if tests else None,
                      "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0 if tests else None,
                      "seeds": len(tests)})
@@ -396,5 +397,5 @@ def format_summary(rows: list[dict], metric: str = "test/loss") -> str:
         test = "-" if r["test_mean"] is None else f"{r['test_mean']:.4f} ± {r['test_std']:.4f} (n={r['seeds']})"
         trials = f"{r['complete']}/{r['pruned']}/{r['failed']}"
         lines.append(f"{r['variant']:<15}{r['cell']:<6}{trials:>14}"
-                     f"{best:>11}{test:>26}{r['baseline']:>10.4f}")
+                     f"{best:>11}{test:>26}{'-' if r['baseline'] is None else format(r['baseline'], '.4f'):>10}")
     return "\n".join(lines)

@@ -36,17 +36,39 @@ def ensure_experiment(name: str) -> str:
     except Exception as error:  # unreachable server, unreadable database, ...
         raise UserError(f"cannot reach the MLflow store {tracking_uri()}: {str(error).splitlines()[0]}") from None
     if experiment is not None:
+        if "mlflow.experimentKind" not in experiment.tags:
+            mlflow_client.set_experiment_tag(experiment.experiment_id, "mlflow.experimentKind", "custom_model_development")
         return experiment.experiment_id
     artifact_location = None
     if not tracking_uri().startswith(("http://", "https://", "databricks")):
         artifact_location = (artifact_root() / name).as_uri()
     try:
-        return mlflow_client.create_experiment(name, artifact_location=artifact_location)
+        # "custom_model_development" makes MLflow 3's UI open the model-training (runs) view,
+        # not the GenAI view where runs are hidden behind a toggle.
+        return mlflow_client.create_experiment(name, artifact_location=artifact_location,
+                                               tags={"mlflow.experimentKind": "custom_model_development"})
     except Exception:
         experiment = mlflow_client.get_experiment_by_name(name)
         if experiment is None:
             raise
         return experiment.experiment_id
+
+
+def hardware() -> str:
+    """What the run ran on: the GPU's name, or the CPU model and core count."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name()}"
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {model}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
 def git_commit() -> str:

@@ -2,6 +2,7 @@
 every step recorded in one MLflow run."""
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import warnings
@@ -19,11 +20,13 @@ from bench.data import TaskDataModule
 from bench.models import RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import checkpoint_dir
-from bench.registry import TaskSpec, get_task
+from bench.registry import TaskData, TaskSpec, get_task
 
 # Our loaders index whole batches in memory; extra worker processes would only add overhead.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*The number of training batches.*")
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device`.*")
 
 
 class DivergedError(RuntimeError):
@@ -72,15 +75,15 @@ def resolve_precision(precision: str) -> str:
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
 
 
-def build_network(task: TaskSpec, config: RunConfig) -> RecurrentNet:
+def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> RecurrentNet:
     pretrained, coverage = None, None
     if config.embedding_vectors:
         from bench.embeddings import embedding_for_task
 
-        pretrained, coverage = embedding_for_task(task, config)
+        pretrained, coverage = embedding_for_task(task, data, config)
     net = RecurrentNet(
-        input_kind=task.input_kind, input_size=task.input_size(config.task_settings),
-        output_size=task.output_size(config.task_settings), output_kind=task.output_kind,
+        input_kind=task.input_kind, input_size=data.input_size,
+        output_size=data.output_size, output_kind=task.output_kind,
         cell=config.cell, activation=config.activation, layers=config.layers,
         bidirectional=config.bidirectional, hidden=config.hidden, embedding_size=config.embedding_size,
         dropout=config.dropout, pooling=config.pooling, pretrained_embedding=pretrained,
@@ -103,18 +106,22 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
     `on_run_created(run_id)`: called once the MLflow run exists (sweeps link trial and run).
     """
     task = get_task(config.task)
+    if not progress:  # quiet mode (sweeps): no per-run banners about GPUs, tips and checkpoints
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = TaskDataModule(task, config.task_settings, config.data_seed, config.batch_size, config.seed)
     datamodule.setup()  # before the run exists: bad data must not leave a run behind
-    net = build_network(task, config)
+    data = datamodule.data
+    net = build_network(task, config, data)
     param_count = count_parameters(net)
-    module = RecurrentTaskModule(task, net, config.lr, config.weight_decay,
-                                 num_classes=task.output_size(config.task_settings))
-    baseline = task.memoryless_baseline(config.task_settings)
+    module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=data.output_size)
+    baseline = data.baseline
     run_tags = {"task": task.name, "variant": config.variant, "cell": config.cell, "seed": config.seed,
                 "git_commit": tracking.git_commit(), "dataset_fingerprint": datamodule.fingerprint,
                 "param_count": param_count, "torch_version": torch.__version__,
                 "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                "hardware": tracking.hardware(),
                 **(tags or {})}
     with tracking.tracked_run(task.name, run_name or default_run_name(config), run_tags, parent_run_id,
                               finished_on=finished_on) as run_id:

@@ -18,3 +18,29 @@ def isolated_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RNNBENCH_CHECKPOINTS", str(base / "checkpoints"))
     monkeypatch.setenv("RNNBENCH_ARTIFACTS", str(base / "artifacts"))
     return base
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep_store(tmp_path_factory):
+    """A small finished sweep (copy-memory, 2 variants x 2 cells, 2 trials, 2 final seeds) in its own
+    MLflow store and Optuna storage, shared by the report and UI tests."""
+    from bench.sweep import run_sweep
+    from bench.sweep_config import load_sweep
+    from tests.sweep_helpers import worker_env, write_sweep
+
+    base = tmp_path_factory.mktemp("smoke-sweep")
+    env = worker_env(base)
+    keys = [k for k in env if k.startswith(("MLFLOW_", "RNNBENCH_"))]
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: env[k] for k in keys})
+    try:
+        path = write_sweep(base / "s.yaml", task="copy-memory", variants=["simple", "stacked"], cells=["rnn", "gru"],
+                           trials=2, final_seeds=2, fixed={"T": 2, "n_train": 128, "n_val": 32, "n_test": 32})
+        run_sweep(load_sweep("copy-memory", "test", path), f"sqlite:///{base / 'optuna.db'}", show_progress=False)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return base

@@ -18,13 +18,16 @@ def symbol_vectors(tmp_path):
     return path
 
 
-def fake_batch(task, settings, batch=3):
-    steps = settings["T"] + (20 if task.name == "copy-memory" else 0)
-    if task.input_kind == "tokens":
-        inputs = torch.randint(0, task.input_size(settings), (batch, steps))
-    else:
-        inputs = torch.rand(batch, steps, task.input_size(settings))
-    return inputs
+def tiny_data(task, config):
+    return task.load_data({**config.task_settings, "n_train": 8, "n_val": 4, "n_test": 4}, 0)
+
+
+def fake_batch(task, data, batch=3):
+    """A batch shaped like the task's real inputs."""
+    from bench.synthetic import dataset_arrays
+
+    inputs = torch.from_numpy(dataset_arrays(data.splits["train"])["inputs"][:batch])
+    return inputs.long() if task.input_kind == "tokens" else inputs
 
 
 @pytest.mark.parametrize("task_name", sorted(all_tasks()))
@@ -36,17 +39,19 @@ def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, varia
     if variant == "embedding-pretrained":
         overrides["embedding_vectors"] = str(symbol_vectors)
     if variant == "embedding-pretrained" and task.input_kind != "tokens":
+        config = resolve_config(task_name, variant, cell, overrides)
         with pytest.raises(UserError, match="no token vocabulary"):
-            build_network(task, resolve_config(task_name, variant, cell, overrides))
+            build_network(task, config, tiny_data(task, config))
         return
     config = resolve_config(task_name, variant, cell, overrides)
-    net = build_network(task, config)
-    inputs = fake_batch(task, config.task_settings)
+    data = tiny_data(task, config)
+    net = build_network(task, config, data)
+    inputs = fake_batch(task, data)
     outputs = net(inputs)
     if task.output_kind == "per-step":
-        assert outputs.shape == (3, inputs.shape[1], task.output_size(config.task_settings))
+        assert outputs.shape == (3, inputs.shape[1], data.output_size)
     else:
-        classes = task.output_size(config.task_settings)
+        classes = data.output_size
         assert outputs.shape == ((3,) if classes == 1 else (3, classes))
     outputs.float().pow(2).mean().backward()
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
@@ -105,19 +110,21 @@ def test_bidirectional_sequence_head_reads_both_directions_final_states():
 
 
 def test_pretrained_embedding_rows_come_from_the_vectors_file(symbol_vectors):
+    task = get_task("copy-memory")
     config = resolve_config("copy-memory", "embedding-pretrained", "gru",
                             {"embedding_vectors": str(symbol_vectors), "embedding_size": 8})
-    net = build_network(get_task("copy-memory"), config)
+    data = tiny_data(task, config)
+    net = build_network(task, config, data)
     assert net.embedding_coverage == pytest.approx(0.9)
     torch.testing.assert_close(net.encoder.weight[3], torch.tensor([(3 + j) / 10 for j in range(8)]))
     assert not net.encoder.weight.requires_grad  # frozen by default
-    tuned = build_network(get_task("copy-memory"), resolve_config(
+    tuned = build_network(task, resolve_config(
         "copy-memory", "embedding-pretrained", "gru",
-        {"embedding_vectors": str(symbol_vectors), "embedding_size": 8, "freeze_embedding": "false"}))
+        {"embedding_vectors": str(symbol_vectors), "embedding_size": 8, "freeze_embedding": "false"}), data)
     assert tuned.encoder.weight.requires_grad
 
 
 def test_vectors_dimension_mismatch_is_a_user_error(symbol_vectors):
     config = resolve_config("copy-memory", "embedding-pretrained", "lstm", {"embedding_vectors": str(symbol_vectors)})
     with pytest.raises(UserError, match="set embedding_size=8"):
-        build_network(get_task("copy-memory"), config)
+        build_network(get_task("copy-memory"), config, tiny_data(get_task("copy-memory"), config))

@@ -81,3 +81,23 @@ def test_sweep_cli_bad_input_exits_2_and_creates_nothing(tmp_path, args, message
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
     assert not storage.exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("variant,cell", [("simple", "rnn"), ("stacked", "lstm"), ("bidirectional", "gru")])
+def test_matching_parameter_counts_picks_the_closest_hidden_size(variant, cell):
+    from bench.config import resolve_config
+    from bench.models import count_parameters
+    from bench.registry import get_task
+    from bench.sweep import hidden_for_parameter_count
+    from bench.train import build_network
+
+    target = 20000
+    hidden = hidden_for_parameter_count("copy-memory", variant, cell, {}, target)
+
+    task = get_task("copy-memory")
+    data = task.load_data(task.settings, 0)
+
+    def count(h):
+        return count_parameters(build_network(task, resolve_config("copy-memory", variant, cell, {"hidden": h}), data))
+    assert abs(count(hidden) - target) <= min(abs(count(hidden - 1) - target), abs(count(hidden + 1) - target))
+    assert abs(count(hidden) - target) / target < 0.05

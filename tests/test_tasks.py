@@ -13,7 +13,8 @@ SMALL = {"n_train": 300, "n_val": 100, "n_test": 100}
 
 def splits(task_name, data_seed=0, **settings):
     task = get_task(task_name)
-    return {k: dataset_arrays(v) for k, v in task.build_splits({**task.settings, **SMALL, **settings}, data_seed).items()}
+    data = task.load_data({**task.settings, **SMALL, **settings}, data_seed)
+    return {k: dataset_arrays(v) for k, v in data.splits.items()}
 
 
 @pytest.mark.parametrize("T", [1, 5, 37])
@@ -72,8 +73,10 @@ def test_split_streams_never_share_a_seed():
 
 def test_baselines_equal_the_formulas():
     for T in (1, 10, 100, 1000):
-        assert get_task("copy-memory").memoryless_baseline({"T": T}) == pytest.approx(10 * math.log(8) / (T + 20))
-    assert get_task("adding").memoryless_baseline({"T": 50}) == pytest.approx(1 / 6)
+        assert copy_memory.memoryless_baseline({"T": T}) == pytest.approx(10 * math.log(8) / (T + 20))
+    assert adding.memoryless_baseline({"T": 50}) == pytest.approx(1 / 6)
+    small = {**get_task("copy-memory").settings, **SMALL, "T": 7}
+    assert get_task("copy-memory").load_data(small, 0).baseline == copy_memory.memoryless_baseline(small)
 
 
 def test_memoryless_predictor_scores_the_copy_memory_baseline():
@@ -85,7 +88,7 @@ def test_memoryless_predictor_scores_the_copy_memory_baseline():
     probabilities[T + 10:, 1:9] = 1 / 8
     steps = np.arange(T + 20)
     cross_entropy = -np.log(probabilities[steps[None, :], targets]).mean()
-    assert cross_entropy == pytest.approx(get_task("copy-memory").memoryless_baseline({"T": T}), rel=1e-9)
+    assert cross_entropy == pytest.approx(copy_memory.memoryless_baseline({"T": T}), rel=1e-9)
 
 
 def test_memoryless_predictor_scores_the_adding_baseline():
@@ -98,5 +101,6 @@ def test_every_task_declares_what_training_needs(task_name):
     task = get_task(task_name)
     assert task.input_kind in ("tokens", "floats") and task.output_kind in ("per-step", "per-sequence")
     assert task.monitor.startswith("val/") and task.monitor_mode in ("min", "max")
-    assert task.memoryless_baseline(task.settings) > 0
-    assert task.input_size(task.settings) >= 1 and task.output_size(task.settings) >= 1
+    data = task.load_data({**task.settings, **SMALL}, 0)
+    assert data.baseline > 0 and data.input_size >= 1 and data.output_size >= 1
+    assert set(data.splits) == {"train", "validation", "test"}

@@ -22,7 +22,7 @@ def main(n: int = 100_000, T: int = 1000) -> None:
         settings = {"T": T, "n_train": n, "n_val": 1, "n_test": 1}
         for label in ("first build (generate + write cache)", "second build (from cache)"):
             start = time.perf_counter()
-            copy_memory.build_splits(settings, data_seed=0)
+            copy_memory.load_data(settings, data_seed=0)
             print(f"datasets.Dataset {label}: {time.perf_counter() - start:.2f} s")
 
 

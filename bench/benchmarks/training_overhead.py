@@ -34,7 +34,7 @@ def bare_loop(config) -> float:
     pl.seed_everything(config.seed, verbose=False)
     data = TaskDataModule(task, config.task_settings, config.data_seed, config.batch_size, config.seed)
     data.setup()
-    net = build_network(task, config)
+    net = build_network(task, config, data.data)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=config.lr)
     start = time.perf_counter()
     for _ in range(config.max_epochs):
