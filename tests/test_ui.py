@@ -66,15 +66,15 @@ def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, mon
                 "--disable-sync", "--no-first-run", "--disable-quic"])
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             # The experiment list: where a user starts.
-            page.goto(base + "/#/experiments", wait_until="networkidle")
+            page.goto(base + "/#/experiments", wait_until="domcontentloaded", timeout=90000)
             page.get_by_text("copy-memory").first.wait_for(timeout=60000)
             # The experiment's runs: the model-training view, with the run names we give.
-            page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs", wait_until="networkidle")
+            page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs", wait_until="domcontentloaded", timeout=90000)
             page.get_by_text("copy-memory/simple/rnn/sweep").first.wait_for(timeout=60000)
             page.screenshot(path=str(ARTIFACTS / "mlflow-ui-runs.png"), full_page=True)
             # One final-seed run: its test metric is on the page.
             page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs/{final.info.run_id}",
-                      wait_until="networkidle")
+                      wait_until="domcontentloaded", timeout=90000)
             page.get_by_text("test/loss").first.wait_for(timeout=60000)
             body = page.inner_text("body")
             page.screenshot(path=str(ARTIFACTS / "mlflow-ui-run.png"), full_page=True)
