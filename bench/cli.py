@@ -23,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("overrides", nargs="*", metavar="key=value")
 
+    pretrain = commands.add_parser("pretrain-embeddings", help="train a next-word LM and export its embeddings")
+    pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
+    pretrain.add_argument("--cell", default="lstm")
+    pretrain.add_argument("--no-progress", action="store_true")
+    pretrain.add_argument("overrides", nargs="*", metavar="key=value")
+
     sweep = commands.add_parser("sweep", help="run (or resume, or join) the Optuna sweep of a task")
     sweep.add_argument("--task", required=True)
     sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
@@ -67,6 +73,18 @@ def command_train(args: argparse.Namespace) -> None:
     metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(result.test_metrics.items()))
     print(f"run {result.run_id}: {metrics} (memoryless baseline loss {result.baseline:.4g}, "
           f"{result.param_count} parameters, {result.epochs} epochs)")
+
+
+def command_pretrain(args: argparse.Namespace) -> None:
+    from bench.config import parse_overrides, resolve_config
+
+    config = resolve_config("next-word", "simple", args.cell, {"corpus": args.corpus, **parse_overrides(args.overrides)})
+    from bench.pretrain import pretrain_embeddings
+
+    path, result = pretrain_embeddings(config, progress=not args.no_progress)
+    print(f"run {result.run_id}: test perplexity {result.test_metrics.get('test/perplexity', float('nan')):.1f}")
+    print(f"embeddings: {path}\nuse them: make train TASK=sst2 VARIANT=embedding-pretrained "
+          f"ARGS=\"embedding_vectors={path} embedding_size={config.embedding_size}\"")
 
 
 def command_sweep(args: argparse.Namespace) -> None:
@@ -126,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             command_list()
         elif args.command == "train":
             command_train(args)
+        elif args.command == "pretrain-embeddings":
+            command_pretrain(args)
         elif args.command == "sweep":
             command_sweep(args)
         elif args.command == "report":

@@ -1,10 +1,13 @@
-"""One LightningDataModule for every task: the task's `datasets` splits as batches of tensors."""
+"""One LightningDataModule for every task: the task's `datasets` splits as batches of tensors.
+
+Fixed-shape data (generated tasks) is indexed a whole batch at a time; variable-length text is
+bucketed by length and padded only to the longest sequence of its batch (the model packs it)."""
 from __future__ import annotations
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler
 
 from bench.registry import TaskData, TaskSpec
 from bench.synthetic import dataset_arrays
@@ -30,23 +33,86 @@ class InMemoryBatches(torch.utils.data.Dataset):
         return batch
 
 
+class TokenSequences(torch.utils.data.Dataset):
+    """Variable-length token sequences (flat ids + offsets, straight from Arrow) and their labels.
+
+    A batch is padded to its own longest sequence and carries `lengths` (for packing), or, with
+    `pad_to` (the padded-to-max baseline), to a fixed length with `last_index` instead."""
+
+    def __init__(self, dataset, pad_to: int | None = None):
+        column = dataset.data.column("input_ids").combine_chunks() if dataset._indices is None else \
+            dataset.flatten_indices().data.column("input_ids").combine_chunks()
+        self.offsets = column.offsets.to_numpy()
+        self.tokens = column.values.to_numpy().astype(np.int64)
+        self.lengths = np.diff(self.offsets)
+        self.labels = torch.as_tensor(np.asarray(dataset["label"]), dtype=torch.long)
+        self.pad_to = pad_to
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, indices) -> dict[str, torch.Tensor]:
+        indices = np.asarray(indices)
+        lengths = self.lengths[indices]
+        width = self.pad_to or int(lengths.max())
+        padded = np.zeros((len(indices), width), dtype=np.int64)  # 0 is [PAD]
+        for row, (start, length) in enumerate(zip(self.offsets[indices], lengths)):
+            padded[row, :length] = self.tokens[start:start + length]
+        batch = {"inputs": torch.from_numpy(padded), "targets": self.labels[indices]}
+        if self.pad_to:
+            batch["last_index"] = torch.from_numpy(lengths - 1)
+        else:
+            batch["lengths"] = torch.from_numpy(lengths)
+        return batch
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar length: shuffle, cut into chunks of `bucket_batches` batches, sort each chunk
+    by length, batch it, shuffle the batches. New order every epoch, reproducible from the seed."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int, bucket_batches: int = 50):
+        self.lengths, self.batch_size, self.shuffle, self.seed = lengths, batch_size, shuffle, seed
+        self.bucket = batch_size * bucket_batches
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.bucket):
+            chunk = order[start:start + self.bucket]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return iter(batches)
+
+
 class TaskDataModule(pl.LightningDataModule):
     def __init__(self, task: TaskSpec, settings: dict, data_seed: int, batch_size: int, seed: int):
         super().__init__()
         self.task, self.settings, self.data_seed = task, settings, data_seed
         self.batch_size, self.seed = batch_size, seed
         self.data: TaskData | None = None
-        self.tensors: dict[str, InMemoryBatches] = {}
+        self.datasets: dict[str, torch.utils.data.Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
         self.data = self.task.load_data(self.settings, self.data_seed)
-        token_columns = ("inputs", "targets") if self.task.input_kind == "tokens" else ()
-        if self.task.loss == "cross_entropy" and "targets" not in token_columns:
-            token_columns = (*token_columns, "targets")
         for split, dataset in self.data.splits.items():
-            self.tensors[split] = InMemoryBatches(dataset_arrays(dataset), token_columns)
+            if "input_ids" in dataset.column_names:  # variable-length text
+                padded = self.settings.get("batching") == "padded"
+                self.datasets[split] = TokenSequences(dataset, self.settings["max_length"] if padded else None)
+            else:
+                token_columns = ("inputs",) if self.task.input_kind == "tokens" else ()
+                if self.task.loss == "cross_entropy":
+                    token_columns = (*token_columns, "targets")
+                self.datasets[split] = InMemoryBatches(dataset_arrays(dataset), token_columns)
 
     @property
     def fingerprint(self) -> str:
@@ -54,14 +120,19 @@ class TaskDataModule(pl.LightningDataModule):
         self.setup()
         return "-".join(self.data.splits[split]._fingerprint[:8] for split in ("train", "validation", "test"))
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = self.tensors[split]
+    def _sampler(self, split: str, shuffle: bool) -> Sampler:
+        data = self.datasets[split]
+        if isinstance(data, TokenSequences) and data.pad_to is None:
+            return BucketBatchSampler(data.lengths, self.batch_size, shuffle, self.seed)
         if shuffle:  # seeded, so batch order is reproducible from config.seed
             sampler = RandomSampler(data, generator=torch.Generator().manual_seed(self.seed))
         else:
             sampler = SequentialSampler(data)
-        return DataLoader(data, sampler=BatchSampler(sampler, self.batch_size, drop_last=False),
-                          batch_size=None, pin_memory=torch.cuda.is_available())
+        return BatchSampler(sampler, self.batch_size, drop_last=False)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[split], sampler=self._sampler(split, shuffle), batch_size=None,
+                          pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

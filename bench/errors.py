@@ -3,3 +3,9 @@
 
 class UserError(Exception):
     """Bad input from the user: the CLI prints its message as one line and exits 2."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when the message is empty)."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:limit]

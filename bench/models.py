@@ -95,8 +95,11 @@ class RecurrentNet(nn.Module):
             self.recurrent = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](recurrent_input, hidden, **options)
         self.head = nn.Linear(hidden * self.directions, output_size)
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """inputs (B, L) token ids or (B, L, F) floats; lengths (B,) for padded batches.
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
+                last_index: torch.Tensor | None = None) -> torch.Tensor:
+        """inputs (B, L) token ids or (B, L, F) floats; `lengths` (B,) packs a padded batch (only the
+        valid steps are computed); `last_index` (B,) instead reads the outputs at those steps of an
+        unpacked padded batch (the naive padded-to-max baseline).
         Returns (B, L, C) per step or (B, C) per sequence; C is squeezed for regression."""
         x = self.encoder(inputs)
         steps = x.shape[1]
@@ -112,6 +115,8 @@ class RecurrentNet(nn.Module):
             final = final[0]
         if self.output_kind == "per-step":
             features = outputs
+        elif last_index is not None:
+            features = outputs[torch.arange(outputs.shape[0], device=outputs.device), last_index.to(outputs.device)]
         elif self.pooling == "last":
             # h_n holds each sequence's last valid state; forward and backward of the top layer
             features = torch.cat([final[-self.directions + d] for d in range(self.directions)], dim=-1)

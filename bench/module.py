@@ -13,6 +13,8 @@ from bench.registry import MetricSpec, TaskSpec
 def make_metric(spec: MetricSpec, num_classes: int) -> torchmetrics.Metric:
     if spec.kind == "accuracy":
         return torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+    if spec.kind == "perplexity":
+        return torchmetrics.text.Perplexity()
     return torchmetrics.MeanSquaredError()
 
 
@@ -22,13 +24,14 @@ class RecurrentTaskModule(pl.LightningModule):
         # Plain values only in hparams (checkpoint loading uses weights_only=True).
         self.save_hyperparameters({"task": task.name, "lr": lr, "weight_decay": weight_decay})
         self.task, self.net, self.num_classes = task, net, num_classes
+        stages = ("train", "val", "test") if task.train_metrics else ("val", "test")
         self.metrics = torch.nn.ModuleDict({
-            stage: torch.nn.ModuleDict({spec.name: make_metric(spec, num_classes) for spec in task.metrics})
-            for stage in ("val", "test")
+            f"{stage}_metrics": torch.nn.ModuleDict({spec.name: make_metric(spec, num_classes) for spec in task.metrics})
+            for stage in stages  # ("train" alone would clash with nn.Module.train)
         })
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.net(batch["inputs"], batch.get("lengths"))
+        return self.net(batch["inputs"], batch.get("lengths"), batch.get("last_index"))
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.task.loss == "cross_entropy":  # per-step: mean over every step of every sequence
@@ -42,20 +45,25 @@ class RecurrentTaskModule(pl.LightningModule):
             # self.log costs ~0.5 ms per call on CPU; a running sum logged once per epoch is ~free.
             self.train_loss_sum += loss.detach() * len(batch["targets"])
             self.train_examples += len(batch["targets"])
-            return loss
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["targets"]),
-                 prog_bar=stage != "test")
-        if stage in self.metrics:
+        else:
+            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["targets"]),
+                     prog_bar=stage != "test")
+        if f"{stage}_metrics" in self.metrics:
             for spec in self.task.metrics:
-                predicted, targets = outputs, batch["targets"]
-                if spec.last_steps:
-                    predicted, targets = predicted[:, -spec.last_steps:], targets[:, -spec.last_steps:]
-                if spec.kind == "accuracy":
-                    predicted = predicted.argmax(dim=-1)
-                metric = self.metrics[stage][spec.name]
-                metric.update(predicted.reshape(-1), targets.reshape(-1))
-                self.log(f"{stage}/{spec.name}", metric, on_step=False, on_epoch=True, prog_bar=stage == "val")
+                self._update_metric(spec, stage, outputs.detach(), batch["targets"])
         return loss
+
+    def _update_metric(self, spec, stage: str, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        if spec.last_steps:
+            outputs, targets = outputs[:, -spec.last_steps:], targets[:, -spec.last_steps:]
+        metric = self.metrics[f"{stage}_metrics"][spec.name]
+        if spec.kind == "perplexity":
+            metric.update(outputs.float(), targets)
+        elif spec.kind == "accuracy":
+            metric.update(outputs.argmax(dim=-1).reshape(-1), targets.reshape(-1))
+        else:
+            metric.update(outputs.reshape(-1), targets.reshape(-1))
+        self.log(f"{stage}/{spec.name}", metric, on_step=False, on_epoch=True, prog_bar=stage == "val")
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         return self._step(batch, "train")

@@ -19,7 +19,7 @@ class MetricSpec:
     """A metric besides the loss, logged as `val/<name>` and `test/<name>`."""
 
     name: str
-    kind: Literal["accuracy", "mse"]
+    kind: Literal["accuracy", "mse", "perplexity"]
     last_steps: int | None = None  # per-step tasks: score only the final N steps (e.g. recall)
 
 
@@ -53,16 +53,23 @@ class TaskSpec:
     monitor_mode: Literal["min", "max"] = "min"
     training_defaults: dict[str, Any] = field(default_factory=dict)
     references: str = ""
+    report_metric: str = "loss"  # what reports compare: test/<report_metric> against baseline/<report_metric>
+    train_metrics: bool = False  # also compute the metrics on train (e.g. the train-vs-validation gap)
+    choices: dict[str, tuple] = field(default_factory=dict)  # allowed values of string settings
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.report_metric in ("acc",)  # loss, mse and perplexity: lower is better
 
     def validate_settings(self, settings: dict) -> None:
         for key, minimum in self.minimums.items():
             if settings[key] < minimum:
                 raise UserError(f"{key}={settings[key]} is out of range for task {self.name}: must be >= {minimum}")
+        for key, allowed in self.choices.items():
+            if settings[key] not in allowed:
+                raise UserError(f"unknown {key} {settings[key]!r} for task {self.name}; choose one of: "
+                                f"{', '.join(allowed)}")
 
-    @property
-    def baseline_metric(self) -> str:
-        """The MLflow metric holding the memoryless baseline of this task's loss."""
-        return "baseline/loss"
 
 
 _TASKS: dict[str, TaskSpec] = {}

@@ -42,14 +42,24 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
     grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))
     engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+
+    def open_storage():
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+
     for attempt in range(5):
         try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+            if url.startswith("sqlite:///"):
+                # Workers started together race to create the schema: one at a time per file.
+                from filelock import FileLock
+
+                with FileLock(url.removeprefix("sqlite:///") + ".lock", timeout=120):
+                    return open_storage()
+            return open_storage()
         except Exception as error:
-            # Workers started together race to create the schema; the loser retries and finds it.
-            if "already exists" in str(error) and attempt < 4:
+            # On a server, a concurrent schema creation makes the loser fail once; it then finds it.
+            if any(word in str(error) for word in ("already exists", "UNIQUE", "duplicate")) and attempt < 4:
                 time.sleep(0.5 * (attempt + 1))
                 continue
             raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {str(error).splitlines()[0]}") from None

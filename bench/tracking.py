@@ -30,6 +30,17 @@ def client():
 def ensure_experiment(name: str) -> str:
     """The experiment's id, creating it (with an absolute artifact location) if needed.
     Safe when several workers race to create it."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        # Creating a SQLite store (and its tables) from several processes at once can fail.
+        from filelock import FileLock
+
+        with FileLock(uri.removeprefix("sqlite:///") + ".lock", timeout=120):
+            return _ensure_experiment(name)
+    return _ensure_experiment(name)
+
+
+def _ensure_experiment(name: str) -> str:
     mlflow_client = client()
     try:
         experiment = mlflow_client.get_experiment_by_name(name)

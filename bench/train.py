@@ -132,7 +132,7 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         mlflow_client.log_dict(run_id, {"task": config.task, "variant": config.variant,
                                         **config.as_flat_dict()}, "config.yaml")
         mlflow_client.log_metric(run_id, "params/count", param_count)
-        mlflow_client.log_metric(run_id, "baseline/loss", baseline)
+        tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
         if net.embedding_coverage is not None:
             mlflow_client.log_metric(run_id, "embedding/coverage", net.embedding_coverage)
         return _fit_and_test(task, config, module, datamodule, run_id, callbacks or [], progress,

@@ -1,0 +1,108 @@
+"""Next-word language modelling ("the cat sat on the ___"): the objective that pretrains the
+embeddings of the `embedding-pretrained` variant, and a task of its own (metric: perplexity).
+
+The corpus is any text dataset or split (default: IMDB's 50,000 unlabeled reviews). Documents are
+split 90/5/5 (seeded) before anything else; the vocabulary is built on the training documents only;
+each split is one token stream cut into windows of seq_len+1 (inputs, and targets shifted by one)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bench.errors import UserError
+from bench.registry import MetricSpec, TaskData, TaskSpec
+
+CORPORA = {"imdb": "stanfordnlp/imdb", "sst2": "stanfordnlp/sst2",
+           "rotten-tomatoes": "cornell-movie-review-data/rotten_tomatoes"}
+GENERATOR_VERSION = 1
+
+
+def load_corpus(settings: dict):
+    import datasets
+
+    from bench.paths import cache_dir
+    from pathlib import Path
+
+    from bench.text import FORMATS
+
+    hf_cache = str(cache_dir() / "hf")
+    if settings["corpus_file"]:
+        path = Path(settings["corpus_file"])
+        if not path.is_file() or path.suffix not in FORMATS:
+            raise UserError(f"corpus_file={path}: expected an existing .parquet, .csv or .jsonl file")
+        return datasets.load_dataset(FORMATS[path.suffix], data_files={"train": str(path)}, split="train",
+                                     cache_dir=hf_cache)
+    if settings["corpus"] not in CORPORA:
+        raise UserError(f"unknown corpus {settings['corpus']!r}; choose one of: {', '.join(CORPORA)} "
+                        f"(or corpus_file=<.parquet|.csv|.jsonl>)")
+    try:
+        return datasets.load_dataset(CORPORA[settings["corpus"]], split=settings["corpus_split"], cache_dir=hf_cache)
+    except Exception as error:
+        raise UserError(f"cannot load {CORPORA[settings['corpus']]} ({str(error).splitlines()[0][:120]}); use a "
+                        f"local file: corpus_file=<path to a .parquet|.csv|.jsonl with a "
+                        f"{settings['text_column']} column>") from None
+
+
+def windows(ids: np.ndarray, seq_len: int, max_tokens: int) -> dict[str, np.ndarray]:
+    ids = ids[: max_tokens + 1] if max_tokens else ids
+    count = (len(ids) - 1) // seq_len
+    if count < 1:
+        raise UserError(f"the corpus split is too short for one window of seq_len={seq_len}")
+    inputs = ids[: count * seq_len].reshape(count, seq_len)
+    targets = ids[1: count * seq_len + 1].reshape(count, seq_len)
+    return {"inputs": inputs, "targets": targets}
+
+
+def load_data(settings: dict, data_seed: int) -> TaskData:
+    from bench.synthetic import arrays_to_dataset
+    from bench.text import build_tokenizer, tokenize
+
+    corpus = load_corpus(settings)
+    column = settings["text_column"]
+    if column not in corpus.column_names:
+        raise UserError(f"the corpus has no column {column!r} (columns: {', '.join(corpus.column_names)}); "
+                        f"set text_column=<name>")
+    corpus = corpus.select_columns([column]).rename_column(column, "text")
+    if len(corpus) < 3:
+        raise UserError("the corpus needs at least 3 documents (train, validation and test)")
+    order = np.random.default_rng(data_seed).permutation(len(corpus))
+    held = max(1, int(len(corpus) * 0.05))
+    documents = {"validation": corpus.select(order[:held]), "test": corpus.select(order[held:2 * held]),
+                 "train": corpus.select(order[2 * held:])}
+    tokenizer = build_tokenizer(documents["train"], settings)
+    tokenized = tokenize(documents, tokenizer, max_length=10**9)
+    limits = {"train": settings["max_tokens"], "validation": settings["max_tokens"] // 10,
+              "test": settings["max_tokens"] // 10}
+    splits, train_ids = {}, None
+    for split, dataset in tokenized.items():
+        column_ids = dataset.data.column("input_ids").combine_chunks().values.to_numpy().astype(np.int32)
+        splits[split] = arrays_to_dataset(windows(column_ids, settings["seq_len"], limits[split]))
+        if split == "train":
+            train_ids = column_ids[: limits["train"] + 1]
+    counts = np.bincount(train_ids, minlength=tokenizer.get_vocab_size()).astype(np.float64)
+    probabilities = counts[counts > 0] / counts.sum()
+    unigram_entropy = float(-(probabilities * np.log(probabilities)).sum())  # best loss ignoring the context
+    vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    return TaskData(splits=splits, input_size=tokenizer.get_vocab_size(), output_size=tokenizer.get_vocab_size(),
+                    baseline=unigram_entropy, vocabulary=vocabulary,
+                    extra={"baseline/perplexity": math.exp(unigram_entropy), "data/train_tokens": int(len(train_ids)),
+                           "data/vocabulary": len(vocabulary)})
+
+
+TASK = TaskSpec(
+    name="next-word",
+    description="next-word language model over a text corpus; metric perplexity",
+    input_kind="tokens",
+    output_kind="per-step",
+    loss="cross_entropy",
+    settings={"corpus": "imdb", "corpus_split": "unsupervised", "corpus_file": "", "text_column": "text",
+              "seq_len": 35, "max_tokens": 1_000_000, "min_freq": 2, "max_vocab": 10000},
+    minimums={"seq_len": 2, "max_tokens": 0, "min_freq": 1, "max_vocab": 3},
+    load_data=load_data,
+    metrics=(MetricSpec("perplexity", "perplexity"),),
+    training_defaults={"lr": 2e-3, "hidden": 256, "embedding_size": 100, "batch_size": 64, "max_epochs": 3,
+                       "patience": 1, "gradient_clip": 1.0},
+    references="Bengio et al. 2003; Mikolov et al. 2010",
+    report_metric="perplexity",
+)

@@ -1,0 +1,147 @@
+"""The text path: local files, vocabulary on train only, carving, bucketing and packing, bad input."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from bench.config import resolve_config
+from bench.data import BucketBatchSampler, TaskDataModule, TokenSequences
+from bench.errors import UserError
+from bench.models import RecurrentNet
+from bench.registry import get_task
+from tests.sweep_helpers import ROOT, worker_env
+from tests.text_helpers import LOCAL, make_dataset, make_rows, write_split
+
+
+def load(folder, **settings):
+    config = resolve_config("text-classification", "simple", "lstm", {"data_dir": str(folder), **LOCAL, **settings})
+    return get_task("text-classification").load_data(config.task_settings, 0), config
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_local_files_in_every_format_load_through_the_same_path(tmp_path, fmt):
+    data, _ = load(make_dataset(tmp_path / fmt, fmt))
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 400, "validation": 100, "test": 100}
+    assert data.output_size == 2 and data.input_size == len(data.vocabulary)
+    assert set(data.splits["train"].column_names) == {"input_ids", "length", "label"}
+
+
+def test_vocabulary_is_built_on_train_only(tmp_path):
+    folder = make_dataset(tmp_path / "d")
+    write_split(folder, "test", [{"review": "zyzzyva good", "stars": 1}], "parquet")
+    data, _ = load(folder)
+    assert "zyzzyva" not in data.vocabulary and "good" in data.vocabulary
+    assert data.splits["test"][0]["input_ids"][0] == data.vocabulary.index("[UNK]")
+
+
+def test_multiclass_labels_and_max_length(tmp_path):
+    folder = tmp_path / "m"
+    for split, seed in (("train", 1), ("test", 2)):
+        write_split(folder, split, make_rows(300, seed, classes=4), "jsonl")
+    data, _ = load(folder, max_length=5)
+    assert data.output_size == 4
+    assert max(data.splits["train"]["length"]) == 5
+
+
+def test_missing_validation_is_carved_stratified_from_train_and_test_is_untouched(tmp_path):
+    data, _ = load(make_dataset(tmp_path / "d", validation=False), val_fraction=0.2)
+    assert len(data.splits["validation"]) == 80 and len(data.splits["train"]) == 320
+    assert len(data.splits["test"]) == 100
+    train_share = np.mean(data.splits["train"]["label"])
+    assert abs(np.mean(data.splits["validation"]["label"]) - train_share) < 0.05
+
+
+def test_labeled_subset_is_stratified_and_seeded(tmp_path):
+    data, _ = load(make_dataset(tmp_path / "d"), train_subset=100)
+    again, _ = load(make_dataset(tmp_path / "d"), train_subset=100)
+    assert len(data.splits["train"]) == 100
+    assert data.splits["train"]["input_ids"] == again.splits["train"]["input_ids"]
+    assert len(data.splits["validation"]) == 100  # validation keeps its size
+
+
+def test_bucket_sampler_covers_every_example_once_with_similar_lengths():
+    lengths = np.random.default_rng(0).integers(1, 500, size=1000)
+    sampler = BucketBatchSampler(lengths, batch_size=32, shuffle=True, seed=1)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.2 * np.ptp(lengths)  # random batches would spread over the whole range
+    assert list(BucketBatchSampler(lengths, 32, True, seed=1)) == batches  # reproducible
+    assert list(sampler) != batches  # a new order next epoch
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers,bidirectional,pooling", [(1, False, "last"), (2, True, "last"), (1, True, "mean"),
+                                                          (2, False, "max")])
+def test_packed_batches_give_the_logits_of_unpadded_single_sequences(tmp_path, cell, layers, bidirectional, pooling):
+    data, config = load(make_dataset(tmp_path / "d"))
+    torch.manual_seed(0)
+    net = RecurrentNet(input_kind="tokens", input_size=data.input_size, output_size=2, output_kind="per-sequence",
+                       cell=cell, layers=layers, bidirectional=bidirectional, hidden=8, embedding_size=6,
+                       pooling=pooling).eval()
+    sequences = TokenSequences(data.splits["train"])
+    batch = sequences[list(range(16))]
+    assert batch["inputs"].shape[1] == int(batch["lengths"].max()) and (batch["inputs"] == 0).any()
+    with torch.no_grad():
+        batched = net(batch["inputs"], batch["lengths"])
+        single = torch.cat([net(sequences[[i]]["inputs"]) for i in range(16)])
+    torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-5)
+
+
+def test_padded_to_max_baseline_reads_the_last_valid_step(tmp_path):
+    data, _ = load(make_dataset(tmp_path / "d"))
+    torch.manual_seed(0)
+    net = RecurrentNet(input_kind="tokens", input_size=data.input_size, output_size=2, output_kind="per-sequence",
+                       cell="gru", hidden=8, embedding_size=6).eval()
+    padded = TokenSequences(data.splits["train"], pad_to=64)[list(range(8))]
+    assert padded["inputs"].shape == (8, 64)
+    with torch.no_grad():
+        expected = torch.cat([net(TokenSequences(data.splits["train"])[[i]]["inputs"]) for i in range(8)])
+        torch.testing.assert_close(net(padded["inputs"], last_index=padded["last_index"]), expected)
+
+
+def test_datamodule_batches_text_by_length_buckets(tmp_path):
+    task = get_task("text-classification")
+    config = resolve_config("text-classification", "simple", "gru",
+                            {"data_dir": str(make_dataset(tmp_path / "d")), **LOCAL, "batch_size": 16})
+    module = TaskDataModule(task, config.task_settings, 0, 16, 0)
+    module.setup()
+    batch = next(iter(module.train_dataloader()))
+    assert set(batch) == {"inputs", "targets", "lengths"} and batch["inputs"].shape[0] == 16
+
+
+BAD = {
+    "missing text column": ({"text_column": "body"}, "train split has no column 'body'"),
+    "missing label column": ({"label_column": "y"}, "train split has no column 'y'"),
+    "label out of range": ({"num_classes": 1}, "labels outside 0..0"),
+    "empty split": ("empty", "the test split is empty"),
+    "unknown batching": ({"batching": "sorted"}, "unknown batching 'sorted'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_text_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, case):
+    settings, message = BAD[case]
+    folder = make_dataset(tmp_path / "d")
+    if settings == "empty":
+        write_split(folder, "test", [], "jsonl")
+        (folder / "test.parquet").unlink()
+        settings = {}
+    args = [f"{k}={v}" for k, v in {"data_dir": str(folder), **LOCAL, **settings}.items()]
+    store = tmp_path / "fresh.db"
+    env = worker_env(tmp_path)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
+    result = subprocess.run([sys.executable, "-m", "bench", "train", "--task", "text-classification", *args],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+    assert not store.exists()
+
+
+def test_hub_without_network_names_the_override():
+    config = resolve_config("imdb", "simple", "lstm")
+    with pytest.raises(UserError, match="stanfordnlp/imdb.*use local files: data_dir="):
+        get_task("imdb").load_data(config.task_settings, 0)
