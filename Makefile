@@ -56,8 +56,8 @@ bench-data: $(VENV)/.installed ## benchmark: copy-memory generation, 100,000 seq
 clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage)
 	rm -rf .cache .checkpoints .pytest_cache
 
-sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url]
-	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')
+sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url] [ARGS="data_dir=..."]
+	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)') $(ARGS)
 
 report: $(VENV)/.installed ## write reports/TASK.md from MLflow (no TASK: every task, plus reports/README.md)
 	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')

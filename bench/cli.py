@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
     sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
     sweep.add_argument("--no-progress", action="store_true")
+    sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
 
     report = commands.add_parser("report", help="write reports/<task>.md from MLflow (no --task: every task + index)")
     report.add_argument("--task", default=None)
@@ -92,13 +93,18 @@ def command_sweep(args: argparse.Namespace) -> None:
 
     from bench.sweep_config import load_sweep
 
-    spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None)
+    from bench.config import parse_overrides
+
+    spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None,
+                      parse_overrides(args.overrides))
     from bench.sweep import format_summary, run_sweep  # optuna, torch: only once the file is valid
 
     rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
     print(f"\nsweep {spec.task} [{spec.profile}]: {len(spec.studies)} studies x {spec.trials} trials, "
           f"final seeds {spec.final_seeds}")
-    print(format_summary(rows))
+    from bench.registry import get_task
+
+    print(format_summary(rows, f"test/{get_task(spec.task).report_metric}"))
     print("\nlook at the runs: make ui   |   write the report: make report TASK=" + spec.task)
 
 

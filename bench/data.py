@@ -36,17 +36,22 @@ class InMemoryBatches(torch.utils.data.Dataset):
 class TokenSequences(torch.utils.data.Dataset):
     """Variable-length token sequences (flat ids + offsets, straight from Arrow) and their labels.
 
-    A batch is padded to its own longest sequence and carries `lengths` (for packing), or, with
-    `pad_to` (the padded-to-max baseline), to a fixed length with `last_index` instead."""
+    A batch is padded to its own longest sequence (or, with `pad_to`, to a fixed length: the naive
+    baseline) and carries the `lengths`; the model packs them or reads each sequence's last step."""
 
-    def __init__(self, dataset, pad_to: int | None = None):
-        column = dataset.data.column("input_ids").combine_chunks() if dataset._indices is None else \
-            dataset.flatten_indices().data.column("input_ids").combine_chunks()
-        self.offsets = column.offsets.to_numpy()
-        self.tokens = column.values.to_numpy().astype(np.int64)
+    def __init__(self, offsets: np.ndarray, tokens: np.ndarray, labels: np.ndarray, pad_to: int | None = None):
+        self.offsets, self.tokens = offsets, tokens.astype(np.int64)
         self.lengths = np.diff(self.offsets)
-        self.labels = torch.as_tensor(np.asarray(dataset["label"]), dtype=torch.long)
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.pad_to = pad_to
+
+    @classmethod
+    def from_dataset(cls, dataset, pad_to: int | None = None) -> "TokenSequences":
+        """From a tokenised `datasets.Dataset` (columns input_ids, label), zero-copy from Arrow."""
+        if dataset._indices is not None:
+            dataset = dataset.flatten_indices()
+        column = dataset.data.column("input_ids").combine_chunks()
+        return cls(column.offsets.to_numpy(), column.values.to_numpy(), np.asarray(dataset["label"]), pad_to)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -58,12 +63,7 @@ class TokenSequences(torch.utils.data.Dataset):
         padded = np.zeros((len(indices), width), dtype=np.int64)  # 0 is [PAD]
         for row, (start, length) in enumerate(zip(self.offsets[indices], lengths)):
             padded[row, :length] = self.tokens[start:start + length]
-        batch = {"inputs": torch.from_numpy(padded), "targets": self.labels[indices]}
-        if self.pad_to:
-            batch["last_index"] = torch.from_numpy(lengths - 1)
-        else:
-            batch["lengths"] = torch.from_numpy(lengths)
-        return batch
+        return {"inputs": torch.from_numpy(padded), "targets": self.labels[indices], "lengths": torch.from_numpy(lengths)}
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -106,8 +106,8 @@ class TaskDataModule(pl.LightningDataModule):
         self.data = self.task.load_data(self.settings, self.data_seed)
         for split, dataset in self.data.splits.items():
             if "input_ids" in dataset.column_names:  # variable-length text
-                padded = self.settings.get("batching") == "padded"
-                self.datasets[split] = TokenSequences(dataset, self.settings["max_length"] if padded else None)
+                padded = self.settings["batching"] == "padded"
+                self.datasets[split] = TokenSequences.from_dataset(dataset, self.settings["max_length"] if padded else None)
             else:
                 token_columns = ("inputs",) if self.task.input_kind == "tokens" else ()
                 if self.task.loss == "cross_entropy":

@@ -72,8 +72,14 @@ class RecurrentNet(nn.Module):
         pooling: str = "last",
         pretrained_embedding: torch.Tensor | None = None,
         freeze_embedding: bool = True,
+        pack: bool = True,
     ):
         super().__init__()
+        # pack=False reads a padded batch's last valid steps instead of packing it (see bench/text.py,
+        # `batching`): exact only for one direction, where padding comes after the last valid step.
+        if not pack and bidirectional:
+            raise ValueError("unpacked padded batches need a unidirectional network")
+        self.pack = pack
         self.output_kind, self.pooling, self.cell = output_kind, pooling, cell
         self.directions = 2 if bidirectional else 1
         if input_kind == "tokens":
@@ -95,16 +101,18 @@ class RecurrentNet(nn.Module):
             self.recurrent = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](recurrent_input, hidden, **options)
         self.head = nn.Linear(hidden * self.directions, output_size)
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
-                last_index: torch.Tensor | None = None) -> torch.Tensor:
-        """inputs (B, L) token ids or (B, L, F) floats; `lengths` (B,) packs a padded batch (only the
-        valid steps are computed); `last_index` (B,) instead reads the outputs at those steps of an
-        unpacked padded batch (the naive padded-to-max baseline).
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """inputs (B, L) token ids or (B, L, F) floats; `lengths` (B,) of a padded batch: packed (only
+        valid steps computed), or with pack=False run whole and read at each sequence's last step.
         Returns (B, L, C) per step or (B, C) per sequence; C is squeezed for regression."""
         x = self.encoder(inputs)
         steps = x.shape[1]
+        last_index = None
         if isinstance(self.recurrent, LinearRNN):
             outputs, final = self.recurrent(x, lengths)
+        elif lengths is not None and not self.pack:
+            outputs, final = self.recurrent(x)
+            last_index = lengths.to(x.device) - 1
         elif lengths is not None:
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             packed_out, final = self.recurrent(packed)
@@ -115,8 +123,8 @@ class RecurrentNet(nn.Module):
             final = final[0]
         if self.output_kind == "per-step":
             features = outputs
-        elif last_index is not None:
-            features = outputs[torch.arange(outputs.shape[0], device=outputs.device), last_index.to(outputs.device)]
+        elif last_index is not None and self.pooling == "last":
+            features = outputs[torch.arange(outputs.shape[0], device=outputs.device), last_index]
         elif self.pooling == "last":
             # h_n holds each sequence's last valid state; forward and backward of the top layer
             features = torch.cat([final[-self.directions + d] for d in range(self.directions)], dim=-1)

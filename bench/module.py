@@ -31,7 +31,7 @@ class RecurrentTaskModule(pl.LightningModule):
         })
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.net(batch["inputs"], batch.get("lengths"), batch.get("last_index"))
+        return self.net(batch["inputs"], batch.get("lengths"))
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.task.loss == "cross_entropy":  # per-step: mean over every step of every sequence

@@ -18,7 +18,6 @@ from bench.results import StudyResults, metric_history, read_task_runs
 from bench.stats import below_p, holm, summarize, welch_p
 
 REPORTS = ROOT / "reports"
-MAIN_METRIC = "test/loss"
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -34,14 +33,16 @@ def final_values(study: StudyResults, key: str) -> list[float]:
 
 
 def label(study: StudyResults) -> str:
-    return f"{study.variant}/{study.cell}"
+    return "/".join(filter(None, [study.variant, study.cell, study.grid]))
 
 
-def task_baseline(studies: list[StudyResults], runs: list) -> float | None:
+def task_baseline(studies: list[StudyResults], metric: str) -> float | None:
+    """The memoryless baseline of `metric` (e.g. baseline/loss, baseline/acc), as the runs logged it."""
+    key = metric.replace("test/", "baseline/")
     for study in studies:
         for run in study.finals + study.trials:
-            if "baseline/loss" in run.data.metrics:
-                return run.data.metrics["baseline/loss"]
+            if key in run.data.metrics:
+                return run.data.metrics[key]
     return None
 
 
@@ -95,7 +96,7 @@ def plot_test_metric(studies, baseline, metric, path: Path) -> None:
     positions = range(len(shown))
     ax.errorbar(positions, [s.mean for _, s in shown], yerr=[0 if math.isnan(s.sd) else s.sd for _, s in shown],
                 fmt="o", capsize=4)
-    if baseline is not None and metric == MAIN_METRIC:
+    if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", label=f"memoryless baseline {baseline:.4g}")
         ax.legend(loc="best", fontsize=8)
     ax.set_xticks(list(positions), [name for name, _ in shown], rotation=30, ha="right", fontsize=8)
@@ -163,19 +164,19 @@ def plot_history(studies, monitor_best, mode, path: Path) -> None:
 
 # -- findings ----------------------------------------------------------------------------------------
 def comparisons(studies: list[StudyResults]) -> list[tuple[StudyResults, StudyResults]]:
-    """The comparisons behind the suite's claims: cells within a variant (LSTM/GRU vs the simple
-    RNN), variants within a cell (stacked/bidirectional vs one layer)."""
-    by_key = {(s.variant, s.cell): s for s in studies}
+    """The comparisons behind the suite's claims, at each grid point: cells within a variant
+    (LSTM/GRU vs the simple RNN), variants within a cell (stacked/bidirectional/pretrained vs one layer)."""
+    by_key = {(s.variant, s.cell, s.grid): s for s in studies}
     pairs = []
-    for (variant, cell), study in by_key.items():
-        if cell != "rnn" and (variant, "rnn") in by_key:
-            pairs.append((study, by_key[(variant, "rnn")]))
-        if variant != "simple" and ("simple", cell) in by_key:
-            pairs.append((study, by_key[("simple", cell)]))
+    for (variant, cell, grid), study in by_key.items():
+        if cell != "rnn" and (variant, "rnn", grid) in by_key:
+            pairs.append((study, by_key[(variant, "rnn", grid)]))
+        if variant != "simple" and ("simple", cell, grid) in by_key:
+            pairs.append((study, by_key[("simple", cell, grid)]))
     return pairs
 
 
-def findings(studies, baseline, metric, mode) -> list[str]:
+def findings(studies, baseline, metric, higher_is_better: bool) -> list[str]:
     lines = []
     seeds = [len(final_values(s, metric)) for s in studies]
     if seeds and min(seeds) < 5:
@@ -185,17 +186,17 @@ def findings(studies, baseline, metric, mode) -> list[str]:
     if baseline is not None:
         for study in studies:
             values = final_values(study, metric)
-            tests.append(below_p(values, baseline))
+            # One-sided: better than the baseline (below it for losses, above it for accuracy).
+            tests.append(below_p([-v for v in values], -baseline) if higher_is_better else below_p(values, baseline))
             summary = summarize(values)
             texts.append((f"**{label(study)} vs the memoryless baseline**: {metric} "
-                          f"{fmt(summary.mean if summary else None)} vs {fmt(baseline)}", "below the baseline"))
+                          f"{fmt(summary.mean if summary else None)} vs {fmt(baseline)}", "better than the baseline"))
     for better, reference in comparisons(studies):
         a, b = final_values(better, metric), final_values(reference, metric)
         tests.append(welch_p(a, b))
         sa, sb = summarize(a), summarize(b)
         if sa and sb:
-            lower = sa.mean < sb.mean
-            wins = lower if mode == "min" else not lower
+            wins = sa.mean > sb.mean if higher_is_better else sa.mean < sb.mean
             winner, loser = (better, reference) if wins else (reference, better)
             texts.append((f"**{label(better)} vs {label(reference)}**: {metric} {fmt(sa.mean)} ± {fmt(sa.sd)} vs "
                           f"{fmt(sb.mean)} ± {fmt(sb.sd)}", f"{label(winner)} better than {label(loser)}"))
@@ -217,7 +218,7 @@ def write_report(task_name: str, profile: str | None = None, out_dir: Path = REP
     task = get_task(task_name)
     studies, profile, runs = read_task_runs(task.name, profile)
     monitor_best = f"{task.monitor}_best"
-    baseline = task_baseline(studies, runs)
+    baseline = task_baseline(studies, f"test/{task.report_metric}")
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".tmp-{task.name}-"))
     try:
@@ -244,7 +245,9 @@ def publish(staging: Path, out_dir: Path, name: str) -> None:
 
 
 def render(task, studies, profile, runs, baseline, monitor_best, images: Path, storage_url) -> tuple[str, dict]:
-    metric_keys = [MAIN_METRIC] + [f"test/{m.name}" for m in task.metrics]
+    main_metric = f"test/{task.report_metric}"
+    better = "higher" if task.higher_is_better else "lower"
+    metric_keys = list(dict.fromkeys([main_metric, *(f"test/{m.name}" for m in task.metrics), "test/loss"]))
     finals = [r for s in studies for r in s.finished_finals]
     everything = [r for s in studies for r in ([s.parent] if s.parent else []) + s.trials + s.finals]
     starts = [r.info.start_time for r in everything if r.info.start_time]
@@ -274,7 +277,7 @@ def render(task, studies, profile, runs, baseline, monitor_best, images: Path, s
            f"- **Dates**: {when(min(starts)) if starts else '–'} to {when(max(ends)) if ends else '–'}",
            f"- **Code version**: {', '.join(f'`{c}`' for c in commits) or 'unknown'}",
            f"- **Hardware**: {'; '.join(hardware) or 'unknown'}; torch {', '.join(torch_versions) or '?'}",
-           f"- **Memoryless baseline** ({MAIN_METRIC}): {fmt(baseline)}", ""]
+           f"- **Memoryless baseline** ({main_metric}): {fmt(baseline)}", ""]
 
     missing = []
     for study in studies:
@@ -288,18 +291,18 @@ def render(task, studies, profile, runs, baseline, monitor_best, images: Path, s
                                  *missing] if missing else ["Complete: every study finished its trials and final seeds."])
     out.append("")
 
-    header = ["variant", "cell", f"{MAIN_METRIC} mean ± sd", "95% CI", "n"]
+    header = ["variant", "cell", f"{main_metric} mean ± sd", "95% CI", "n"]
     header += [f"{k} mean ± sd" for k in metric_keys[1:]]
     header += ["baseline", "gap to baseline", "best val", "params", "s / epoch", "trials c/p/f"]
     table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best_study, best_mean = None, None
     for study in studies:
-        main = summarize(final_values(study, MAIN_METRIC))
+        main = summarize(final_values(study, main_metric))
         counts = study.state_counts()
         best = best_trial(study, monitor_best, task.monitor_mode)
         params = summarize(final_values(study, "params/count"))
         seconds = summarize(final_values(study, "time/seconds_per_epoch"))
-        cells = [study.variant, study.cell,
+        cells = [study.variant + (f" ({study.grid})" if study.grid else ""), study.cell,
                  f"{fmt(main.mean)} ± {fmt(main.sd)}" if main else "–",
                  f"[{fmt(main.ci_low)}, {fmt(main.ci_high)}]" if main else "–", str(main.n if main else 0)]
         for key in metric_keys[1:]:
@@ -310,13 +313,13 @@ def render(task, studies, profile, runs, baseline, monitor_best, images: Path, s
                   str(int(params.mean)) if params else "–", fmt(seconds.mean, 3) if seconds else "–",
                   f"{counts['complete']}/{counts['pruned']}/{counts['failed']}"]
         table.append("| " + " | ".join(cells) + " |")
-        if main and (best_mean is None or main.mean < best_mean):
+        if main and (best_mean is None or (main.mean > best_mean if task.higher_is_better else main.mean < best_mean)):
             best_study, best_mean = study, main.mean
-    out += ["## Results", "", f"{MAIN_METRIC} of the final seeds (lower is better); gap = mean − baseline "
+    out += ["## Results", "", f"{main_metric} of the final seeds ({better} is better); gap = mean − baseline "
             "(and mean / baseline); best val = the study's best trial on validation.", ""] + table + [""]
 
-    plot_test_metric(studies, baseline, MAIN_METRIC, images / "test_metric.png")
-    out += [f"![{MAIN_METRIC} per variant]({task.name}/test_metric.png)", ""]
+    plot_test_metric(studies, baseline, main_metric, images / "test_metric.png")
+    out += [f"![{main_metric} per variant]({task.name}/test_metric.png)", ""]
 
     keys = searched_keys(studies)
     out += ["## Best hyperparameters", "", "| variant | cell | best trial | " + " | ".join(keys) + " |",
@@ -341,15 +344,64 @@ def render(task, studies, profile, runs, baseline, monitor_best, images: Path, s
 
     out += ["## Findings", "", "Differences of the final-seed test metric, by Welch's t-test (one-sided t-test "
             "against the baseline), p-values Holm-adjusted over all comparisons below.", ""]
-    out += [f"- {line}" for line in findings(studies, baseline, MAIN_METRIC, task.monitor_mode)] + [""]
+    out += [f"- {line}" for line in findings(studies, baseline, main_metric, task.higher_is_better)] + [""]
+    out += learning_curve(task, studies, main_metric, images)
 
     line = "no finished final seeds yet"
     if best_study:
-        line = (f"best: {label(best_study)} {MAIN_METRIC} {fmt(best_mean)} vs baseline {fmt(baseline)}"
+        line = (f"best: {label(best_study)} {main_metric} {fmt(best_mean)} vs baseline {fmt(baseline)}"
                 + (f" ({best_mean / baseline:.2f}×)" if baseline else ""))
     summary = {"task": task.name, "profile": profile, "summary": line, "incomplete": bool(missing),
                "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     return "\n".join(out), summary
+
+
+def train_validation_gap(run, task) -> float | None:
+    """Train minus validation metric at the epoch the checkpoint was taken from (best validation)."""
+    name = task.metrics[0].name if task.metrics else "loss"
+    val, train = metric_history(run.info.run_id, f"val/{name}"), metric_history(run.info.run_id, f"train/{name}")
+    if not val or len(train) < len(val):
+        return None
+    best = max(range(len(val)), key=val.__getitem__) if task.monitor_mode == "max" else min(range(len(val)),
+                                                                                           key=val.__getitem__)
+    return train[best] - val[best]
+
+
+def learning_curve(task, studies, metric: str, images: Path) -> list[str]:
+    """With a grid over train_subset: the test metric and the train-vs-validation gap by labeled size."""
+    if not any("train_subset=" in s.grid for s in studies):
+        return []
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, list] = {}
+    rows = ["| variant | cell | labeled examples | " + f"{metric} mean ± sd | train − val {task.metrics[0].name} "
+            "(at the best epoch) |", "|---|---|---|---|---|"]
+    for study in studies:
+        sizes = final_values(study, "data/train_examples")
+        summary, gaps = summarize(final_values(study, metric)), [train_validation_gap(r, task) for r in
+                                                                study.finished_finals]
+        gap = summarize([g for g in gaps if g is not None])
+        if not sizes or not summary:
+            continue
+        curves.setdefault(f"{study.variant}/{study.cell}", []).append((sizes[0], summary.mean, summary.sd))
+        rows.append(f"| {study.variant} | {study.cell} | {int(sizes[0])} | {fmt(summary.mean)} ± {fmt(summary.sd)} | "
+                    f"{fmt(gap.mean) if gap else '–'} ± {fmt(gap.sd) if gap else '–'} |")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, points in curves.items():
+        points.sort()
+        ax.errorbar([p[0] for p in points], [p[1] for p in points],
+                    yerr=[0 if math.isnan(p[2]) else p[2] for p in points], marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled training examples")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(images / "learning_curve.png", dpi=110)
+    plt.close(fig)
+    return ["## Learning curve by labeled size", "", "Pretrained embeddings are claimed to curb overfitting when "
+            "labeled data is small: compare the test metric and the train − validation gap across sizes.", "",
+            *rows, "", f"![learning curve]({task.name}/learning_curve.png)", ""]
 
 
 def fmt_param(value: str | None) -> str:

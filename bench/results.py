@@ -17,6 +17,7 @@ class StudyResults:
     variant: str
     cell: str
     profile: str
+    grid: str = ""  # e.g. "train_subset=500": a point of the sweep's grid
     parent: object | None = None
     trials: list = field(default_factory=list)
     finals: list = field(default_factory=list)
@@ -69,15 +70,30 @@ def read_task_runs(task: str, profile: str | None = None) -> tuple[list[StudyRes
         if tags.get("profile") != profile:
             continue
         name = tags.get("optuna_study", "").removesuffix(":final")
-        study = studies.setdefault(name, StudyResults(name, tags["variant"], tags["cell"], profile))
+        study = studies.setdefault(name, StudyResults(name, tags["variant"], tags["cell"], profile,
+                                                      tags.get("grid", "")))
         {"study": lambda: setattr(study, "parent", run), "trial": lambda: study.trials.append(run),
          "final": lambda: study.finals.append(run)}[tags["stage"]]()
-    ordered = sorted(studies.values(), key=lambda s: (VARIANT_ORDER.get(s.variant, 9), CELL_ORDER.get(s.cell, 9)))
+    ordered = sorted(studies.values(), key=lambda s: (grid_order(s.grid), VARIANT_ORDER.get(s.variant, 9),
+                                                      CELL_ORDER.get(s.cell, 9)))
     return ordered, profile, runs
 
 
 VARIANT_ORDER = {"simple": 0, "stacked": 1, "bidirectional": 2, "embedding-pretrained": 3}
 CELL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
+
+
+def grid_order(grid: str) -> tuple:
+    """Sort grid points numerically where they are numbers (train_subset=500 before 2000; 0 = all, last)."""
+    values = []
+    for part in filter(None, grid.split(":")):
+        value = part.partition("=")[2]
+        try:
+            number = float(value)
+            values.append((0, number if number else float("inf")))
+        except ValueError:
+            values.append((1, value))
+    return tuple(values)
 
 
 def metric_history(run_id: str, key: str) -> list[float]:

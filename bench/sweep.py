@@ -21,7 +21,7 @@ from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
 from bench.registry import get_task
-from bench.sweep_config import SweepSpec
+from bench.sweep_config import StudyKey, SweepSpec
 
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -65,8 +65,9 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
             raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {str(error).splitlines()[0]}") from None
 
 
-def study_name(spec: SweepSpec, variant: str, cell: str, stage: str = "search") -> str:
-    return f"{spec.task}:{spec.profile}:{variant}:{cell}" + (":final" if stage == "final" else "")
+def study_name(spec: SweepSpec, key: StudyKey, stage: str = "search") -> str:
+    prefix = spec.study_prefix or f"{spec.task}:{spec.profile}"
+    return f"{prefix}:{key.variant}:{key.cell}{key.suffix}" + (":final" if stage == "final" else "")
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
@@ -138,20 +139,22 @@ class Worker:
     progress: "Progress | None" = None
 
     # -- MLflow parent run, one per study ------------------------------------------------------------
-    def parent_run(self, study: optuna.Study, variant: str, cell: str) -> str:
+    def parent_run(self, study: optuna.Study, key: StudyKey) -> str:
         run_id = study.user_attrs.get("mlflow_parent_run_id")
         if run_id:
             return run_id
         mlflow_client = tracking.client()
         experiment_id = tracking.ensure_experiment(self.spec.task)
-        run = mlflow_client.create_run(experiment_id, run_name=f"{self.spec.task}/{variant}/{cell}/sweep", tags={
-            "task": self.spec.task, "variant": variant, "cell": cell, "stage": "study", "profile": self.spec.profile,
+        run = mlflow_client.create_run(experiment_id, run_name=f"{self.spec.task}/{key.label}/sweep", tags={
+            "task": self.spec.task, "variant": key.variant, "cell": key.cell, "stage": "study",
+            "profile": self.spec.profile, "grid": key.suffix.lstrip(":"),
             "optuna_study": study.study_name, "optuna_storage": safe_url(self.storage.url),
             "optuna_version": optuna.__version__, "git_commit": tracking.git_commit(), "sweep_file": str(self.spec.path),
-            "mlflow.runName": f"{self.spec.task}/{variant}/{cell}/sweep"})
+            "mlflow.runName": f"{self.spec.task}/{key.label}/sweep"})
         tracking.log_params(run.info.run_id, {"trials": self.spec.trials, "max_epochs": self.spec.max_epochs,
                                               "pruner": self.spec.pruner["type"], "sampler_seed": self.spec.sampler_seed,
-                                              "final_seeds": self.spec.final_seeds, **self.spec.fixed})
+                                              "final_seeds": self.spec.final_seeds, **self.spec.fixed,
+                                              **dict(key.grid)})
         winner = study.user_attrs.get("mlflow_parent_run_id")  # another worker may have won the race
         if winner:
             mlflow_client.delete_run(run.info.run_id)
@@ -169,8 +172,8 @@ class Worker:
                 tracking.close_run(run_id, "KILLED", "failed", "worker died (stale Optuna heartbeat)")
 
     # -- search ---------------------------------------------------------------------------------------
-    def search(self, variant: str, cell: str) -> None:
-        name = study_name(self.spec, variant, cell)
+    def search(self, key: StudyKey) -> None:
+        name = study_name(self.spec, key)
         while True:
             study = load(self.spec, self.storage, name, self.spec.sampler_seed + len(study_trials(self.storage, name)))
             self.recover_dead_runs(study)
@@ -180,27 +183,30 @@ class Worker:
                 return
             if sum(1 for t in crashes if t.user_attrs.get("fail_reason")) >= 2 * self.spec.trials:
                 raise UserError(f"study {name}: too many failed trials; see their fail_reason in MLflow")
-            parent = self.parent_run(study, variant, cell)
-            study.optimize(lambda trial: self.objective(trial, study, variant, cell, parent), n_trials=1,
+            parent = self.parent_run(study, key)
+            study.optimize(lambda trial: self.objective(trial, study, key, parent), n_trials=1,
                            catch=(Exception,))
             if self.progress:
                 self.progress.refresh()
 
-    def objective(self, trial: optuna.Trial, study: optuna.Study, variant: str, cell: str, parent: str) -> float:
+    def objective(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
         from bench.train import DivergedError, train
         from optuna_integration import PyTorchLightningPruningCallback
 
         claim_slot(study, trial, self.spec.trials)
-        knobs = {**self.spec.fixed, **suggest(trial, self.spec.space_for(variant)), "max_epochs": self.spec.max_epochs}
+        knobs = {**self.spec.fixed, **dict(key.grid), **suggest(trial, self.spec.space_for(key.variant)),
+                 "max_epochs": self.spec.max_epochs}
         if self.spec.match_parameters:
-            knobs["hidden"] = hidden_for_parameter_count(self.spec.task, variant, cell, knobs, self.spec.match_parameters)
+            knobs["hidden"] = hidden_for_parameter_count(self.spec.task, key.variant, key.cell, knobs,
+                                                         self.spec.match_parameters)
             trial.set_user_attr("hidden", knobs["hidden"])
-        config = resolve_config(self.spec.task, variant, cell, {**knobs, "seed": self.spec.sampler_seed})
+        config = resolve_config(self.spec.task, key.variant, key.cell, {**knobs, "seed": self.spec.sampler_seed})
         task = get_task(self.spec.task)
         try:
             result = train(
-                config, run_name=f"{self.spec.task}/{variant}/{cell}/trial{trial.number}", parent_run_id=parent,
+                config, run_name=f"{self.spec.task}/{key.label}/trial{trial.number}", parent_run_id=parent,
                 tags={"stage": "trial", "optuna_study": study.study_name, "optuna_trial": trial.number,
+                      "grid": key.suffix.lstrip(":"),
                       "profile": self.spec.profile, "optuna_version": optuna.__version__},
                 callbacks=[PyTorchLightningPruningCallback(trial, monitor=task.monitor)], progress=False,
                 finished_on=(optuna.TrialPruned, DivergedError),
@@ -220,12 +226,11 @@ class Worker:
         return result.best_val
 
     # -- final seeds ----------------------------------------------------------------------------------
-    def finals(self, variant: str, cell: str) -> None:
-        name = study_name(self.spec, variant, cell)
-        search = self.wait_for_search(name)
+    def finals(self, key: StudyKey) -> None:
+        search = self.wait_for_search(key)
         best = search.best_trial
-        final = load(self.spec, self.storage, study_name(self.spec, variant, cell, "final"), self.spec.sampler_seed)
-        parent = self.parent_run(search, variant, cell)
+        final = load(self.spec, self.storage, study_name(self.spec, key, "final"), self.spec.sampler_seed)
+        parent = self.parent_run(search, key)
         while True:
             self.recover_dead_runs(final)
             trials = final.get_trials(deepcopy=False)
@@ -236,7 +241,7 @@ class Worker:
                 final.enqueue_trial({"seed": seed}, user_attrs={"best_trial": best.number})
             if not final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                 break  # every seed is finished or running on another worker
-            final.optimize(lambda trial: self.final_objective(trial, final, best, variant, cell, parent),
+            final.optimize(lambda trial: self.final_objective(trial, final, best, key, parent),
                            n_trials=1, catch=(Exception,))
             if self.progress:
                 self.progress.refresh()
@@ -244,8 +249,9 @@ class Worker:
                for s in self.spec.final_seeds):
             tracking.close_run(parent, "FINISHED", "complete")
 
-    def wait_for_search(self, name: str) -> optuna.Study:
+    def wait_for_search(self, key: StudyKey) -> optuna.Study:
         """Final seeds need the finished search: wait for trials still running on other workers."""
+        name = study_name(self.spec, key)
         while True:
             study = optuna.load_study(study_name=name, storage=self.storage)
             self.recover_dead_runs(study)
@@ -256,11 +262,11 @@ class Worker:
                     raise UserError(f"study {name}: every trial was pruned; no configuration to evaluate")
                 return study
             if not pending:  # our own search was cut short (e.g. too many failures): redo it
-                self.search(*name.split(":")[2:4])
+                self.search(key)
                 continue
             time.sleep(2)
 
-    def final_objective(self, trial, final, best, variant, cell, parent) -> float:
+    def final_objective(self, trial, final, best, key: StudyKey, parent: str) -> float:
         from bench.train import train
 
         seed = trial.suggest_categorical("seed", self.spec.final_seeds)
@@ -269,17 +275,19 @@ class Worker:
                     other.state == TrialState.COMPLETE or (other.state in TAKEN and other.number < trial.number)):
                 trial.set_user_attr("skipped", f"duplicate of trial {other.number}")
                 raise SlotTaken(f"seed {seed} is already evaluated by trial {other.number}")
-        knobs = {**self.spec.fixed, **best.params, "max_epochs": self.spec.max_epochs, "seed": seed}
+        knobs = {**self.spec.fixed, **dict(key.grid), **best.params, "max_epochs": self.spec.max_epochs, "seed": seed}
         if "hidden" in best.user_attrs:
             knobs["hidden"] = best.user_attrs["hidden"]
-        config = resolve_config(self.spec.task, variant, cell, knobs)
-        result = train(config, run_name=f"{self.spec.task}/{variant}/{cell}/final-seed{seed}", parent_run_id=parent,
+        config = resolve_config(self.spec.task, key.variant, key.cell, knobs)
+        result = train(config, run_name=f"{self.spec.task}/{key.label}/final-seed{seed}", parent_run_id=parent,
                        tags={"stage": "final", "optuna_study": final.study_name, "optuna_trial": trial.number,
+                             "grid": key.suffix.lstrip(":"),
                              "best_trial": best.number, "profile": self.spec.profile},
                        progress=False, on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         for key, value in result.test_metrics.items():
             trial.set_user_attr(key, value)
-        trial.set_user_attr("baseline", result.baseline)
+        for key_name, value in result.baselines.items():
+            trial.set_user_attr(key_name, value)
         return result.best_val
 
 
@@ -310,18 +318,21 @@ def safe_url(url: str) -> str:
     return url
 
 
-def study_counts(spec: SweepSpec, storage, variant: str, cell: str) -> dict:
+def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
     """Trials complete / pruned / failed, best validation value and final-seed test losses."""
-    search = study_trials(storage, study_name(spec, variant, cell))
-    final = study_trials(storage, study_name(spec, variant, cell, "final"))
+    search = study_trials(storage, study_name(spec, key))
+    final = study_trials(storage, study_name(spec, key, "final"))
     complete = [t for t in search if t.state == TrialState.COMPLETE]
-    pick = min if get_task(spec.task).monitor_mode == "min" else max
+    task = get_task(spec.task)
+    pick = min if task.monitor_mode == "min" else max
+    metric = task.report_metric
     return {"done": len(complete), "pruned": sum(t.state == TrialState.PRUNED for t in search),
             "failed": sum(t.state == TrialState.FAIL and "skipped" not in t.user_attrs for t in search),
             "best": pick((t.value for t in complete), default=None),
             "finals": sum(t.state == TrialState.COMPLETE for t in final),
-            "tests": [t.user_attrs.get("test/loss") for t in final if t.state == TrialState.COMPLETE],
-            "baseline": next((t.user_attrs["baseline"] for t in final if "baseline" in t.user_attrs), None)}
+            "tests": [t.user_attrs.get(f"test/{metric}") for t in final if t.state == TrialState.COMPLETE],
+            "baseline": next((t.user_attrs[f"baseline/{metric}"] for t in final if f"baseline/{metric}" in t.user_attrs),
+                             None)}
 
 
 class Progress:
@@ -337,11 +348,12 @@ class Progress:
 
     def refresh(self) -> None:
         finished, parts = 0, []
-        for variant, cell in self.spec.studies:
-            c = study_counts(self.spec, self.storage, variant, cell)
+        for key in self.spec.studies:
+            c = study_counts(self.spec, self.storage, key)
             finished += min(c["done"] + c["pruned"], self.spec.trials) + min(c["finals"], len(self.spec.final_seeds))
             best = "-" if c["best"] is None else f"{c['best']:.3g}"
-            parts.append(f"{variant[:4]}/{cell} {c['done']}/{c['pruned']}p/{c['failed']}f best {best}")
+            short = "/".join([key.variant[:4], key.cell, *(str(v) for _, v in key.grid)])
+            parts.append(f"{short} {c['done']}/{c['pruned']}p/{c['failed']}f best {best}")
         self.bar.n = finished
         self.bar.set_postfix_str(" | ".join(parts), refresh=True)
 
@@ -361,10 +373,10 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
     progress = Progress(spec, storage) if show_progress else None
     worker = Worker(spec, storage, progress)
     try:
-        for variant, cell in spec.studies:
-            worker.search(variant, cell)
-        for variant, cell in spec.studies:
-            worker.finals(variant, cell)
+        for key in spec.studies:
+            worker.search(key)
+        for key in spec.studies:
+            worker.finals(key)
     except KeyboardInterrupt:
         close_open_parents(spec, storage)
         raise
@@ -377,9 +389,9 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
 def close_open_parents(spec: SweepSpec, storage) -> None:
     """On Ctrl-C, mark this sweep's unfinished study runs KILLED (a resumed sweep finishes them)."""
     mlflow_client = tracking.client()
-    for variant, cell in spec.studies:
+    for key in spec.studies:
         try:
-            run_id = optuna.load_study(study_name=study_name(spec, variant, cell), storage=storage).user_attrs.get(
+            run_id = optuna.load_study(study_name=study_name(spec, key), storage=storage).user_attrs.get(
                 "mlflow_parent_run_id")
         except KeyError:
             continue
@@ -389,10 +401,10 @@ def close_open_parents(spec: SweepSpec, storage) -> None:
 
 def summary_rows(spec: SweepSpec, storage) -> list[dict]:
     rows = []
-    for variant, cell in spec.studies:
-        counts = study_counts(spec, storage, variant, cell)
+    for key in spec.studies:
+        counts = study_counts(spec, storage, key)
         tests = [t for t in counts["tests"] if t is not None]
-        rows.append({"variant": variant, "cell": cell, "complete": counts["done"], "pruned": counts["pruned"],
+        rows.append({"variant": "/".join([key.variant, *(f"{k}={v}" for k, v in key.grid)]), "cell": key.cell, "complete": counts["done"], "pruned": counts["pruned"],
                      "failed": counts["failed"], "best_val": counts["best"], "baseline": counts["baseline"],
                      "test_mean": statistics.fmean(tests) if tests else None,
                      "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0 if tests else None,
@@ -401,11 +413,12 @@ def summary_rows(spec: SweepSpec, storage) -> list[dict]:
 
 
 def format_summary(rows: list[dict], metric: str = "test/loss") -> str:
-    lines = [f"{'variant':<15}{'cell':<6}{'trials c/p/f':>14}{'best val':>11}{metric + ' (mean ± sd)':>26}{'baseline':>10}"]
+    width = max([15] + [len(r["variant"]) + 2 for r in rows])
+    lines = [f"{'variant':<{width}}{'cell':<6}{'trials c/p/f':>14}{'best val':>11}{metric + ' (mean ± sd)':>26}{'baseline':>10}"]
     for r in rows:
         best = "-" if r["best_val"] is None else f"{r['best_val']:.4f}"
         test = "-" if r["test_mean"] is None else f"{r['test_mean']:.4f} ± {r['test_std']:.4f} (n={r['seeds']})"
         trials = f"{r['complete']}/{r['pruned']}/{r['failed']}"
-        lines.append(f"{r['variant']:<15}{r['cell']:<6}{trials:>14}"
+        lines.append(f"{r['variant']:<{width}}{r['cell']:<6}{trials:>14}"
                      f"{best:>11}{test:>26}{'-' if r['baseline'] is None else format(r['baseline'], '.4f'):>10}")
     return "\n".join(lines)

@@ -7,6 +7,8 @@ Profiles (`cpu`, `gpu`, `smoke`, ...) override any of these top-level keys.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from bench.paths import ROOT
 from bench.variants import CELLS, VARIANTS
 
 SWEEP_DIR = ROOT / "sweeps"
-TOP_KEYS = {"task", "description", "variants", "cells", "fixed", "search_space", "variant_space", "trials",
+TOP_KEYS = {"task", "description", "variants", "cells", "grid", "fixed", "search_space", "variant_space", "trials",
             "max_epochs", "pruner", "sampler_seed", "final_seeds", "match_parameters", "profiles"}
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
 DIST_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
@@ -28,6 +30,24 @@ PRUNERS = {"median": {"type", "n_startup_trials", "n_warmup_steps"},
            "hyperband": {"type", "min_resource", "max_resource", "reduction_factor"},
            "none": {"type"}}
 POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}
+
+
+@dataclass(frozen=True)
+class StudyKey:
+    """One study of a sweep: a variant x cell, at one point of the optional grid of fixed knobs
+    (e.g. train_subset=500 for a learning curve by labeled size)."""
+
+    variant: str
+    cell: str
+    grid: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return "/".join([self.variant, self.cell, *(f"{k}={v}" for k, v in self.grid)])
+
+    @property
+    def suffix(self) -> str:
+        return "".join(f":{k}={v}" for k, v in self.grid)
 
 
 @dataclass
@@ -47,7 +67,9 @@ class SweepSpec:
     final_seeds: list[int]
     match_parameters: int | None = None  # target parameter count; hidden is then derived, not searched
     description: str = ""
-    studies: list[tuple[str, str]] = field(default_factory=list)
+    study_prefix: str = ""  # task:profile, plus a hash of command-line overrides of `fixed`
+    grid: dict[str, list] = field(default_factory=dict)
+    studies: list[StudyKey] = field(default_factory=list)
 
     def space_for(self, variant: str) -> dict[str, dict]:
         return {**self.search_space, **self.variant_space.get(variant, {})}
@@ -74,8 +96,10 @@ def default_profile() -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
-def load_sweep(task: str, profile: str | None = None, path: Path | None = None) -> SweepSpec:
-    """Read, merge the profile into, and validate a sweep file. Raises UserError naming file and key."""
+def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
+               overrides: dict[str, str] | None = None) -> SweepSpec:
+    """Read, merge the profile into, and validate a sweep file. Raises UserError naming file and key.
+    `overrides` (command-line key=value, e.g. data_dir=...) are added to `fixed`."""
     from bench.registry import get_task
 
     get_task(task)  # unknown task -> one line listing the tasks
@@ -97,12 +121,19 @@ def load_sweep(task: str, profile: str | None = None, path: Path | None = None) 
     profile = profile or default_profile()
     if profile not in profiles:
         raise UserError(f"{path}: unknown profile {profile!r}; choose one of: {', '.join(profiles) or '(none defined)'}")
-    overrides = profiles[profile] or {}
-    if not isinstance(overrides, dict):
+    profile_overrides = profiles[profile] or {}
+    if not isinstance(profile_overrides, dict):
         raise UserError(f"{path}: profiles.{profile}: expected a mapping")
-    check_keys(path, f"profiles.{profile}.", overrides, PROFILE_KEYS)
-    merged = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, overrides)
-    return validate(path, task, profile, merged)
+    check_keys(path, f"profiles.{profile}.", profile_overrides, PROFILE_KEYS)
+    merged = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, profile_overrides)
+    prefix = f"{task}:{profile}"
+    if overrides:
+        merged["fixed"] = {**(merged.get("fixed") or {}), **overrides}
+        # Studies with other data or settings must not mix with these: name them apart.
+        prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
+    spec = validate(path, task, profile, merged)
+    spec.study_prefix = prefix
+    return spec
 
 
 def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> None:
@@ -154,19 +185,26 @@ def validate(path: Path, task: str, profile: str, merged: dict) -> SweepSpec:
     for key in fixed:
         if key in ("seed",):
             fail(f"fixed.{key}", "seeds are set by the sweep (sampler_seed, final_seeds)")
-    studies = [(v, c) for v in variants for c in cells]
+    grid = merged.get("grid") or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        fail("grid", "expected a mapping of knob: [values] (e.g. train_subset: [500, 2000, 0])")
+    points = [()]
+    for key, values in grid.items():
+        points = [point + ((key, value),) for point in points for value in values]
+    studies = [StudyKey(v, c, point) for point in points for v in variants for c in cells]
     # Every study's fixed knobs plus one sample of its space must resolve to a valid run config.
-    for variant, cell in studies:
-        sample = {key: first_value(dist) for key, dist in {**search_space, **variant_space.get(variant, {})}.items()}
+    for study in studies:
+        sample = {key: first_value(dist) for key, dist in {**search_space, **variant_space.get(study.variant, {})}.items()}
         try:
-            resolve_config(task, variant, cell, {**fixed, **sample, "max_epochs": merged["max_epochs"]})
+            resolve_config(task, study.variant, study.cell, {**fixed, **dict(study.grid), **sample,
+                                                             "max_epochs": merged["max_epochs"]})
         except UserError as error:
-            raise UserError(f"{path}: fixed/search_space (profile {profile}, {variant}/{cell}): {error}") from None
+            raise UserError(f"{path}: fixed/grid/search_space (profile {profile}, {study.label}): {error}") from None
     return SweepSpec(task=task, profile=profile, path=path, variants=variants, cells=cells, fixed=fixed,
                      search_space=search_space, variant_space=variant_space, trials=merged["trials"],
                      max_epochs=merged["max_epochs"], pruner=pruner, sampler_seed=int(merged.get("sampler_seed", 0)),
                      final_seeds=final_seeds, match_parameters=match, description=merged.get("description", ""),
-                     studies=studies)
+                     grid=grid, studies=studies)
 
 
 def validate_distribution(fail, where: str, key: str, dist: Any) -> None:

@@ -28,7 +28,11 @@ def text_settings(text_column: str, max_length: int) -> dict:
         "min_freq": 2, "max_vocab": 20000,  # vocabulary, built on the training split only
         "val_fraction": 0.1,  # stratified carve from train when the dataset has no validation split
         "train_subset": 0,  # >0: a stratified subset of that many labeled training examples
-        "batching": "bucket",  # bucket (length buckets + packed sequences) | padded (pad to max_length)
+        # packed: length buckets + pack_padded_sequence (exact; cuDNN's fast path on GPU, but ~25x slower
+        #   than unpacked on CPU); bucketed: length buckets padded to the batch's longest, not packed
+        #   (exact for unidirectional models, the fastest on CPU); padded: random batches padded to
+        #   max_length (the naive baseline); auto: packed on GPU or when bidirectional, else bucketed.
+        "batching": "auto",
     }
 
 
@@ -47,7 +51,7 @@ def text_task(name: str, hub_id: str | None, text_column: str, max_length: int, 
         training_defaults={"lr": 2e-3, "hidden": 128, "embedding_size": 100, "batch_size": 64, "max_epochs": 5,
                            "patience": 2, "gradient_clip": 5.0},
         references=references, report_metric="acc", train_metrics=True,
-        choices={"batching": ("bucket", "padded")},
+        choices={"batching": ("auto", "packed", "bucketed", "padded")},
     )
 
 

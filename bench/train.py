@@ -66,13 +66,21 @@ class TrainResult:
     param_count: int
     seconds_per_epoch: float
     baseline: float
-    extra: dict = field(default_factory=dict)
+    baselines: dict[str, float] = field(default_factory=dict)  # baseline/<metric> for every metric known
 
 
 def resolve_precision(precision: str) -> str:
     if precision != "auto":
         return precision
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+
+
+def packs_sequences(config: RunConfig) -> bool:
+    """Text batching policy (task setting `batching`, see bench/text.py)."""
+    batching = config.task_settings.get("batching", "packed")
+    if batching == "auto":
+        return bool(torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")) or config.bidirectional
+    return batching == "packed" or config.bidirectional
 
 
 def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> RecurrentNet:
@@ -87,7 +95,7 @@ def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> Recurren
         cell=config.cell, activation=config.activation, layers=config.layers,
         bidirectional=config.bidirectional, hidden=config.hidden, embedding_size=config.embedding_size,
         dropout=config.dropout, pooling=config.pooling, pretrained_embedding=pretrained,
-        freeze_embedding=config.freeze_embedding,
+        freeze_embedding=config.freeze_embedding, pack=packs_sequences(config),
     )
     net.embedding_coverage = coverage  # share of the vocabulary found in the vectors file, logged
     return net
@@ -167,8 +175,10 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, pro
             final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
         tracking.log_metrics(run_id, final)
         tracking.client().log_artifact(run_id, str(Path(best.best_model_path)), "checkpoints")
+        baselines = {"baseline/loss": baseline, **{k: v for k, v in datamodule.data.extra.items()
+                                                   if k.startswith("baseline/")}}
         return TrainResult(run_id=run_id, best_val=best_val, test_metrics=test_metrics,
                            epochs=trainer.current_epoch, param_count=param_count,
-                           seconds_per_epoch=final["time/seconds_per_epoch"], baseline=baseline)
+                           seconds_per_epoch=final["time/seconds_per_epoch"], baseline=baseline, baselines=baselines)
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)

@@ -63,7 +63,9 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
     if column not in corpus.column_names:
         raise UserError(f"the corpus has no column {column!r} (columns: {', '.join(corpus.column_names)}); "
                         f"set text_column=<name>")
-    corpus = corpus.select_columns([column]).rename_column(column, "text")
+    corpus = corpus.select_columns([column])
+    if column != "text":
+        corpus = corpus.rename_column(column, "text")
     if len(corpus) < 3:
         raise UserError("the corpus needs at least 3 documents (train, validation and test)")
     order = np.random.default_rng(data_seed).permutation(len(corpus))

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from bench import tracking
 from bench.sweep import make_storage, run_sweep, study_name
-from bench.sweep_config import load_sweep
+from bench.sweep_config import StudyKey, load_sweep
 from tests.sweep_helpers import start_worker, sweep_command, worker_env, write_sweep
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -31,11 +31,12 @@ def test_smoke_sweep_creates_studies_and_linked_mlflow_runs(tmp_path):
     storage_url = f"sqlite:///{tmp_path / 'optuna.db'}"
     rows = run_sweep(spec, storage_url, show_progress=False)
     assert [(r["variant"], r["cell"], r["seeds"]) for r in rows] == [("simple", "rnn", 2), ("simple", "lstm", 2)]
+    assert all(r["baseline"] is not None for r in rows)
 
     storage = make_storage(storage_url)
     runs = {r.info.run_id: r for r in runs_of("copy-memory")}
-    for variant, cell in spec.studies:
-        study = optuna.load_study(study_name=study_name(spec, variant, cell), storage=storage)
+    for key in spec.studies:
+        study = optuna.load_study(study_name=study_name(spec, key), storage=storage)
         trials = study.get_trials(states=FINISHED)
         assert len(trials) == 3
         parent_id = study.user_attrs["mlflow_parent_run_id"]
@@ -46,7 +47,7 @@ def test_smoke_sweep_creates_studies_and_linked_mlflow_runs(tmp_path):
             assert run.data.tags["mlflow.parentRunId"] == parent_id and run.data.tags["stage"] == "trial"
             assert run.data.tags["state"] in ("complete", "pruned")
             assert "val/loss" in run.data.metrics
-        finals = optuna.load_study(study_name=study_name(spec, variant, cell, "final"), storage=storage)
+        finals = optuna.load_study(study_name=study_name(spec, key, "final"), storage=storage)
         final_runs = [runs[t.user_attrs["mlflow_run_id"]] for t in finals.get_trials(states=(TrialState.COMPLETE,))]
         assert sorted(r.data.tags["seed"] for r in final_runs) == ["0", "1"]
         assert all(r.data.tags["stage"] == "final" and "test/loss" in r.data.metrics for r in final_runs)
@@ -73,7 +74,7 @@ def test_a_diverging_trial_is_pruned_with_its_reason_and_the_sweep_goes_on(tmp_p
     spec = load_sweep("adding", "test", path)
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     run_sweep(spec, url, show_progress=False)
-    study = optuna.load_study(study_name=study_name(spec, "simple", "rnn"), storage=make_storage(url))
+    study = optuna.load_study(study_name=study_name(spec, StudyKey("simple", "rnn")), storage=make_storage(url))
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     assert pruned and all("diverged" in t.user_attrs["pruned_reason"] for t in pruned)
     assert study.get_trials(states=(TrialState.COMPLETE,))  # the others ran on
@@ -108,7 +109,7 @@ def test_killed_worker_is_resumed_without_losing_or_redoing_trials(tmp_path, sha
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     beats = {"RNNBENCH_HEARTBEAT_INTERVAL": "1", "RNNBENCH_HEARTBEAT_GRACE": "3"}
     spec = load_sweep("adding", "test", path)
-    name = study_name(spec, "simple", "gru")
+    name = study_name(spec, StudyKey("simple", "gru"))
     worker = start_worker(path, url, tmp_path, env_extra=beats)
 
     def study():
@@ -149,7 +150,7 @@ def assert_concurrent_workers_split_the_work(tmp_path, storage_url):
     outputs = [w.communicate(timeout=900)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
     storage = make_storage(storage_url)
-    study = optuna.load_study(study_name=study_name(spec, "simple", "gru"), storage=storage)
+    study = optuna.load_study(study_name=study_name(spec, StudyKey("simple", "gru")), storage=storage)
     finished = study.get_trials(states=FINISHED)
     assert len(finished) == 6
     run_ids = [t.user_attrs["mlflow_run_id"] for t in finished]
@@ -158,7 +159,7 @@ def assert_concurrent_workers_split_the_work(tmp_path, storage_url):
     per_trial = collections.Counter(r.data.tags["optuna_trial"] for r in trial_runs)
     assert sorted(run_ids) == sorted(r.info.run_id for r in trial_runs)  # exactly one run per trial
     assert all(count == 1 for count in per_trial.values())
-    finals = optuna.load_study(study_name=study_name(spec, "simple", "gru", "final"), storage=storage)
+    finals = optuna.load_study(study_name=study_name(spec, StudyKey("simple", "gru"), "final"), storage=storage)
     seeds = [t.params["seed"] for t in finals.get_trials(states=(TrialState.COMPLETE,))]
     assert sorted(seeds) == [0, 1]
 

@@ -11,17 +11,34 @@ from bench.sweep_config import load_sweep, sweep_path
 from tests.sweep_helpers import ROOT, worker_env, write_sweep
 
 
-@pytest.mark.parametrize("task", ["copy-memory", "adding"])
-@pytest.mark.parametrize("profile", ["cpu", "gpu", "smoke"])
-def test_shipped_sweep_files_are_valid_in_every_profile(task, profile):
-    spec = load_sweep(task, profile)
-    assert spec.trials >= 1 and spec.final_seeds and spec.studies
+SHIPPED = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+def test_shipped_sweep_files_are_valid_in_every_profile(task):
+    profiles = yaml.safe_load(sweep_path(task).read_text())["profiles"]
+    assert {"cpu", "gpu", "smoke"} <= set(profiles)
+    for profile in profiles:
+        spec = load_sweep(task, profile)
+        assert spec.trials >= 1 and spec.final_seeds and spec.studies
+
+
+def test_sweep_files_exist_for_the_long_range_and_sentiment_tasks():
+    assert {"copy-memory", "adding", "sst2", "imdb"} <= set(SHIPPED)
 
 
 def test_default_comparison_is_every_variant_for_every_cell():
     spec = load_sweep("copy-memory", "cpu")
-    assert set(spec.studies) == {(v, c) for v in ("simple", "stacked", "bidirectional") for c in ("rnn", "lstm", "gru")}
+    assert {(s.variant, s.cell) for s in spec.studies} == {(v, c) for v in ("simple", "stacked", "bidirectional")
+                                                           for c in ("rnn", "lstm", "gru")}
+    assert all(s.grid == () for s in spec.studies)
     assert len(spec.final_seeds) == 3
+
+
+def test_a_grid_multiplies_the_studies(tmp_path):
+    path = write_sweep(tmp_path / "s.yaml", cells=["rnn", "gru"], grid={"T": [4, 8]})
+    spec = load_sweep("adding", "test", path)
+    assert [s.label for s in spec.studies] == ["simple/rnn/T=4", "simple/gru/T=4", "simple/rnn/T=8", "simple/gru/T=8"]
 
 
 def test_profile_overrides_merge_into_the_base(tmp_path):

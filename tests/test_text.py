@@ -81,7 +81,7 @@ def test_packed_batches_give_the_logits_of_unpadded_single_sequences(tmp_path, c
     net = RecurrentNet(input_kind="tokens", input_size=data.input_size, output_size=2, output_kind="per-sequence",
                        cell=cell, layers=layers, bidirectional=bidirectional, hidden=8, embedding_size=6,
                        pooling=pooling).eval()
-    sequences = TokenSequences(data.splits["train"])
+    sequences = TokenSequences.from_dataset(data.splits["train"])
     batch = sequences[list(range(16))]
     assert batch["inputs"].shape[1] == int(batch["lengths"].max()) and (batch["inputs"] == 0).any()
     with torch.no_grad():
@@ -90,16 +90,30 @@ def test_packed_batches_give_the_logits_of_unpadded_single_sequences(tmp_path, c
     torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-5)
 
 
-def test_padded_to_max_baseline_reads_the_last_valid_step(tmp_path):
+@pytest.mark.parametrize("pad_to", [None, 64])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_unpacked_padded_batches_read_the_last_valid_step_of_a_unidirectional_net(tmp_path, pad_to, pooling):
     data, _ = load(make_dataset(tmp_path / "d"))
     torch.manual_seed(0)
     net = RecurrentNet(input_kind="tokens", input_size=data.input_size, output_size=2, output_kind="per-sequence",
-                       cell="gru", hidden=8, embedding_size=6).eval()
-    padded = TokenSequences(data.splits["train"], pad_to=64)[list(range(8))]
-    assert padded["inputs"].shape == (8, 64)
+                       cell="gru", hidden=8, embedding_size=6, pooling=pooling, pack=False).eval()
+    batch = TokenSequences.from_dataset(data.splits["train"], pad_to=pad_to)[list(range(8))]
+    assert (batch["inputs"].shape[1] == 64) if pad_to else (batch["inputs"].shape[1] == int(batch["lengths"].max()))
     with torch.no_grad():
-        expected = torch.cat([net(TokenSequences(data.splits["train"])[[i]]["inputs"]) for i in range(8)])
-        torch.testing.assert_close(net(padded["inputs"], last_index=padded["last_index"]), expected)
+        expected = torch.cat([net(TokenSequences.from_dataset(data.splits["train"])[[i]]["inputs"]) for i in range(8)])
+        torch.testing.assert_close(net(batch["inputs"], batch["lengths"]), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_batching_policy_packs_on_gpu_and_for_bidirectional_nets():
+    from bench.train import packs_sequences
+
+    cpu = resolve_config("sst2", "simple", "lstm", {"accelerator": "cpu"})
+    assert not packs_sequences(cpu)  # unidirectional on CPU: bucketed, not packed
+    assert packs_sequences(resolve_config("sst2", "bidirectional", "lstm", {"accelerator": "cpu"}))
+    assert packs_sequences(resolve_config("sst2", "simple", "lstm", {"batching": "packed"}))
+    with pytest.raises(ValueError, match="unidirectional"):
+        RecurrentNet(input_kind="tokens", input_size=5, output_size=2, output_kind="per-sequence", bidirectional=True,
+                     pack=False)
 
 
 def test_datamodule_batches_text_by_length_buckets(tmp_path):
@@ -110,6 +124,7 @@ def test_datamodule_batches_text_by_length_buckets(tmp_path):
     module.setup()
     batch = next(iter(module.train_dataloader()))
     assert set(batch) == {"inputs", "targets", "lengths"} and batch["inputs"].shape[0] == 16
+    assert batch["inputs"].shape[1] == int(batch["lengths"].max())
 
 
 BAD = {
@@ -117,7 +132,7 @@ BAD = {
     "missing label column": ({"label_column": "y"}, "train split has no column 'y'"),
     "label out of range": ({"num_classes": 1}, "labels outside 0..0"),
     "empty split": ("empty", "the test split is empty"),
-    "unknown batching": ({"batching": "sorted"}, "unknown batching 'sorted'"),
+    "unknown batching": ({"batching": "sorted"}, "unknown batching 'sorted'; choose one of: auto, packed"),
 }
 
 
@@ -145,3 +160,50 @@ def test_hub_without_network_names_the_override():
     config = resolve_config("imdb", "simple", "lstm")
     with pytest.raises(UserError, match="stanfordnlp/imdb.*use local files: data_dir="):
         get_task("imdb").load_data(config.task_settings, 0)
+
+
+def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monkeypatch):
+    """Train a tiny next-word LM, export its embeddings, load them into a classifier: the rows of
+    words both vocabularies share are equal, and the coverage is logged."""
+    from bench import pretrain, tracking
+    from bench.train import build_network, train
+
+    corpus = tmp_path / "corpus.jsonl"
+    write_split(tmp_path, "corpus", [{"text": r["review"]} for r in make_rows(300, 7)], "jsonl")
+    monkeypatch.setattr(pretrain, "EMBEDDINGS_DIR", tmp_path / "embeddings")
+    lm_config = resolve_config("next-word", "simple", "gru", {
+        "corpus_file": str(corpus), "seq_len": 8, "min_freq": 1, "max_epochs": 1, "hidden": 16,
+        "embedding_size": 12, "batch_size": 16})
+    vectors_path, lm = pretrain.pretrain_embeddings(lm_config, progress=False)
+    assert vectors_path.exists() and "test/perplexity" in lm.test_metrics
+    lm_run = tracking.client().get_run(lm.run_id)
+    assert "embeddings" in {a.path for a in tracking.client().list_artifacts(lm.run_id)}
+    assert lm_run.data.metrics["baseline/perplexity"] > 1
+
+    folder = make_dataset(tmp_path / "d")
+    config = resolve_config("text-classification", "embedding-pretrained", "lstm", {
+        "data_dir": str(folder), **LOCAL, "embedding_vectors": str(vectors_path), "embedding_size": 12,
+        "max_epochs": 1})
+    data = get_task("text-classification").load_data(config.task_settings, 0)
+    classifier = build_network(get_task("text-classification"), config, data)
+    lm_words = dict(line.split(" ", 1) for line in vectors_path.read_text().splitlines())
+    shared = [w for w in data.vocabulary if w in lm_words]
+    assert len(shared) >= 10
+    for word in shared:
+        expected = torch.tensor([float(v) for v in lm_words[word].split()])
+        torch.testing.assert_close(classifier.encoder.weight[data.vocabulary.index(word)], expected)
+    result = train(config, progress=False)
+    coverage = tracking.client().get_run(result.run_id).data.metrics["embedding/coverage"]
+    assert coverage == pytest.approx(len(shared) / len(data.vocabulary))
+
+
+def test_malformed_vectors_file_is_a_user_error(tmp_path):
+    from bench.embeddings import load_word_vectors
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("good 0.1 0.2\nbad 0.3 oops\n")
+    with pytest.raises(UserError, match="bad.txt:2: malformed vectors line"):
+        load_word_vectors(bad)
+    bad.write_text("good 0.1 0.2\nbad 0.3\n")
+    with pytest.raises(UserError, match="vector has 1 values, earlier lines have 2"):
+        load_word_vectors(bad)
