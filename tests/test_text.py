@@ -132,7 +132,7 @@ BAD = {
     "missing label column": ({"label_column": "y"}, "train split has no column 'y'"),
     "label out of range": ({"num_classes": 1}, "labels outside 0..0"),
     "empty split": ("empty", "the test split is empty"),
-    "unknown batching": ({"batching": "sorted"}, "unknown batching 'sorted'; choose one of: auto, packed"),
+    "unknown batching": ({"batching": "sorted"}, "choose one of: auto, packed, bucketed, padded"),
 }
 
 
