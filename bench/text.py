@@ -28,10 +28,10 @@ def text_settings(text_column: str, max_length: int) -> dict:
         "min_freq": 2, "max_vocab": 20000,  # vocabulary, built on the training split only
         "val_fraction": 0.1,  # stratified carve from train when the dataset has no validation split
         "train_subset": 0,  # >0: a stratified subset of that many labeled training examples
-        # packed: length buckets + pack_padded_sequence (exact; cuDNN's fast path on GPU, but ~25x slower
+        # packed: length buckets + pack_padded_sequence (exact for every network, but slow: ~25x slower
         #   than unpacked on CPU); bucketed: length buckets padded to the batch's longest, not packed
-        #   (exact for unidirectional models, the fastest on CPU); padded: random batches padded to
-        #   max_length (the naive baseline); auto: packed on GPU or when bidirectional, else bucketed.
+        #   (exact for unidirectional networks, the fastest on CPU and GPU); padded: random batches padded
+        #   to max_length (the naive baseline); auto: packed for bidirectional networks, else bucketed.
         "batching": "auto",
     }
 

@@ -76,11 +76,11 @@ def resolve_precision(precision: str) -> str:
 
 
 def packs_sequences(config: RunConfig) -> bool:
-    """Text batching policy (task setting `batching`, see bench/text.py)."""
-    batching = config.task_settings.get("batching", "packed")
-    if batching == "auto":
-        return bool(torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")) or config.bidirectional
-    return batching == "packed" or config.bidirectional
+    """Text batching policy (task setting `batching`, see bench/text.py). Packing is only needed for
+    exactness when a backward direction would otherwise read padding first; measured on IMDB-shaped
+    lengths, bucketed unpacked batches train 3x (CPU) to 7.7x (H200) faster than padded-to-max ones,
+    packed ones 0.1x (CPU) and 1.9x (H200)."""
+    return config.task_settings.get("batching", "packed") == "packed" or config.bidirectional
 
 
 def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> RecurrentNet:

@@ -104,11 +104,11 @@ def test_unpacked_padded_batches_read_the_last_valid_step_of_a_unidirectional_ne
         torch.testing.assert_close(net(batch["inputs"], batch["lengths"]), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_batching_policy_packs_on_gpu_and_for_bidirectional_nets():
+def test_batching_policy_packs_only_bidirectional_nets_unless_asked():
     from bench.train import packs_sequences
 
     cpu = resolve_config("sst2", "simple", "lstm", {"accelerator": "cpu"})
-    assert not packs_sequences(cpu)  # unidirectional on CPU: bucketed, not packed
+    assert not packs_sequences(cpu)  # unidirectional: bucketed, not packed
     assert packs_sequences(resolve_config("sst2", "bidirectional", "lstm", {"accelerator": "cpu"}))
     assert packs_sequences(resolve_config("sst2", "simple", "lstm", {"batching": "packed"}))
     with pytest.raises(ValueError, match="unidirectional"):
