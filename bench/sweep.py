@@ -23,6 +23,9 @@ from bench.paths import ROOT
 from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
 
+# Heartbeats and stale-trial retries are "experimental" in Optuna 5 (stable since 2.x in practice).
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -367,7 +370,6 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
     # Failures are reported by us in one line (and kept in MLflow with their traceback); Optuna's
     # own warnings would also print every skipped slot of a multi-worker sweep.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = make_storage(storage_url)
     tracking.ensure_experiment(spec.task)  # once, before trials: concurrent creation can race
     progress = Progress(spec, storage) if show_progress else None

@@ -16,7 +16,7 @@ import yaml
 
 def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
     from bench.sweep import Worker, make_storage, study_name
-    from bench.sweep_config import load_sweep
+    from bench.sweep_config import StudyKey, load_sweep
 
     import optuna
 
@@ -32,8 +32,8 @@ def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
         "profiles": {"bench": {}}}))
     spec = load_sweep(task, "bench", spec_file)
     storage = make_storage(f"sqlite:///{work / (name + '.db')}")
-    Worker(spec, storage).search("simple", "lstm")
-    study = optuna.load_study(study_name=study_name(spec, "simple", "lstm"), storage=storage)
+    Worker(spec, storage).search(StudyKey("simple", "lstm"))
+    study = optuna.load_study(study_name=study_name(spec, StudyKey("simple", "lstm")), storage=storage)
     return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
 
 
