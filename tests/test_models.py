@@ -8,6 +8,7 @@ from bench.models import RecurrentNet, count_parameters, textbook_rnn_parameters
 from bench.registry import all_tasks, get_task
 from bench.train import build_network
 from bench.variants import CELLS, VARIANTS
+from tests.task_fixtures import sample_batch, tiny_overrides
 
 
 @pytest.fixture
@@ -19,23 +20,15 @@ def symbol_vectors(tmp_path):
 
 
 def tiny_data(task, config):
-    return task.load_data({**config.task_settings, "n_train": 8, "n_val": 4, "n_test": 4}, 0)
-
-
-def fake_batch(task, data, batch=3):
-    """A batch shaped like the task's real inputs."""
-    from bench.synthetic import dataset_arrays
-
-    inputs = torch.from_numpy(dataset_arrays(data.splits["train"])["inputs"][:batch])
-    return inputs.long() if task.input_kind == "tokens" else inputs
+    return task.load_data(config.task_settings, 0)
 
 
 @pytest.mark.parametrize("task_name", sorted(all_tasks()))
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, variant, symbol_vectors):
+def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, variant, symbol_vectors, tmp_path):
     task = get_task(task_name)
-    overrides = {"hidden": 8, "embedding_size": 8, "T": 4}
+    overrides = {"hidden": 8, "embedding_size": 8, **tiny_overrides(task, tmp_path)}
     if variant == "embedding-pretrained":
         overrides["embedding_vectors"] = str(symbol_vectors)
     if variant == "embedding-pretrained" and task.input_kind != "tokens":
@@ -46,8 +39,8 @@ def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, varia
     config = resolve_config(task_name, variant, cell, overrides)
     data = tiny_data(task, config)
     net = build_network(task, config, data)
-    inputs = fake_batch(task, data)
-    outputs = net(inputs)
+    inputs, lengths = sample_batch(task, data)
+    outputs = net(inputs, lengths)
     if task.output_kind == "per-step":
         assert outputs.shape == (3, inputs.shape[1], data.output_size)
     else:
@@ -112,7 +105,8 @@ def test_bidirectional_sequence_head_reads_both_directions_final_states():
 def test_pretrained_embedding_rows_come_from_the_vectors_file(symbol_vectors):
     task = get_task("copy-memory")
     config = resolve_config("copy-memory", "embedding-pretrained", "gru",
-                            {"embedding_vectors": str(symbol_vectors), "embedding_size": 8})
+                            {"embedding_vectors": str(symbol_vectors), "embedding_size": 8, "n_train": 8, "n_val": 4,
+                             "n_test": 4})
     data = tiny_data(task, config)
     net = build_network(task, config, data)
     assert net.embedding_coverage == pytest.approx(0.9)

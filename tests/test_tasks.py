@@ -97,10 +97,14 @@ def test_memoryless_predictor_scores_the_adding_baseline():
 
 
 @pytest.mark.parametrize("task_name", sorted(all_tasks()))
-def test_every_task_declares_what_training_needs(task_name):
+def test_every_task_declares_what_training_needs(task_name, tmp_path):
+    from bench.config import resolve_config
+    from tests.task_fixtures import tiny_overrides
+
     task = get_task(task_name)
     assert task.input_kind in ("tokens", "floats") and task.output_kind in ("per-step", "per-sequence")
     assert task.monitor.startswith("val/") and task.monitor_mode in ("min", "max")
-    data = task.load_data({**task.settings, **SMALL}, 0)
+    config = resolve_config(task_name, "simple", "lstm", tiny_overrides(task, tmp_path))
+    data = task.load_data(config.task_settings, 0)
     assert data.baseline > 0 and data.input_size >= 1 and data.output_size >= 1
     assert set(data.splits) == {"train", "validation", "test"}
