@@ -72,8 +72,12 @@ def read_task_runs(task: str, profile: str | None = None) -> tuple[list[StudyRes
         name = tags.get("optuna_study", "").removesuffix(":final")
         study = studies.setdefault(name, StudyResults(name, tags["variant"], tags["cell"], profile,
                                                       tags.get("grid", "")))
-        {"study": lambda: setattr(study, "parent", run), "trial": lambda: study.trials.append(run),
-         "final": lambda: study.finals.append(run)}[tags["stage"]]()
+        if tags["stage"] == "study":
+            study.parent = run
+        elif tags["stage"] == "trial":
+            study.trials.append(run)
+        else:
+            study.finals.append(run)
     ordered = sorted(studies.values(), key=lambda s: (grid_order(s.grid), VARIANT_ORDER.get(s.variant, 9),
                                                       CELL_ORDER.get(s.cell, 9)))
     return ordered, profile, runs
