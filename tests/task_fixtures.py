@@ -5,8 +5,8 @@ from tests.text_helpers import LOCAL, make_dataset, make_rows, write_split
 
 
 def tiny_overrides(task, folder: Path) -> dict:
-    if "T" in task.settings:  # generated long-range tasks
-        return {"T": 4, "n_train": 8, "n_val": 4, "n_test": 4}
+    if "T" in task.settings:  # generated long-range tasks, at their shortest allowed length
+        return {"T": max(4, task.minimums.get("T", 1)), "n_train": 8, "n_val": 4, "n_test": 4}
     if "corpus_file" in task.settings:  # language model over a corpus
         path = write_split(folder, "corpus", [{"text": r["review"]} for r in make_rows(60, 5)], "jsonl")
         return {"corpus_file": str(path), "seq_len": 6, "min_freq": 1}
