@@ -9,8 +9,9 @@ import numpy as np
 
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.synthetic import generated_splits
+from tasks import copy_memory
+from tasks.copy_memory import DELIMITER, N_SYMBOLS, VOCAB_SIZE  # the same alphabet as copy memory
 
-N_SYMBOLS, DELIMITER, VOCAB_SIZE = 10, 9, 10
 GENERATOR_VERSION = 1
 
 
@@ -46,7 +47,6 @@ TASK = TaskSpec(
     minimums={"T": 1, "n_train": 1, "n_val": 1, "n_test": 1},
     load_data=load_data,
     metrics=(MetricSpec("recall_acc", "accuracy", last_steps=N_SYMBOLS),),
-    training_defaults={"lr": 1e-2, "hidden": 64, "batch_size": 128, "gradient_clip": 1.0, "max_epochs": 20,
-                       "patience": 20, "embedding_size": 16},
+    training_defaults=copy_memory.TASK.training_defaults,  # tuned on copy memory, its twin task
     references="Gu & Dao 2023 (selective copying); Arjovsky et al. 2016 (copy memory)",
 )
