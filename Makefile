@@ -9,7 +9,7 @@ ARGS ?=
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove test test-all train sweep report pretrain-embeddings list ui clean bench-train bench-cli bench-data bench-sweep bench-report
+.PHONY: help install install-glove test test-all train sweep horizon report pretrain-embeddings list ui clean bench-train bench-cli bench-data bench-sweep bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -59,11 +59,17 @@ clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage
 sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url] [ARGS="data_dir=..."]
 	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)') $(ARGS)
 
+horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
+	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS))
+
 report: $(VENV)/.installed ## write reports/TASK.md from MLflow (no TASK: every task, plus reports/README.md)
 	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')
 
 bench-sweep: $(VENV)/.installed ## benchmark: pruning efficiency (epochs to reach the unpruned best, as a ratio)
 	$(PY) -m bench.benchmarks.pruning
 
-bench-report: $(VENV)/.installed ## benchmark: report generation time for a store of 200 runs
+bench-horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
+	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS))
+
+report: $(VENV)/.installed ## benchmark: report generation time for a store of 200 runs
 	$(PY) -m bench.benchmarks.report_speed

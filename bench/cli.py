@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-progress", action="store_true")
     sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
 
+    horizon = commands.add_parser("horizon", help="memory horizon: train every variant x cell at each length T")
+    horizon.add_argument("--task", required=True)
+    horizon.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
+    horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
+    horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
+    horizon.add_argument("--no-progress", action="store_true")
+
     report = commands.add_parser("report", help="write reports/<task>.md from MLflow (no --task: every task + index)")
     report.add_argument("--task", default=None)
     report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
@@ -108,6 +115,23 @@ def command_sweep(args: argparse.Namespace) -> None:
     print("\nlook at the runs: make ui   |   write the report: make report TASK=" + spec.task)
 
 
+def command_horizon(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from bench.horizon import collect, format_table, horizon_runs, load_horizon, run_horizon
+    from bench.registry import get_task
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be >= 1")
+    spec = load_horizon(args.task, args.profile, Path(args.file) if args.file else None)
+    counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)
+    print(f"\nhorizon {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} in {spec.values} x "
+          f"{len(spec.seeds)} seeds; this call: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    task = get_task(spec.task)
+    print("\n".join(format_table(task, collect(task, horizon_runs(spec.task, spec.profile)), spec.margin)))
+    print("\nwrite the report: make report TASK=" + spec.task)
+
+
 def command_report(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -154,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             command_pretrain(args)
         elif args.command == "sweep":
             command_sweep(args)
+        elif args.command == "horizon":
+            command_horizon(args)
         elif args.command == "report":
             command_report(args)
         elif args.command == "ui":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import UserError
-from bench.variants import CELLS, VARIANTS, ACTIVATIONS, apply_variant
+from bench.variants import ACTIVATIONS, CELLS, INITS, VARIANTS, apply_variant
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -27,6 +27,7 @@ class RunConfig:
     # network
     cell: str = "rnn"  # rnn | lstm | gru
     activation: str = "tanh"  # simple RNN only: tanh | relu | linear
+    init: str = "default"  # simple RNN only: default | identity (W_hh = I, b = 0; with relu: IRNN, Le et al. 2015)
     layers: int = 1
     bidirectional: bool = False
     hidden: int = 64
@@ -46,6 +47,7 @@ class RunConfig:
     data_seed: int = 0  # dataset generation / carving
     precision: str = "auto"  # auto = bf16-mixed on GPU, 32-true on CPU
     accelerator: str = "auto"
+    probe: bool = False  # log the gradient-decay probe (dL/dh_t, dh_T/dx_t; trained vs untrained) as artifacts
     # task-specific settings (T, dataset sizes, ...), declared by the task
     task_settings: dict[str, Any] = field(default_factory=dict)
 
@@ -57,7 +59,7 @@ class RunConfig:
 
 
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", "task_settings"))
-CHOICES = {"cell": CELLS, "activation": ACTIVATIONS, "precision": PRECISIONS, "accelerator": ACCELERATORS, "pooling": POOLINGS}
+CHOICES = {"cell": CELLS, "activation": ACTIVATIONS, "init": INITS, "precision": PRECISIONS, "accelerator": ACCELERATORS, "pooling": POOLINGS}
 MINIMUMS = {"layers": 1, "hidden": 1, "embedding_size": 1, "batch_size": 1, "max_epochs": 1, "patience": 0,
             "gradient_clip": 0.0, "weight_decay": 0.0, "dropout": 0.0, "seed": 0, "data_seed": 0}
 
@@ -151,5 +153,7 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"variant stacked needs layers >= 2 (got layers={config.layers})")
     if config.activation != "tanh" and config.cell != "rnn":
         raise UserError(f"activation={config.activation} applies to cell rnn only (cell is {config.cell})")
+    if config.init != "default" and config.cell != "rnn":
+        raise UserError(f"init={config.init} applies to cell rnn only (cell is {config.cell})")
     if config.variant == "embedding-pretrained" and not config.embedding_vectors:
         raise UserError("variant embedding-pretrained needs embedding_vectors=<path to a GloVe/word2vec text file>")

@@ -1,9 +1,12 @@
-"""Measured forms of two claims about the simple RNN (issue 6, first pieces):
+"""Measured forms of two claims about the simple RNN:
 - `zero_input_norms`: with no input, tanh keeps h bounded where a linear recurrence explodes
   (spectral radius > 1) or dies (< 1);
 - `input_jacobian_norms`: how much the final state h_T still depends on the input at step t, i.e.
-  the norm of dh_T/dx_t against the distance T - t ("the derivative of h_100 w.r.t. x_1 is ~0")."""
+  the norm of dh_T/dx_t against the distance T - t ("the derivative of h_100 w.r.t. x_1 is ~0");
+- `gradient_probe`: the same, plus the norm of dL/dh_t, of any trained or untrained network."""
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -24,12 +27,88 @@ def input_jacobian_norms(recurrent: torch.nn.Module, inputs: torch.Tensor) -> to
     """Frobenius norm of dh_T/dx_t for every step t, averaged over the batch.
 
     `recurrent` is a network's recurrent stack (nn.RNN/LSTM/GRU, batch_first); `inputs` (B, L, E) are
-    its (already embedded) inputs. One backward pass per hidden unit of h_T."""
+    its (already embedded) inputs. h_T is the top layer's last state of the forward direction.
+    One backward pass per hidden unit of h_T."""
     x = inputs.detach().clone().requires_grad_(True)
     outputs, _ = recurrent(x)
-    final = outputs[:, -1]
+    final = outputs[:, -1, :recurrent.hidden_size]
     squares = torch.zeros(x.shape[:2], dtype=x.dtype)
     for unit in range(final.shape[1]):
         (grad,) = torch.autograd.grad(final[:, unit].sum(), x, retain_graph=unit + 1 < final.shape[1])
         squares += grad.pow(2).sum(dim=-1)  # rows of the batch are independent: no cross terms
     return squares.sqrt().mean(dim=0)
+
+
+def state_gradient_norms(net, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> torch.Tensor:
+    """Norm of dL/ds_t for every step t, averaged over the batch, where s_t is the whole recurrent
+    state after step t (every layer's h_t, and c_t for an LSTM) and L the loss at the last step.
+
+    The total derivative: the network is stepped one time step at a time so that each step's state
+    is a node of the graph; its gradient collects every path from s_t to the loss (through later
+    states and through the read-out at t). Unidirectional networks only: a backward direction has
+    no state "after step t" that later steps depend on."""
+    if getattr(net, "directions", 1) != 1:
+        raise ValueError("dL/dh_t needs a unidirectional network")
+    x = net.encoder(inputs).detach()
+    state, outputs, states = None, [], []
+    for t in range(x.shape[1]):
+        out, state = net.recurrent(x[:, t:t + 1], state)
+        for node in (out, *as_tuple(state)):
+            node.retain_grad()
+        outputs.append(out)
+        states.append(state)
+    loss = last_step_loss(net, net.read_out(torch.cat(outputs, dim=1), state), targets, loss_fn)
+    loss.backward()
+    squares = []
+    for out, state in zip(outputs, states):
+        grads = [grad_or_zeros(node) for node in as_tuple(state)]
+        grads[0] = grads[0].clone()
+        grads[0][-1] += grad_or_zeros(out)[:, 0]  # h_t of the top layer is also the read-out's input
+        squares.append(sum(g.pow(2).sum(dim=(0, 2)) for g in grads))  # (B,): over layers and units
+    net.zero_grad(set_to_none=True)
+    return torch.stack(squares, dim=1).sqrt().mean(dim=0)
+
+
+def input_gradient_norms(net, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> torch.Tensor:
+    """Norm of dL/dx_t (x_t: the embedded input at step t; L: the loss at the last step) for every
+    step, averaged over the batch."""
+    x = net.encoder(inputs).detach().requires_grad_(True)
+    outputs, final = net.recurrent(x)
+    loss = last_step_loss(net, net.read_out(outputs, final), targets, loss_fn)
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.pow(2).sum(dim=-1).sqrt().mean(dim=0)
+
+
+def gradient_probe(net, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> dict[str, list[float]]:
+    """Every probe as columns by distance from the end of the sequence (0 = last step):
+    dL/dh_t (NaN for bidirectional networks), dL/dx_t and dh_T/dx_t."""
+    was_training = net.training
+    net.eval()
+    try:  # cuDNN refuses RNN backward in eval mode: use the native kernels for the probe
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+            steps = inputs.shape[1]
+            columns = {"dL_dh": [math.nan] * steps}
+            if getattr(net, "directions", 1) == 1:
+                columns["dL_dh"] = state_gradient_norms(net, inputs, targets, loss_fn).tolist()
+            columns["dL_dx"] = input_gradient_norms(net, inputs, targets, loss_fn).tolist()
+            columns["dhT_dx"] = input_jacobian_norms(net.recurrent, net.encoder(inputs)).tolist()
+    finally:
+        net.train(was_training)
+        net.zero_grad(set_to_none=True)
+    return {"distance": list(range(steps - 1, -1, -1)), **columns}
+
+
+def last_step_loss(net, logits: torch.Tensor, targets: torch.Tensor, loss_fn) -> torch.Tensor:
+    """The loss at the last step only (per-step tasks score every step; the probe asks how far back
+    the final prediction reaches, so earlier steps' own loss terms must not mask the decay)."""
+    if net.output_kind == "per-step":
+        logits, targets = logits[:, -1:], targets[:, -1:]
+    return loss_fn(logits, targets)
+
+
+def as_tuple(state) -> tuple:
+    return state if isinstance(state, tuple) else (state,)
+
+
+def grad_or_zeros(node: torch.Tensor) -> torch.Tensor:
+    return node.grad if node.grad is not None else torch.zeros_like(node)

@@ -28,9 +28,10 @@ class LinearRNN(nn.Module):
             for _ in range(self.directions):
                 self.cells.append(nn.Linear(layer_input + hidden_size, hidden_size))
 
-    def _run(self, cell: nn.Linear, x: torch.Tensor, mask: torch.Tensor | None, reverse: bool):
+    def _run(self, cell: nn.Linear, x: torch.Tensor, mask: torch.Tensor | None, reverse: bool,
+             h: torch.Tensor | None = None):
         batch, steps, _ = x.shape
-        h = x.new_zeros(batch, self.hidden_size)
+        h = x.new_zeros(batch, self.hidden_size) if h is None else h
         outputs = [None] * steps
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         for t in order:
@@ -39,7 +40,8 @@ class LinearRNN(nn.Module):
             outputs[t] = h
         return torch.stack(outputs, dim=1), h
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
+        """Like nn.RNN: `hx` (layers x directions, B, H) is the initial state (zeros if None)."""
         mask = None
         if lengths is not None:
             mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
@@ -47,8 +49,9 @@ class LinearRNN(nn.Module):
         for layer in range(self.num_layers):
             if layer:
                 x = self.dropout(x)
-            results = [self._run(self.cells[layer * self.directions + d], x, mask, reverse=d == 1)
-                       for d in range(self.directions)]
+            index = [layer * self.directions + d for d in range(self.directions)]
+            results = [self._run(self.cells[i], x, mask, reverse=i % self.directions == 1,
+                                 h=None if hx is None else hx[i]) for i in index]
             x = torch.cat([out for out, _ in results], dim=-1)
             finals.extend(h for _, h in results)
         return x, torch.stack(finals, dim=0)
@@ -64,6 +67,7 @@ class RecurrentNet(nn.Module):
         output_kind: Literal["per-step", "per-sequence"],
         cell: str = "rnn",
         activation: str = "tanh",
+        init: str = "default",
         layers: int = 1,
         bidirectional: bool = False,
         hidden: int = 64,
@@ -99,6 +103,8 @@ class RecurrentNet(nn.Module):
             single_bias(self.recurrent)
         else:
             self.recurrent = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](recurrent_input, hidden, **options)
+        if init == "identity":
+            identity_init(self.recurrent)
         self.head = nn.Linear(hidden * self.directions, output_size)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -109,7 +115,7 @@ class RecurrentNet(nn.Module):
         steps = x.shape[1]
         last_index = None
         if isinstance(self.recurrent, LinearRNN):
-            outputs, final = self.recurrent(x, lengths)
+            outputs, final = self.recurrent(x, lengths=lengths)
         elif lengths is not None and not self.pack:
             outputs, final = self.recurrent(x)
             last_index = lengths.to(x.device) - 1
@@ -119,6 +125,11 @@ class RecurrentNet(nn.Module):
             outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=steps)
         else:
             outputs, final = self.recurrent(x)
+        return self.read_out(outputs, final, lengths, last_index)
+
+    def read_out(self, outputs: torch.Tensor, final, lengths: torch.Tensor | None = None,
+                 last_index: torch.Tensor | None = None) -> torch.Tensor:
+        """The head on the recurrent outputs (B, L, D) and final state (h_n, or (h_n, c_n) for LSTM)."""
         if isinstance(final, tuple):  # LSTM: (h_n, c_n)
             final = final[0]
         if self.output_kind == "per-step":
@@ -153,6 +164,26 @@ def single_bias(rnn: nn.RNN) -> None:
             with torch.no_grad():
                 parameter.zero_()
             parameter.requires_grad_(False)
+
+
+def identity_init(recurrent: nn.Module) -> None:
+    """IRNN (Le, Jaitly & Hinton 2015): recurrent weights = identity, biases = 0, input weights
+    ~ N(0, 0.001²), so that at the start h_t = act(h_{t-1} + small input) carries the state unchanged."""
+    with torch.no_grad():
+        if isinstance(recurrent, LinearRNN):
+            for cell in recurrent.cells:
+                hidden = recurrent.hidden_size
+                cell.weight[:, :hidden].copy_(torch.eye(hidden))
+                cell.weight[:, hidden:].normal_(0.0, 0.001)
+                cell.bias.zero_()
+            return
+        for name, parameter in recurrent.named_parameters():
+            if name.startswith("weight_hh"):
+                parameter.copy_(torch.eye(parameter.shape[1]))
+            elif name.startswith("weight_ih"):
+                parameter.normal_(0.0, 0.001)
+            else:
+                parameter.zero_()
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
-from bench import tracking
+from bench import probe, tracking
 from bench.config import RunConfig
 from bench.data import TaskDataModule
 from bench.models import RecurrentNet, count_parameters
@@ -92,7 +92,7 @@ def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> Recurren
     net = RecurrentNet(
         input_kind=task.input_kind, input_size=data.input_size,
         output_size=data.output_size, output_kind=task.output_kind,
-        cell=config.cell, activation=config.activation, layers=config.layers,
+        cell=config.cell, activation=config.activation, init=config.init, layers=config.layers,
         bidirectional=config.bidirectional, hidden=config.hidden, embedding_size=config.embedding_size,
         dropout=config.dropout, pooling=config.pooling, pretrained_embedding=pretrained,
         freeze_embedding=config.freeze_embedding, pack=packs_sequences(config),
@@ -122,6 +122,7 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
     datamodule.setup()  # before the run exists: bad data must not leave a run behind
     data = datamodule.data
     net = build_network(task, config, data)
+    initial = probe.initial_state(net) if config.probe else None  # the untrained net, for the probe
     param_count = count_parameters(net)
     module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=data.output_size)
     baseline = data.baseline
@@ -144,10 +145,11 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         if net.embedding_coverage is not None:
             mlflow_client.log_metric(run_id, "embedding/coverage", net.embedding_coverage)
         return _fit_and_test(task, config, module, datamodule, run_id, callbacks or [], progress,
-                             param_count, baseline)
+                             param_count, baseline, initial)
 
 
-def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, progress, param_count, baseline):
+def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, progress, param_count, baseline,
+                  initial):
     checkpoints = checkpoint_dir() / run_id
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode,
                            save_top_k=1)
@@ -175,6 +177,9 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, pro
             final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
         tracking.log_metrics(run_id, final)
         tracking.client().log_artifact(run_id, str(Path(best.best_model_path)), "checkpoints")
+        if initial is not None:  # module.net holds the best-validation weights (loaded for test)
+            probe.log_probe(run_id, module.net, initial, datamodule, module.loss,
+                            f"{default_run_name(config)}: gradient probe on {probe.PROBE_ROWS} validation sequences")
         baselines = {"baseline/loss": baseline, **{k: v for k, v in datamodule.data.extra.items()
                                                    if k.startswith("baseline/")}}
         return TrainResult(run_id=run_id, best_val=best_val, test_metrics=test_metrics,

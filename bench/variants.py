@@ -5,6 +5,7 @@ from typing import Any
 
 CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("tanh", "relu", "linear")
+INITS = ("default", "identity")  # recurrent weights of the simple RNN
 
 # Each preset sets only the knobs that define the variant; every other knob stays overridable,
 # so e.g. a stacked bidirectional GRU is VARIANT=stacked CELL=gru bidirectional=true.

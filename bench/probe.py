@@ -1,0 +1,102 @@
+"""The gradient-decay probe as a run artifact: CSV + PNG of dL/dh_t, dL/dx_t and dh_T/dx_t by distance
+from the end of the sequence, for the trained network (best-validation weights) and the same network
+at initialisation, plus summary metrics (far / near ratios) that reports can compare without files."""
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import tempfile
+from pathlib import Path
+
+from bench import tracking
+from bench.diagnostics import gradient_probe
+
+PROBE_ROWS = 32  # validation sequences the probe averages over
+COLUMNS = {"dL_dh": "‖dL/dh_t‖", "dL_dx": "‖dL/dx_t‖", "dhT_dx": "‖dh_T/dx_t‖"}
+
+
+def probe_batch(datamodule) -> dict | None:
+    """The first validation batch, cut to PROBE_ROWS; None for padded (variable-length) batches."""
+    batch = next(iter(datamodule.val_dataloader()))
+    if "lengths" in batch:
+        return None
+    return {k: v[:PROBE_ROWS] for k, v in batch.items()}
+
+
+def run_probe(trained_net, initial_state: dict, batch: dict, loss_fn) -> dict[str, dict[str, list[float]]]:
+    untrained = copy.deepcopy(trained_net)
+    untrained.load_state_dict(initial_state)
+    device = next(trained_net.parameters()).device
+    inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
+    return {which: gradient_probe(net, inputs, targets, loss_fn)
+            for which, net in (("trained", trained_net), ("untrained", untrained))}
+
+
+def summary_metrics(results: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    """probe/<column>_<trained|untrained>_far_over_near: the norm at the first step over the norm at
+    the last one (how much of the signal survives the whole sequence)."""
+    metrics = {}
+    for which, columns in results.items():
+        for column in COLUMNS:
+            values = columns[column]
+            near, far = values[-1], values[0]  # rows run from the first step (largest distance) to the last
+            if math.isfinite(near) and math.isfinite(far) and near > 0:
+                metrics[f"probe/{column}_{which}_far_over_near"] = far / near
+    return metrics
+
+
+def write_csv(results: dict, path: Path) -> None:
+    distances = next(iter(results.values()))["distance"]
+    names = [f"{column}_{which}" for which in results for column in COLUMNS]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["distance", *names])
+        for row in range(len(distances)):
+            writer.writerow([distances[row], *(results[n.rsplit("_", 1)[1]][n.rsplit("_", 1)[0]][row] for n in names)])
+
+
+def read_csv(path: Path) -> dict[str, list[float]]:
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(r[key]) for r in rows] for key in rows[0]} if rows else {}
+
+
+def plot(columns: dict[str, list[float]], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4 * len(COLUMNS), 3.2))
+    for ax, (column, name) in zip(axes, COLUMNS.items()):
+        for which, style in (("trained", "-"), ("untrained", "--")):
+            values = columns.get(f"{column}_{which}", [])
+            if values and any(math.isfinite(v) and v > 0 for v in values):
+                ax.semilogy(columns["distance"], values, style, label=which)
+        ax.set_xlabel("distance from the last step (T − t)")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def log_probe(run_id: str, trained_net, initial_state: dict, datamodule, loss_fn, title: str) -> None:
+    batch = probe_batch(datamodule)
+    if batch is None:
+        return
+    results = run_probe(trained_net, initial_state, batch, loss_fn)
+    tracking.log_metrics(run_id, summary_metrics(results))
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path, png_path = Path(tmp) / "gradient_probe.csv", Path(tmp) / "gradient_probe.png"
+        write_csv(results, csv_path)
+        plot(read_csv(csv_path), title, png_path)
+        client = tracking.client()
+        client.log_artifact(run_id, str(csv_path), "probe")
+        client.log_artifact(run_id, str(png_path), "probe")
+
+
+def initial_state(net) -> dict:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
