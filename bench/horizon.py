@@ -157,14 +157,24 @@ def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:
     from bench.sweep_config import load_sweep
 
     try:
-        sweep = load_sweep(spec.task, spec.configs_from)
         studies, _, _ = read_task_runs(spec.task, spec.configs_from)
     except UserError:
         return {}
-    found = {}
+    sweeps, found = {}, {}
     for study in studies:
         finals = study.finished_finals
         if study.grid or not finals:
+            continue
+        # The sweep file the study ran from (its parent run names it) says which knobs were searched.
+        named = Path(study.parent.data.tags.get("sweep_file", "")) if study.parent else None
+        path = named if named and named.is_file() else None
+        if path not in sweeps:
+            try:
+                sweeps[path] = load_sweep(spec.task, spec.configs_from, path)
+            except UserError:
+                sweeps[path] = None
+        sweep = sweeps[path]
+        if sweep is None:
             continue
         params = finals[0].data.params
         keys = list(sweep.space_for(study.variant)) + (["hidden"] if sweep.match_parameters else [])

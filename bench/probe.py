@@ -76,7 +76,8 @@ def plot(columns: dict[str, list[float]], title: str, path: Path) -> None:
                 ax.semilogy(columns["distance"], values, style, label=which)
         ax.set_xlabel("distance from the last step (T − t)")
         ax.set_title(name)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # bidirectional nets have no dL/dh_t curve
+            ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

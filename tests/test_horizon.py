@@ -1,0 +1,172 @@
+"""Memory horizon: the file, the grid of runs in MLflow (resumable), the horizon rule, the report
+sections and the verdicts built from them."""
+import math
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from bench import tracking
+from bench.errors import UserError
+from bench.horizon import Cell, arm_horizon, beats, horizon_runs, load_horizon, run_horizon, tuned_configs
+from bench.registry import get_task
+from bench.sweep_config import SWEEP_DIR
+from tests.sweep_helpers import ROOT, worker_env
+
+SHIPPED = sorted(p.stem for p in (SWEEP_DIR / "horizon").glob("*.yaml"))
+
+
+def write_horizon(path, **overrides):
+    spec = {"task": "copy-memory", "axis": "T", "margin": 0.1, "configs_from": None,
+            "fixed": {"lr": 0.01, "hidden": 8, "batch_size": 16, "embedding_size": 4},
+            "variants": ["simple"], "cells": ["rnn", "gru"], "ablation": {"irnn": {"activation": "relu", "init": "identity"}},
+            "profiles": {"test": {"values": [3, 5], "seeds": 2, "max_epochs": 1,
+                                  "settings": {"n_train": 32, "n_val": 16, "n_test": 16}}}}
+    spec.update(overrides)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+@pytest.mark.parametrize("profile", ["cpu", "gpu", "smoke"])
+def test_shipped_horizon_files_load(task, profile):
+    spec = load_horizon(task, profile)
+    assert spec.values == sorted(spec.values) and spec.seeds
+    assert {a.label for a in spec.arms} >= {"simple/rnn", "simple/rnn/irnn"}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"values": []}, "values"),
+    ({"margin": 1.5}, "margin"),
+    ({"axis": "length"}, "axis"),
+    ({"cells": ["transformer"]}, "unknown cell"),
+    ({"ablation": {"tanh3": {"activation": "sigmoid"}}}, "unknown activation"),
+    ({"bogus": 1}, "unknown key bogus"),
+])
+def test_bad_horizon_files_fail_in_one_line(tmp_path, change, message):
+    path = write_horizon(tmp_path / "h.yaml", **change) if "values" not in change else write_horizon(
+        tmp_path / "h.yaml", profiles={"test": change})
+    with pytest.raises(UserError) as error:
+        load_horizon("copy-memory", "test", path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_cli_rejects_a_bad_horizon_file_with_exit_2(tmp_path):
+    path = write_horizon(tmp_path / "h.yaml", margin=-1)
+    result = subprocess.run([sys.executable, "-m", "bench", "horizon", "--task", "copy-memory", "--profile", "test",
+                             "--file", str(path)], capture_output=True, text=True, cwd=ROOT,
+                            env=worker_env(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "margin" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_horizon_rule():
+    assert beats(0.8, 1.0, 0.1, False) and not beats(0.95, 1.0, 0.1, False)
+    assert beats(0.6, 0.5, 0.1, True) and not beats(0.52, 0.5, 0.1, True)
+    cells = {10: Cell([0.5, 0.6], 1.0), 20: Cell([0.7, 0.8], 1.0), 50: Cell([1.0, 1.0], 1.0)}
+    assert arm_horizon(cells, 0.1, False) == (20, True)
+    cells[100] = Cell([0.2, 0.2], 1.0)  # beats again after a miss: reported, flagged as not monotone
+    assert arm_horizon(cells, 0.1, False) == (100, False)
+    assert arm_horizon({10: Cell([0.1], 1.0, diverged=1)}, 0.1, False) == (None, True)  # a diverged seed is a miss
+
+
+def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path):
+    from bench.report import write_report
+
+    spec = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h.yaml"))
+    counts = run_horizon(spec, show_progress=False)
+    assert counts["complete"] + counts["diverged"] == 3 * 2 * 2 and counts["failed"] == 0
+    runs = horizon_runs("copy-memory", "test")
+    keys = sorted((r.data.tags["arm"], r.data.tags["horizon_value"], r.data.tags["seed"]) for r in runs)
+    assert len(keys) == len(set(keys)) == 12
+    irnn = next(r for r in runs if r.data.tags["arm"] == "simple/rnn/irnn")
+    assert irnn.data.params["activation"] == "relu" and irnn.data.params["init"] == "identity"
+    assert irnn.data.params["T"] in ("3", "5") and irnn.data.params["n_train"] == "32"
+    artifacts = {a.path for a in tracking.client().list_artifacts(irnn.info.run_id, "probe")}
+    assert artifacts == {"probe/gradient_probe.csv", "probe/gradient_probe.png"}
+    assert "probe/dhT_dx_trained_far_over_near" in irnn.data.metrics
+    assert run_horizon(spec, show_progress=False)["skipped"] == 12  # resume: nothing is trained twice
+    assert len(horizon_runs("copy-memory", "test")) == 12
+
+    report = write_report("copy-memory", out_dir=tmp_path / "reports").read_text()
+    for section in ("## Memory horizon", "## Activation ablation", "## Gradient-decay probe",
+                    "## Zero input: tanh vs linear", "## Verdicts"):
+        assert section in report
+    for image in ("horizon", "ablation", "gradient_probe", "zero_input"):
+        assert (tmp_path / "reports" / "copy-memory" / f"{image}.png").stat().st_size > 1000
+    row = next(line for line in report.splitlines() if line.startswith("| simple/gru |"))
+    assert row.endswith("|") and len(row.split("|")) == 2 + 2 + 2  # arm, two lengths, horizon
+
+
+def test_configurations_come_from_the_sweeps_best_trial(smoke_sweep_store, monkeypatch, tmp_path):
+    for key, value in worker_env(smoke_sweep_store).items():
+        if key.startswith(("MLFLOW_", "RNNBENCH_")):
+            monkeypatch.setenv(key, value)
+    spec = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h.yaml", configs_from="test",
+                                                              variants=["simple", "stacked"]))
+    tuned = tuned_configs(spec)
+    assert set(tuned) == {(v, c) for v in ("simple", "stacked") for c in ("rnn", "gru")}
+    experiment = tracking.client().get_experiment_by_name("copy-memory")
+    for (variant, cell), (knobs, source) in tuned.items():
+        final = tracking.client().search_runs(
+            [experiment.experiment_id], f"tags.stage = 'final' and tags.variant = '{variant}' and tags.cell = '{cell}'")[0]
+        assert set(knobs) == {"lr", "hidden"}  # the searched knobs of the smoke sweep
+        assert all(final.data.params[k] == v for k, v in knobs.items())
+        assert source.startswith("sweep test best trial")
+
+
+# -- verdicts on constructed evidence -----------------------------------------------------------------
+def horizon_data(table):
+    from bench.report_diagnostics import HorizonData
+
+    return HorizonData("test", table, [], 0.1, "T", 3)
+
+
+def cells(*ratios):
+    return {t: Cell([r, r * 1.01, r * 0.99], 1.0) for t, r in zip((10, 50, 200), ratios)}
+
+
+def test_verdict_short_vs_long():
+    from bench.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, short_vs_long
+
+    task = get_task("copy-memory")
+    assert short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0),
+                                             "simple/lstm": cells(0.1, 0.2, 1.0)})).verdict == SUPPORTED
+    assert short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 0.5, 0.5)})).verdict == NOT_SUPPORTED
+    assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 1.0),
+                                             "simple/lstm": cells(0.2, 1.0, 1.0)})).verdict == NOT_SUPPORTED
+    assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 1.0),
+                                             "simple/lstm": cells(1.0, 1.0, 1.0)})).verdict == INCONCLUSIVE
+    assert "not tested" in short_vs_long(task, None).verdict
+
+
+def test_verdict_tanh_bounded_from_the_zero_input_computation():
+    from bench.report_diagnostics import zero_input_table
+    from bench.verdicts import NOT_SUPPORTED, SUPPORTED, tanh_bounded
+
+    explode, vanish = tanh_bounded(zero_input_table(), None)
+    assert explode.verdict == SUPPORTED  # linear x1.1 per step explodes, tanh stays within sqrt(64)
+    assert vanish.verdict == NOT_SUPPORTED  # tanh dies as fast as the linear recurrence at r = 0.9
+
+
+def study(variant, cell, values):
+    runs = [SimpleNamespace(data=SimpleNamespace(metrics={"test/loss": v}, tags={"state": "complete"}))
+            for v in values]
+    return SimpleNamespace(variant=variant, cell=cell, grid="", finished_finals=runs)
+
+
+@pytest.mark.parametrize("stacked,expected", [
+    ([0.10, 0.11, 0.09, 0.10], "supported"),
+    ([0.50, 0.51, 0.49, 0.50], "not supported"),
+    ([0.29, 0.31, 0.30, 0.32], "inconclusive at this budget"),
+])
+def test_verdict_several_layers(stacked, expected):
+    from bench.verdicts import variant_claim
+
+    studies = [study("simple", "lstm", [0.30, 0.31, 0.29, 0.30]), study("stacked", "lstm", stacked)]
+    verdict = variant_claim(get_task("copy-memory"), studies, None, "stacked", "3.")
+    assert verdict.verdict == expected
+    assert any("p =" in line for line in verdict.evidence)
