@@ -128,7 +128,7 @@ def command_horizon(args: argparse.Namespace) -> None:
     print(f"\nhorizon {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} in {spec.values} x "
           f"{len(spec.seeds)} seeds; this call: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     task = get_task(spec.task)
-    print("\n".join(format_table(task, collect(task, horizon_runs(spec.task, spec.profile)), spec.margin)))
+    print("\n".join(format_table(task, collect(task, horizon_runs(spec.task, spec.profile, spec.fingerprint)), spec.margin)))
     print("\nwrite the report: make report TASK=" + spec.task)
 
 

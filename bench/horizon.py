@@ -12,6 +12,8 @@ metric >= baseline + margin x (1 - baseline) (accuracy). Torch is imported only 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import multiprocessing
 import os
@@ -64,6 +66,14 @@ class HorizonSpec:
     configs_from: str | None
     jobs: int = 1
     description: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """What makes two runs of an arm at one length the same experiment: a file edited in any of
+        these starts a fresh set of runs (tag horizon_spec) instead of mixing with the old ones."""
+        knobs = {"axis": self.axis, "settings": self.settings, "fixed": self.fixed, "ablation": self.ablation,
+                 "max_epochs": self.max_epochs, "configs_from": self.configs_from}
+        return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def horizon_path(task: str) -> Path:
@@ -198,18 +208,19 @@ class Job:
         return (self.arm.label, self.value, self.seed)
 
 
-def finished_keys(task: str, profile: str) -> set[tuple]:
-    """(arm, value, seed) of horizon runs that ended with a result (complete, or diverged)."""
+def finished_keys(spec: HorizonSpec) -> set[tuple]:
+    """(arm, value, seed) of this spec's horizon runs that ended with a result (complete, or diverged)."""
     return {(r.data.tags["arm"], int(r.data.tags["horizon_value"]), int(r.data.tags["seed"]))
-            for r in horizon_runs(task, profile) if run_outcome(r) in ("complete", "diverged")}
+            for r in horizon_runs(spec.task, spec.profile, spec.fingerprint) if run_outcome(r) in ("complete", "diverged")}
 
 
-def horizon_runs(task: str, profile: str | None = None) -> list:
+def horizon_runs(task: str, profile: str | None = None, fingerprint: str | None = None) -> list:
     client = tracking.client()
     experiment = client.get_experiment_by_name(task)
     if experiment is None:
         return []
     query = "tags.stage = 'horizon'" + (f" and tags.horizon_profile = '{profile}'" if profile else "")
+    query += f" and tags.horizon_spec = '{fingerprint}'" if fingerprint else ""
     return client.search_runs([experiment.experiment_id], query, max_results=50000)
 
 
@@ -241,7 +252,7 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
     if threads:
         torch.set_num_threads(threads)
     config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
-    tags = {"stage": "horizon", "horizon_profile": spec.profile, "arm": job.arm.label, "ablation": job.arm.ablation,
+    tags = {"stage": "horizon", "horizon_profile": spec.profile, "horizon_spec": spec.fingerprint, "arm": job.arm.label, "ablation": job.arm.ablation,
             "horizon_axis": spec.axis, "horizon_value": job.value, "config_source": job.source}
     try:
         train(config, run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
@@ -258,7 +269,7 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
 def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool = True) -> dict[str, int]:
     from tqdm import tqdm
 
-    done = finished_keys(spec.task, spec.profile)
+    done = finished_keys(spec)
     pending = [job for job in plan(spec) if job.key not in done]
     jobs = min(jobs or spec.jobs, max(len(pending), 1))
     counts = {"complete": 0, "diverged": 0, "failed": 0, "skipped": len(done & {j.key for j in plan(spec)})}

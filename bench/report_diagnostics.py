@@ -39,8 +39,10 @@ def load_horizon_data(task) -> HorizonData | None:
     runs = horizon_runs(task.name)
     if not runs:
         return None
-    profile = max(runs, key=lambda r: r.info.start_time).data.tags.get("horizon_profile", "")
-    runs = [r for r in runs if r.data.tags.get("horizon_profile") == profile]
+    latest = max(runs, key=lambda r: r.info.start_time).data.tags
+    profile, fingerprint = latest.get("horizon_profile", ""), latest.get("horizon_spec")
+    runs = [r for r in runs if r.data.tags.get("horizon_profile") == profile
+            and r.data.tags.get("horizon_spec") == fingerprint]
     try:
         margin = load_horizon(task.name, profile).margin
     except Exception:  # the file changed or is gone: the runs still report, at the default margin

@@ -100,6 +100,11 @@ def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path):
     row = next(line for line in report.splitlines() if line.startswith("| simple/gru |"))
     assert row.endswith("|") and len(row.split("|")) == 2 + 2 + 2  # arm, two lengths, horizon
 
+    edited = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h2.yaml", cells=["rnn"], ablation={},
+                                                               fixed={"lr": 0.02, "hidden": 8, "batch_size": 16}))
+    assert edited.fingerprint != spec.fingerprint
+    assert run_horizon(edited, show_progress=False)["complete"] == 4  # changed knobs: a fresh set of runs
+
 
 def test_configurations_come_from_the_sweeps_best_trial(smoke_sweep_store, monkeypatch, tmp_path):
     for key, value in worker_env(smoke_sweep_store).items():
