@@ -381,6 +381,8 @@ def format_table(task, table: dict[str, dict[int, Cell]], margin: float) -> list
             row.append(text + (f" ({', '.join(notes)})" if notes else ""))
         horizon, monotone = arm_horizon(cells, margin, higher)
         horizon_text = "none" if horizon is None else f"{horizon}" + ("" if monotone else " (not monotone)")
+        if horizon is not None and horizon == max(cells):
+            horizon_text = f"≥ {horizon} (longest tested)"
         lines.append(f"| {arm} | " + " | ".join(row) + f" | {horizon_text} |")
     return lines
 

@@ -7,6 +7,8 @@ from tests.text_helpers import LOCAL, make_dataset, make_rows, write_split
 def tiny_overrides(task, folder: Path) -> dict:
     if "T" in task.settings:  # generated long-range tasks, at their shortest allowed length
         return {"T": max(4, task.minimums.get("T", 1)), "n_train": 8, "n_val": 4, "n_test": 4}
+    if "image_column" in task.settings:  # images read as sequences, row by row to stay fast
+        return {"data_dir": str(make_digits(folder / "digits")), "pixels_per_step": 28}
     if "corpus_file" in task.settings:  # language model over a corpus
         path = write_split(folder, "corpus", [{"text": r["review"]} for r in make_rows(60, 5)], "jsonl")
         return {"corpus_file": str(path), "seq_len": 6, "min_freq": 1}
@@ -26,3 +28,42 @@ def sample_batch(task, data, size: int = 3):
         return batch["inputs"], batch["lengths"]
     inputs = torch.from_numpy(dataset_arrays(train)["inputs"][:size])
     return (inputs.long() if task.input_kind == "tokens" else inputs), None
+
+
+def make_digits(folder: Path, sizes=(60, 20, 20), fmt: str = "parquet", seed: int = 0) -> Path:
+    """Tiny MNIST-like data: 28x28 images whose label is the row (label x 2) that is lit, stored as
+    datasets stores images (PNG bytes) in parquet, as pixel lists in jsonl, as strings in csv."""
+    import io
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, size in zip(("train", "validation", "test"), sizes):
+        if not size:
+            continue
+        rows = []
+        for index in range(size):
+            label = index % 10
+            pixels = (rng.random((28, 28)) * 40).astype(np.uint8)
+            pixels[2 * label + 4] = 255
+            if fmt == "parquet":
+                buffer = io.BytesIO()
+                Image.fromarray(pixels).save(buffer, format="PNG")
+                image = {"bytes": buffer.getvalue(), "path": None}
+            elif fmt == "jsonl":
+                image = pixels.reshape(-1).tolist()
+            else:
+                image = " ".join(map(str, pixels.reshape(-1)))
+            rows.append({"image": image, "label": label})
+        path = folder / f"{split}.{fmt}"
+        if fmt == "parquet":
+            pd.DataFrame(rows).to_parquet(path)
+        elif fmt == "jsonl":
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        else:
+            pd.DataFrame(rows).to_csv(path, index=False)
+    return folder
