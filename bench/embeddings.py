@@ -24,10 +24,37 @@ def load_glove_package() -> tuple[list[str], np.ndarray]:
     return [str(w) for w in words], np.load(folder / "glove_6B_50d_emb.npy")
 
 
+LM_PREFIX = "lm:"  # embedding_vectors=lm:<corpus>: from the latest `make pretrain-embeddings` on that corpus
+
+
+def pretrained_lm_vectors(corpus: str) -> Path:
+    """The embeddings file of the most recent finished pretraining run on `corpus`, from MLflow (so
+    sweeps name a source, not a machine-specific path)."""
+    from bench import tracking
+
+    client = tracking.client()
+    experiment = client.get_experiment_by_name("next-word")
+    runs = client.search_runs([experiment.experiment_id], f"tags.stage = 'pretrain' and tags.corpus = '{corpus}' "
+                              "and tags.state = 'complete'", order_by=["start_time DESC"], max_results=1) if experiment else []
+    if not runs:
+        raise UserError(f"embedding_vectors={LM_PREFIX}{corpus}: no finished pretraining run on corpus {corpus!r}; "
+                        f"run make pretrain-embeddings CORPUS=... first")
+    local = Path(runs[0].data.tags.get("embeddings_file", ""))
+    if local.is_file():
+        return local
+    artifacts = [a.path for a in client.list_artifacts(runs[0].info.run_id, "embeddings")]
+    if not artifacts:
+        raise UserError(f"pretraining run {runs[0].info.run_id} has no embeddings artifact")
+    return Path(client.download_artifacts(runs[0].info.run_id, artifacts[0]))
+
+
 def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """Read `word v1 v2 ... vD` lines (GloVe), with an optional `count dim` header (word2vec)."""
+    """Read `word v1 v2 ... vD` lines (GloVe), with an optional `count dim` header (word2vec).
+    Also `glove-6b-50d` (the optional package) and `lm:<corpus>` (our own pretrained LM's vectors)."""
     if str(path) == GLOVE_PACKAGE:
         return load_glove_package()
+    if str(path).startswith(LM_PREFIX):
+        path = pretrained_lm_vectors(str(path)[len(LM_PREFIX):])
     path = Path(path)
     if not path.is_file():
         raise UserError(f"word-vectors file {path} does not exist")

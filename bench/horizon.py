@@ -224,6 +224,17 @@ def horizon_runs(task: str, profile: str | None = None, fingerprint: str | None 
     return client.search_runs([experiment.experiment_id], query, max_results=50000)
 
 
+def has_horizon_runs(task: str) -> bool:
+    """Without creating a store that is not there, or failing on one that cannot be reached."""
+    uri = tracking.tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return False
+    try:
+        return bool(horizon_runs(task))
+    except Exception:
+        return False
+
+
 def run_outcome(run) -> str:
     state = run.data.tags.get("state", "")
     if state == "pruned" and run.data.tags.get("failure_reason", "").startswith("diverged"):

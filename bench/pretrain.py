@@ -34,11 +34,17 @@ class ExportEmbeddings(pl.Callback):
         tracking.log_metrics(run_id, {"embedding/words": words})
 
 
+def corpus_label(settings: dict) -> str:
+    """How classifiers name these vectors (embedding_vectors=lm:<label>): corpus and split or file,
+    e.g. imdb-unsupervised for the hub split and for ../shared/data/imdb/unsupervised.parquet alike."""
+    source = Path(settings["corpus_file"]).stem if settings["corpus_file"] else settings["corpus_split"]
+    return f"{settings['corpus']}-{source}"
+
+
 def pretrain_embeddings(config: RunConfig, progress: bool = True) -> tuple[Path, object]:
     from bench.train import train
 
-    corpus = config.task_settings["corpus_file"] and Path(config.task_settings["corpus_file"]).stem \
-        or config.task_settings["corpus"]
+    corpus = corpus_label(config.task_settings)
     export = ExportEmbeddings(corpus)
     result = train(config, run_name=f"next-word/{corpus}/{config.cell}/pretrain", callbacks=[export],
                    tags={"stage": "pretrain", "corpus": corpus}, progress=progress)

@@ -14,8 +14,8 @@ from bench import tracking
 from bench.errors import UserError
 from bench.paths import ROOT
 from bench.registry import all_tasks, get_task
-from bench.results import StudyResults, metric_history, read_task_runs
-from bench.horizon import horizon_runs
+from bench.results import StudyResults, counterpart, grid_parts, metric_history, read_task_runs
+from bench.horizon import has_horizon_runs, ordered_arms
 from bench.report_diagnostics import (ablation_section, horizon_section, load_horizon_data, probe_section,
                                       zero_input_section, zero_input_table)
 from bench.stats import below_p, holm, summarize, welch_p
@@ -170,13 +170,13 @@ def plot_history(studies, monitor_best, mode, path: Path) -> None:
 def comparisons(studies: list[StudyResults]) -> list[tuple[StudyResults, StudyResults]]:
     """The comparisons behind the suite's claims, at each grid point: cells within a variant
     (LSTM/GRU vs the simple RNN), variants within a cell (stacked/bidirectional/pretrained vs one layer)."""
-    by_key = {(s.variant, s.cell, s.grid): s for s in studies}
     pairs = []
-    for (variant, cell, grid), study in by_key.items():
-        if cell != "rnn" and (variant, "rnn", grid) in by_key:
-            pairs.append((study, by_key[(variant, "rnn", grid)]))
-        if variant != "simple" and ("simple", cell, grid) in by_key:
-            pairs.append((study, by_key[("simple", cell, grid)]))
+    for study in studies:
+        for variant, cell in ((study.variant, "rnn"), ("simple", study.cell)):
+            if (variant, cell) != (study.variant, study.cell):
+                other = counterpart(study, studies, variant, cell)
+                if other is not None:
+                    pairs.append((study, other))
     return pairs
 
 
@@ -223,7 +223,7 @@ def write_report(task_name: str, profile: str | None = None, out_dir: Path = REP
     try:
         studies, profile, runs = read_task_runs(task.name, profile)
     except UserError:
-        if not horizon_runs(task.name):
+        if not has_horizon_runs(task.name):
             raise
         studies, runs = [], []  # horizon runs only (e.g. `make horizon` without a sweep)
     monitor_best = f"{task.monitor}_best"
@@ -358,20 +358,23 @@ def render(task, studies, profile, runs, baseline, monitor_best, images: Path, s
             "against the baseline), p-values Holm-adjusted over all comparisons below.", ""]
     out += [f"- {line}" for line in findings(studies, baseline, main_metric, task.higher_is_better)] + [""]
     out += learning_curve(task, studies, main_metric, images)
-    out += long_range_and_verdicts(task, studies, images)
+    long_range, horizons = long_range_and_verdicts(task, studies, images)
+    out += long_range
 
     line = "no finished final seeds yet"
     if best_study:
         line = (f"best: {label(best_study)} {main_metric} {fmt(best_mean)} vs baseline {fmt(baseline)}"
                 + (f" ({best_mean / baseline:.2f}×)" if baseline else ""))
+    line += f"; {horizons}" if horizons else ""
     summary = {"task": task.name, "profile": profile, "summary": line, "incomplete": bool(missing),
                "hardware": "; ".join(hardware),
                "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     return "\n".join(out), summary
 
 
-def long_range_and_verdicts(task, studies, images: Path) -> list[str]:
-    """Horizon, ablation, probe and zero-input sections (long-range tasks), then the verdicts."""
+def long_range_and_verdicts(task, studies, images: Path) -> tuple[list[str], str]:
+    """Horizon, ablation, probe and zero-input sections (long-range tasks), then the verdicts; and
+    a one-line summary of the horizons for the index ("" without horizon runs)."""
     horizon = load_horizon_data(task)
     zero_input = zero_input_table() if "T" in task.settings else None
     out = []
@@ -380,7 +383,12 @@ def long_range_and_verdicts(task, studies, images: Path) -> list[str]:
         out += probe_section(task, horizon, images)
     if zero_input:
         out += zero_input_section(task, zero_input, images)
-    return out + verdict_section(all_verdicts(task, studies, horizon, zero_input))
+    summary = ""
+    if horizon:
+        arms = [a for a in ordered_arms(horizon.table) if a.count("/") == 1]
+        summary = f"horizon ({horizon.axis}, {horizon.profile}): " + ", ".join(
+            f"{a} {horizon.horizon(a, task.higher_is_better)[0] or 'none'}" for a in arms)
+    return out + verdict_section(all_verdicts(task, studies, horizon, zero_input)), summary
 
 
 def render_horizon_only(task, images: Path) -> tuple[str, dict]:
@@ -392,9 +400,8 @@ def render_horizon_only(task, images: Path) -> tuple[str, dict]:
            f"from the MLflow store `{safe(tracking.tracking_uri())}`. Regenerate rather than edit.*", "",
            f"- **Task**: {task.description}. ({task.references})", f"- **Hardware**: {'; '.join(hardware)}",
            f"- No sweep yet (`make sweep TASK={task.name}`): this report holds the horizon runs only.", ""]
-    out += long_range_and_verdicts(task, [], images)
-    horizons = {arm: horizon.horizon(arm, task.higher_is_better)[0] for arm in horizon.table if arm.count("/") == 1}
-    line = "horizons " + ", ".join(f"{arm} {h or 'none'}" for arm, h in horizons.items())
+    long_range, line = long_range_and_verdicts(task, [], images)
+    out += long_range
     return "\n".join(out), {"task": task.name, "profile": f"horizon {horizon.profile}", "summary": line,
                             "incomplete": False, "hardware": "; ".join(hardware),
                             "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
@@ -427,8 +434,9 @@ def learning_curve(task, studies, metric: str, images: Path) -> list[str]:
         gap = summarize([g for g in gaps if g is not None])
         if not sizes or not summary:
             continue
-        curves.setdefault(f"{study.variant}/{study.cell}", []).append((sizes[0], summary.mean, summary.sd))
-        rows.append(f"| {study.variant} | {study.cell} | {int(sizes[0])} | {fmt(summary.mean)} ± {fmt(summary.sd)} | "
+        others = [f"{k}={v}" for k, v in grid_parts(study.grid).items() if k != "train_subset"]
+        curves.setdefault("/".join([study.variant, study.cell, *others]), []).append((sizes[0], summary.mean, summary.sd))
+        rows.append(f"| {'/'.join([study.variant, *others])} | {study.cell} | {int(sizes[0])} | {fmt(summary.mean)} ± {fmt(summary.sd)} | "
                     f"{fmt(gap.mean) if gap else '–'} ± {fmt(gap.sd) if gap else '–'} |")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, points in curves.items():

@@ -83,6 +83,20 @@ def read_task_runs(task: str, profile: str | None = None) -> tuple[list[StudyRes
     return ordered, profile, runs
 
 
+def grid_parts(grid: str) -> dict[str, str]:
+    """"train_subset=500:embedding_vectors=glove" -> {"train_subset": "500", "embedding_vectors": "glove"}."""
+    return dict(part.partition("=")[::2] for part in filter(None, grid.split(":")))
+
+
+def counterpart(study: StudyResults, studies: list[StudyResults], variant: str, cell: str) -> StudyResults | None:
+    """The study of `variant` x `cell` at the same grid point, ignoring knobs of `study`'s own variant
+    grid (a simple study has no embedding source to match)."""
+    ours = grid_parts(study.grid).items()
+    matches = [s for s in studies if s.variant == variant and s.cell == cell and s is not study
+               and grid_parts(s.grid).items() <= ours]
+    return max(matches, key=lambda s: len(grid_parts(s.grid)), default=None)
+
+
 VARIANT_ORDER = {"simple": 0, "stacked": 1, "bidirectional": 2, "embedding-pretrained": 3}
 CELL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
 

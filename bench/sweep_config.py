@@ -21,7 +21,7 @@ from bench.paths import ROOT
 from bench.variants import CELLS, VARIANTS
 
 SWEEP_DIR = ROOT / "sweeps"
-TOP_KEYS = {"task", "description", "variants", "cells", "grid", "fixed", "search_space", "variant_space", "trials",
+TOP_KEYS = {"task", "description", "variants", "cells", "grid", "variant_grid", "fixed", "search_space", "variant_space", "trials",
             "max_epochs", "pruner", "sampler_seed", "final_seeds", "match_parameters", "profiles"}
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
 DIST_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
@@ -188,10 +188,16 @@ def validate(path: Path, task: str, profile: str, merged: dict) -> SweepSpec:
     grid = merged.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         fail("grid", "expected a mapping of knob: [values] (e.g. train_subset: [500, 2000, 0])")
-    points = [()]
-    for key, values in grid.items():
-        points = [point + ((key, value),) for point in points for value in values]
-    studies = [StudyKey(v, c, point) for point in points for v in variants for c in cells]
+    variant_grid = merged.get("variant_grid") or {}
+    for name, knobs in variant_grid.items():
+        if name not in VARIANTS:
+            fail(f"variant_grid.{name}", f"unknown variant; allowed: {', '.join(VARIANTS)}")
+        if not isinstance(knobs, dict) or not all(isinstance(v, list) and v for v in knobs.values()):
+            fail(f"variant_grid.{name}", "expected a mapping of knob: [values] (e.g. embedding_vectors: [a, b])")
+    points = grid_points(grid)
+    # A variant's own grid (e.g. the embedding source of embedding-pretrained) multiplies its studies only.
+    studies = [StudyKey(v, c, point + extra) for point in points for v in variants
+               for extra in grid_points(variant_grid.get(v) or {}) for c in cells]
     # Every study's fixed knobs plus one sample of its space must resolve to a valid run config.
     for study in studies:
         sample = {key: first_value(dist) for key, dist in {**search_space, **variant_space.get(study.variant, {})}.items()}
@@ -205,6 +211,13 @@ def validate(path: Path, task: str, profile: str, merged: dict) -> SweepSpec:
                      max_epochs=merged["max_epochs"], pruner=pruner, sampler_seed=int(merged.get("sampler_seed", 0)),
                      final_seeds=final_seeds, match_parameters=match, description=merged.get("description", ""),
                      grid=grid, studies=studies)
+
+
+def grid_points(grid: dict[str, list]) -> list[tuple]:
+    points = [()]
+    for key, values in grid.items():
+        points = [point + ((key, value),) for point in points for value in values]
+    return points
 
 
 def validate_distribution(fail, where: str, key: str, dist: Any) -> None:

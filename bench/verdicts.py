@@ -172,32 +172,45 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
 
     claim = "5. Pretrained embeddings curb overfitting when labeled data is small."
     metric = f"test/{task.report_metric}"
+    from bench.results import counterpart, grid_parts
+
     pretrained = [s for s in studies if s.variant == "embedding-pretrained" and "train_subset=" in s.grid]
-    scratch = {(s.cell, s.grid): s for s in studies if s.variant == "simple"}
-    pairs = [(p, scratch[(p.cell, p.grid)]) for p in pretrained if (p.cell, p.grid) in scratch]
-    pairs = [(p, s) for p, s in pairs if p.finished_finals and s.finished_finals]
+    pairs = [(p, counterpart(p, studies, "simple", p.cell)) for p in pretrained]
+    pairs = [(p, s) for p, s in pairs if s is not None and p.finished_finals and s.finished_finals]
     if not pairs:
         return Verdict(claim, NOT_TESTED, ["no embedding-pretrained vs simple studies over labeled-subset sizes."])
-    smallest = min(pairs, key=lambda pair: min(final_values(pair[0], "data/train_examples") or [math.inf]))
-    evidence, verdict = [], INCONCLUSIVE
-    for p, s in sorted(pairs, key=lambda pair: min(final_values(pair[0], "data/train_examples") or [math.inf])):
+    def size(pair) -> float:
+        return min(final_values(pair[0], "data/train_examples") or [math.inf])
+
+    smallest = min(size(pair) for pair in pairs)
+    evidence, verdicts = [], []
+    for p, s in sorted(pairs, key=size):
         a, b = final_values(p, metric), final_values(s, metric)
         gap_p = summarize([g for g in (train_validation_gap(r, task) for r in p.finished_finals) if g is not None])
         gap_s = summarize([g for g in (train_validation_gap(r, task) for r in s.finished_finals) if g is not None])
-        size = int((final_values(p, "data/train_examples") or [0])[0])
+        source = grid_parts(p.grid).get("embedding_vectors", "")
         pvalue = welch_p(a, b)
-        evidence.append(f"{size} labels, {p.cell}: {metric} {fmt(summarize(a).mean)} pretrained vs "
+        evidence.append(f"{int(size((p, s)))} labels, {p.cell}{' ' + source if source else ''}: {metric} {fmt(summarize(a).mean)} pretrained vs "
                         f"{fmt(summarize(b).mean)} scratch (p = {fmt(pvalue)}); train − val gap "
                         f"{fmt(gap_p.mean if gap_p else None)} vs {fmt(gap_s.mean if gap_s else None)}")
-        if (p, s) == smallest and pvalue is not None:
+        if size((p, s)) == smallest and pvalue is not None:
             better = summarize(a).mean > summarize(b).mean if task.higher_is_better else summarize(a).mean < summarize(b).mean
             smaller_gap = gap_p is not None and gap_s is not None and gap_p.mean < gap_s.mean
             if pvalue < 0.05 and better and smaller_gap:
-                verdict = SUPPORTED
+                verdicts.append(SUPPORTED)
             elif pvalue < 0.05 and not better:
-                verdict = NOT_SUPPORTED
-    evidence.append("verdict from the smallest labeled size: pretrained must be significantly better on test "
-                    "(Welch, α = 0.05) with a smaller train − validation gap")
+                verdicts.append(NOT_SUPPORTED)
+            else:
+                verdicts.append(INCONCLUSIVE)
+    evidence.append("verdict from the smallest labeled size: pretrained vectors must be significantly better on "
+                    "test (Welch, α = 0.05) with a smaller train − validation gap; with several sources, supported "
+                    "if any source is, not supported if every source is significantly worse")
+    if SUPPORTED in verdicts:
+        verdict = SUPPORTED
+    elif verdicts and all(v == NOT_SUPPORTED for v in verdicts):
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
     return Verdict(claim, verdict, evidence)
 
 

@@ -175,3 +175,27 @@ def test_verdict_several_layers(stacked, expected):
     verdict = variant_claim(get_task("copy-memory"), studies, None, "stacked", "3.")
     assert verdict.verdict == expected
     assert any("p =" in line for line in verdict.evidence)
+
+
+def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatch):
+    from bench import report
+    from bench.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, embeddings_curb_overfitting
+
+    def labeled(variant, grid, accuracies, gap):
+        runs = [SimpleNamespace(data=SimpleNamespace(metrics={"test/acc": a, "data/train_examples": int(
+            grid.split("=")[1].split(":")[0]) or 6920}, tags={"state": "complete"}), gap=gap) for a in accuracies]
+        return SimpleNamespace(variant=variant, cell="lstm", grid=grid, finished_finals=runs)
+
+    monkeypatch.setattr(report, "train_validation_gap", lambda run, task: run.gap)
+    task = get_task("sst2")
+    scratch = [labeled("simple", "train_subset=500", [0.52, 0.53, 0.51], 0.3),
+               labeled("simple", "train_subset=0", [0.74, 0.75, 0.73], 0.1)]
+    glove = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=glove-6b-50d", [0.63, 0.64, 0.62], 0.0)
+    worse = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=lm:x", [0.40, 0.41, 0.39], 0.0)
+    same = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=lm:y", [0.52, 0.54, 0.50], 0.0)
+    assert embeddings_curb_overfitting(task, scratch + [glove, worse]).verdict == SUPPORTED
+    assert embeddings_curb_overfitting(task, scratch + [worse]).verdict == NOT_SUPPORTED
+    assert embeddings_curb_overfitting(task, scratch + [same]).verdict == INCONCLUSIVE
+    evidence = embeddings_curb_overfitting(task, scratch + [glove]).evidence
+    assert any("500 labels, lstm embedding_vectors=glove-6b-50d" in line or "glove-6b-50d" in line for line in evidence)
+    assert "not tested" in embeddings_curb_overfitting(task, scratch).verdict

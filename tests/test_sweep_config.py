@@ -41,6 +41,25 @@ def test_a_grid_multiplies_the_studies(tmp_path):
     assert [s.label for s in spec.studies] == ["simple/rnn/T=4", "simple/gru/T=4", "simple/rnn/T=8", "simple/gru/T=8"]
 
 
+def test_a_variant_grid_multiplies_that_variants_studies_only(tmp_path):
+    from types import SimpleNamespace
+
+    from bench.results import counterpart
+
+    path = write_sweep(tmp_path / "s.yaml", variants=["simple", "stacked"], grid={"T": [4, 8]},
+                       variant_grid={"stacked": {"layers": [2, 3]}})
+    keys = load_sweep("adding", "test", path).studies
+    assert [s.label for s in keys] == ["simple/gru/T=4", "stacked/gru/T=4/layers=2", "stacked/gru/T=4/layers=3",
+                                       "simple/gru/T=8", "stacked/gru/T=8/layers=2", "stacked/gru/T=8/layers=3"]
+    # comparisons pair each stacked study with the simple one at the same shared grid point
+    studies = [SimpleNamespace(variant=k.variant, cell=k.cell, grid=k.suffix.lstrip(":")) for k in keys]
+    for study in studies[1:3] + studies[4:]:
+        assert counterpart(study, studies, "simple", "gru").grid == study.grid.split(":")[0]
+    bad = write_sweep(tmp_path / "b.yaml", variant_grid={"huge": {"layers": [2]}})
+    with pytest.raises(UserError, match="variant_grid.huge"):
+        load_sweep("adding", "test", bad)
+
+
 def test_profile_overrides_merge_into_the_base(tmp_path):
     path = write_sweep(tmp_path / "s.yaml", profiles={"test": {"trials": 7, "fixed": {"T": 9}}})
     spec = load_sweep("adding", "test", path)

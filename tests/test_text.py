@@ -179,6 +179,13 @@ def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monke
     lm_run = tracking.client().get_run(lm.run_id)
     assert "embeddings" in {a.path for a in tracking.client().list_artifacts(lm.run_id)}
     assert lm_run.data.metrics["baseline/perplexity"] > 1
+    from bench.embeddings import load_word_vectors
+
+    named_words, named = load_word_vectors("lm:imdb-corpus")  # sweeps name the source: corpus-file stem
+    path_words, by_path = load_word_vectors(vectors_path)
+    assert named_words == path_words and (named == by_path).all()
+    with pytest.raises(UserError, match="no finished pretraining run on corpus 'wiki-x'"):
+        load_word_vectors("lm:wiki-x")
 
     folder = make_dataset(tmp_path / "d")
     config = resolve_config("text-classification", "embedding-pretrained", "lstm", {
