@@ -171,8 +171,8 @@ def probe_section(task, data: HorizonData, images: Path) -> list[str]:
             "(the last step's loss with respect to the whole recurrent state after step t), for the trained network "
             "(best-validation weights) and the same network at initialisation. The table gives the ratio of the "
             "first step to the last (how much of the signal crosses the whole sequence; median over seeds; "
-            "dL/dh is not defined for bidirectional networks). Per-run CSV and PNG: artifacts `probe/` of each "
-            "horizon run.", "", *rows, "", f"![gradient probe]({task.name}/gradient_probe.png)", ""]
+            "dL/dh is not defined for bidirectional networks; 0 means the norm underflowed float32: nothing of the "
+            "first input reaches the end). Per-run CSV and PNG: artifacts `probe/` of each horizon run.", "", *rows, "", f"![gradient probe]({task.name}/gradient_probe.png)", ""]
 
 
 def sci(value: float | None) -> str:
