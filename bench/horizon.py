@@ -362,6 +362,16 @@ def arm_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -
     return horizon, monotone
 
 
+def describe_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -> str:
+    """"none", "20", "≥ 100 (longest tested)" or "50 (not monotone)"."""
+    horizon, monotone = arm_horizon(cells, margin, higher_is_better)
+    if horizon is None:
+        return "none"
+    if horizon == max(cells):
+        return f"≥ {horizon} (longest tested)"
+    return f"{horizon}" + ("" if monotone else " (not monotone)")
+
+
 def score(cell: Cell, higher_is_better: bool) -> float | None:
     """What the horizon plot shows: metric / baseline (losses), or the metric itself (accuracy)."""
     summary = summarize(cell.values)
@@ -390,11 +400,7 @@ def format_table(task, table: dict[str, dict[int, Cell]], margin: float) -> list
                 text = f"{summary.mean / scale:.2f} ± {summary.sd / scale:.2f}" if summary.n > 1 else f"{summary.mean / scale:.2f}"
             notes = [f"{cell.diverged} diverged"] * bool(cell.diverged) + [f"{cell.failed} failed"] * bool(cell.failed)
             row.append(text + (f" ({', '.join(notes)})" if notes else ""))
-        horizon, monotone = arm_horizon(cells, margin, higher)
-        horizon_text = "none" if horizon is None else f"{horizon}" + ("" if monotone else " (not monotone)")
-        if horizon is not None and horizon == max(cells):
-            horizon_text = f"≥ {horizon} (longest tested)"
-        lines.append(f"| {arm} | " + " | ".join(row) + f" | {horizon_text} |")
+        lines.append(f"| {arm} | " + " | ".join(row) + f" | {describe_horizon(cells, margin, higher)} |")
     return lines
 
 

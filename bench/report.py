@@ -387,7 +387,7 @@ def long_range_and_verdicts(task, studies, images: Path) -> tuple[list[str], str
     if horizon:
         arms = [a for a in ordered_arms(horizon.table) if a.count("/") == 1]
         summary = f"horizon ({horizon.axis}, {horizon.profile}): " + ", ".join(
-            f"{a} {horizon.horizon(a, task.higher_is_better)[0] or 'none'}" for a in arms)
+            f"{a} {horizon.describe(a, task.higher_is_better).replace(' (longest tested)', '')}" for a in arms)
     return out + verdict_section(all_verdicts(task, studies, horizon, zero_input)), summary
 
 

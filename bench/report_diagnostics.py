@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import tracking
-from bench.horizon import Cell, arm_horizon, collect, format_table, horizon_runs, ordered_arms, score
+from bench.horizon import Cell, arm_horizon, collect, describe_horizon, format_table, horizon_runs, ordered_arms, score
 from bench.stats import summarize
 
 ZERO_INPUT_RADII = (0.9, 1.0, 1.1)
@@ -30,6 +30,9 @@ class HorizonData:
 
     def horizon(self, arm: str, higher_is_better: bool) -> tuple[int | None, bool]:
         return arm_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
+
+    def describe(self, arm: str, higher_is_better: bool) -> str:
+        return describe_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
 
 
 def load_horizon_data(task) -> HorizonData | None:

@@ -39,7 +39,8 @@ def short_vs_long(task, horizon) -> Verdict:
     evidence = [f"simple RNN test {task.report_metric}{'' if higher else ' / baseline'}: "
                 + ", ".join(f"{fmt(ratio(cells[v], higher))} at {horizon.axis}={v}" for v in lengths),
                 f"horizons ({horizon.axis} where the mean still beats the baseline by {horizon.margin:g}): simple RNN "
-                f"{rnn_horizon or 'none'}" + "".join(f", {arm} {h or 'none'}" for arm, h in gated.items())]
+                f"{horizon.describe('simple/rnn', higher)}"
+                + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated)]
     evidence += probe_evidence(horizon, longest)
     good_short = rnn_horizon is not None and rnn_horizon >= shortest
     bad_long = rnn_horizon is None or rnn_horizon < longest
@@ -151,8 +152,7 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         for cell in ("rnn", "lstm", "gru"):
             arm, base = f"{variant}/{cell}", f"simple/{cell}"
             if arm in horizon.table and base in horizon.table:
-                evidence.append(f"horizon {arm} {horizon.horizon(arm, higher)[0] or 'none'} vs {base} "
-                                f"{horizon.horizon(base, higher)[0] or 'none'}")
+                evidence.append(f"horizon {arm} {horizon.describe(arm, higher)} vs {base} {horizon.describe(base, higher)}")
     if not evidence:
         return Verdict(claim, NOT_TESTED, [f"no finished {variant} and simple studies with the same cell."])
     if wins and not losses:
