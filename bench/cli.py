@@ -87,12 +87,14 @@ def command_pretrain(args: argparse.Namespace) -> None:
     from bench.config import parse_overrides, resolve_config
 
     config = resolve_config("next-word", "simple", args.cell, {"corpus": args.corpus, **parse_overrides(args.overrides)})
-    from bench.pretrain import pretrain_embeddings
+    from bench.pretrain import corpus_label, pretrain_embeddings
 
     path, result = pretrain_embeddings(config, progress=not args.no_progress)
     print(f"run {result.run_id}: test perplexity {result.test_metrics.get('test/perplexity', float('nan')):.1f}")
-    print(f"embeddings: {path}\nuse them: make train TASK=sst2 VARIANT=embedding-pretrained "
-          f"ARGS=\"embedding_vectors={path} embedding_size={config.embedding_size}\"")
+    print(f"embeddings: {path} (by name, the latest run on this corpus: "
+          f"embedding_vectors=lm:{corpus_label(config.task_settings)})\nuse them: make train TASK=sst2 "
+          f"VARIANT=embedding-pretrained ARGS=\"embedding_vectors=lm:{corpus_label(config.task_settings)} "
+          f"embedding_size={config.embedding_size}\"")
 
 
 def command_sweep(args: argparse.Namespace) -> None:
