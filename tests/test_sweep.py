@@ -119,11 +119,14 @@ def test_killed_worker_is_resumed_without_losing_or_redoing_trials(tmp_path, sha
             return None
 
     # Kill it mid-trial: after one trial finished and the next has an MLflow run (i.e. is training).
-    wait_for(lambda: study() and study().get_trials(states=FINISHED)
-             and any("mlflow_run_id" in t.user_attrs for t in study().get_trials(states=(TrialState.RUNNING,))))
-    time.sleep(1.0)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
+    try:
+        wait_for(lambda: study() and study().get_trials(states=FINISHED)
+                 and any("mlflow_run_id" in t.user_attrs for t in study().get_trials(states=(TrialState.RUNNING,))),
+                 timeout=600)
+        time.sleep(1.0)
+    finally:
+        worker.send_signal(signal.SIGKILL)  # also when waiting failed: never leave a worker behind
+        worker.wait()
     before = {t.number: t.value for t in study().get_trials(states=FINISHED)}
     killed = study().get_trials(states=(TrialState.RUNNING,))
     assert len(killed) == 1
