@@ -104,8 +104,9 @@ def shared_store(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_killed_worker_is_resumed_without_losing_or_redoing_trials(tmp_path, shared_store):
-    path = write_sweep(tmp_path / "s.yaml", trials=3, final_seeds=1, max_epochs=40,
-                       fixed={"T": 40, "n_train": 4096, "n_val": 64, "n_test": 64}, pruner={"type": "none"})
+    # Trials of a few seconds: long enough to be caught mid-training, short enough for a loaded machine.
+    path = write_sweep(tmp_path / "s.yaml", trials=3, final_seeds=1, max_epochs=20,
+                       fixed={"T": 20, "n_train": 2048, "n_val": 64, "n_test": 64}, pruner={"type": "none"})
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     beats = {"RNNBENCH_HEARTBEAT_INTERVAL": "1", "RNNBENCH_HEARTBEAT_GRACE": "3"}
     spec = load_sweep("adding", "test", path)
