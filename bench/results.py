@@ -2,6 +2,7 @@
 for sweeps run elsewhere and for sweeps still running). Imports mlflow, never torch or Lightning."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,9 +84,15 @@ def read_task_runs(task: str, profile: str | None = None) -> tuple[list[StudyRes
     return ordered, profile, runs
 
 
+def grid_items(grid: str) -> list[str]:
+    """"train_subset=500:embedding_vectors=lm:imdb" -> ["train_subset=500", "embedding_vectors=lm:imdb"]:
+    items are joined by ":", and a ":" inside a value (lm:<corpus>) is not followed by `name=`."""
+    return [part for part in re.split(r":(?=[A-Za-z_][A-Za-z0-9_]*=)", grid) if part]
+
+
 def grid_parts(grid: str) -> dict[str, str]:
     """"train_subset=500:embedding_vectors=glove" -> {"train_subset": "500", "embedding_vectors": "glove"}."""
-    return dict(part.partition("=")[::2] for part in filter(None, grid.split(":")))
+    return dict(part.partition("=")[::2] for part in grid_items(grid))
 
 
 def counterpart(study: StudyResults, studies: list[StudyResults], variant: str, cell: str) -> StudyResults | None:
@@ -104,7 +111,7 @@ CELL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
 def grid_order(grid: str) -> tuple:
     """Sort grid points numerically where they are numbers (train_subset=500 before 2000; 0 = all, last)."""
     values = []
-    for part in filter(None, grid.split(":")):
+    for part in grid_items(grid):
         value = part.partition("=")[2]
         try:
             number = float(value)

@@ -55,6 +55,10 @@ def test_a_variant_grid_multiplies_that_variants_studies_only(tmp_path):
     studies = [SimpleNamespace(variant=k.variant, cell=k.cell, grid=k.suffix.lstrip(":")) for k in keys]
     for study in studies[1:3] + studies[4:]:
         assert counterpart(study, studies, "simple", "gru").grid == study.grid.split(":")[0]
+    from bench.results import grid_parts
+
+    assert grid_parts("train_subset=500:embedding_vectors=lm:imdb-unsupervised") == {
+        "train_subset": "500", "embedding_vectors": "lm:imdb-unsupervised"}  # a ":" inside a value
     bad = write_sweep(tmp_path / "b.yaml", variant_grid={"huge": {"layers": [2]}})
     with pytest.raises(UserError, match="variant_grid.huge"):
         load_sweep("adding", "test", bad)
