@@ -68,8 +68,5 @@ report: $(VENV)/.installed ## write reports/TASK.md from MLflow (no TASK: every 
 bench-sweep: $(VENV)/.installed ## benchmark: pruning efficiency (epochs to reach the unpruned best, as a ratio)
 	$(PY) -m bench.benchmarks.pruning
 
-bench-horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
-	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS))
-
-report: $(VENV)/.installed ## benchmark: report generation time for a store of 200 runs
+bench-report: $(VENV)/.installed ## benchmark: report generation time for a store of 200 runs
 	$(PY) -m bench.benchmarks.report_speed

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from bench.cli import main
+from bench.paths import ROOT
 
 
 def run_cli(*args, env_extra=None, tmp_path=None):
@@ -45,3 +46,18 @@ def test_bad_input_exits_2_with_one_line_and_creates_nothing(tmp_path, args, mes
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not store.exists() and not (tmp_path / "cache").exists()
+
+
+def test_makefile_targets_run_their_commands():
+    """Each documented target runs its own command, and no target is defined twice."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    expected = {"report": "-m bench report", "horizon": "-m bench horizon", "sweep": "-m bench sweep",
+                "bench-report": "bench.benchmarks.report_speed", "train": "-m bench train"}
+    for target, command in expected.items():
+        result = subprocess.run(["make", "-n", "-o", ".venv/.installed", target], capture_output=True, text=True,
+                                cwd=ROOT)
+        assert result.returncode == 0 and command in result.stdout, (target, result.stdout)
+        assert "overriding recipe" not in result.stderr, result.stderr
