@@ -397,11 +397,16 @@ def format_table(task, table: dict[str, dict[int, Cell]], margin: float) -> list
             text = "–"
             if summary and cell.baseline:
                 scale = 1 if higher else cell.baseline
-                text = f"{summary.mean / scale:.2f} ± {summary.sd / scale:.2f}" if summary.n > 1 else f"{summary.mean / scale:.2f}"
+                text = short(summary.mean / scale) + (f" ± {short(summary.sd / scale)}" if summary.n > 1 else "")
             notes = [f"{cell.diverged} diverged"] * bool(cell.diverged) + [f"{cell.failed} failed"] * bool(cell.failed)
             row.append(text + (f" ({', '.join(notes)})" if notes else ""))
         lines.append(f"| {arm} | " + " | ".join(row) + f" | {describe_horizon(cells, margin, higher)} |")
     return lines
+
+
+def short(value: float) -> str:
+    """Two decimals, or two significant digits below 0.1 (a GRU at 0.003x the baseline is not 0.00)."""
+    return f"{value:.2f}" if abs(value) >= 0.1 or value == 0 else f"{value:.2g}"
 
 
 def ordered_arms(table: dict) -> list[str]:
