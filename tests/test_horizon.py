@@ -1,6 +1,5 @@
 """Memory horizon: the file, the grid of runs in MLflow (resumable), the horizon rule, the report
 sections and the verdicts built from them."""
-import math
 import subprocess
 import sys
 from types import SimpleNamespace

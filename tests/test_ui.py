@@ -1,6 +1,5 @@
 """The MLflow UI as a user sees it: `python -m bench ui` serving a smoke sweep, opened in headless Chromium."""
 import os
-import shutil
 import socket
 import subprocess
 import sys
