@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench import tracking
 from bench.errors import UserError
 from bench.paths import ROOT
@@ -84,28 +82,11 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
     """Read, merge the profile into, and validate a horizon file; UserError names file and key."""
     from bench.config import resolve_config
     from bench.registry import get_task
-    from bench.sweep_config import check_keys, deep_merge, default_profile
+    from bench.sweep_config import read_profiled_file
 
     get_task(task)
     path = path or horizon_path(task)
-    if not path.is_file():
-        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        raise UserError(f"no horizon file for task {task}: expected {shown}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: malformed YAML: {getattr(error, 'problem', error)}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping of keys ({', '.join(sorted(TOP_KEYS))})")
-    check_keys(path, "", raw, TOP_KEYS)
-    if raw.get("task") != task:
-        raise UserError(f"{path}: task: is {raw.get('task')!r}, expected {task!r}")
-    profiles = raw.get("profiles") or {}
-    profile = profile or default_profile()
-    if profile not in profiles:
-        raise UserError(f"{path}: unknown profile {profile!r}; choose one of: {', '.join(profiles) or '(none)'}")
-    check_keys(path, f"profiles.{profile}.", profiles[profile] or {}, PROFILE_KEYS)
-    merged = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, profiles[profile] or {})
+    merged, profile = read_profiled_file(path, task, profile, "horizon", TOP_KEYS, PROFILE_KEYS)
 
     def fail(key: str, message: str):
         raise UserError(f"{path}: {key} (profile {profile}): {message}")

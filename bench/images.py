@@ -11,7 +11,7 @@ import numpy as np
 from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.synthetic import cached_split, dataset_arrays
-from bench.text import carve, load_raw
+from bench.text import carve, check_splits, load_raw
 
 SIDE = 28
 PIXELS = SIDE * SIDE
@@ -79,19 +79,9 @@ def _decode(data: bytes) -> np.ndarray:
 
 def validate(raw: dict, settings: dict) -> dict:
     image, label = settings["image_column"], settings["label_column"]
-    selected = {}
-    for split, dataset in raw.items():
-        for role, column in (("image_column", image), ("label_column", label)):
-            if column not in dataset.column_names:
-                raise UserError(f"{split} split has no column {column!r} (columns: {', '.join(dataset.column_names)});"
-                                f" set {role}=<name>")
-        if len(dataset) == 0:
-            raise UserError(f"the {split} split is empty")
-        bad = sorted(v for v in dataset.unique(label) if not isinstance(v, int) or not 0 <= v < CLASSES)
-        if bad:
-            raise UserError(f"{split} split has labels outside 0..{CLASSES - 1}: {bad[:5]}")
-        selected[split] = dataset.select_columns([image, label]).rename_columns({image: "image", label: "label"})
-    return selected
+    check_splits(raw, {"image_column": image, "label_column": label}, label, CLASSES)
+    return {split: dataset.select_columns([image, label]).rename_columns({image: "image", label: "label"})
+            for split, dataset in raw.items()}
 
 
 def sequences(dataset, split: str, order: np.ndarray, pixels_per_step: int) -> dict[str, np.ndarray]:

@@ -104,8 +104,23 @@ def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
 
     get_task(task)  # unknown task -> one line listing the tasks
     path = path or sweep_path(task)
+    merged, profile = read_profiled_file(path, task, profile, "sweep", TOP_KEYS, PROFILE_KEYS)
+    prefix = f"{task}:{profile}"
+    if overrides:
+        merged["fixed"] = {**(merged.get("fixed") or {}), **overrides}
+        # Studies with other data or settings must not mix with these: name them apart.
+        prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
+    spec = validate(path, task, profile, merged)
+    spec.study_prefix = prefix
+    return spec
+
+
+def read_profiled_file(path: Path, task: str, profile: str | None, kind: str, top_keys: set[str],
+                       profile_keys: set[str]) -> tuple[dict, str]:
+    """Read a task's YAML file (sweep or horizon), check its keys and merge the chosen profile into
+    its top level. Returns (merged mapping, profile name); UserError names the file and key."""
     if not path.is_file():
-        raise UserError(f"no sweep file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        raise UserError(f"no {kind} file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -113,8 +128,8 @@ def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
         where = f" line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}:{where} malformed YAML: {getattr(error, 'problem', error)}") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping of keys ({', '.join(sorted(TOP_KEYS))})")
-    check_keys(path, "", raw, TOP_KEYS)
+        raise UserError(f"{path}: expected a mapping of keys ({', '.join(sorted(top_keys))})")
+    check_keys(path, "", raw, top_keys)
     if raw.get("task") != task:
         raise UserError(f"{path}: task: is {raw.get('task')!r}, expected {task!r}")
     profiles = raw.get("profiles") or {}
@@ -124,16 +139,8 @@ def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
     profile_overrides = profiles[profile] or {}
     if not isinstance(profile_overrides, dict):
         raise UserError(f"{path}: profiles.{profile}: expected a mapping")
-    check_keys(path, f"profiles.{profile}.", profile_overrides, PROFILE_KEYS)
-    merged = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, profile_overrides)
-    prefix = f"{task}:{profile}"
-    if overrides:
-        merged["fixed"] = {**(merged.get("fixed") or {}), **overrides}
-        # Studies with other data or settings must not mix with these: name them apart.
-        prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
-    spec = validate(path, task, profile, merged)
-    spec.study_prefix = prefix
-    return spec
+    check_keys(path, f"profiles.{profile}.", profile_overrides, profile_keys)
+    return deep_merge({k: v for k, v in raw.items() if k != "profiles"}, profile_overrides), profile
 
 
 def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> None:

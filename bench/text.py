@@ -106,22 +106,29 @@ def load_raw(name: str, hub_id: str | None, hub_test_split: str, settings: dict)
     return raw
 
 
-def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int]:
-    """Keep text and label, check them, and return (splits, number of classes)."""
-    text, label = settings["text_column"], settings["label_column"]
+def check_splits(raw: dict, columns: dict[str, str], label: str, classes: int = 0) -> int:
+    """Every split has the columns ({setting: column name}) and rows, and labels in 0..K-1, where K is
+    `classes` or, when 0, the largest training label + 1. Returns K. (Text and image tasks alike.)"""
     for split, dataset in raw.items():
-        for role, column in (("text_column", text), ("label_column", label)):
+        for role, column in columns.items():
             if column not in dataset.column_names:
                 raise UserError(f"{split} split has no column {column!r} (columns: {', '.join(dataset.column_names)});"
                                 f" set {role}=<name>")
         if len(dataset) == 0:
             raise UserError(f"the {split} split is empty")
     labels = {split: dataset.unique(label) for split, dataset in raw.items()}
-    classes = settings["num_classes"] or int(max(labels["train"])) + 1
+    classes = classes or int(max(labels["train"])) + 1
     for split, values in labels.items():
         bad = sorted(v for v in values if not isinstance(v, int) or not 0 <= v < classes)
         if bad:
             raise UserError(f"{split} split has labels outside 0..{classes - 1}: {bad[:5]}")
+    return classes
+
+
+def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int]:
+    """Keep text and label, check them, and return (splits, number of classes)."""
+    text, label = settings["text_column"], settings["label_column"]
+    classes = check_splits(raw, {"text_column": text, "label_column": label}, label, settings["num_classes"])
     selected = {split: dataset.select_columns([text, label]).rename_columns({text: "text", label: "label"})
                 for split, dataset in raw.items()}
     return selected, classes
