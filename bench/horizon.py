@@ -261,10 +261,10 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
 def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool = True) -> dict[str, int]:
     from tqdm import tqdm
 
-    done = finished_keys(spec)
-    pending = [job for job in plan(spec) if job.key not in done]
+    done, planned = finished_keys(spec), plan(spec)
+    pending = [job for job in planned if job.key not in done]
     jobs = min(jobs or spec.jobs, max(len(pending), 1))
-    counts = {"complete": 0, "diverged": 0, "failed": 0, "skipped": len(done & {j.key for j in plan(spec)})}
+    counts = {"complete": 0, "diverged": 0, "failed": 0, "skipped": len(planned) - len(pending)}
     bar = tqdm(total=len(pending), desc=f"horizon {spec.task}:{spec.profile}", unit="run", disable=not show_progress)
     try:
         if jobs == 1:

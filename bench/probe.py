@@ -46,14 +46,18 @@ def summary_metrics(results: dict[str, dict[str, list[float]]]) -> dict[str, flo
     return metrics
 
 
-def write_csv(results: dict, path: Path) -> None:
-    distances = next(iter(results.values()))["distance"]
-    names = [f"{column}_{which}" for which in results for column in COLUMNS]
+def flat_columns(results: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
+    """{"distance": [...], "<column>_<trained|untrained>": [...]}: the CSV's columns, and what `plot` reads."""
+    columns = {"distance": next(iter(results.values()))["distance"]}
+    columns.update({f"{column}_{which}": values[column] for which, values in results.items() for column in COLUMNS})
+    return columns
+
+
+def write_csv(columns: dict[str, list[float]], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["distance", *names])
-        for row in range(len(distances)):
-            writer.writerow([distances[row], *(results[n.rsplit("_", 1)[1]][n.rsplit("_", 1)[0]][row] for n in names)])
+        writer.writerow(columns)
+        writer.writerows(zip(*columns.values()))
 
 
 def read_csv(path: Path) -> dict[str, list[float]]:
@@ -92,8 +96,9 @@ def log_probe(run_id: str, trained_net, initial_state: dict, datamodule, loss_fn
     tracking.log_metrics(run_id, summary_metrics(results))
     with tempfile.TemporaryDirectory() as tmp:
         csv_path, png_path = Path(tmp) / "gradient_probe.csv", Path(tmp) / "gradient_probe.png"
-        write_csv(results, csv_path)
-        plot(read_csv(csv_path), title, png_path)
+        columns = flat_columns(results)
+        write_csv(columns, csv_path)
+        plot(columns, title, png_path)
         client = tracking.client()
         client.log_artifact(run_id, str(csv_path), "probe")
         client.log_artifact(run_id, str(png_path), "probe")

@@ -358,7 +358,7 @@ def render(task, studies, profile, runs, baseline, monitor_best, images: Path, s
             "against the baseline), p-values Holm-adjusted over all comparisons below.", ""]
     out += [f"- {line}" for line in findings(studies, baseline, main_metric, task.higher_is_better)] + [""]
     out += learning_curve(task, studies, main_metric, images)
-    long_range, horizons = long_range_and_verdicts(task, studies, images)
+    long_range, horizons = long_range_and_verdicts(task, studies, load_horizon_data(task), images)
     out += long_range
 
     line = "no finished final seeds yet"
@@ -372,10 +372,9 @@ def render(task, studies, profile, runs, baseline, monitor_best, images: Path, s
     return "\n".join(out), summary
 
 
-def long_range_and_verdicts(task, studies, images: Path) -> tuple[list[str], str]:
+def long_range_and_verdicts(task, studies, horizon, images: Path) -> tuple[list[str], str]:
     """Horizon, ablation, probe and zero-input sections (long-range tasks), then the verdicts; and
     a one-line summary of the horizons for the index ("" without horizon runs)."""
-    horizon = load_horizon_data(task)
     zero_input = zero_input_table() if "T" in task.settings else None
     out = []
     if horizon:
@@ -400,7 +399,7 @@ def render_horizon_only(task, images: Path) -> tuple[str, dict]:
            f"from the MLflow store `{safe(tracking.tracking_uri())}`. Regenerate rather than edit.*", "",
            f"- **Task**: {task.description}. ({task.references})", f"- **Hardware**: {'; '.join(hardware)}",
            f"- No sweep yet (`make sweep TASK={task.name}`): this report holds the horizon runs only.", ""]
-    long_range, line = long_range_and_verdicts(task, [], images)
+    long_range, line = long_range_and_verdicts(task, [], horizon, images)
     out += long_range
     return "\n".join(out), {"task": task.name, "profile": f"horizon {horizon.profile}", "summary": line,
                             "incomplete": False, "hardware": "; ".join(hardware),

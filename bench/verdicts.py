@@ -128,9 +128,10 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
 
     metric = f"test/{task.report_metric}"
     higher = task.higher_is_better
-    by_key = {(s.variant, s.cell, s.grid): s for s in studies}
-    pairs = [(s, by_key[("simple", s.cell, s.grid)]) for s in studies
-             if s.variant == variant and ("simple", s.cell, s.grid) in by_key]
+    from bench.results import counterpart
+
+    pairs = [(s, counterpart(s, studies, "simple", s.cell)) for s in studies if s.variant == variant]
+    pairs = [(s, reference) for s, reference in pairs if reference is not None]
     evidence, tests, signs = [], [], []
     for better, reference in pairs:
         a, b = final_values(better, metric), final_values(reference, metric)
