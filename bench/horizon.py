@@ -296,6 +296,10 @@ class Cell:
     diverged: int = 0
     failed: int = 0
 
+    @property
+    def runs(self) -> int:
+        return len(self.values) + self.diverged + self.failed
+
 
 def metric_key(task) -> tuple[str, str]:
     return f"test/{task.report_metric}", f"baseline/{task.report_metric}"

@@ -82,7 +82,7 @@ def ablation_section(task, data: HorizonData, images: Path) -> list[str]:
     rows = []
     for arm in ["simple/rnn", *arms]:
         cells = data.table.get(arm, {})
-        runs = sum(len(c.values) + c.diverged + c.failed for c in cells.values())
+        runs = sum(c.runs for c in cells.values())
         diverged = sum(c.diverged for c in cells.values())
         rows.append(f"| {arm} | {runs} | {diverged} | {', '.join(str(v) for v in sorted(cells) if cells[v].diverged) or '–'} |")
     return ["## Activation ablation (simple RNN)", "",

@@ -114,7 +114,7 @@ def ablation_evidence(horizon) -> list[str]:
         cells = horizon.table.get(arm)
         if not cells:
             continue
-        runs = sum(len(c.values) + c.diverged + c.failed for c in cells.values())
+        runs = sum(c.runs for c in cells.values())
         diverged = sum(c.diverged for c in cells.values())
         worst = max((ratio(c, False) or 0 for c in cells.values()), default=0)
         lines.append(f"trained {arm if arm != 'simple/rnn' else 'simple/rnn (tanh)'}: {diverged} of {runs} runs "
