@@ -120,8 +120,11 @@ def command_sweep(args: argparse.Namespace) -> None:
 def command_horizon(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from bench.horizon import collect, format_table, horizon_runs, load_horizon, run_horizon
+    from bench.horizon import run_horizon
+    from bench.horizon_rule import collect, format_table
+    from bench.horizon_spec import load_horizon
     from bench.registry import get_task
+    from bench.results import horizon_runs
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")

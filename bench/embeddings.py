@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import results
 from bench.errors import UserError
 
 
@@ -30,22 +31,11 @@ LM_PREFIX = "lm:"  # embedding_vectors=lm:<corpus>: from the latest `make pretra
 def pretrained_lm_vectors(corpus: str) -> Path:
     """The embeddings file of the most recent finished pretraining run on `corpus`, from MLflow (so
     sweeps name a source, not a machine-specific path)."""
-    from bench import tracking
-
-    client = tracking.client()
-    experiment = client.get_experiment_by_name("next-word")
-    runs = client.search_runs([experiment.experiment_id], f"tags.stage = 'pretrain' and tags.corpus = '{corpus}' "
-                              "and tags.state = 'complete'", order_by=["start_time DESC"], max_results=1) if experiment else []
-    if not runs:
+    path = results.pretrained_vectors_file(corpus)
+    if path is None:
         raise UserError(f"embedding_vectors={LM_PREFIX}{corpus}: no finished pretraining run on corpus {corpus!r}; "
                         f"run make pretrain-embeddings CORPUS=... first")
-    local = Path(runs[0].data.tags.get("embeddings_file", ""))
-    if local.is_file():
-        return local
-    artifacts = [a.path for a in client.list_artifacts(runs[0].info.run_id, "embeddings")]
-    if not artifacts:
-        raise UserError(f"pretraining run {runs[0].info.run_id} has no embeddings artifact")
-    return Path(client.download_artifacts(runs[0].info.run_id, artifacts[0]))
+    return path
 
 
 def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:

@@ -30,7 +30,7 @@ class ExportEmbeddings(pl.Callback):
         words = write_word_vectors(self.path, vocabulary, matrix)
         client = tracking.client()
         client.log_artifact(run_id, str(self.path), "embeddings")
-        client.set_tag(run_id, "embeddings_file", str(self.path))
+        client.set_tag(run_id, tracking.Tag.EMBEDDINGS_FILE, str(self.path))
         tracking.log_metrics(run_id, {"embedding/words": words})
 
 
@@ -47,5 +47,5 @@ def pretrain_embeddings(config: RunConfig, progress: bool = True) -> tuple[Path,
     corpus = corpus_label(config.task_settings)
     export = ExportEmbeddings(corpus)
     result = train(config, run_name=f"next-word/{corpus}/{config.cell}/pretrain", callbacks=[export],
-                   tags={"stage": "pretrain", "corpus": corpus}, progress=progress)
+                   tags={tracking.Tag.STAGE: tracking.Stage.PRETRAIN, tracking.Tag.CORPUS: corpus}, progress=progress)
     return export.path, result

@@ -60,12 +60,6 @@ def write_csv(columns: dict[str, list[float]], path: Path) -> None:
         writer.writerows(zip(*columns.values()))
 
 
-def read_csv(path: Path) -> dict[str, list[float]]:
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle))
-    return {key: [float(r[key]) for r in rows] for key in rows[0]} if rows else {}
-
-
 def plot(columns: dict[str, list[float]], title: str, path: Path) -> None:
     import matplotlib
 

@@ -4,56 +4,16 @@ zero-input thought experiment (computed here: it needs no training)."""
 from __future__ import annotations
 
 import math
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench import tracking
-from bench.horizon import Cell, arm_horizon, collect, describe_horizon, format_table, horizon_runs, ordered_arms, score
+from bench.horizon_rule import format_table, ordered_arms, score
+from bench.results import HorizonData, probe_curves, probe_ratio, probe_runs
 from bench.stats import summarize
+from bench.tracking import Tag
 
 ZERO_INPUT_RADII = (0.9, 1.0, 1.1)
 ZERO_INPUT_STEPS, ZERO_INPUT_HIDDEN = 100, 64
-
-
-@dataclass
-class HorizonData:
-    """The horizon runs of one profile, tabulated: arm -> length -> Cell."""
-
-    profile: str
-    table: dict[str, dict[int, Cell]]
-    runs: list
-    margin: float
-    axis: str
-    seeds: int
-    sources: dict[str, str] = field(default_factory=dict)  # arm -> where its configuration came from
-
-    def horizon(self, arm: str, higher_is_better: bool) -> tuple[int | None, bool]:
-        return arm_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
-
-    def describe(self, arm: str, higher_is_better: bool) -> str:
-        return describe_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
-
-
-def load_horizon_data(task) -> HorizonData | None:
-    """The most recent horizon profile's runs of `task`, or None when there are none."""
-    from bench.horizon import load_horizon
-
-    runs = horizon_runs(task.name)
-    if not runs:
-        return None
-    latest = max(runs, key=lambda r: r.info.start_time).data.tags
-    profile, fingerprint = latest.get("horizon_profile", ""), latest.get("horizon_spec")
-    runs = [r for r in runs if r.data.tags.get("horizon_profile") == profile
-            and r.data.tags.get("horizon_spec") == fingerprint]
-    try:
-        margin = load_horizon(task.name, profile).margin
-    except Exception:  # the file changed or is gone: the runs still report, at the default margin
-        margin = 0.1
-    seeds = len({r.data.tags.get("seed") for r in runs})
-    sources = {r.data.tags["arm"]: r.data.tags.get("config_source", "?") for r in runs}
-    return HorizonData(profile, collect(task, runs), runs, margin, runs[0].data.tags.get("horizon_axis", "T"),
-                       seeds, sources)
 
 
 def horizon_section(task, data: HorizonData, images: Path) -> list[str]:
@@ -131,23 +91,6 @@ def plot_arms(task, data: HorizonData, arms: list[str], path: Path, title: str) 
 PROBE_RATIOS = {"dhT_dx": "‖dh_T/dx_1‖ / ‖dh_T/dx_T‖", "dL_dh": "‖dL/dh_1‖ / ‖dL/dh_T‖"}
 
 
-def probe_runs(data: HorizonData, arm: str, value: int) -> list:
-    return [r for r in data.runs if r.data.tags.get("arm") == arm and int(r.data.tags.get("horizon_value", -1)) == value
-            and r.data.tags.get("state") == "complete" and any(k.startswith("probe/") for k in r.data.metrics)]
-
-
-def median(values: list[float]) -> float | None:
-    values = sorted(v for v in values if math.isfinite(v))
-    if not values:
-        return None
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-
-
-def probe_ratio(runs: list, column: str, which: str) -> float | None:
-    return median([r.data.metrics.get(f"probe/{column}_{which}_far_over_near", math.nan) for r in runs])
-
-
 def probe_section(task, data: HorizonData, images: Path) -> list[str]:
     arms = [a for a in ordered_arms(data.table) if a.startswith("simple/")]
     lengths = sorted({v for a in arms for v in data.table[a]})
@@ -166,7 +109,7 @@ def probe_section(task, data: HorizonData, images: Path) -> list[str]:
         rows.append(f"| {arm} | " + " | ".join(cells) + " |")
         runs = probe_runs(data, arm, lengths[-1])
         if runs:
-            curves[arm] = download_probe(min(runs, key=lambda r: int(r.data.tags.get("seed", 0))).info.run_id)
+            curves[arm] = probe_curves(min(runs, key=lambda r: int(r.data.tags.get(Tag.SEED, 0))).info.run_id)
     plot_probe(curves, images / "gradient_probe.png", f"{data.axis}={lengths[-1]}, seed with the lowest number")
     return ["## Gradient-decay probe", "",
             "The measured form of \"the derivative of h_100 with respect to x_1 is nearly 0\": on 32 validation "
@@ -180,17 +123,6 @@ def probe_section(task, data: HorizonData, images: Path) -> list[str]:
 
 def sci(value: float | None) -> str:
     return "–" if value is None else f"{value:.1e}"
-
-
-def download_probe(run_id: str) -> dict[str, list[float]]:
-    from bench.probe import read_csv
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = tracking.client().download_artifacts(run_id, "probe/gradient_probe.csv", tmp)
-        except Exception:  # artifact missing (e.g. a run from before the probe existed)
-            return {}
-        return read_csv(Path(path))
 
 
 def plot_probe(curves: dict[str, dict], path: Path, subtitle: str) -> None:
@@ -215,7 +147,21 @@ def plot_probe(curves: dict[str, dict], path: Path, subtitle: str) -> None:
 
 
 # -- zero input ---------------------------------------------------------------------------------------
-def zero_input_table() -> dict[tuple[str, float], list[float]]:
+@dataclass
+class ZeroInput:
+    """||h_t|| by (activation, spectral radius), for a state of `hidden` units."""
+
+    norms: dict[tuple[str, float], list[float]]
+    hidden: int = ZERO_INPUT_HIDDEN
+
+    def __getitem__(self, key: tuple[str, float]) -> list[float]:
+        return self.norms[key]
+
+    def items(self):
+        return self.norms.items()
+
+
+def zero_input_table() -> ZeroInput:
     """||h_t|| for t = 0..100 of h_t = act(r Q h_{t-1}), Q a seeded random orthogonal 64 x 64 matrix
     (spectral radius exactly r), h_0 a random unit vector."""
     import torch
@@ -226,11 +172,11 @@ def zero_input_table() -> dict[tuple[str, float], list[float]]:
     q, _ = torch.linalg.qr(torch.randn(ZERO_INPUT_HIDDEN, ZERO_INPUT_HIDDEN, dtype=torch.float64, generator=generator))
     start = torch.randn(ZERO_INPUT_HIDDEN, dtype=torch.float64, generator=generator)
     start /= start.norm()
-    return {(activation, r): zero_input_norms(r * q, ZERO_INPUT_STEPS, activation, start).tolist()
-            for activation in ("linear", "tanh") for r in ZERO_INPUT_RADII}
+    return ZeroInput({(activation, r): zero_input_norms(r * q, ZERO_INPUT_STEPS, activation, start).tolist()
+                      for activation in ("linear", "tanh") for r in ZERO_INPUT_RADII})
 
 
-def zero_input_section(task, table: dict, images: Path) -> list[str]:
+def zero_input_section(task, table: ZeroInput, images: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     shown = (0, 10, 50, 100)

@@ -1,13 +1,21 @@
-"""Read a task's sweep results back from MLflow (only from the store: works for any tracking URI,
-for sweeps run elsewhere and for sweeps still running). Imports mlflow, never torch or Lightning."""
+"""The one module that reads runs back from MLflow: a task's sweep studies, its horizon runs, the
+pretrained vectors of a corpus, and the values computed from runs (final-seed metrics, baselines,
+best trials, probe ratios). Only from the store: works for any tracking URI, for sweeps run
+elsewhere and for sweeps still running. Imports mlflow, never torch or Lightning."""
 from __future__ import annotations
 
+import csv
+import math
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import tracking
-from bench.errors import UserError
+from bench.errors import UserError, first_line
+from bench.horizon_rule import Cell, arm_horizon, collect, describe_horizon
+from bench.tracking import Metric, Stage, State, Tag
+from bench.variants import CELL_ORDER, VARIANT_ORDER
 
 
 @dataclass
@@ -26,13 +34,13 @@ class StudyResults:
     def state_counts(self) -> dict[str, int]:
         counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0}
         for run in self.trials:
-            state = run.data.tags.get("state") or ("running" if run.info.status == "RUNNING" else "failed")
-            counts["failed" if state == "interrupted" else state] = counts.get(state, 0) + 1
+            state = run.data.tags.get(Tag.STATE) or ("running" if run.info.status == "RUNNING" else "failed")
+            counts["failed" if state == State.INTERRUPTED else state] = counts.get(state, 0) + 1
         return counts
 
     @property
     def finished_finals(self) -> list:
-        return [r for r in self.finals if r.data.tags.get("state") == "complete"]
+        return [r for r in self.finals if r.data.tags.get(Tag.STATE) == State.COMPLETE]
 
     def planned(self, key: str, default: int) -> int:
         if self.parent is None:
@@ -43,39 +51,51 @@ class StudyResults:
         return int(value) if value else default
 
 
+def store_missing() -> bool:
+    """A SQLite store that does not exist (opening it would create an empty one)."""
+    uri = tracking.tracking_uri()
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+
+
+def search_runs(experiment_name: str, query: str = "", **options) -> list:
+    """Runs of one experiment matching an MLflow search filter ([] when the experiment does not exist)."""
+    client = tracking.client()
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return []
+    return client.search_runs([experiment.experiment_id], query, **{"max_results": 50000, **options})
+
+
 def read_task_runs(task: str, profile: str | None = None) -> tuple[list[StudyResults], str, list]:
     """(studies of the chosen profile, the profile, every run of the task's experiment)."""
     uri = tracking.tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        # Opening a missing SQLite store would create an empty one: report "no runs" instead.
+    if store_missing():
         raise UserError(f"no runs for task {task} in {uri}; run make sweep TASK={task} first")
     try:
-        client = tracking.client()
-        experiment = client.get_experiment_by_name(task)
-        runs = client.search_runs([experiment.experiment_id], max_results=50000) if experiment else []
+        runs = search_runs(task)
     except Exception as error:
-        raise UserError(f"cannot reach the MLflow store {uri}: {str(error).splitlines()[0]}") from None
-    swept = [r for r in runs if r.data.tags.get("stage") in ("study", "trial", "final")]
+        raise UserError(f"cannot reach the MLflow store {uri}: {first_line(error)}") from None
+    swept = [r for r in runs if r.data.tags.get(Tag.STAGE) in Stage.SWEPT]
     if not swept:
         raise UserError(f"no runs for task {task} in {uri}; run make sweep TASK={task} first")
-    parents = sorted((r for r in swept if r.data.tags.get("stage") == "study"), key=lambda r: r.info.start_time)
-    profiles = {r.data.tags.get("profile") for r in swept}
+    parents = sorted((r for r in swept if r.data.tags.get(Tag.STAGE) == Stage.STUDY), key=lambda r: r.info.start_time)
+    profiles = {r.data.tags.get(Tag.PROFILE) for r in swept}
     if profile is None:
-        profile = parents[-1].data.tags.get("profile") if parents else sorted(profiles)[0]
+        profile = parents[-1].data.tags.get(Tag.PROFILE) if parents else sorted(profiles)[0]
     if profile not in profiles:
         raise UserError(f"no runs of profile {profile!r} for task {task} in {uri}; profiles there: "
                         f"{', '.join(sorted(p for p in profiles if p))}")
     studies: dict[str, StudyResults] = {}
     for run in sorted(swept, key=lambda r: r.info.start_time):
         tags = run.data.tags
-        if tags.get("profile") != profile:
+        if tags.get(Tag.PROFILE) != profile:
             continue
-        name = tags.get("optuna_study", "").removesuffix(":final")
-        study = studies.setdefault(name, StudyResults(name, tags["variant"], tags["cell"], profile,
-                                                      tags.get("grid", "")))
-        if tags["stage"] == "study":
+        name = tags.get(Tag.OPTUNA_STUDY, "").removesuffix(":final")
+        study = studies.setdefault(name, StudyResults(name, tags[Tag.VARIANT], tags[Tag.CELL], profile,
+                                                      tags.get(Tag.GRID, "")))
+        if tags[Tag.STAGE] == Stage.STUDY:
             study.parent = run
-        elif tags["stage"] == "trial":
+        elif tags[Tag.STAGE] == Stage.TRIAL:
             study.trials.append(run)
         else:
             study.finals.append(run)
@@ -104,10 +124,6 @@ def counterpart(study: StudyResults, studies: list[StudyResults], variant: str, 
     return max(matches, key=lambda s: len(grid_parts(s.grid)), default=None)
 
 
-VARIANT_ORDER = {"simple": 0, "stacked": 1, "bidirectional": 2, "embedding-pretrained": 3}
-CELL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
-
-
 def grid_order(grid: str) -> tuple:
     """Sort grid points numerically where they are numbers (train_subset=500 before 2000; 0 = all, last)."""
     values = []
@@ -125,3 +141,165 @@ def metric_history(run_id: str, key: str) -> list[float]:
     """Per-epoch values of one metric, in step order."""
     history = tracking.client().get_metric_history(run_id, key)
     return [m.value for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
+
+
+# -- values computed from a study's runs -------------------------------------------------------------
+def final_values(study: StudyResults, key: str) -> list[float]:
+    """`key` of each finished final-seed run that logged it."""
+    return [r.data.metrics[key] for r in study.finished_finals if key in r.data.metrics]
+
+
+def task_baseline(studies: list[StudyResults], metric: str) -> float | None:
+    """The memoryless baseline of `metric` (e.g. baseline/loss, baseline/acc), as the runs logged it."""
+    key = metric.replace("test/", "baseline/")
+    for study in studies:
+        for run in study.finals + study.trials:
+            if key in run.data.metrics:
+                return run.data.metrics[key]
+    return None
+
+
+def best_trial(study: StudyResults, monitor_best: str, mode: str):
+    complete = [r for r in study.trials if r.data.tags.get(Tag.STATE) == State.COMPLETE
+                and monitor_best in r.data.metrics]
+    if not complete:
+        return None
+    pick = min if mode == "min" else max
+    return pick(complete, key=lambda r: r.data.metrics[monitor_best])
+
+
+def searched_keys(studies: list[StudyResults]) -> list[str]:
+    """Hyperparameters that vary between the trials of some study (i.e. were searched)."""
+    keys: set[str] = set()
+    for study in studies:
+        for key in {k for r in study.trials for k in r.data.params}:
+            if len({r.data.params.get(key) for r in study.trials}) > 1 and key != "seed":
+                keys.add(key)
+    return sorted(keys)
+
+
+def train_validation_gap(run, task) -> float | None:
+    """Train minus validation metric at the epoch the checkpoint was taken from (best validation)."""
+    name = task.metrics[0].name if task.metrics else "loss"
+    val, train = metric_history(run.info.run_id, f"val/{name}"), metric_history(run.info.run_id, f"train/{name}")
+    if not val or len(train) < len(val):
+        return None
+    best = max(range(len(val)), key=val.__getitem__) if task.monitor_mode == "max" else min(range(len(val)),
+                                                                                           key=val.__getitem__)
+    return train[best] - val[best]
+
+
+# -- horizon runs ------------------------------------------------------------------------------------
+def horizon_runs(task: str, profile: str | None = None, fingerprint: str | None = None) -> list:
+    query = f"tags.{Tag.STAGE} = '{Stage.HORIZON}'" + (f" and tags.{Tag.HORIZON_PROFILE} = '{profile}'"
+                                                       if profile else "")
+    query += f" and tags.{Tag.HORIZON_SPEC} = '{fingerprint}'" if fingerprint else ""
+    return search_runs(task, query)
+
+
+def has_horizon_runs(task: str) -> bool:
+    """Without creating a store that is not there, or failing on one that cannot be reached."""
+    if store_missing():
+        return False
+    try:
+        return bool(horizon_runs(task))
+    except Exception:
+        return False
+
+
+DEFAULT_MARGIN = 0.1
+
+
+@dataclass
+class HorizonData:
+    """The horizon runs of one profile, tabulated: arm -> length -> Cell."""
+
+    profile: str
+    table: dict[str, dict[int, Cell]]
+    runs: list
+    margin: float
+    axis: str
+    seeds: int
+    sources: dict[str, str] = field(default_factory=dict)  # arm -> where its configuration came from
+
+    def horizon(self, arm: str, higher_is_better: bool) -> tuple[int | None, bool]:
+        return arm_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
+
+    def describe(self, arm: str, higher_is_better: bool) -> str:
+        return describe_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
+
+
+def load_horizon_data(task, margin_from_file=None) -> HorizonData | None:
+    """The most recent horizon profile's runs of `task`, or None when there are none. The margin is
+    the one the runs were made with (tag horizon_margin); runs from before that tag existed ask
+    `margin_from_file(task name, profile)` (the horizon file), else use the default 0.1."""
+    runs = horizon_runs(task.name)
+    if not runs:
+        return None
+    latest = max(runs, key=lambda r: r.info.start_time).data.tags
+    profile, fingerprint = latest.get(Tag.HORIZON_PROFILE, ""), latest.get(Tag.HORIZON_SPEC)
+    runs = [r for r in runs if r.data.tags.get(Tag.HORIZON_PROFILE) == profile
+            and r.data.tags.get(Tag.HORIZON_SPEC) == fingerprint]
+    margin = latest.get(Tag.HORIZON_MARGIN)
+    if margin is not None:
+        margin = float(margin)
+    else:
+        try:
+            margin = margin_from_file(task.name, profile) if margin_from_file else DEFAULT_MARGIN
+        except Exception:  # the file changed or is gone: the runs still report, at the default margin
+            margin = DEFAULT_MARGIN
+    seeds = len({r.data.tags.get(Tag.SEED) for r in runs})
+    sources = {r.data.tags[Tag.ARM]: r.data.tags.get(Tag.CONFIG_SOURCE, "?") for r in runs}
+    return HorizonData(profile, collect(task, runs), runs, margin, runs[0].data.tags.get(Tag.HORIZON_AXIS, "T"),
+                       seeds, sources)
+
+
+def probe_runs(data: HorizonData, arm: str, value: int) -> list:
+    """The finished horizon runs of `arm` at length `value` that logged the gradient probe."""
+    return [r for r in data.runs if r.data.tags.get(Tag.ARM) == arm
+            and int(r.data.tags.get(Tag.HORIZON_VALUE, -1)) == value
+            and r.data.tags.get(Tag.STATE) == State.COMPLETE
+            and any(k.startswith(Metric.PROBE_PREFIX) for k in r.data.metrics)]
+
+
+def median(values: list[float]) -> float | None:
+    values = sorted(v for v in values if math.isfinite(v))
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def probe_ratio(runs: list, column: str, which: str) -> float | None:
+    """Median over runs of the probe's far / near ratio of `column` (dhT_dx, dL_dh), trained or untrained."""
+    return median([r.data.metrics.get(f"{Metric.PROBE_PREFIX}{column}_{which}_far_over_near", math.nan) for r in runs])
+
+
+def probe_curves(run_id: str) -> dict[str, list[float]]:
+    """The probe's per-distance columns of one run, from its CSV artifact ({} when it has none)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = tracking.client().download_artifacts(run_id, "probe/gradient_probe.csv", tmp)
+        except Exception:  # artifact missing (e.g. a run from before the probe existed)
+            return {}
+        with Path(path).open() as handle:
+            rows = list(csv.DictReader(handle))
+    return {key: [float(r[key]) for r in rows] for key in rows[0]} if rows else {}
+
+
+# -- pretrained vectors ------------------------------------------------------------------------------
+def pretrained_vectors_file(corpus: str) -> Path | None:
+    """The embeddings file of the most recent finished pretraining run on `corpus` (downloaded from
+    its artifacts when the local file is gone); None when there is no such run."""
+    client = tracking.client()
+    runs = search_runs("next-word", f"tags.{Tag.STAGE} = '{Stage.PRETRAIN}' and tags.{Tag.CORPUS} = '{corpus}' "
+                       f"and tags.{Tag.STATE} = '{State.COMPLETE}'", order_by=["start_time DESC"], max_results=1)
+    if not runs:
+        return None
+    local = Path(runs[0].data.tags.get(Tag.EMBEDDINGS_FILE, ""))
+    if local.is_file():
+        return local
+    artifacts = [a.path for a in client.list_artifacts(runs[0].info.run_id, "embeddings")]
+    if not artifacts:
+        raise UserError(f"pretraining run {runs[0].info.run_id} has no embeddings artifact")
+    return Path(client.download_artifacts(runs[0].info.run_id, artifacts[0]))

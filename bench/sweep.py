@@ -18,10 +18,12 @@ from optuna.trial import TrialState
 
 from bench import tracking
 from bench.config import resolve_config
-from bench.errors import UserError
+from bench.errors import UserError, first_line
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
+from bench.tracking import Tag as T
+from bench.tracking import safe_url
 
 # Heartbeats and stale-trial retries are "experimental" in Optuna 5 (stable since 2.x in practice).
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -65,7 +67,7 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
             if any(word in str(error) for word in ("already exists", "UNIQUE", "duplicate")) and attempt < 4:
                 time.sleep(0.5 * (attempt + 1))
                 continue
-            raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {str(error).splitlines()[0]}") from None
+            raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {first_line(error)}") from None
 
 
 def study_name(spec: SweepSpec, key: StudyKey, stage: str = "search") -> str:
@@ -146,24 +148,21 @@ class Worker:
         run_id = study.user_attrs.get("mlflow_parent_run_id")
         if run_id:
             return run_id
-        mlflow_client = tracking.client()
-        experiment_id = tracking.ensure_experiment(self.spec.task)
-        run = mlflow_client.create_run(experiment_id, run_name=f"{self.spec.task}/{key.label}/sweep", tags={
-            "task": self.spec.task, "variant": key.variant, "cell": key.cell, "stage": "study",
-            "profile": self.spec.profile, "grid": key.suffix.lstrip(":"),
-            "optuna_study": study.study_name, "optuna_storage": safe_url(self.storage.url),
-            "optuna_version": optuna.__version__, "git_commit": tracking.git_commit(), "sweep_file": str(self.spec.path),
-            "mlflow.runName": f"{self.spec.task}/{key.label}/sweep"})
-        tracking.log_params(run.info.run_id, {"trials": self.spec.trials, "max_epochs": self.spec.max_epochs,
-                                              "pruner": self.spec.pruner["type"], "sampler_seed": self.spec.sampler_seed,
-                                              "final_seeds": self.spec.final_seeds, **self.spec.fixed,
-                                              **dict(key.grid)})
+        parent = tracking.open_parent_run(self.spec.task, f"{self.spec.task}/{key.label}/sweep", tags={
+            T.TASK: self.spec.task, T.VARIANT: key.variant, T.CELL: key.cell, T.STAGE: tracking.Stage.STUDY,
+            T.PROFILE: self.spec.profile, T.GRID: key.suffix.lstrip(":"),
+            T.OPTUNA_STUDY: study.study_name, T.OPTUNA_STORAGE: safe_url(self.storage.url),
+            T.OPTUNA_VERSION: optuna.__version__, T.GIT_COMMIT: tracking.git_commit(),
+            T.SWEEP_FILE: str(self.spec.path)},
+            params={"trials": self.spec.trials, "max_epochs": self.spec.max_epochs,
+                    "pruner": self.spec.pruner["type"], "sampler_seed": self.spec.sampler_seed,
+                    "final_seeds": self.spec.final_seeds, **self.spec.fixed, **dict(key.grid)})
         winner = study.user_attrs.get("mlflow_parent_run_id")  # another worker may have won the race
         if winner:
-            mlflow_client.delete_run(run.info.run_id)
+            tracking.discard_parent_run(parent)
             return winner
-        study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
-        return run.info.run_id
+        study.set_user_attr("mlflow_parent_run_id", parent)
+        return parent
 
     def recover_dead_runs(self, study: optuna.Study) -> None:
         """Fail trials whose worker stopped heart-beating, and close their MLflow runs."""
@@ -172,7 +171,7 @@ class Worker:
         for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
             run_id = trial.user_attrs.get("mlflow_run_id")
             if run_id and mlflow_client.get_run(run_id).info.status == "RUNNING":
-                tracking.close_run(run_id, "KILLED", "failed", "worker died (stale Optuna heartbeat)")
+                tracking.close_run(run_id, "KILLED", tracking.State.FAILED, "worker died (stale Optuna heartbeat)")
 
     # -- search ---------------------------------------------------------------------------------------
     def search(self, key: StudyKey) -> None:
@@ -208,9 +207,9 @@ class Worker:
         try:
             result = train(
                 config, run_name=f"{self.spec.task}/{key.label}/trial{trial.number}", parent_run_id=parent,
-                tags={"stage": "trial", "optuna_study": study.study_name, "optuna_trial": trial.number,
-                      "grid": key.suffix.lstrip(":"),
-                      "profile": self.spec.profile, "optuna_version": optuna.__version__},
+                tags={T.STAGE: tracking.Stage.TRIAL, T.OPTUNA_STUDY: study.study_name, T.OPTUNA_TRIAL: trial.number,
+                      T.GRID: key.suffix.lstrip(":"),
+                      T.PROFILE: self.spec.profile, T.OPTUNA_VERSION: optuna.__version__},
                 callbacks=[PyTorchLightningPruningCallback(trial, monitor=task.monitor)], progress=False,
                 finished_on=(optuna.TrialPruned, DivergedError),
                 on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
@@ -250,7 +249,7 @@ class Worker:
                 self.progress.refresh()
         if all(s in {trial_seed(t) for t in final.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
                for s in self.spec.final_seeds):
-            tracking.close_run(parent, "FINISHED", "complete")
+            tracking.finish_parent_run(parent)
 
     def wait_for_search(self, key: StudyKey) -> optuna.Study:
         """Final seeds need the finished search: wait for trials still running on other workers."""
@@ -283,9 +282,9 @@ class Worker:
             knobs["hidden"] = best.user_attrs["hidden"]
         config = resolve_config(self.spec.task, key.variant, key.cell, knobs)
         result = train(config, run_name=f"{self.spec.task}/{key.label}/final-seed{seed}", parent_run_id=parent,
-                       tags={"stage": "final", "optuna_study": final.study_name, "optuna_trial": trial.number,
-                             "grid": key.suffix.lstrip(":"),
-                             "best_trial": best.number, "profile": self.spec.profile},
+                       tags={T.STAGE: tracking.Stage.FINAL, T.OPTUNA_STUDY: final.study_name,
+                             T.OPTUNA_TRIAL: trial.number, T.GRID: key.suffix.lstrip(":"),
+                             T.BEST_TRIAL: best.number, T.PROFILE: self.spec.profile},
                        progress=False, on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         for key, value in result.test_metrics.items():
             trial.set_user_attr(key, value)
@@ -311,14 +310,6 @@ def study_trials(storage, name: str) -> list:
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     except KeyError:
         return []
-
-
-def safe_url(url: str) -> str:
-    """Storage URL without a password, for tags and messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:

@@ -126,11 +126,12 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
     param_count = count_parameters(net)
     module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=data.output_size)
     baseline = data.baseline
-    run_tags = {"task": task.name, "variant": config.variant, "cell": config.cell, "seed": config.seed,
-                "git_commit": tracking.git_commit(), "dataset_fingerprint": datamodule.fingerprint,
-                "param_count": param_count, "torch_version": torch.__version__,
-                "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-                "hardware": tracking.hardware(),
+    T = tracking.Tag
+    run_tags = {T.TASK: task.name, T.VARIANT: config.variant, T.CELL: config.cell, T.SEED: config.seed,
+                T.GIT_COMMIT: tracking.git_commit(), T.DATASET_FINGERPRINT: datamodule.fingerprint,
+                T.PARAM_COUNT: param_count, T.TORCH_VERSION: torch.__version__,
+                T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                T.HARDWARE: tracking.hardware(),
                 **(tags or {})}
     with tracking.tracked_run(task.name, run_name or default_run_name(config), run_tags, parent_run_id,
                               finished_on=finished_on) as run_id:
@@ -140,7 +141,7 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         tracking.log_params(run_id, config.as_flat_dict())
         mlflow_client.log_dict(run_id, {"task": config.task, "variant": config.variant,
                                         **config.as_flat_dict()}, "config.yaml")
-        mlflow_client.log_metric(run_id, "params/count", param_count)
+        mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
         if net.embedding_coverage is not None:
             mlflow_client.log_metric(run_id, "embedding/coverage", net.embedding_coverage)
@@ -171,8 +172,9 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, pro
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=progress)[0]
         test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
         best_val = float(best.best_model_score)
-        final = {f"{task.monitor}_best": best_val, "epochs_trained": trainer.current_epoch,
-                 "time/seconds_per_epoch": sum(timer.durations) / max(len(timer.durations), 1), **test_metrics}
+        final = {f"{task.monitor}_best": best_val, tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
+                 tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),
+                 **test_metrics}
         if "test/loss" in test_metrics and baseline > 0:
             final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
         tracking.log_metrics(run_id, final)
@@ -184,6 +186,6 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, pro
                                                    if k.startswith("baseline/")}}
         return TrainResult(run_id=run_id, best_val=best_val, test_metrics=test_metrics,
                            epochs=trainer.current_epoch, param_count=param_count,
-                           seconds_per_epoch=final["time/seconds_per_epoch"], baseline=baseline, baselines=baselines)
+                           seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH], baseline=baseline, baselines=baselines)
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)

@@ -16,6 +16,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "embedding-pretrained": {"layers": 1, "bidirectional": False, "freeze_embedding": True},
 }
 
+# The order of rows in reports and tables (unknown names last).
+VARIANT_ORDER = {"simple": 0, "stacked": 1, "bidirectional": 2, "embedding-pretrained": 3}
+CELL_ORDER = {name: index for index, name in enumerate(CELLS)}
+
 VARIANT_HELP = {
     "simple": "one recurrent layer",
     "stacked": "num layers >= 2 (default 2), dropout between layers",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
 from bench.stats import holm, summarize, welch_p
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive at this budget"
@@ -61,8 +62,6 @@ def short_vs_long(task, horizon) -> Verdict:
 
 
 def probe_evidence(horizon, value: int) -> list[str]:
-    from bench.report_diagnostics import probe_ratio, probe_runs
-
     lines = []
     for arm in ("simple/rnn", "simple/lstm", "simple/gru"):
         runs = probe_runs(horizon, arm, value)
@@ -85,13 +84,13 @@ def seeds_enough(cell) -> bool:  # one seed is an anecdote
 
 
 # -- 2. tanh keeps h bounded --------------------------------------------------------------------------
-def tanh_bounded(zero_input: dict | None, horizon) -> list[Verdict]:
+def tanh_bounded(zero_input, horizon) -> list[Verdict]:
+    """From the zero-input computation (`ZeroInput`: norms by (activation, radius), and the state size)."""
     explode = "2a. tanh keeps the state bounded where a linear recurrence explodes (spectral radius > 1)."
     vanish = "2b. tanh keeps the state alive where a linear recurrence dies (spectral radius < 1)."
     if zero_input is None:
         return [Verdict(explode, NOT_TESTED), Verdict(vanish, NOT_TESTED)]
-    from bench.report_diagnostics import ZERO_INPUT_HIDDEN as hidden
-
+    hidden = zero_input.hidden
     lin_up, tanh_up = zero_input[("linear", 1.1)][-1], zero_input[("tanh", 1.1)]
     lin_down, tanh_down = zero_input[("linear", 0.9)][-1], zero_input[("tanh", 0.9)][-1]
     trained = ablation_evidence(horizon)
@@ -124,12 +123,8 @@ def ablation_evidence(horizon) -> list[str]:
 
 # -- 3., 4. variants vs one layer ---------------------------------------------------------------------
 def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
-    from bench.report import final_values
-
     metric = f"test/{task.report_metric}"
     higher = task.higher_is_better
-    from bench.results import counterpart
-
     pairs = [(s, counterpart(s, studies, "simple", s.cell)) for s in studies if s.variant == variant]
     pairs = [(s, reference) for s, reference in pairs if reference is not None]
     evidence, tests, signs = [], [], []
@@ -169,12 +164,8 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
 
 # -- 5. pretrained embeddings --------------------------------------------------------------------------
 def embeddings_curb_overfitting(task, studies) -> Verdict:
-    from bench.report import final_values, train_validation_gap
-
     claim = "5. Pretrained embeddings curb overfitting when labeled data is small."
     metric = f"test/{task.report_metric}"
-    from bench.results import counterpart, grid_parts
-
     pretrained = [s for s in studies if s.variant == "embedding-pretrained" and "train_subset=" in s.grid]
     pairs = [(p, counterpart(p, studies, "simple", p.cell)) for p in pretrained]
     pairs = [(p, s) for p, s in pairs if s is not None and p.finished_finals and s.finished_finals]

@@ -9,7 +9,10 @@ import yaml
 
 from bench import tracking
 from bench.errors import UserError
-from bench.horizon import Cell, arm_horizon, beats, horizon_runs, load_horizon, run_horizon, tuned_configs
+from bench.horizon import run_horizon, tuned_configs
+from bench.horizon_rule import Cell, arm_horizon, beats
+from bench.horizon_spec import load_horizon
+from bench.results import horizon_runs
 from bench.registry import get_task
 from bench.sweep_config import SWEEP_DIR
 from tests.sweep_helpers import ROOT, worker_env
@@ -124,7 +127,7 @@ def test_configurations_come_from_the_sweeps_best_trial(smoke_sweep_store, monke
 
 # -- verdicts on constructed evidence -----------------------------------------------------------------
 def horizon_data(table):
-    from bench.report_diagnostics import HorizonData
+    from bench.results import HorizonData
 
     return HorizonData("test", table, [], 0.1, "T", 3)
 
@@ -177,7 +180,7 @@ def test_verdict_several_layers(stacked, expected):
 
 
 def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatch):
-    from bench import report
+    from bench import verdicts
     from bench.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, embeddings_curb_overfitting
 
     def labeled(variant, grid, accuracies, gap):
@@ -185,7 +188,7 @@ def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatc
             grid.split("=")[1].split(":")[0]) or 6920}, tags={"state": "complete"}), gap=gap) for a in accuracies]
         return SimpleNamespace(variant=variant, cell="lstm", grid=grid, finished_finals=runs)
 
-    monkeypatch.setattr(report, "train_validation_gap", lambda run, task: run.gap)
+    monkeypatch.setattr(verdicts, "train_validation_gap", lambda run, task: run.gap)
     task = get_task("sst2")
     scratch = [labeled("simple", "train_subset=500", [0.52, 0.53, 0.51], 0.3),
                labeled("simple", "train_subset=0", [0.74, 0.75, 0.73], 0.1)]
