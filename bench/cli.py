@@ -140,11 +140,8 @@ def command_horizon(args: argparse.Namespace) -> None:
 def command_report(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     from bench.registry import all_tasks, get_task
-    from bench.report import REPORTS, write_index, write_report
+    from bench.report import REPORTS, write_index, write_report  # matplotlib, mlflow: report only
 
     # An unreachable tracking server should fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")

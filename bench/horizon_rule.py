@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.markdown import MISSING, markdown_table, ratio_text
 from bench.stats import summarize
 from bench.tracking import Metric, State, Tag
 from bench.variants import CELL_ORDER, VARIANT_ORDER
@@ -103,28 +104,23 @@ def format_table(task, table: dict[str, dict[int, Cell]], margin: float) -> list
     the arm's horizon."""
     values = sorted({v for cells in table.values() for v in cells})
     higher = task.higher_is_better
-    lines = ["| arm | " + " | ".join(f"{v}" for v in values) + " | horizon |", "|" + "---|" * (len(values) + 2)]
+    rows = []
     for arm in ordered_arms(table):
-        cells, row = table[arm], []
+        cells, row = table[arm], [arm]
         for value in values:
             cell = cells.get(value)
             summary = summarize(cell.values) if cell else None
             if cell is None:
-                row.append("–")
+                row.append(MISSING)
                 continue
-            text = "–"
+            text = MISSING
             if summary and cell.baseline:
                 scale = 1 if higher else cell.baseline
-                text = short(summary.mean / scale) + (f" ± {short(summary.sd / scale)}" if summary.n > 1 else "")
+                text = ratio_text(summary.mean / scale) + (f" ± {ratio_text(summary.sd / scale)}" if summary.n > 1 else "")
             notes = [f"{cell.diverged} diverged"] * bool(cell.diverged) + [f"{cell.failed} failed"] * bool(cell.failed)
             row.append(text + (f" ({', '.join(notes)})" if notes else ""))
-        lines.append(f"| {arm} | " + " | ".join(row) + f" | {describe_horizon(cells, margin, higher)} |")
-    return lines
-
-
-def short(value: float) -> str:
-    """Two decimals, or two significant digits below 0.1 (a GRU at 0.003x the baseline is not 0.00)."""
-    return f"{value:.2f}" if abs(value) >= 0.1 or value == 0 else f"{value:.2g}"
+        rows.append(row + [describe_horizon(cells, margin, higher)])
+    return markdown_table(["arm", *(f"{v}" for v in values), "horizon"], rows)
 
 
 def ordered_arms(table: dict) -> list[str]:

@@ -47,7 +47,7 @@ def summary_metrics(results: dict[str, dict[str, list[float]]]) -> dict[str, flo
 
 
 def flat_columns(results: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
-    """{"distance": [...], "<column>_<trained|untrained>": [...]}: the CSV's columns, and what `plot` reads."""
+    """{"distance": [...], "<column>_<trained|untrained>": [...]}: the CSV's columns, and what `plots.probe_artifact` reads."""
     columns = {"distance": next(iter(results.values()))["distance"]}
     columns.update({f"{column}_{which}": values[column] for which, values in results.items() for column in COLUMNS})
     return columns
@@ -60,28 +60,6 @@ def write_csv(columns: dict[str, list[float]], path: Path) -> None:
         writer.writerows(zip(*columns.values()))
 
 
-def plot(columns: dict[str, list[float]], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4 * len(COLUMNS), 3.2))
-    for ax, (column, name) in zip(axes, COLUMNS.items()):
-        for which, style in (("trained", "-"), ("untrained", "--")):
-            values = columns.get(f"{column}_{which}", [])
-            if values and any(math.isfinite(v) and v > 0 for v in values):
-                ax.semilogy(columns["distance"], values, style, label=which)
-        ax.set_xlabel("distance from the last step (T − t)")
-        ax.set_title(name)
-        if ax.get_legend_handles_labels()[0]:  # bidirectional nets have no dL/dh_t curve
-            ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def log_probe(run_id: str, trained_net, initial_state: dict, datamodule, loss_fn, title: str) -> None:
     batch = probe_batch(datamodule)
     if batch is None:
@@ -92,7 +70,9 @@ def log_probe(run_id: str, trained_net, initial_state: dict, datamodule, loss_fn
         csv_path, png_path = Path(tmp) / "gradient_probe.csv", Path(tmp) / "gradient_probe.png"
         columns = flat_columns(results)
         write_csv(columns, csv_path)
-        plot(columns, title, png_path)
+        from bench import plots  # matplotlib: only once a run has a probe to draw
+
+        plots.probe_artifact(columns, COLUMNS, title, png_path)
         client = tracking.client()
         client.log_artifact(run_id, str(csv_path), "probe")
         client.log_artifact(run_id, str(png_path), "probe")

@@ -9,6 +9,7 @@ import math
 import re
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from bench import tracking
@@ -303,3 +304,49 @@ def pretrained_vectors_file(corpus: str) -> Path | None:
     if not artifacts:
         raise UserError(f"pretraining run {runs[0].info.run_id} has no embeddings artifact")
     return Path(client.download_artifacts(runs[0].info.run_id, artifacts[0]))
+
+
+# -- everything a task's report shows, read once -----------------------------------------------------
+@dataclass
+class TaskResults:
+    """A task's sweep studies of one profile and its latest horizon runs, with what reports derive
+    from them. `studies` is empty for a task with horizon runs only."""
+
+    task: object  # TaskSpec
+    studies: list[StudyResults]
+    profile: str | None
+    horizon: HorizonData | None
+
+    @property
+    def main_metric(self) -> str:
+        return Metric.test(self.task.report_metric)
+
+    @property
+    def monitor_best(self) -> str:
+        return f"{self.task.monitor}_best"
+
+    @cached_property
+    def baseline(self) -> float | None:
+        return task_baseline(self.studies, self.main_metric)
+
+    @property
+    def finals(self) -> list:
+        """Every finished final-seed run."""
+        return [r for s in self.studies for r in s.finished_finals]
+
+    @property
+    def sweep_runs(self) -> list:
+        """Every run of the sweep: parents, trials and final seeds."""
+        return [r for s in self.studies for r in ([s.parent] if s.parent else []) + s.trials + s.finals]
+
+
+def load_task_results(task, profile: str | None = None, margin_from_file=None) -> TaskResults:
+    """The sweep of `profile` (default: the latest) and the latest horizon runs of `task`; UserError
+    when the store has neither."""
+    try:
+        studies, profile, _ = read_task_runs(task.name, profile)
+    except UserError:
+        if not has_horizon_runs(task.name):
+            raise
+        studies = []  # horizon runs only (e.g. `make horizon` without a sweep)
+    return TaskResults(task, studies, profile, load_horizon_data(task, margin_from_file))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
 from bench.stats import holm, summarize, welch_p
 
@@ -18,12 +19,6 @@ class Verdict:
     claim: str
     verdict: str
     evidence: list[str] = field(default_factory=list)
-
-
-def fmt(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.3g}"
 
 
 # -- 1. short-term yes, long-term no ------------------------------------------------------------------
