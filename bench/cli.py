@@ -5,7 +5,10 @@ import argparse
 import os
 import sys
 
+from bench import interrupts
 from bench.errors import UserError
+
+TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def overrides_of(args: argparse.Namespace) -> dict[str, str]:
+    """key=value overrides from the command line, after those of `make ... ARGS="..."` (which arrive in
+    RNNBENCH_ARGS, split like a shell would; a lone quote is kept as a character)."""
+    import shlex
+
+    from bench.config import parse_overrides
+
+    text = os.environ.get("RNNBENCH_ARGS", "")
+    try:
+        from_make = shlex.split(text)
+    except ValueError:
+        from_make = text.split()
+    return parse_overrides(from_make + list(args.overrides))
+
+
 def command_list() -> None:
     from bench.config import GENERAL_KEYS, RunConfig
     from bench.registry import all_tasks
@@ -72,9 +90,10 @@ def command_list() -> None:
 
 
 def command_train(args: argparse.Namespace) -> None:
-    from bench.config import parse_overrides, resolve_config
+    from bench.config import resolve_config
 
-    config = resolve_config(args.task, args.variant, args.cell, parse_overrides(args.overrides))
+    config = resolve_config(args.task, args.variant, args.cell, overrides_of(args))
+    check_stores()
     from bench.train import train  # heavy imports only once the input is known to be valid
 
     result = train(config, progress=not args.no_progress)
@@ -84,9 +103,10 @@ def command_train(args: argparse.Namespace) -> None:
 
 
 def command_pretrain(args: argparse.Namespace) -> None:
-    from bench.config import parse_overrides, resolve_config
+    from bench.config import resolve_config
 
-    config = resolve_config("next-word", "simple", args.cell, {"corpus": args.corpus, **parse_overrides(args.overrides)})
+    config = resolve_config("next-word", "simple", args.cell, {"corpus": args.corpus, **overrides_of(args)})
+    check_stores()
     from bench.pretrain import corpus_label, pretrain_embeddings
 
     path, result = pretrain_embeddings(config, progress=not args.no_progress)
@@ -102,10 +122,9 @@ def command_sweep(args: argparse.Namespace) -> None:
 
     from bench.sweep_config import load_sweep
 
-    from bench.config import parse_overrides
-
     spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None,
-                      parse_overrides(args.overrides))
+                      overrides_of(args))
+    check_stores()
     from bench.sweep import format_summary, run_sweep  # optuna, torch: only once the file is valid
 
     rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
@@ -129,12 +148,20 @@ def command_horizon(args: argparse.Namespace) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
     spec = load_horizon(args.task, args.profile, Path(args.file) if args.file else None)
+    check_stores()
     counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)
     print(f"\nhorizon {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} in {spec.values} x "
           f"{len(spec.seeds)} seeds; this call: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     task = get_task(spec.task)
     print("\n".join(format_table(task, collect(task, horizon_runs(spec.task, spec.profile, spec.fingerprint)), spec.margin)))
     print("\nwrite the report: make report TASK=" + spec.task)
+
+
+def check_stores() -> None:
+    """Before any heavy import or data loading: a store that cannot work fails in seconds, in one line."""
+    from bench import tracking
+
+    tracking.check_store(tracking.tracking_uri())
 
 
 def command_report(args: argparse.Namespace) -> None:
@@ -171,6 +198,8 @@ def command_ui(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in TRAINING_COMMANDS:
+        interrupts.install()
     try:
         if args.command == "list":
             command_list()
@@ -189,7 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, interrupts.Interrupted) as error:
+        signum = error.signum if isinstance(error, interrupts.Interrupted) else 2
+        name = "SIGINT" if signum == 2 else "SIGTERM"
+        closed = close_open_runs(f"interrupted by {name}; run the same command to resume")
+        print(f"interrupted by {name}: {closed} open MLflow run(s) closed as KILLED; run the same command to resume",
+              file=sys.stderr)
+        return 128 + signum
     return 0
+
+
+def close_open_runs(reason: str) -> int:
+    if "bench.tracking" not in sys.modules:  # nothing was opened (and mlflow stays unimported)
+        return 0
+    from bench import tracking
+
+    return tracking.close_open_runs(reason)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,49 @@ def resolve_config(task_name: str, variant: str = "simple", cell: str | None = N
     return config
 
 
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def estimated_parameters(config: RunConfig) -> int:
+    """The recurrent layers' parameter count (the bulk of the network), without building it."""
+    directions = 2 if config.bidirectional else 1
+    gates, hidden = GATES.get(config.cell, 4), config.hidden
+    first = gates * hidden * (config.embedding_size + hidden + 2)
+    later = gates * hidden * (directions * hidden + hidden + 2)
+    return directions * (first + (config.layers - 1) * later)
+
+
+def memory_bytes() -> int | None:
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_network_size(config: RunConfig) -> None:
+    """A network whose weights, gradients and Adam state (16 bytes a parameter) exceed this machine's
+    memory fails in one line now, instead of an allocation traceback after seconds of data loading."""
+    total = memory_bytes()
+    count = estimated_parameters(config)
+    if total and 16 * count > total:
+        raise UserError(f"hidden={config.hidden} (layers={config.layers}) is too large: about {count:,} "
+                        f"parameters need {16 * count / 2**30:.0f} GiB with gradients and optimizer state; "
+                        f"this machine has {total / 2**30:.0f} GiB")
+
+
+LM_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_lm_label(label: str) -> None:
+    """`embedding_vectors=lm:<corpus-label>` names a pretraining run, e.g. lm:imdb-unsupervised."""
+    if not LM_LABEL.fullmatch(label):
+        raise UserError(f"embedding_vectors=lm:{label} is not valid: a corpus label has letters, digits, "
+                        f"'.', '_' and '-' only (e.g. lm:imdb-unsupervised)")
+
+
 def validate_config(config: RunConfig) -> None:
     """Range and consistency checks on the general knobs."""
     for key, allowed in CHOICES.items():
@@ -155,5 +199,8 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"activation={config.activation} applies to cell rnn only (cell is {config.cell})")
     if config.init != "default" and config.cell != "rnn":
         raise UserError(f"init={config.init} applies to cell rnn only (cell is {config.cell})")
+    if config.embedding_vectors.startswith("lm:"):
+        check_lm_label(config.embedding_vectors[3:])
+    check_network_size(config)
     if config.variant == "embedding-pretrained" and not config.embedding_vectors:
         raise UserError("variant embedding-pretrained needs embedding_vectors=<path to a GloVe/word2vec text file>")

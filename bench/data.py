@@ -4,11 +4,18 @@ Fixed-shape data (generated tasks) is indexed a whole batch at a time; variable-
 bucketed by length and padded only to the longest sequence of its batch (the model packs it)."""
 from __future__ import annotations
 
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Iterator
+
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler
 
+from bench.errors import UserError
+from bench.paths import cache_dir
 from bench.registry import TaskData, TaskSpec
 from bench.synthetic import dataset_arrays
 
@@ -103,7 +110,8 @@ class TaskDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
-        self.data = self.task.load_data(self.settings, self.data_seed)
+        with removed_on_error(cache_dir()):  # bad data leaves nothing behind
+            self.data = self.task.load_data(self.settings, self.data_seed)
         for split, dataset in self.data.splits.items():
             if "input_ids" in dataset.column_names:  # variable-length text
                 padded = self.settings["batching"] == "padded"
@@ -142,3 +150,43 @@ class TaskDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def cache_entries(root: Path, depth: int = 3) -> set[Path]:
+    """Files and folders under `root`, `depth` levels deep (the caches' layouts: hf/<builder>/<config>)."""
+    found, level = set(), [root]
+    for _ in range(depth):
+        nxt = []
+        for folder in level:
+            try:
+                children = list(folder.iterdir())
+            except OSError:
+                continue
+            found.update(children)
+            nxt += [child for child in children if child.is_dir() and not child.is_symlink()]
+        level = nxt
+    return found
+
+
+@contextlib.contextmanager
+def removed_on_error(root: Path) -> Iterator[None]:
+    """If loading fails on bad input (UserError), remove what it added to the cache, so that a data
+    error creates nothing (the README's promise)."""
+    existed = root.exists()
+    before = cache_entries(root) if existed else set()
+    top = root  # the highest folder this call may create
+    while not top.parent.exists():
+        top = top.parent
+    try:
+        yield
+    except UserError:
+        if not existed:
+            shutil.rmtree(top, ignore_errors=True)
+        else:
+            for path in sorted(cache_entries(root) - before, key=lambda p: len(p.parts)):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+        raise

@@ -10,14 +10,17 @@ imported only to train.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from bench import interrupts
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.horizon_rule import run_outcome
@@ -98,7 +101,8 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
 
     from bench.train import DivergedError, train
 
-    if threads:
+    if threads:  # a pool process: its own signal handlers close its run as KILLED on SIGINT/SIGTERM
+        interrupts.install()
         torch.set_num_threads(threads)
     config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
     tags = {Tag.STAGE: Stage.HORIZON, Tag.HORIZON_PROFILE: spec.profile, Tag.HORIZON_SPEC: spec.fingerprint,
@@ -109,7 +113,7 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
               tags=tags, progress=False, finished_on=(DivergedError,))
     except DivergedError:
         return "diverged"
-    except (KeyboardInterrupt, UserError):
+    except (KeyboardInterrupt, interrupts.Interrupted, UserError):
         raise
     except Exception:  # recorded in MLflow (FAILED, with its traceback); the grid goes on
         return "failed"
@@ -131,12 +135,31 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
             # spawn, not fork: the parent already holds MLflow's database connections
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+            try:
                 futures = [pool.submit(run_job, spec, job, threads) for job in pending]
                 for future in as_completed(futures):
                     counts[future.result()] += 1
                     bar.update()
                     bar.set_postfix(counts)
+            except BaseException as error:
+                stop_pool(pool, error)
+                raise
+            pool.shutdown()
     finally:
         bar.close()
     return counts
+
+
+def stop_pool(pool: ProcessPoolExecutor, error: BaseException) -> None:
+    """Interrupted (or failed): drop the queued jobs and stop the running ones with the same signal,
+    so each closes its own MLflow run as KILLED, then wait for them."""
+    processes = list((pool._processes or {}).values())  # noqa: SLF001 - the executor has no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    signum = error.signum if isinstance(error, interrupts.Interrupted) else signal.SIGTERM
+    for process in processes:
+        if process.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signum)
+    for process in processes:
+        process.join(timeout=60)

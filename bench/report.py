@@ -8,7 +8,9 @@ This module composes the sections and publishes the result."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from bench.paths import ROOT
 from bench.registry import all_tasks, get_task
 from bench.report_diagnostics import (ZeroInput, ablation_section, horizon_section, probe_section,
                                       zero_input_section, zero_input_table)
-from bench.results import (StudyResults, TaskResults, best_trial, counterpart, final_values, grid_parts,
+from bench.results import (StudyResults, TaskResults, best_trial, counterpart, final_values, grid_items, grid_parts,
                            load_task_results, metric_history, searched_keys, train_validation_gap)
 from bench.stats import below_p, holm, summarize, welch_p
 from bench.tracking import Metric, Tag
@@ -130,7 +132,19 @@ def missing_runs(studies: list[StudyResults]) -> list[str]:
         if done < planned_trials or len(study.finished_finals) < planned_seeds:
             missing.append(f"- {label(study)}: {done}/{planned_trials} trials finished, "
                            f"{len(study.finished_finals)}/{planned_seeds} final seeds")
-    return missing
+    return missing + [f"- {name}: not started" for name in unstarted_studies(studies)]
+
+
+def unstarted_studies(studies: list[StudyResults]) -> list[str]:
+    """Studies the sweep plans (every parent run carries the whole plan) that have no run yet."""
+    planned: list[str] = []
+    for study in studies:
+        if study.parent is not None:
+            for name in json.loads(study.parent.data.tags.get(Tag.SWEEP_STUDIES, "[]")):
+                if name not in planned:
+                    planned.append(name)
+    started = {"/".join([s.variant, s.cell, *grid_items(s.grid)]) for s in studies}
+    return [name for name in planned if name not in started]
 
 
 def status_section(report: Report) -> list[str]:
@@ -404,15 +418,30 @@ def write_report(task_name: str, profile: str | None = None, out_dir: Path = REP
     return out_dir / f"{task.name}.md"
 
 
+def publish_lock(out_dir: Path) -> Path:
+    """One lock per report folder, kept outside it (the folder holds only reports)."""
+    key = hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"rnnbench-report-{key}.lock"
+
+
 def publish(staging: Path, out_dir: Path, name: str) -> None:
-    """Swap the new report in only once it is complete: no half-written report is ever visible."""
-    old = out_dir / f".old-{name}"
-    shutil.rmtree(old, ignore_errors=True)
-    if (out_dir / name).exists():
-        (out_dir / name).rename(old)
-    (staging / name).rename(out_dir / name)
-    (staging / f"{name}.md").replace(out_dir / f"{name}.md")
-    shutil.rmtree(old, ignore_errors=True)
+    """Swap the new report in only once it is complete, under a lock (two `make report` at once take
+    turns): each image and then the markdown replace their old versions atomically, so a reader never
+    sees a half-written file or a missing image folder; images the new report no longer has go last."""
+    from filelock import FileLock
+
+    with FileLock(publish_lock(out_dir), timeout=600):
+        images = out_dir / name
+        images.mkdir(exist_ok=True)
+        fresh = {path.name for path in (staging / name).iterdir()}
+        for path in (staging / name).iterdir():
+            if path.is_dir() and (images / path.name).is_dir():
+                shutil.rmtree(images / path.name)
+            os.replace(path, images / path.name)
+        os.replace(staging / f"{name}.md", out_dir / f"{name}.md")
+        for path in images.iterdir():
+            if path.name not in fresh:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def write_index(out_dir: Path = REPORTS) -> Path:
@@ -431,5 +460,10 @@ def write_index(out_dir: Path = REPORTS) -> Path:
              *markdown_table(["task", "profile", "summary", "hardware", "generated"], rows)]
     path = out_dir / "README.md"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    from filelock import FileLock
+
+    with FileLock(publish_lock(out_dir), timeout=600):
+        staging = path.with_name(f".README.md.{os.getpid()}")
+        staging.write_text("\n".join(lines) + "\n")
+        os.replace(staging, path)
     return path

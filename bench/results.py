@@ -68,14 +68,19 @@ def search_runs(experiment_name: str, query: str = "", **options) -> list:
 
 
 def read_task_runs(task: str, profile: str | None = None) -> tuple[list[StudyResults], str, list]:
-    """(studies of the chosen profile, the profile, every run of the task's experiment)."""
-    uri = tracking.tracking_uri()
+    """(studies of the chosen profile, the profile, every run of the task's experiment). Runs left
+    RUNNING by a process that is gone are closed first (a report touches the experiment too)."""
+    uri = tracking.safe_url(tracking.tracking_uri())
     if store_missing():
         raise UserError(f"no runs for task {task} in {uri}; run make sweep TASK={task} first")
+    tracking.check_store(tracking.tracking_uri())
     try:
+        experiment = tracking.client().get_experiment_by_name(task)
+        if experiment is not None:
+            tracking.close_orphan_runs(experiment.experiment_id)
         runs = search_runs(task)
     except Exception as error:
-        raise UserError(f"cannot reach the MLflow store {uri}: {first_line(error)}") from None
+        raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
     swept = [r for r in runs if r.data.tags.get(Tag.STAGE) in Stage.SWEPT]
     if not swept:
         raise UserError(f"no runs for task {task} in {uri}; run make sweep TASK={task} first")
@@ -292,6 +297,9 @@ def probe_curves(run_id: str) -> dict[str, list[float]]:
 def pretrained_vectors_file(corpus: str) -> Path | None:
     """The embeddings file of the most recent finished pretraining run on `corpus` (downloaded from
     its artifacts when the local file is gone); None when there is no such run."""
+    from bench.config import check_lm_label
+
+    check_lm_label(corpus)  # it goes into an MLflow filter string: names only, no quotes
     client = tracking.client()
     runs = search_runs("next-word", f"tags.{Tag.STAGE} = '{Stage.PRETRAIN}' and tags.{Tag.CORPUS} = '{corpus}' "
                        f"and tags.{Tag.STATE} = '{State.COMPLETE}'", order_by=["start_time DESC"], max_results=1)

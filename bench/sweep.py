@@ -2,23 +2,27 @@
 configuration of each retrained once per final seed and tested once. Every trial is an MLflow run.
 
 Resumable and distributable: all state lives in the Optuna storage, so the same command on N
-terminals or machines splits the work; a worker killed mid-trial is detected by Optuna's heartbeat
-and its slot is run again.
+terminals or machines splits the work. A trial whose worker is gone (its pid on this host, or its
+Optuna heartbeat elsewhere) is failed and its retry queued; whichever worker comes next runs it, and
+no worker returns while a study still has work nobody is doing.
 """
 from __future__ import annotations
 
+import copy
+import json
 import os
 import statistics
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import optuna
 from optuna.trial import TrialState
 
-from bench import tracking
+from bench import interrupts, tracking
 from bench.config import resolve_config
-from bench.errors import UserError, first_line
+from bench.errors import UserError
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
@@ -30,6 +34,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+RUN_ATTRS = ("mlflow_run_id", "worker", "fail_reason", "pruned_reason", "skipped", "interrupted", "died")
+MAX_FINAL_FAILURES = 3  # a final seed that fails this often (not by a signal or a dead worker) stops the sweep
 
 
 class SlotTaken(Exception):
@@ -40,18 +47,34 @@ def default_storage_url() -> str:
     return f"sqlite:///{ROOT / 'sweeps' / 'optuna.db'}"
 
 
+class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a dead worker's trial (queued as WAITING, same parameters), without the dead
+    run's own records (its MLflow run id, owner, reasons): the retry gets its own."""
+
+    def __call__(self, study: optuna.Study, trial) -> None:
+        trial = copy.deepcopy(trial)
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS}
+        super().__call__(study, trial)
+
+
 def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats, so a trial whose worker died is failed and retried.
     (Optuna's journal file storage has no heartbeat; SQLite, with a lock timeout, serves one machine.)"""
-    url = url or os.environ.get("STORAGE") or default_storage_url()
+    url = tracking.encoded_url(url or os.environ.get("STORAGE") or default_storage_url())
     interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
     grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))
-    engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    if url.startswith("sqlite:///"):
+        tracking.check_sqlite_path(url.removeprefix("sqlite:///"), "Optuna storage")
+        engine_kwargs = {"connect_args": {"timeout": 120}}
+    elif url.startswith("postgresql"):  # an unreachable server fails in seconds, not minutes
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
 
     def open_storage():
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+            heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=3))
 
     for attempt in range(5):
         try:
@@ -67,7 +90,8 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
             if any(word in str(error) for word in ("already exists", "UNIQUE", "duplicate")) and attempt < 4:
                 time.sleep(0.5 * (attempt + 1))
                 continue
-            raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {first_line(error)}") from None
+            raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {tracking.connection_error(error)}"
+                            ) from None
 
 
 def study_name(spec: SweepSpec, key: StudyKey, stage: str = "search") -> str:
@@ -142,60 +166,142 @@ class Worker:
     spec: SweepSpec
     storage: optuna.storages.RDBStorage
     progress: "Progress | None" = None
+    current_trial: int | None = None  # storage id of the trial this worker is running
+    said: set = field(default_factory=set)
 
     # -- MLflow parent run, one per study ------------------------------------------------------------
     def parent_run(self, study: optuna.Study, key: StudyKey) -> str:
+        """The study's MLflow run, created by the first worker and adopted (reopened if an interrupt
+        closed it) by every worker that works on the study."""
         run_id = study.user_attrs.get("mlflow_parent_run_id")
         if run_id:
+            check_same_store(study)
+            try:
+                tracking.adopt_run(run_id)
+            except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
+                raise UserError(f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
+                                f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
+                                f"resume against the MLflow store the sweep began with") from None
             return run_id
-        parent = tracking.open_parent_run(self.spec.task, f"{self.spec.task}/{key.label}/sweep", tags={
+        run_id = tracking.open_parent_run(self.spec.task, f"{self.spec.task}/{key.label}/sweep", tags={
             T.TASK: self.spec.task, T.VARIANT: key.variant, T.CELL: key.cell, T.STAGE: tracking.Stage.STUDY,
             T.PROFILE: self.spec.profile, T.GRID: key.suffix.lstrip(":"),
             T.OPTUNA_STUDY: study.study_name, T.OPTUNA_STORAGE: safe_url(self.storage.url),
             T.OPTUNA_VERSION: optuna.__version__, T.GIT_COMMIT: tracking.git_commit(),
-            T.SWEEP_FILE: str(self.spec.path)},
+            T.SWEEP_FILE: str(self.spec.path), T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies])},
             params={"trials": self.spec.trials, "max_epochs": self.spec.max_epochs,
                     "pruner": self.spec.pruner["type"], "sampler_seed": self.spec.sampler_seed,
                     "final_seeds": self.spec.final_seeds, **self.spec.fixed, **dict(key.grid)})
         winner = study.user_attrs.get("mlflow_parent_run_id")  # another worker may have won the race
         if winner:
-            tracking.discard_parent_run(parent)
-            return winner
-        study.set_user_attr("mlflow_parent_run_id", parent)
-        return parent
+            tracking.discard_parent_run(run_id)
+            return self.parent_run(study, key)
+        with interrupts.deferred():
+            study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
+            study.set_user_attr("mlflow_parent_run_id", run_id)
+        return run_id
 
-    def recover_dead_runs(self, study: optuna.Study) -> None:
-        """Fail trials whose worker stopped heart-beating, and close their MLflow runs."""
+    def recover_dead_trials(self, study: optuna.Study) -> None:
+        """Fail the trials whose worker is gone and queue their retries (Optuna's stale-trial callback);
+        close their MLflow runs. Gone means: on this host, its process no longer exists (exact, no
+        waiting); elsewhere, its Optuna heartbeat is older than the grace period; and a trial that died
+        between Optuna's ask() and its first heartbeat (no owner recorded) once the grace period is over."""
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return
         optuna.storages.fail_stale_trials(study)
+        grace = (self.storage.grace_period or 2 * self.storage.heartbeat_interval) + self.storage.heartbeat_interval
+        now = datetime.now()
+        retry = self.storage.get_heartbeat_stale_trial_callback()
+        for trial in running:
+            owner = trial.user_attrs.get("worker")
+            if owner:
+                gone = tracking.process_gone(owner)
+            else:
+                gone = trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > grace
+            if gone:
+                try:
+                    self.storage.set_trial_user_attr(trial._trial_id, "died", "worker process gone")
+                    if self.storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                        retry(study, self.storage.get_trial(trial._trial_id))
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass  # another worker failed it first
         mlflow_client = tracking.client()
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        for trial in running:
             run_id = trial.user_attrs.get("mlflow_run_id")
-            if run_id and mlflow_client.get_run(run_id).info.status == "RUNNING":
-                tracking.close_run(run_id, "KILLED", tracking.State.FAILED, "worker died (stale Optuna heartbeat)")
+            if run_id and self.storage.get_trial(trial._trial_id).state == TrialState.FAIL:
+                try:
+                    if mlflow_client.get_run(run_id).info.status == "RUNNING":
+                        owner = trial.user_attrs.get("worker") or {}
+                        tracking.close_run(run_id, "KILLED", tracking.State.INTERRUPTED,
+                                           f"process gone (host {owner.get('host')} pid {owner.get('pid')}); "
+                                           "its trial is retried")
+                except Exception:  # noqa: BLE001 - closed meanwhile by another worker
+                    pass
+
+    def fail_current_trial(self, reason: str) -> None:
+        """On SIGINT/SIGTERM: the running trial is failed (not left RUNNING), so a resume redoes its slot."""
+        if self.current_trial is None:
+            return
+        try:
+            with interrupts.deferred():
+                if self.storage.get_trial(self.current_trial).state == TrialState.RUNNING:
+                    self.storage.set_trial_user_attr(self.current_trial, "interrupted", reason)
+                    self.storage.set_trial_state_values(self.current_trial, state=TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - the next worker finds it by its pid
+            pass
+        self.current_trial = None
+
+    def wait(self, message: str) -> None:
+        if message not in self.said:
+            self.said.add(message)
+            say(message)
+        if self.progress:
+            self.progress.refresh()
+        time.sleep(float(os.environ.get("RNNBENCH_POLL_SECONDS", "2")))
 
     # -- search ---------------------------------------------------------------------------------------
     def search(self, key: StudyKey) -> None:
+        """Run trials of this study until its budget is finished or held by live workers. A queued
+        (WAITING) retry is always run, by whichever worker gets here: it never counts as taken here."""
         name = study_name(self.spec, key)
         while True:
             study = load(self.spec, self.storage, name, self.spec.sampler_seed + len(study_trials(self.storage, name)))
-            self.recover_dead_runs(study)
-            taken = study.get_trials(deepcopy=False, states=TAKEN)
-            crashes = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if len(taken) >= self.spec.trials:
+            self.recover_dead_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            active = [t for t in trials if t.state in ACTIVE]
+            waiting = [t for t in trials if t.state == TrialState.WAITING]
+            if len(active) >= self.spec.trials and not waiting:
                 return
-            if sum(1 for t in crashes if t.user_attrs.get("fail_reason")) >= 2 * self.spec.trials:
-                raise UserError(f"study {name}: too many failed trials; see their fail_reason in MLflow")
+            failures = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("fail_reason")]
+            if len(failures) >= 2 * self.spec.trials:
+                raise UserError(f"study {name}: {len(failures)} trials failed (last: "
+                                f"{failures[-1].user_attrs['fail_reason']}); see their failure_reason in MLflow")
             parent = self.parent_run(study, key)
             study.optimize(lambda trial: self.objective(trial, study, key, parent), n_trials=1,
                            catch=(Exception,))
+            self.current_trial = None
             if self.progress:
                 self.progress.refresh()
 
     def objective(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
+        self.current_trial = trial._trial_id
+        trial.set_user_attr("worker", tracking.owner_tags())
+        claim_slot(study, trial, self.spec.trials)
+        try:
+            return self.train_trial(trial, study, key, parent)
+        except (optuna.TrialPruned, SlotTaken):
+            raise
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            trial.set_user_attr("fail_reason", reason)
+            say(f"{study.study_name} trial {trial.number} failed: {reason}")
+            raise
+
+    def train_trial(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
         from bench.train import DivergedError, train
         from optuna_integration import PyTorchLightningPruningCallback
 
-        claim_slot(study, trial, self.spec.trials)
         knobs = {**self.spec.fixed, **dict(key.grid), **suggest(trial, self.spec.space_for(key.variant)),
                  "max_epochs": self.spec.max_epochs}
         if self.spec.match_parameters:
@@ -219,11 +325,6 @@ class Worker:
         except optuna.TrialPruned as error:
             trial.set_user_attr("pruned_reason", str(error))
             raise
-        except Exception as error:
-            reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
-            trial.set_user_attr("fail_reason", reason)
-            say(f"{study.study_name} trial {trial.number} failed: {reason}")
-            raise
         trial.set_user_attr("param_count", result.param_count)
         return result.best_val
 
@@ -232,43 +333,64 @@ class Worker:
         search = self.wait_for_search(key)
         best = search.best_trial
         final = load(self.spec, self.storage, study_name(self.spec, key, "final"), self.spec.sampler_seed)
-        parent = self.parent_run(search, key)
-        while True:
-            self.recover_dead_runs(final)
+        while True:  # until every seed is finished: a seed on a dead worker is redone here
+            parent = self.parent_run(search, key)
+            self.recover_dead_trials(final)
             trials = final.get_trials(deepcopy=False)
             done = {trial_seed(t) for t in trials if t.state == TrialState.COMPLETE}
+            if all(seed in done for seed in self.spec.final_seeds):
+                break
+            for seed in self.spec.final_seeds:
+                failures = [t for t in trials if trial_seed(t) == seed and t.user_attrs.get("fail_reason")]
+                if len(failures) >= MAX_FINAL_FAILURES:
+                    raise UserError(f"study {final.study_name}: final seed {seed} failed {len(failures)} times "
+                                    f"(last: {failures[-1].user_attrs['fail_reason']})")
             held = {trial_seed(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
-            missing = [s for s in self.spec.final_seeds if s not in done | held]
-            for seed in missing:
+            for seed in [s for s in self.spec.final_seeds if s not in done | held]:
                 final.enqueue_trial({"seed": seed}, user_attrs={"best_trial": best.number})
-            if not final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                break  # every seed is finished or running on another worker
-            final.optimize(lambda trial: self.final_objective(trial, final, best, key, parent),
-                           n_trials=1, catch=(Exception,))
-            if self.progress:
-                self.progress.refresh()
-        if all(s in {trial_seed(t) for t in final.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-               for s in self.spec.final_seeds):
-            tracking.finish_parent_run(parent)
+            if final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                final.optimize(lambda trial: self.final_objective(trial, final, best, key, parent),
+                               n_trials=1, catch=(Exception,))
+                self.current_trial = None
+                if self.progress:
+                    self.progress.refresh()
+            else:
+                self.wait(f"{key.label}: waiting for final seeds running on other workers")
+        tracking.finish_parent_run(parent)
 
     def wait_for_search(self, key: StudyKey) -> optuna.Study:
-        """Final seeds need the finished search: wait for trials still running on other workers."""
+        """Final seeds need the finished search: wait for trials still running on other workers, and
+        run any slot that opens again (a dead worker's retry, a failed trial)."""
         name = study_name(self.spec, key)
         while True:
             study = optuna.load_study(study_name=name, storage=self.storage)
-            self.recover_dead_runs(study)
+            self.recover_dead_trials(study)
             finished = study.get_trials(deepcopy=False, states=FINISHED)
-            pending = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-            if len(finished) >= self.spec.trials and not pending:
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if len(finished) >= self.spec.trials and not running and not waiting:
                 if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                     raise UserError(f"study {name}: every trial was pruned; no configuration to evaluate")
                 return study
-            if not pending:  # our own search was cut short (e.g. too many failures): redo it
+            if waiting or len(finished) + len(running) < self.spec.trials:
                 self.search(key)
                 continue
-            time.sleep(2)
+            self.wait(f"{key.label}: waiting for trials running on other workers")
 
     def final_objective(self, trial, final, best, key: StudyKey, parent: str) -> float:
+        self.current_trial = trial._trial_id
+        trial.set_user_attr("worker", tracking.owner_tags())
+        try:
+            return self.train_final(trial, final, best, key, parent)
+        except SlotTaken:
+            raise
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            trial.set_user_attr("fail_reason", reason)
+            say(f"{final.study_name} trial {trial.number} failed: {reason}")
+            raise
+
+    def train_final(self, trial, final, best, key: StudyKey, parent: str) -> float:
         from bench.train import train
 
         seed = trial.suggest_categorical("seed", self.spec.final_seeds)
@@ -310,6 +432,15 @@ def study_trials(storage, name: str) -> list:
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     except KeyError:
         return []
+
+
+def check_same_store(study: optuna.Study) -> None:
+    """A sweep resumed against another MLflow store than it began with would lose its runs."""
+    began = study.user_attrs.get("mlflow_store")
+    now = safe_url(tracking.tracking_uri())
+    if began and began != now:
+        raise UserError(f"study {study.study_name} began with the MLflow store {began}, but MLFLOW_TRACKING_URI "
+                        f"is now {now}: resume with the store it began with")
 
 
 def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
@@ -363,6 +494,11 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = make_storage(storage_url)
     tracking.ensure_experiment(spec.task)  # once, before trials: concurrent creation can race
+    for key in spec.studies:  # before any training: a resume against another MLflow store stops here
+        try:
+            check_same_store(optuna.load_study(study_name=study_name(spec, key), storage=storage))
+        except KeyError:
+            pass
     progress = Progress(spec, storage) if show_progress else None
     worker = Worker(spec, storage, progress)
     try:
@@ -370,26 +506,14 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
             worker.search(key)
         for key in spec.studies:
             worker.finals(key)
-    except KeyboardInterrupt:
-        close_open_parents(spec, storage)
+    except (KeyboardInterrupt, interrupts.Interrupted) as error:
+        worker.fail_current_trial(str(error) if isinstance(error, interrupts.Interrupted) else "interrupted")
+        tracking.close_open_runs(tracking.interrupted_reason(error))
         raise
     finally:
         if progress:
             progress.close()
     return summary_rows(spec, storage)
-
-
-def close_open_parents(spec: SweepSpec, storage) -> None:
-    """On Ctrl-C, mark this sweep's unfinished study runs KILLED (a resumed sweep finishes them)."""
-    mlflow_client = tracking.client()
-    for key in spec.studies:
-        try:
-            run_id = optuna.load_study(study_name=study_name(spec, key), storage=storage).user_attrs.get(
-                "mlflow_parent_run_id")
-        except KeyError:
-            continue
-        if run_id and mlflow_client.get_run(run_id).info.status == "RUNNING":
-            tracking.close_run(run_id, "KILLED", "interrupted", "sweep interrupted; run the same command to resume")
 
 
 def summary_rows(spec: SweepSpec, storage) -> list[dict]:

@@ -110,7 +110,7 @@ def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
         merged["fixed"] = {**(merged.get("fixed") or {}), **overrides}
         # Studies with other data or settings must not mix with these: name them apart.
         prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
-    spec = validate(path, task, profile, merged)
+    spec = validate(path, task, profile, merged, set(overrides or {}))
     spec.study_prefix = prefix
     return spec
 
@@ -149,7 +149,7 @@ def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> Non
             raise UserError(f"{path}: unknown key {prefix}{key}; allowed: {', '.join(sorted(allowed))}")
 
 
-def validate(path: Path, task: str, profile: str, merged: dict) -> SweepSpec:
+def validate(path: Path, task: str, profile: str, merged: dict, from_command_line: set[str] = frozenset()) -> SweepSpec:
     def fail(key: str, message: str):
         raise UserError(f"{path}: {key} (profile {profile}): {message}")
 
@@ -184,8 +184,6 @@ def validate(path: Path, task: str, profile: str, merged: dict) -> SweepSpec:
     match = merged.get("match_parameters")
     if match is not None and (not isinstance(match, int) or match < 1):
         fail("match_parameters", "a target parameter count (positive integer) or null")
-    if match is not None and any("hidden" in s for s in [search_space, *variant_space.values()]):
-        fail("match_parameters", "hidden is derived from the target count, so it cannot also be searched")
     fixed = merged.get("fixed") or {}
     if not isinstance(fixed, dict):
         fail("fixed", "expected a mapping of knob: value")
@@ -201,23 +199,73 @@ def validate(path: Path, task: str, profile: str, merged: dict) -> SweepSpec:
             fail(f"variant_grid.{name}", f"unknown variant; allowed: {', '.join(VARIANTS)}")
         if not isinstance(knobs, dict) or not all(isinstance(v, list) and v for v in knobs.values()):
             fail(f"variant_grid.{name}", "expected a mapping of knob: [values] (e.g. embedding_vectors: [a, b])")
+    check_one_place_per_knob(fail, fixed, from_command_line, grid, variant_grid, search_space, variant_space,
+                             match is not None)
     points = grid_points(grid)
     # A variant's own grid (e.g. the embedding source of embedding-pretrained) multiplies its studies only.
     studies = [StudyKey(v, c, point + extra) for point in points for v in variants
                for extra in grid_points(variant_grid.get(v) or {}) for c in cells]
-    # Every study's fixed knobs plus one sample of its space must resolve to a valid run config.
     for study in studies:
-        sample = {key: first_value(dist) for key, dist in {**search_space, **variant_space.get(study.variant, {})}.items()}
-        try:
-            resolve_config(task, study.variant, study.cell, {**fixed, **dict(study.grid), **sample,
-                                                             "max_epochs": merged["max_epochs"]})
-        except UserError as error:
-            raise UserError(f"{path}: fixed/grid/search_space (profile {profile}, {study.label}): {error}") from None
+        space = {**search_space, **variant_space.get(study.variant, {})}
+        if not space and merged["trials"] > 1:
+            fail("search_space", f"nothing is searched for {study.label}, so its {merged['trials']} trials would "
+                                 "be identical: add a search_space or set trials: 1")
+        check_every_value(path, profile, task, study, fixed, from_command_line, space, merged["max_epochs"])
     return SweepSpec(task=task, profile=profile, path=path, variants=variants, cells=cells, fixed=fixed,
                      search_space=search_space, variant_space=variant_space, trials=merged["trials"],
                      max_epochs=merged["max_epochs"], pruner=pruner, sampler_seed=int(merged.get("sampler_seed", 0)),
                      final_seeds=final_seeds, match_parameters=match, description=merged.get("description", ""),
                      grid=grid, studies=studies)
+
+
+def check_one_place_per_knob(fail, fixed: dict, from_command_line: set[str], grid: dict, variant_grid: dict,
+                             search_space: dict, variant_space: dict, match_parameters: bool) -> None:
+    """A searched knob that is also fixed (in the file, ARGS or a grid) would be silently overwritten by
+    one of them: name both places."""
+    places: dict[str, list[str]] = {}
+    for key in fixed:
+        places.setdefault(key, []).append(f"ARGS ({key}={fixed[key]})" if key in from_command_line else f"fixed.{key}")
+    for key in grid:
+        places.setdefault(key, []).append(f"grid.{key}")
+    for name, knobs in variant_grid.items():
+        for key in knobs:
+            places.setdefault(key, []).append(f"variant_grid.{name}.{key}")
+    for key in search_space:
+        places.setdefault(key, []).append(f"search_space.{key}")
+    for name, space in variant_space.items():
+        for key in space:
+            if key not in search_space:  # a variant's own range replaces the shared one on purpose
+                places.setdefault(key, []).append(f"variant_space.{name}.{key}")
+    if match_parameters and "hidden" in places:
+        places["hidden"].append("match_parameters (hidden is derived from the target count)")
+    searched = ("search_space.", "variant_space.", "match_parameters")
+    for key, where in places.items():
+        # A grid point replacing a fixed value (and ARGS replacing the file's) is the documented use;
+        # a searched knob that is also set elsewhere would have one of the two silently ignored.
+        if len(where) > 1 and any(w.startswith(searched) for w in where):
+            fail(key, f"set in two places, {where[0]} and {where[1]}; keep one")
+
+
+def check_every_value(path: Path, profile: str, task: str, study: StudyKey, fixed: dict, from_command_line: set[str],
+                      space: dict, max_epochs: int) -> None:
+    """Every value a trial can get must be a valid run config: the fixed knobs and grid point with each
+    end of every range and each categorical choice, before anything starts."""
+    base = {key: first_value(dist) for key, dist in space.items()}
+    candidates = [("ARGS", None, base)]
+    for key, dist in space.items():
+        values = dist["choices"] if dist["type"] == "categorical" else [dist["low"], dist["high"]]
+        candidates += [(key, value, {**base, key: value}) for value in values]
+    from_file = {key: value for key, value in fixed.items() if key not in from_command_line}
+    candidates.insert(0, ("fixed/grid", None, base, from_file))
+    candidates[1] = ("ARGS", None, base, fixed)
+    for where, value, sample, *knobs in candidates:
+        try:
+            resolve_config(task, study.variant, study.cell,
+                           {**(knobs[0] if knobs else fixed), **dict(study.grid), **sample, "max_epochs": max_epochs})
+        except UserError as error:
+            if value is not None or where not in ("fixed/grid", "ARGS"):
+                where = f"search_space.{where} value {value!r}"
+            raise UserError(f"{path}: {where} (profile {profile}, {study.label}): {error}") from None
 
 
 def grid_points(grid: dict[str, list]) -> list[tuple]:

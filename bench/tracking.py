@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
+import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Iterator
 
+from bench import interrupts
 from bench.errors import UserError, first_line
 from bench.paths import ROOT, artifact_root
 
@@ -34,6 +38,9 @@ class Tag:
     HORIZON_AXIS, HORIZON_VALUE, HORIZON_MARGIN = "horizon_axis", "horizon_value", "horizon_margin"
     CONFIG_SOURCE = "config_source"  # where a horizon arm's configuration came from
     CORPUS, EMBEDDINGS_FILE = "corpus", "embeddings_file"  # pretraining runs
+    # who owns a RUNNING run: its process (host, pid, the pid's start time) and, on a shared server, a heartbeat
+    HOST, PID, PID_STARTED, HEARTBEAT = "host", "pid", "pid_started", "heartbeat"
+    SWEEP_STUDIES = "sweep_studies"  # a parent run: every study of its sweep (JSON list), started or not
 
 
 class Stage:
@@ -44,6 +51,7 @@ class Stage:
 
 class State:
     COMPLETE, PRUNED, FAILED, INTERRUPTED = "complete", "pruned", "failed", "interrupted"
+    RUNNING = "running"  # a parent run while its sweep goes on
 
 
 class Metric:
@@ -64,11 +72,49 @@ class Metric:
 
 
 def safe_url(url: str) -> str:
-    """Storage URL without a password, for tags and messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    """A store URL without its password, for tags and messages. The password ends at the last '@'
+    before the host, so '@' and ':' inside it are masked too."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    end = len(rest)
+    for stop in ("?", "#"):
+        if stop in rest:
+            end = min(end, rest.index(stop))
+    at = rest.rfind("@", 0, end)
+    if at < 0:
+        return url
+    user = rest[:at].split(":", 1)[0]
+    return f"{scheme}://{user}:***@{rest[at + 1:]}"
+
+
+def encoded_url(url: str) -> str:
+    """A database URL whose password holds a raw '@' (which SQLAlchemy would read as the host), with that
+    '@' percent-encoded: `postgresql://u:p@ss@host/db` works as typed."""
+    password = url_password(url)
+    if not password or "@" not in password:
+        return url
+    scheme, rest = url.split("://", 1)
+    user = rest.split(":", 1)[0]
+    return f"{scheme}://{user}:{password.replace('@', '%40')}{rest[len(user) + 1 + len(password):]}"
+
+
+def url_password(url: str) -> str | None:
+    if "://" not in url:
+        return None
+    rest = url.split("://", 1)[1]
+    at = rest.rfind("@", 0, len(rest.split("?", 1)[0]))
+    userinfo = rest[:at] if at >= 0 else ""
+    return userinfo.split(":", 1)[1] if ":" in userinfo else None
+
+
+def scrub(text: str) -> str:
+    """Remove the passwords of the configured stores from a message (drivers may echo the URL)."""
+    for url in (os.environ.get("MLFLOW_TRACKING_URI", ""), os.environ.get("STORAGE", "")):
+        password = url_password(url)
+        if password:
+            text = text.replace(password, "***").replace(password.replace("@", "%40"), "***")
+    return text
 
 
 def tracking_uri() -> str:
@@ -85,15 +131,20 @@ def client():
 
 def ensure_experiment(name: str) -> str:
     """The experiment's id, creating it (with an absolute artifact location) if needed.
-    Safe when several workers race to create it."""
+    Safe when several workers race to create it. Runs left RUNNING by a dead process are closed here,
+    so the next command that touches an experiment finds them."""
     uri = tracking_uri()
+    check_store(uri)
     if uri.startswith("sqlite:///"):
         # Creating a SQLite store (and its tables) from several processes at once can fail.
         from filelock import FileLock
 
         with FileLock(uri.removeprefix("sqlite:///") + ".lock", timeout=120):
-            return _ensure_experiment(name)
-    return _ensure_experiment(name)
+            experiment_id = _ensure_experiment(name)
+    else:
+        experiment_id = _ensure_experiment(name)
+    close_orphan_runs(experiment_id)
+    return experiment_id
 
 
 def _ensure_experiment(name: str) -> str:
@@ -101,7 +152,8 @@ def _ensure_experiment(name: str) -> str:
     try:
         experiment = mlflow_client.get_experiment_by_name(name)
     except Exception as error:  # unreachable server, unreadable database, ...
-        raise UserError(f"cannot reach the MLflow store {tracking_uri()}: {first_line(error)}") from None
+        raise UserError(f"cannot reach the MLflow store {safe_url(tracking_uri())}: "
+                        f"{scrub(first_line(error))}") from None
     if experiment is not None:
         if "mlflow.experimentKind" not in experiment.tags:
             mlflow_client.set_experiment_tag(experiment.experiment_id, "mlflow.experimentKind", "custom_model_development")
@@ -158,53 +210,256 @@ def tracked_run(experiment: str, run_name: str, tags: dict, parent_run_id: str |
     Tag `state` (Tag.STATE): complete (FINISHED), failed (FAILED, reason in tag `failure_reason`), interrupted
     (KILLED), or pruned for the exceptions in `finished_on` (FINISHED, stopped early on purpose).
     """
-    mlflow_client = client()
     experiment_id = ensure_experiment(experiment)
-    all_tags = {k: str(v) for k, v in tags.items()}
-    all_tags["mlflow.runName"] = run_name
+    all_tags = dict(tags)
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = mlflow_client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    run_id = run.info.run_id
+    run_id = open_run(experiment_id, run_name, all_tags)
     try:
         yield run_id
     except finished_on as error:
         close_run(run_id, "FINISHED", State.PRUNED, str(error))
         raise
-    except KeyboardInterrupt:
-        close_run(run_id, "KILLED", State.INTERRUPTED, "interrupted by the user")
+    except (KeyboardInterrupt, interrupts.Interrupted) as error:
+        close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(error))
         raise
     except BaseException as error:
-        mlflow_client.log_text(run_id, traceback.format_exc(), "traceback.txt")
+        with contextlib.suppress(Exception):
+            client().log_text(run_id, traceback.format_exc(), "traceback.txt")
         close_run(run_id, "FAILED", State.FAILED, f"{type(error).__name__}: {error}")
         raise
     else:
         close_run(run_id, "FINISHED", State.COMPLETE)
 
 
+def interrupted_reason(error: BaseException) -> str:
+    if isinstance(error, interrupts.Interrupted):
+        return f"{error}; run the same command to resume"
+    return "interrupted by the user"
+
+
+# -- who owns a run: open runs of this process, and runs whose process is gone ------------------------
+_open_runs: set[str] = set()
+HOST = socket.gethostname()
+
+
+def process_start(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot, from /proc): with the pid, it names one
+    process exactly, even after the pid is reused. Empty where /proc is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_tags() -> dict[str, str]:
+    return {Tag.HOST: HOST, Tag.PID: str(os.getpid()), Tag.PID_STARTED: process_start(os.getpid())}
+
+
+def process_gone(tags: dict) -> bool:
+    """True when the process that owns a run is known to be dead: same host and its pid is gone (or
+    now names another process), or, on another host, its heartbeat tag is older than 5 intervals."""
+    host, pid = tags.get(Tag.HOST), tags.get(Tag.PID)
+    if not host or not pid:
+        return False  # a run from before owners were recorded: nobody can tell
+    if host == HOST:
+        if not Path("/proc").is_dir():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except OSError:
+                return False
+            return False
+        started = process_start(int(pid))
+        return not started or started != tags.get(Tag.PID_STARTED, started)
+    beat = tags.get(Tag.HEARTBEAT)
+    return bool(beat) and time.time() - float(beat) > 5 * heartbeat_interval()
+
+
+def heartbeat_interval() -> float:
+    return float(os.environ.get("RNNBENCH_RUN_HEARTBEAT", "30"))
+
+
+def open_run(experiment_id: str, run_name: str, tags: dict) -> str:
+    """Create a RUNNING run owned by this process (host, pid), remembered so that an interrupt closes it."""
+    all_tags = {**{k: str(v) for k, v in tags.items()}, "mlflow.runName": run_name, **owner_tags(),
+                Tag.HEARTBEAT: f"{time.time():.0f}"}
+    with interrupts.deferred():  # the run exists in the store if and only if we remember it
+        run_id = client().create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        _open_runs.add(run_id)
+    _start_heartbeat()
+    return run_id
+
+
+def adopt_run(run_id: str) -> None:
+    """Take over a run another process opened (a study's parent run, shared by workers): reopen it if
+    an interrupt or a dead owner closed it, and record this process as its owner."""
+    mlflow_client = client()
+    with interrupts.deferred():
+        if mlflow_client.get_run(run_id).info.status != "RUNNING":
+            mlflow_client.update_run(run_id, status="RUNNING")
+        for key, value in {**owner_tags(), Tag.STATE: State.RUNNING, Tag.HEARTBEAT: f"{time.time():.0f}"}.items():
+            mlflow_client.set_tag(run_id, key, value)
+        _open_runs.add(run_id)
+    _start_heartbeat()
+
+
+def discard_run(run_id: str) -> None:
+    """Delete a run this process created in vain (another worker's run won a race)."""
+    with interrupts.deferred():
+        client().delete_run(run_id)
+        _open_runs.discard(run_id)
+
+
 def close_run(run_id: str, status: str, state: str, reason: str = "") -> None:
     mlflow_client = client()
-    mlflow_client.set_tag(run_id, Tag.STATE, state)
-    if reason:
-        mlflow_client.set_tag(run_id, Tag.FAILURE_REASON, reason.splitlines()[0][:500])
-    mlflow_client.set_terminated(run_id, status)
+    with interrupts.deferred():
+        mlflow_client.set_tag(run_id, Tag.STATE, state)
+        if reason:
+            mlflow_client.set_tag(run_id, Tag.FAILURE_REASON, reason.splitlines()[0][:500])
+        mlflow_client.set_terminated(run_id, status)
+        _open_runs.discard(run_id)
+
+
+def close_open_runs(reason: str) -> int:
+    """On SIGINT/SIGTERM: close every run this process still has open as KILLED, state=interrupted."""
+    closed = 0
+    for run_id in list(_open_runs):
+        try:
+            close_run(run_id, "KILLED", State.INTERRUPTED, reason)
+            closed += 1
+        except Exception:  # noqa: BLE001 - the next command closes it as "process gone"
+            _open_runs.discard(run_id)
+    return closed
+
+
+def close_orphan_runs(experiment_id: str) -> int:
+    """Close runs left RUNNING by a process that is gone (SIGKILL, power cut): KILLED, state=interrupted."""
+    mlflow_client = client()
+    closed = 0
+    for run in mlflow_client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=5000):
+        if run.info.run_id in _open_runs or not process_gone(run.data.tags):
+            continue
+        tags = run.data.tags
+        try:
+            close_run(run.info.run_id, "KILLED", State.INTERRUPTED,
+                      f"process gone (host {tags.get(Tag.HOST)} pid {tags.get(Tag.PID)}); run the same command to resume")
+            closed += 1
+        except Exception:  # noqa: BLE001 - another command closed it first
+            pass
+    return closed
+
+
+_heartbeat = {"thread": None}
+
+
+def _start_heartbeat() -> None:
+    """Runs on a shared server (other machines cannot check our pid) carry a heartbeat tag."""
+    if tracking_uri().startswith("sqlite:") or _heartbeat["thread"] is not None:
+        return
+
+    def beat() -> None:
+        while True:
+            time.sleep(heartbeat_interval())
+            for run_id in list(_open_runs):
+                with contextlib.suppress(Exception):
+                    client().set_tag(run_id, Tag.HEARTBEAT, f"{time.time():.0f}")
+
+    _heartbeat["thread"] = threading.Thread(target=beat, name="run-heartbeat", daemon=True)
+    _heartbeat["thread"].start()
+
+
+# -- stores: fail fast and clean -------------------------------------------------------------------------
+_checked: set[str] = set()
+
+
+def check_store(uri: str) -> None:
+    """One line and exit 2 within seconds for a store that cannot work: an SQLite path that cannot be
+    created or written, or a tracking server that does not answer (checked with one short request;
+    MLflow's own retries, minutes long, apply afterwards)."""
+    if uri in _checked:
+        return
+    if uri.startswith("sqlite:///"):
+        check_sqlite_path(uri.removeprefix("sqlite:///"), "MLflow store")
+    elif uri.startswith(("http://", "https://")):
+        check_server(uri)
+    _checked.add(uri)
+
+
+def check_server(uri: str) -> None:
+    """One short request to the server's /health (no MLflow import, no retries): refused, unknown host
+    or silent server fail in seconds."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    timeout = float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))
+    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    scheme, rest = uri.split("://", 1)
+    at = rest.rfind("@", 0, len(rest.split("/", 1)[0]) if "@" not in rest else len(rest.split("?", 1)[0]))
+    host_part = rest[at + 1:] if at >= 0 else rest  # credentials go in headers, not in the URL
+    try:
+        urllib.request.urlopen(f"{scheme}://{host_part.rstrip('/')}/health", timeout=timeout,
+                               context=context if scheme == "https" else None).close()
+    except urllib.error.HTTPError as error:
+        raise UserError(f"{safe_url(uri)} is not an MLflow tracking server that works: GET /health answered "
+                        f"HTTP {error.code}") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot reach the MLflow store {safe_url(uri)}: {connection_error(error)}"
+                        ) from None
+
+
+def check_sqlite_path(path_text: str, what: str) -> None:
+    """An SQLite file must be creatable (or writable if it exists), and its folder a writable folder."""
+    import tempfile
+
+    path = Path(path_text).expanduser()
+    if path.is_dir():
+        raise UserError(f"the {what} {path} is a folder, not an SQLite file")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"cannot create the {what} {path}: {ancestor} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Really write (root passes every access() check, yet /sys or a read-only mount refuse files).
+        tempfile.TemporaryFile(dir=path.parent).close()
+        if path.exists():
+            open(path, "ab").close()
+    except OSError as error:
+        raise UserError(f"cannot {'write' if path.exists() else 'create'} the {what} {path}: "
+                        f"{error.strerror or error}") from None
+
+
+def connection_error(error: BaseException) -> str:
+    """The useful part of a connection error (the innermost reason), without any password."""
+    text = str(error)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "No route to host",
+                   "Temporary failure in name resolution", "certificate verify failed"):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return scrub(text.splitlines()[0][:200] if text else type(error).__name__)
 
 
 # -- a sweep study's parent run: opened once by whichever worker gets there first, closed by the one
 # that sees every final seed finished ---------------------------------------------------------------
 def open_parent_run(experiment: str, run_name: str, tags: dict, params: dict) -> str:
     """Create the parent run of a group of runs (left RUNNING: its children are still to come)."""
-    experiment_id = ensure_experiment(experiment)
-    all_tags = {k: str(v) for k, v in tags.items()}
-    all_tags["mlflow.runName"] = run_name
-    run = client().create_run(experiment_id, run_name=run_name, tags=all_tags)
-    log_params(run.info.run_id, params)
-    return run.info.run_id
+    run_id = open_run(ensure_experiment(experiment), run_name, {**tags, Tag.STATE: State.RUNNING})
+    log_params(run_id, params)
+    return run_id
 
 
 def discard_parent_run(run_id: str) -> None:
     """A parent run that lost the race to another worker's: deleted, so the study has one."""
-    client().delete_run(run_id)
+    with interrupts.deferred():
+        client().delete_run(run_id)
+        _open_runs.discard(run_id)
 
 
 def finish_parent_run(run_id: str) -> None:

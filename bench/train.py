@@ -3,6 +3,7 @@ every step recorded in one MLflow run."""
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 import warnings
@@ -33,14 +34,32 @@ class DivergedError(RuntimeError):
     """Training produced a non-finite loss (e.g. a linear-activation RNN exploding)."""
 
 
+ABSURD_LOSS = 1e6  # a validation loss this many times the memoryless baseline is divergence, not a result
+
+
 class StopOnDivergence(pl.Callback):
-    """Stop at the first non-finite training loss instead of wasting the remaining epochs."""
+    """Stop at the first non-finite training loss instead of wasting the remaining epochs, and at a
+    validation loss that is non-finite or absurd (> 1e6 x the baseline): a finite 1.7e36 is no result."""
+
+    def __init__(self, baseline: float | None = None) -> None:
+        self.baseline = baseline
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not torch.isfinite(loss):
             raise DivergedError(f"diverged: training loss {loss.item()} at epoch {trainer.current_epoch}, "
                                 f"step {trainer.global_step}")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        value = trainer.callback_metrics.get("val/loss")
+        if value is None or trainer.sanity_checking:
+            return
+        value = float(value)
+        if not math.isfinite(value):
+            raise DivergedError(f"diverged: validation loss {value} at epoch {trainer.current_epoch}")
+        if self.baseline and self.baseline > 0 and value > ABSURD_LOSS * self.baseline:
+            raise DivergedError(f"diverged: validation loss {value:.3g} at epoch {trainer.current_epoch} is more "
+                                f"than {ABSURD_LOSS:.0e} x the baseline {self.baseline:.3g}")
 
 
 class EpochTimer(pl.Callback):
@@ -155,8 +174,9 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, pro
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode,
                            save_top_k=1)
     timer = EpochTimer()
-    callbacks = [best, EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config.patience,
-                                     check_finite=True), StopOnDivergence(), timer, *extra_callbacks]
+    callbacks = [StopOnDivergence(baseline), best, EarlyStopping(task.monitor, mode=task.monitor_mode,
+                                                                 patience=config.patience, check_finite=True),
+                 timer, *extra_callbacks]
     logger = MLFlowLogger(experiment_name=task.name, tracking_uri=tracking.tracking_uri(), run_id=run_id)
     trainer = pl.Trainer(
         max_epochs=config.max_epochs, accelerator=config.accelerator, devices=1,

@@ -1,0 +1,219 @@
+"""Faults: kill -9 / Ctrl-C / SIGTERM at any moment, then resume at once; runs are closed right and
+budgets stay exact."""
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from bench import tracking
+from bench.sweep import make_storage, study_name
+from bench.sweep_config import load_sweep
+from tests.sweep_helpers import ROOT, sweep_command, worker_env, write_sweep
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+BEATS = {"RNNBENCH_HEARTBEAT_INTERVAL": "1", "RNNBENCH_HEARTBEAT_GRACE": "3", "RNNBENCH_POLL_SECONDS": "0.5",
+         "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture
+def shared_store(tmp_path, monkeypatch):
+    """This test process reads the same MLflow store as the worker subprocesses it starts."""
+    for key, value in worker_env(tmp_path).items():
+        if key.startswith(("MLFLOW_", "RNNBENCH_")):
+            monkeypatch.setenv(key, value)
+    return tmp_path
+
+
+def all_runs(task: str) -> list:
+    client = tracking.client()
+    experiment = client.get_experiment_by_name(task)
+    return client.search_runs([experiment.experiment_id], max_results=5000) if experiment else []
+
+
+def tiny_sweep(tmp_path):
+    # 2 studies x (6 trials + 3 final seeds), about a second each: enough work left for all ten kills.
+    return write_sweep(tmp_path / "s.yaml", cells=["gru", "rnn"], trials=6, final_seeds=3, max_epochs=3,
+                       pruner={"type": "none"}, fixed={"T": 6, "n_train": 512, "n_val": 64, "n_test": 64})
+
+
+class Store:
+    def __init__(self, spec, url):
+        self.spec, self.url = spec, url
+
+    def trials(self, stage="search"):
+        found = []
+        for key in self.spec.studies:
+            try:
+                study = optuna.load_study(study_name=study_name(self.spec, key, stage), storage=make_storage(self.url))
+            except KeyError:
+                continue
+            found += study.get_trials(deepcopy=False)
+        return found
+
+    def moment_reached(self, moment: str, start_counts: tuple) -> bool:
+        search, final = self.trials(), self.trials("final")
+        if moment == "trial":  # a search trial is training (it has its MLflow run)
+            return any(t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs for t in search)
+        if moment == "between":  # right after a trial finished
+            return sum(t.state in FINISHED for t in search) > start_counts[0]
+        if moment == "final":  # a final seed is training
+            return any(t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs for t in final)
+        return False
+
+
+def kill_at_moments(tmp_path, signum: int, kills: int, seed: int) -> list[tuple[str, int | None, str]]:
+    """Start a worker, send `signum` at a seeded random moment, resume at once; `kills` times. Returns
+    (moment, exit code, output) per kill."""
+    path = tiny_sweep(tmp_path)
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    store = Store(load_sweep("adding", "test", path), url)
+    rng = random.Random(seed)
+    moments = ["trial", "between", "final", "start"]
+    history = []
+    for index in range(kills):
+        moment = moments[index % len(moments)] if index < len(moments) else rng.choice(moments)
+        counts = (sum(t.state in FINISHED for t in store.trials()),)
+        worker = subprocess.Popen(sweep_command(path, url), env=worker_env(tmp_path, BEATS), cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 240
+        if moment == "start":  # while it starts: imports, store checks, the parent run's creation
+            time.sleep(rng.uniform(0.5, 12.0))
+        else:
+            while time.time() < deadline and worker.poll() is None and not store.moment_reached(moment, counts):
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.4))
+        if worker.poll() is None:
+            worker.send_signal(signum)
+        output = worker.communicate(timeout=180)[0]
+        history.append((moment, worker.returncode, output))
+    finish = subprocess.run(sweep_command(path, url), env=worker_env(tmp_path, BEATS), cwd=ROOT,
+                            capture_output=True, text=True, timeout=900)
+    assert finish.returncode == 0, finish.stdout + finish.stderr
+    assert_sweep_exact(store)
+    return history
+
+
+def assert_sweep_exact(store: Store) -> None:
+    spec = store.spec
+    for key in spec.studies:
+        storage = make_storage(store.url)
+        search = optuna.load_study(study_name=study_name(spec, key), storage=storage).get_trials(deepcopy=False)
+        assert sum(t.state in FINISHED for t in search) == spec.trials, [t.state for t in search]
+        final = optuna.load_study(study_name=study_name(spec, key, "final"), storage=storage).get_trials(deepcopy=False)
+        assert sorted(t.params["seed"] for t in final if t.state == TrialState.COMPLETE) == spec.final_seeds
+        for trial in search + final:
+            assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL), trial
+    tracking.ensure_experiment("adding")  # the next command that touches the experiment
+    runs = all_runs("adding")
+    assert [r.info.run_id for r in runs if r.info.status == "RUNNING"] == []
+    for run in runs:
+        if run.info.status == "KILLED":
+            assert run.data.tags["state"] == "interrupted"
+    finished_trial_runs = [t.user_attrs["mlflow_run_id"] for t in store.trials() if t.state in FINISHED]
+    assert len(set(finished_trial_runs)) == len(finished_trial_runs)  # one MLflow run per finished trial
+
+
+@pytest.mark.slow
+def test_sweep_killed_at_ten_random_moments_and_resumed_at_once_finishes_exactly(tmp_path, shared_store):
+    history = kill_at_moments(tmp_path, signal.SIGKILL, kills=10, seed=12)
+    assert [code for _, code, _ in history] == [-signal.SIGKILL] * 10, history  # every kill landed
+    assert {"trial", "between", "final", "start"} <= {moment for moment, _, _ in history}
+
+
+@pytest.mark.slow
+def test_sweep_interrupted_at_ten_random_moments_exits_130_and_resumes_exactly(tmp_path, shared_store):
+    history = kill_at_moments(tmp_path, signal.SIGINT, kills=10, seed=13)
+    for moment, code, output in history:
+        assert code == 130, (moment, code, output)
+        assert "Traceback" not in output, output
+        assert re.fullmatch(r"interrupted by SIGINT: \d+ open MLflow run\(s\) closed as KILLED; run the same command "
+                            r"to resume", output.strip().splitlines()[-1]), output
+
+
+# -- signals during one training ------------------------------------------------------------------------
+def train_command(*knobs: str) -> list[str]:
+    return [sys.executable, "-m", "bench", "train", "--task", "adding", "--no-progress", "T=6", "n_train=20000",
+            "n_val=64", "n_test=64", "max_epochs=50", "batch_size=16", *knobs]
+
+
+def run_of_experiment(tag: str, value: str):
+    runs = [r for r in all_runs("adding") if r.data.tags.get(tag) == value]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signal(tmp_path, shared_store, signum,
+                                                                                  code):
+    worker = subprocess.Popen(train_command(), env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not [r for r in all_runs("adding") if r.data.metrics.get("val/loss")]:
+        time.sleep(0.2)
+    worker.send_signal(signum)
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == code, out + err
+    name = signal.Signals(signum).name
+    assert err.strip() == f"interrupted by {name}: 1 open MLflow run(s) closed as KILLED; run the same command to resume"
+    run = run_of_experiment("pid", str(worker.pid))
+    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
+    assert run.data.tags["failure_reason"].startswith(f"interrupted by {name}")
+
+
+def test_a_run_left_running_by_sigkill_is_closed_by_the_next_command(tmp_path, shared_store):
+    code = ("from bench import tracking; import os, signal; e = tracking.ensure_experiment('adding'); "
+            "tracking.open_run(e, 'doomed', {'stage': 'trial'}); os.kill(os.getpid(), signal.SIGKILL)")
+    doomed = subprocess.run([sys.executable, "-c", code], env=worker_env(tmp_path), cwd=ROOT)
+    assert doomed.returncode == -signal.SIGKILL
+    run = run_of_experiment("mlflow.runName", "doomed")
+    assert run.info.status == "RUNNING"
+    tracking.ensure_experiment("adding")  # what every train / sweep / horizon / report does first
+    run = tracking.client().get_run(run.info.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
+    assert run.data.tags["failure_reason"].startswith(f"process gone (host {tracking.HOST} pid ")
+
+
+def test_a_run_of_a_live_process_is_left_alone(shared_store):
+    experiment = tracking.ensure_experiment("adding")
+    run_id = tracking.open_run(experiment, "alive", {})
+    tracking._open_runs.discard(run_id)  # as if another live process on this host owned it
+    tracking.close_orphan_runs(experiment)
+    assert tracking.client().get_run(run_id).info.status == "RUNNING"
+    tracking.close_run(run_id, "FINISHED", "complete")
+
+
+def test_sigterm_inside_a_tracked_run_closes_it_as_killed(shared_store):
+    from bench import interrupts
+
+    previous = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    interrupts.install()
+    try:
+        with pytest.raises(interrupts.Interrupted) as caught:
+            with tracking.tracked_run("adding", "sigterm", {"stage": "test"}) as run_id:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler raises before this ends
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert caught.value.exit_code == 143
+    run = tracking.client().get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
+    assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://bench:p@ss:w@rd@db-host:5432/optuna", "postgresql://bench:***@db-host:5432/optuna"),
+    ("postgresql://bench:s3cr:et@db-host/optuna?sslmode=require", "postgresql://bench:***@db-host/optuna?sslmode=require"),
+    ("http://user:a@b@mlflow:5000", "http://user:***@mlflow:5000"),
+    ("sqlite:////tmp/optuna.db", "sqlite:////tmp/optuna.db"),
+])
+def test_store_urls_are_shown_without_their_password(url, shown):
+    assert tracking.safe_url(url) == shown
