@@ -13,7 +13,7 @@ export RNNBENCH_ARGS = $(ARGS)
 export STORAGE
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove test test-all train sweep horizon report pretrain-embeddings list ui clean bench-train bench-cli bench-data bench-sweep bench-report
+.PHONY: help install install-glove lint test test-all train sweep horizon report pretrain-embeddings list ui clean bench-train bench-cli bench-data bench-sweep bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed ## create .venv and install the project with its pinned dependencies
+
+lint: $(VENV)/.installed ## ruff: lint and format check (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: $(VENV)/.installed ## fast test suite (no slow end-to-end tests)
 	$(PY) -m pytest -m "not slow" -q

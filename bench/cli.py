@@ -7,6 +7,7 @@ import sys
 
 from bench import interrupts
 from bench.errors import UserError
+from bench.variants import CELLS
 
 TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon")
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs")
     train.add_argument("--task", required=True)
     train.add_argument("--variant", default="simple")
-    train.add_argument("--cell", default=None, help="rnn | lstm | gru (default: rnn)")
+    train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: rnn)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("overrides", nargs="*", metavar="key=value")
 

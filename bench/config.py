@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import UserError
-from bench.variants import ACTIVATIONS, CELLS, INITS, VARIANTS, apply_variant
+from bench.variants import ACTIVATIONS, CELL_SPECS, CELLS, INITS, VARIANTS, apply_variant
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -195,10 +195,11 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"dropout={config.dropout} is out of range: must be in [0, 1)")
     if config.variant == "stacked" and config.layers < 2:
         raise UserError(f"variant stacked needs layers >= 2 (got layers={config.layers})")
-    if config.activation != "tanh" and config.cell != "rnn":
-        raise UserError(f"activation={config.activation} applies to cell rnn only (cell is {config.cell})")
-    if config.init != "default" and config.cell != "rnn":
-        raise UserError(f"init={config.init} applies to cell rnn only (cell is {config.cell})")
+    simple_cells = ", ".join(name for name, spec in CELL_SPECS.items() if spec.simple)
+    if config.activation != "tanh" and not CELL_SPECS[config.cell].simple:
+        raise UserError(f"activation={config.activation} applies to cell {simple_cells} only (cell is {config.cell})")
+    if config.init != "default" and not CELL_SPECS[config.cell].simple:
+        raise UserError(f"init={config.init} applies to cell {simple_cells} only (cell is {config.cell})")
     if config.embedding_vectors.startswith("lm:"):
         check_lm_label(config.embedding_vectors[3:])
     check_network_size(config)

@@ -113,7 +113,7 @@ class TaskDataModule(pl.LightningDataModule):
         with removed_on_error(cache_dir()):  # bad data leaves nothing behind
             self.data = self.task.load_data(self.settings, self.data_seed)
         for split, dataset in self.data.splits.items():
-            if "input_ids" in dataset.column_names:  # variable-length text
+            if self.task.batching == "by-length":  # variable-length token sequences
                 padded = self.settings["batching"] == "padded"
                 self.datasets[split] = TokenSequences.from_dataset(dataset, self.settings["max_length"] if padded else None)
             else:

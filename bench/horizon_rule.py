@@ -2,6 +2,7 @@
 is the largest length of the grid at which its mean test metric still beats the memoryless baseline
 by the margin: metric <= (1 - margin) x baseline (lower is better), or
 metric >= baseline + margin x (1 - baseline) (accuracy)."""
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,11 @@ def arm_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -
     for value in sorted(cells):
         cell = cells[value]
         summary = summarize(cell.values) if not cell.diverged else None
-        ok = summary is not None and cell.baseline is not None and beats(summary.mean, cell.baseline, margin,
-                                                                           higher_is_better)
+        ok = (
+            summary is not None
+            and cell.baseline is not None
+            and beats(summary.mean, cell.baseline, margin, higher_is_better)
+        )
         if ok:
             horizon = value
             monotone = monotone and not broken
@@ -82,7 +86,7 @@ def arm_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -
 
 
 def describe_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -> str:
-    """"none", "20", "≥ 100 (longest tested)" or "50 (not monotone)"."""
+    """ "none", "20", "≥ 100 (longest tested)" or "50 (not monotone)"."""
     horizon, monotone = arm_horizon(cells, margin, higher_is_better)
     if horizon is None:
         return "none"
@@ -116,7 +120,9 @@ def format_table(task, table: dict[str, dict[int, Cell]], margin: float) -> list
             text = MISSING
             if summary and cell.baseline:
                 scale = 1 if higher else cell.baseline
-                text = ratio_text(summary.mean / scale) + (f" ± {ratio_text(summary.sd / scale)}" if summary.n > 1 else "")
+                text = ratio_text(summary.mean / scale) + (
+                    f" ± {ratio_text(summary.sd / scale)}" if summary.n > 1 else ""
+                )
             notes = [f"{cell.diverged} diverged"] * bool(cell.diverged) + [f"{cell.failed} failed"] * bool(cell.failed)
             row.append(text + (f" ({', '.join(notes)})" if notes else ""))
         rows.append(row + [describe_horizon(cells, margin, higher)])

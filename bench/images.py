@@ -42,7 +42,8 @@ def image_task(name: str, permuted: bool, description: str, references: str) -> 
         name=name, description=description, input_kind="floats", output_kind="per-sequence",
         loss="cross_entropy", settings=image_settings(permuted),
         minimums={"train_subset": 0, "val_fraction": 0.0, "pixels_per_step": 1, **({"permutation_seed": 0} if permuted else {})},
-        load_data=load_data, metrics=(MetricSpec("acc", "accuracy"),), monitor="val/acc", monitor_mode="max",
+        load_data=load_data, family="image", test_preset={"pixels_per_step": 28},  # row by row: fast
+        metrics=(MetricSpec("acc", "accuracy"),), monitor="val/acc", monitor_mode="max",
         training_defaults={"lr": 1e-3, "hidden": 128, "embedding_size": 16, "batch_size": 128, "max_epochs": 10,
                            "patience": 3, "gradient_clip": 1.0},
         references=references, report_metric="acc",

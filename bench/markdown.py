@@ -1,4 +1,5 @@
 """How reports write numbers and tables: the shared markdown helpers of every report section."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,11 @@ MISSING = "–"  # a value that does not exist (no runs, no seeds, not defined)
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A GitHub markdown table, one line per row."""
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def fmt(value, digits: int = 4) -> str:

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from bench.variants import CELL_SPECS
+
 
 class LinearRNN(nn.Module):
     """h_t = A·[h_{t-1}; x_t] + b with no activation, for the ablation: torch's nn.RNN only offers
@@ -96,13 +98,14 @@ class RecurrentNet(nn.Module):
         recurrent_input = self.encoder.embedding_dim if input_kind == "tokens" else embedding_size
         options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=True,
                        dropout=dropout if layers > 1 else 0.0)
-        if cell == "rnn" and activation == "linear":
+        spec = CELL_SPECS[cell]
+        if spec.simple and activation == "linear":
             self.recurrent = LinearRNN(recurrent_input, hidden, **options)
-        elif cell == "rnn":
-            self.recurrent = nn.RNN(recurrent_input, hidden, nonlinearity=activation, **options)
+        elif spec.simple:
+            self.recurrent = nn.RNN(recurrent_input, hidden, nonlinearity=activation, **spec.options, **options)
             single_bias(self.recurrent)
         else:
-            self.recurrent = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](recurrent_input, hidden, **options)
+            self.recurrent = getattr(nn, spec.layer)(recurrent_input, hidden, **spec.options, **options)
         if init == "identity":
             identity_init(self.recurrent)
         self.head = nn.Linear(hidden * self.directions, output_size)

@@ -1,6 +1,7 @@
 """Every figure of the suite, in one place: the report's figures and the probe's run artifact. Each
 function takes prepared values, draws one PNG and closes it (`save_figure`). matplotlib (Agg, no
 display) is imported here only, and this module only by the code that draws."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,13 @@ def test_metric(shown: list[tuple[str, object]], baseline: float | None, metric:
     """Mean ± sd over final seeds per study (`shown`: (label, Summary)), and the memoryless baseline."""
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(shown) + 2), 3.6))
     positions = range(len(shown))
-    ax.errorbar(positions, [s.mean for _, s in shown], yerr=[0 if math.isnan(s.sd) else s.sd for _, s in shown],
-                fmt="o", capsize=4)
+    ax.errorbar(
+        positions,
+        [s.mean for _, s in shown],
+        yerr=[0 if math.isnan(s.sd) else s.sd for _, s in shown],
+        fmt="o",
+        capsize=4,
+    )
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", label=f"memoryless baseline {baseline:.4g}")
         ax.legend(loc="best", fontsize=8)
@@ -51,8 +57,9 @@ def val_curves(curves: dict[str, list[float]], baseline, monitor, path: Path) ->
     save_figure(fig, path)
 
 
-def optimisation_history(histories: list[tuple[str, list[tuple[int, float, str]]]], monitor_best: str, mode: str,
-                         path: Path) -> None:
+def optimisation_history(
+    histories: list[tuple[str, list[tuple[int, float, str]]]], monitor_best: str, mode: str, path: Path
+) -> None:
     """Optuna's optimisation history per study: each trial's objective and the best so far.
     `histories`: (study label, [(trial number, objective, state)] sorted by trial number)."""
     columns = min(3, len(histories))
@@ -75,7 +82,7 @@ def optimisation_history(histories: list[tuple[str, list[tuple[int, float, str]]
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(histories):]:
+    for ax in list(axes.flat)[len(histories) :]:
         ax.axis("off")
     axes.flat[0].set_ylabel(monitor_best, fontsize=8)
     axes.flat[0].legend(fontsize=6)
@@ -87,8 +94,14 @@ def learning_curve(curves: dict[str, list[tuple[float, float, float]]], metric: 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, points in curves.items():
         points.sort()
-        ax.errorbar([p[0] for p in points], [p[1] for p in points],
-                    yerr=[0 if math.isnan(p[2]) else p[2] for p in points], marker="o", capsize=3, label=name)
+        ax.errorbar(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            yerr=[0 if math.isnan(p[2]) else p[2] for p in points],
+            marker="o",
+            capsize=3,
+            label=name,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("labeled training examples")
     ax.set_ylabel(metric)
@@ -137,8 +150,7 @@ def gradient_probe(curves: dict[str, dict], path: Path, subtitle: str) -> None:
             for which, style in (("trained", "-"), ("untrained", ":")):
                 values = columns.get(f"{column}_{which}", [])
                 if values and any(math.isfinite(v) and v > 0 for v in values):
-                    ax.semilogy(columns["distance"], values, style, color=color,
-                                label=f"{arm} ({which})")
+                    ax.semilogy(columns["distance"], values, style, color=color, label=f"{arm} ({which})")
         ax.set_xlabel("distance from the last step (T − t)")
         ax.set_title(f"{name} — {subtitle}", fontsize=8)
         ax.grid(alpha=0.3)

@@ -14,6 +14,10 @@ from bench.errors import UserError
 SPLITS = ("train", "validation", "test")
 
 
+# Whether a larger value is better, for each kind of metric (the loss itself: lower is better).
+HIGHER_IS_BETTER = {"accuracy": True, "mse": False, "perplexity": False}
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """A metric besides the loss, logged as `val/<name>` and `test/<name>`."""
@@ -21,6 +25,10 @@ class MetricSpec:
     name: str
     kind: Literal["accuracy", "mse", "perplexity"]
     last_steps: int | None = None  # per-step tasks: score only the final N steps (e.g. recall)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return HIGHER_IS_BETTER[self.kind]
 
 
 @dataclass
@@ -48,6 +56,14 @@ class TaskSpec:
     settings: dict[str, Any]  # task settings with their defaults, overridable like any knob
     minimums: dict[str, Any]  # lower bounds of the numeric settings
     load_data: Callable[[dict, int], TaskData]  # (settings, data_seed) -> splits and sizes
+    # generated: synthetic sequences of a length T (long-range tasks: horizon, zero-input section);
+    # text: labeled texts; image: images read as sequences; language-model: next-word over a corpus.
+    family: Literal["generated", "text", "image", "language-model"]
+    # tiny settings for the registry-wide tests (with the test's own small data for text and image tasks)
+    test_preset: dict[str, Any]
+    # fixed: every example the same length (arrays); by-length: token sequences of any length, batched
+    # by length (the `batching` setting chooses packing, buckets or padding)
+    batching: Literal["fixed", "by-length"] = "fixed"
     metrics: tuple[MetricSpec, ...] = ()
     monitor: str = "val/loss"
     monitor_mode: Literal["min", "max"] = "min"
@@ -57,9 +73,19 @@ class TaskSpec:
     train_metrics: bool = False  # also compute the metrics on train (e.g. the train-vs-validation gap)
     choices: dict[str, tuple] = field(default_factory=dict)  # allowed values of string settings
 
+    def __post_init__(self):
+        if self.report_metric != "loss" and self.report_metric not in {m.name for m in self.metrics}:
+            raise ValueError(f"task {self.name}: report_metric {self.report_metric!r} is neither loss nor a metric")
+
     @property
     def higher_is_better(self) -> bool:
-        return self.report_metric in ("acc",)  # loss, mse and perplexity: lower is better
+        """Direction of the report metric, as its MetricSpec declares (the loss: lower is better)."""
+        return any(m.higher_is_better for m in self.metrics if m.name == self.report_metric)
+
+    @property
+    def long_range(self) -> bool:
+        """Generated sequences with a gap length T: what horizons and the zero-input section are about."""
+        return self.family == "generated"
 
     def validate_settings(self, settings: dict) -> None:
         for key, minimum in self.minimums.items():

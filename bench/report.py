@@ -24,10 +24,27 @@ from bench.horizon_spec import load_horizon
 from bench.markdown import MISSING, fmt, fmt_param, markdown_table
 from bench.paths import ROOT
 from bench.registry import all_tasks, get_task
-from bench.report_diagnostics import (ZeroInput, ablation_section, horizon_section, probe_section,
-                                      zero_input_section, zero_input_table)
-from bench.results import (StudyResults, TaskResults, best_trial, counterpart, final_values, grid_items, grid_parts,
-                           load_task_results, metric_history, searched_keys, train_validation_gap)
+from bench.report_diagnostics import (
+    ZeroInput,
+    ablation_section,
+    horizon_section,
+    probe_section,
+    zero_input_section,
+    zero_input_table,
+)
+from bench.results import (
+    StudyResults,
+    TaskResults,
+    best_trial,
+    counterpart,
+    final_values,
+    grid_items,
+    grid_parts,
+    load_task_results,
+    metric_history,
+    searched_keys,
+    train_validation_gap,
+)
 from bench.stats import below_p, holm, summarize, welch_p
 from bench.tracking import Metric, Tag
 from bench.verdicts import all_verdicts, verdict_section
@@ -408,7 +425,7 @@ def write_report(task_name: str, profile: str | None = None, out_dir: Path = REP
     try:
         images = staging / task.name
         images.mkdir()
-        zero_input = zero_input_table() if "T" in task.settings else None
+        zero_input = zero_input_table() if task.long_range else None
         markdown, summary = render(Report(results, images, storage_url, zero_input))
         (staging / f"{task.name}.md").write_text(markdown)
         (images / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -299,8 +299,9 @@ class Worker:
             raise
 
     def train_trial(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
-        from bench.train import DivergedError, train
         from optuna_integration import PyTorchLightningPruningCallback
+
+        from bench.train import DivergedError, train
 
         knobs = {**self.spec.fixed, **dict(key.grid), **suggest(trial, self.spec.space_for(key.variant)),
                  "max_epochs": self.spec.max_epochs}

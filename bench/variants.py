@@ -1,9 +1,27 @@
 """Cells and variants. A variant is a named preset of the one configurable network, not a class."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-CELLS = ("rnn", "lstm", "gru")
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A recurrent cell: the torch.nn layer that implements it (cuDNN on GPU) and its extra arguments."""
+
+    layer: str  # torch.nn.RNN | LSTM | GRU, by name (this module imports no torch)
+    options: dict[str, Any] = field(default_factory=dict)  # extra constructor arguments of the layer
+    simple: bool = False  # the Elman RNN: takes activation= and init= (the activation ablation)
+    gated: bool = False  # what claim 1 compares the simple RNN against
+
+
+# Adding a cell is one entry here (and a test): configs, models, sweeps, reports and verdicts read it.
+CELL_SPECS: dict[str, CellSpec] = {
+    "rnn": CellSpec("RNN", simple=True),
+    "lstm": CellSpec("LSTM", gated=True),
+    "gru": CellSpec("GRU", gated=True),
+}
+CELLS = tuple(CELL_SPECS)
 ACTIVATIONS = ("tanh", "relu", "linear")
 INITS = ("default", "identity")  # recurrent weights of the simple RNN
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
 from bench.stats import holm, summarize, welch_p
+from bench.variants import CELL_SPECS, CELLS
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive at this budget"
 NOT_TESTED = "not tested by this task"
@@ -31,7 +32,8 @@ def short_vs_long(task, horizon) -> Verdict:
     lengths = sorted(cells)
     shortest, longest = lengths[0], lengths[-1]
     rnn_horizon, _ = horizon.horizon("simple/rnn", higher)
-    gated = {arm: horizon.horizon(arm, higher)[0] for arm in ("simple/lstm", "simple/gru") if arm in horizon.table}
+    gated = {arm: horizon.horizon(arm, higher)[0] for arm in (f"simple/{c}" for c, spec in CELL_SPECS.items()
+                                                               if spec.gated) if arm in horizon.table}
     evidence = [f"simple RNN test {task.report_metric}{'' if higher else ' / baseline'}: "
                 + ", ".join(f"{fmt(ratio(cells[v], higher))} at {horizon.axis}={v}" for v in lengths),
                 f"horizons ({horizon.axis} where the mean still beats the baseline by {horizon.margin:g}): simple RNN "
@@ -58,7 +60,7 @@ def short_vs_long(task, horizon) -> Verdict:
 
 def probe_evidence(horizon, value: int) -> list[str]:
     lines = []
-    for arm in ("simple/rnn", "simple/lstm", "simple/gru"):
+    for arm in (f"simple/{cell}" for cell in CELLS):
         runs = probe_runs(horizon, arm, value)
         trained = probe_ratio(runs, "dhT_dx", "trained")
         if trained is not None:
@@ -140,7 +142,7 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         if q is not None and q < 0.05:
             wins, losses = wins + sign, losses + (not sign)
     if horizon is not None:
-        for cell in ("rnn", "lstm", "gru"):
+        for cell in CELLS:
             arm, base = f"{variant}/{cell}", f"simple/{cell}"
             if arm in horizon.table and base in horizon.table:
                 evidence.append(f"horizon {arm} {horizon.describe(arm, higher)} vs {base} {horizon.describe(base, higher)}")

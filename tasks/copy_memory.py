@@ -50,6 +50,8 @@ TASK = TaskSpec(
     settings={"T": 10, "n_train": 32000, "n_val": 2000, "n_test": 2000},
     minimums={"T": 1, "n_train": 1, "n_val": 1, "n_test": 1},
     load_data=load_data,
+    family="generated",
+    test_preset={"T": 4, "n_train": 8, "n_val": 4, "n_test": 4},
     metrics=(MetricSpec("recall_acc", "accuracy", last_steps=N_SYMBOLS),),
     # Measured: an LSTM at T=10 leaves the baseline plateau within ~3,000 steps at lr 1e-2,
     # but stays on it at lr 1e-3; hence the higher default learning rate.

@@ -19,11 +19,11 @@ GENERATOR_VERSION = 1
 
 
 def load_corpus(settings: dict):
+    from pathlib import Path
+
     import datasets
 
     from bench.paths import cache_dir
-    from pathlib import Path
-
     from bench.text import FORMATS
 
     hf_cache = str(cache_dir() / "hf")
@@ -102,6 +102,8 @@ TASK = TaskSpec(
               "seq_len": 35, "max_tokens": 1_000_000, "min_freq": 2, "max_vocab": 10000},
     minimums={"seq_len": 2, "max_tokens": 0, "min_freq": 1, "max_vocab": 3},
     load_data=load_data,
+    family="language-model",
+    test_preset={"seq_len": 6, "min_freq": 1},  # with a tiny corpus_file
     metrics=(MetricSpec("perplexity", "perplexity"),),
     training_defaults={"lr": 2e-3, "hidden": 256, "embedding_size": 100, "batch_size": 64, "max_epochs": 3,
                        "patience": 1, "gradient_clip": 1.0},

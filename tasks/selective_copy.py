@@ -46,6 +46,8 @@ TASK = TaskSpec(
     settings={"T": 10, "n_train": 32000, "n_val": 2000, "n_test": 2000},
     minimums={"T": 1, "n_train": 1, "n_val": 1, "n_test": 1},
     load_data=load_data,
+    family="generated",
+    test_preset={"T": 4, "n_train": 8, "n_val": 4, "n_test": 4},
     metrics=(MetricSpec("recall_acc", "accuracy", last_steps=N_SYMBOLS),),
     training_defaults=copy_memory.TASK.training_defaults,  # tuned on copy memory, its twin task
     references="Gu & Dao 2023 (selective copying); Arjovsky et al. 2016 (copy memory)",

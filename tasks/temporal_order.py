@@ -46,6 +46,8 @@ TASK = TaskSpec(
     settings={"T": 50, "n_train": 20000, "n_val": 2000, "n_test": 2000},
     minimums={"T": 10, "n_train": 1, "n_val": 1, "n_test": 1},
     load_data=load_data,
+    family="generated",
+    test_preset={"T": 10, "n_train": 8, "n_val": 4, "n_test": 4},
     metrics=(MetricSpec("acc", "accuracy"),),
     training_defaults={"lr": 3e-3, "hidden": 64, "batch_size": 128, "gradient_clip": 1.0, "max_epochs": 15,
                        "patience": 15, "embedding_size": 16},

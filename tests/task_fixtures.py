@@ -5,14 +5,15 @@ from tests.text_helpers import LOCAL, make_dataset, make_rows, write_split
 
 
 def tiny_overrides(task, folder: Path) -> dict:
-    if "T" in task.settings:  # generated long-range tasks, at their shortest allowed length
-        return {"T": max(4, task.minimums.get("T", 1)), "n_train": 8, "n_val": 4, "n_test": 4}
-    if "image_column" in task.settings:  # images read as sequences, row by row to stay fast
-        return {"data_dir": str(make_digits(folder / "digits")), "pixels_per_step": 28}
-    if "corpus_file" in task.settings:  # language model over a corpus
+    """The task's own test preset, plus tiny local data made here for the families that read files."""
+    if task.family == "image":
+        return {**task.test_preset, "data_dir": str(make_digits(folder / "digits"))}
+    if task.family == "language-model":
         path = write_split(folder, "corpus", [{"text": r["review"]} for r in make_rows(60, 5)], "jsonl")
-        return {"corpus_file": str(path), "seq_len": 6, "min_freq": 1}
-    return {"data_dir": str(make_dataset(folder / "data", sizes=(40, 12, 12))), **LOCAL}  # text classification
+        return {**task.test_preset, "corpus_file": str(path)}
+    if task.family == "text":
+        return {**task.test_preset, "data_dir": str(make_dataset(folder / "data", sizes=(40, 12, 12))), **LOCAL}
+    return dict(task.test_preset)  # generated: no files
 
 
 def sample_batch(task, data, size: int = 3):
@@ -23,7 +24,7 @@ def sample_batch(task, data, size: int = 3):
     from bench.synthetic import dataset_arrays
 
     train = data.splits["train"]
-    if "input_ids" in train.column_names:
+    if task.batching == "by-length":
         batch = TokenSequences.from_dataset(train)[list(range(size))]
         return batch["inputs"], batch["lengths"]
     inputs = torch.from_numpy(dataset_arrays(train)["inputs"][:size])

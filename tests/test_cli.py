@@ -55,7 +55,7 @@ def test_makefile_targets_run_their_commands():
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     expected = {"report": "-m bench report", "horizon": "-m bench horizon", "sweep": "-m bench sweep",
-                "bench-report": "bench.benchmarks.report_speed", "train": "-m bench train"}
+                "bench-report": "bench.benchmarks.report_speed", "train": "-m bench train", "lint": "ruff check"}
     for target, command in expected.items():
         result = subprocess.run(["make", "-n", "-o", ".venv/.installed", target], capture_output=True, text=True,
                                 cwd=ROOT)

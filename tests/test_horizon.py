@@ -12,8 +12,8 @@ from bench.errors import UserError
 from bench.horizon import run_horizon, tuned_configs
 from bench.horizon_rule import Cell, arm_horizon, beats
 from bench.horizon_spec import load_horizon
-from bench.results import horizon_runs
 from bench.registry import get_task
+from bench.results import horizon_runs
 from bench.sweep_config import SWEEP_DIR
 from tests.sweep_helpers import ROOT, worker_env
 
@@ -75,6 +75,7 @@ def test_horizon_rule():
     assert arm_horizon({10: Cell([0.1], 1.0, diverged=1)}, 0.1, False) == (None, True)  # a diverged seed is a miss
 
 
+@pytest.mark.slow
 def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path):
     from bench.report import write_report
 
@@ -108,6 +109,7 @@ def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path):
     assert run_horizon(edited, show_progress=False)["complete"] == 4  # changed knobs: a fresh set of runs
 
 
+@pytest.mark.slow
 def test_configurations_come_from_the_sweeps_best_trial(smoke_sweep_store, monkeypatch, tmp_path):
     for key, value in worker_env(smoke_sweep_store).items():
         if key.startswith(("MLFLOW_", "RNNBENCH_")):

@@ -15,9 +15,10 @@ def load(task_name, folder, **overrides):
 
 
 def images_of(folder, split="test"):
+    import io
+
     import pandas as pd
     from PIL import Image
-    import io
 
     frame = pd.read_parquet(folder / f"{split}.parquet")
     return np.stack([np.asarray(Image.open(io.BytesIO(v["bytes"]))) for v in frame["image"]]), frame["label"].to_numpy()
@@ -102,6 +103,7 @@ def test_without_hub_access_the_error_names_the_override():
     assert "ylecun/mnist" in str(error.value) and "data_dir=" in str(error.value)
 
 
+@pytest.mark.slow
 def test_a_gru_learns_the_generated_digits_row_by_row(tmp_path):
     from bench.train import train
 

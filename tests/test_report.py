@@ -1,5 +1,4 @@
 """Reports: built from a smoke sweep, checked against MLflow independently; bad input leaves nothing."""
-import os
 import re
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ def table_rows(markdown: str) -> dict[tuple[str, str], list[str]]:
     return {(r[0].strip(), r[1].strip()): dict(zip(header, (c.strip() for c in r))) for r in rows[1:]}
 
 
+@pytest.mark.slow
 def test_report_table_matches_the_runs_in_mlflow(store_env, tmp_path):
     report = write_report("copy-memory", out_dir=tmp_path)
     rows = table_rows(report.read_text())
@@ -55,6 +55,7 @@ def test_report_table_matches_the_runs_in_mlflow(store_env, tmp_path):
         assert row["best val"] == f"{best:.4f}"
 
 
+@pytest.mark.slow
 def test_report_images_are_png_and_every_link_resolves(store_env, tmp_path):
     report = write_report("copy-memory", out_dir=tmp_path)
     index = write_index(tmp_path)
@@ -70,6 +71,7 @@ def test_report_images_are_png_and_every_link_resolves(store_env, tmp_path):
     assert "[copy-memory](copy-memory.md)" in index.read_text()
 
 
+@pytest.mark.slow
 def test_report_says_what_is_missing_while_a_sweep_is_incomplete(store_env, tmp_path):
     client = tracking.client()
     experiment = client.get_experiment_by_name("copy-memory")
@@ -82,6 +84,7 @@ def test_report_says_what_is_missing_while_a_sweep_is_incomplete(store_env, tmp_
     assert "Incomplete" in text and "1/2 final seeds" in text
 
 
+@pytest.mark.slow
 def test_rewriting_a_report_replaces_it(store_env, tmp_path):
     first = write_report("copy-memory", out_dir=tmp_path).read_text()
     second = write_report("copy-memory", out_dir=tmp_path).read_text()

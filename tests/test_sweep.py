@@ -24,6 +24,7 @@ def runs_of(task: str, store_uri: str | None = None):
     return client.search_runs([experiment.experiment_id], max_results=5000) if experiment else []
 
 
+@pytest.mark.slow
 def test_smoke_sweep_creates_studies_and_linked_mlflow_runs(tmp_path):
     path = write_sweep(tmp_path / "s.yaml", task="copy-memory", cells=["rnn", "lstm"], trials=3, final_seeds=2,
                        fixed={"T": 2, "n_train": 128, "n_val": 32, "n_test": 32})
@@ -55,6 +56,7 @@ def test_smoke_sweep_creates_studies_and_linked_mlflow_runs(tmp_path):
         assert all(float(r.data.params["lr"]) == pytest.approx(best.params["lr"]) for r in final_runs)
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_sweep_redoes_nothing(tmp_path):
     path = write_sweep(tmp_path / "s.yaml", trials=2, final_seeds=1)
     spec = load_sweep("adding", "test", path)
@@ -65,6 +67,7 @@ def test_rerunning_a_finished_sweep_redoes_nothing(tmp_path):
     assert len(runs_of("adding")) == before
 
 
+@pytest.mark.slow
 def test_a_diverging_trial_is_pruned_with_its_reason_and_the_sweep_goes_on(tmp_path):
     path = write_sweep(tmp_path / "s.yaml", cells=["rnn"], trials=4, final_seeds=1,
                        fixed={"T": 30, "n_train": 512, "n_val": 64, "n_test": 64, "activation": "linear",

@@ -10,7 +10,6 @@ from bench.registry import all_tasks
 from bench.sweep_config import load_sweep, sweep_path
 from tests.sweep_helpers import ROOT, worker_env, write_sweep
 
-
 SHIPPED = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
 
 

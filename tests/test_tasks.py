@@ -108,3 +108,30 @@ def test_every_task_declares_what_training_needs(task_name, tmp_path):
     data = task.load_data(config.task_settings, 0)
     assert data.baseline > 0 and data.input_size >= 1 and data.output_size >= 1
     assert set(data.splits) == {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize("task_name", sorted(all_tasks()))
+def test_every_task_declares_its_family_batching_and_metric_direction(task_name):
+    task = get_task(task_name)
+    assert task.family in ("generated", "text", "image", "language-model")
+    assert task.batching == ("by-length" if task.family == "text" else "fixed")
+    # The report metric and the monitored validation value point the same way.
+    if task.monitor == f"val/{task.report_metric}":
+        assert task.higher_is_better == (task.monitor_mode == "max")
+    if task.long_range:  # horizons vary the gap length T
+        assert "T" in task.settings
+
+
+def test_metric_direction_is_declared_by_its_kind_not_guessed_from_its_name():
+    from bench.registry import MetricSpec, TaskSpec
+
+    def spec(metrics, report_metric):
+        return TaskSpec(name="x", description="", input_kind="floats", output_kind="per-sequence", loss="mse",
+                        settings={}, minimums={}, load_data=None, family="generated", test_preset={},
+                        metrics=metrics, report_metric=report_metric)
+
+    assert spec((MetricSpec("score", "accuracy"),), "score").higher_is_better  # no "acc" in the name
+    assert not spec((MetricSpec("acc", "perplexity"),), "acc").higher_is_better
+    assert not spec((), "loss").higher_is_better
+    with pytest.raises(ValueError, match="report_metric"):
+        spec((), "acc")

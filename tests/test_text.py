@@ -162,6 +162,7 @@ def test_hub_without_network_names_the_override():
         get_task("imdb").load_data(config.task_settings, 0)
 
 
+@pytest.mark.slow
 def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monkeypatch):
     """Train a tiny next-word LM, export its embeddings, load them into a classifier: the rows of
     words both vocabularies share are equal, and the coverage is logged."""

@@ -1,6 +1,5 @@
 """End to end: training reaches below the baseline and every run is readable back from MLflow."""
 import pytest
-import torch
 
 from bench import tracking
 from bench.config import resolve_config
@@ -13,6 +12,7 @@ def run_of(run_id):
     return tracking.client().get_run(run_id)
 
 
+@pytest.mark.slow
 def test_lstm_learns_copy_memory_far_below_the_memoryless_baseline():
     config = resolve_config("copy-memory", "simple", "lstm", TINY_COPY)
     result = train(config, progress=False)

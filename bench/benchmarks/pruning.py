@@ -15,10 +15,10 @@ import yaml
 
 
 def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
+    import optuna
+
     from bench.sweep import Worker, make_storage, study_name
     from bench.sweep_config import StudyKey, load_sweep
-
-    import optuna
 
     name = "none" if pruner["type"] == "none" else pruner["type"]
     spec_file = work / f"{name}.yaml"
