@@ -23,21 +23,35 @@ def tiny_data(task, config):
     return task.load_data(config.task_settings, 0)
 
 
+@pytest.fixture(scope="module")
+def tiny_task(tmp_path_factory):
+    """Each task's tiny overrides and data, made once per task: they do not depend on the cell or variant."""
+    cache = {}
+
+    def overrides_and_data(task):
+        if task.name not in cache:
+            overrides = {"hidden": 8, "embedding_size": 8, **tiny_overrides(task, tmp_path_factory.mktemp(task.name))}
+            cache[task.name] = overrides, tiny_data(task, resolve_config(task.name, "simple", "lstm", overrides))
+        return cache[task.name]
+
+    return overrides_and_data
+
+
 @pytest.mark.parametrize("task_name", sorted(all_tasks()))
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, variant, symbol_vectors, tmp_path):
+def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, variant, symbol_vectors, tiny_task):
     task = get_task(task_name)
-    overrides = {"hidden": 8, "embedding_size": 8, **tiny_overrides(task, tmp_path)}
+    overrides, data = tiny_task(task)
+    overrides = dict(overrides)
     if variant == "embedding-pretrained":
         overrides["embedding_vectors"] = str(symbol_vectors)
     if variant == "embedding-pretrained" and task.input_kind != "tokens":
         config = resolve_config(task_name, variant, cell, overrides)
         with pytest.raises(UserError, match="no token vocabulary"):
-            build_network(task, config, tiny_data(task, config))
+            build_network(task, config, data)
         return
     config = resolve_config(task_name, variant, cell, overrides)
-    data = tiny_data(task, config)
     net = build_network(task, config, data)
     inputs, lengths = sample_batch(task, data)
     outputs = net(inputs, lengths)

@@ -1,17 +1,15 @@
 """The text path: local files, vocabulary on train only, carving, bucketing and packing, bad input."""
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from bench.cli import main
 from bench.config import resolve_config
 from bench.data import BucketBatchSampler, TaskDataModule, TokenSequences
 from bench.errors import UserError
 from bench.models import RecurrentNet
 from bench.registry import get_task
-from tests.sweep_helpers import ROOT, worker_env
 from tests.text_helpers import LOCAL, make_dataset, make_rows, write_split
 
 
@@ -137,7 +135,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_text_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, case):
+def test_bad_text_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, case, monkeypatch, capsys):
     settings, message = BAD[case]
     folder = make_dataset(tmp_path / "d")
     if settings == "empty":
@@ -146,13 +144,13 @@ def test_bad_text_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, ca
         settings = {}
     args = [f"{k}={v}" for k, v in {"data_dir": str(folder), **LOCAL, **settings}.items()]
     store = tmp_path / "fresh.db"
-    env = worker_env(tmp_path)
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
-    result = subprocess.run([sys.executable, "-m", "bench", "train", "--task", "text-classification", *args],
-                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    # In-process (the CLI's own entry point): a subprocess would pay Lightning's import each time.
+    returncode = main(["train", "--task", "text-classification", *args])
+    stderr = capsys.readouterr().err
+    assert returncode == 2, stderr[-2000:]
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], stderr[-2000:]
     assert not store.exists()
 
 

@@ -38,6 +38,7 @@ def test_lstm_learns_copy_memory_far_below_the_memoryless_baseline():
     assert {"config.yaml", "checkpoints"} <= artifacts
 
 
+@pytest.mark.slow
 def test_test_metrics_come_from_the_best_validation_checkpoint():
     """Validation loss re-measured on the restored best checkpoint equals the best epoch's value."""
     config = resolve_config("adding", "simple", "gru", {"T": 10, "n_train": 2000, "n_val": 300, "n_test": 300,
@@ -47,6 +48,7 @@ def test_test_metrics_come_from_the_best_validation_checkpoint():
     assert result.best_val == pytest.approx(min(history))
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_run():
     overrides = {"T": 6, "n_train": 500, "n_val": 100, "n_test": 100, "max_epochs": 2, "hidden": 8}
     first = train(resolve_config("adding", "stacked", "lstm", overrides), progress=False)
