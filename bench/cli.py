@@ -1,4 +1,7 @@
-"""Command line: `python -m bench <command>`. Imports torch/Lightning only for commands that train."""
+"""Command line: `python -m bench <command>`. Imports torch/Lightning only for commands that train.
+
+Every import inside a command function below is there for start-up speed: `--help`, `list` and
+`report` must not pay for torch, Lightning, Optuna or MLflow they do not use."""
 from __future__ import annotations
 
 import argparse

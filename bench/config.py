@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import UserError
+from bench.registry import get_task
 from bench.variants import ACTIVATIONS, CELL_SPECS, CELLS, INITS, VARIANTS, apply_variant
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "64-true")
@@ -113,8 +114,6 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 def resolve_config(task_name: str, variant: str = "simple", cell: str | None = None,
                    overrides: dict[str, Any] | None = None) -> RunConfig:
     """Build and validate the full configuration; raises UserError naming any bad value."""
-    from bench.registry import get_task  # light: tasks import numpy only at module level
-
     task = get_task(task_name)
     if variant not in VARIANTS:
         raise UserError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")

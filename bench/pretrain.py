@@ -11,6 +11,7 @@ from bench import tracking
 from bench.config import RunConfig
 from bench.embeddings import write_word_vectors
 from bench.paths import ROOT
+from bench.train import train
 
 EMBEDDINGS_DIR = ROOT / "embeddings"
 
@@ -42,8 +43,6 @@ def corpus_label(settings: dict) -> str:
 
 
 def pretrain_embeddings(config: RunConfig, progress: bool = True) -> tuple[Path, object]:
-    from bench.train import train
-
     corpus = corpus_label(config.task_settings)
     export = ExportEmbeddings(corpus)
     result = train(config, run_name=f"next-word/{corpus}/{config.cell}/pretrain", callbacks=[export],

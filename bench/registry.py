@@ -102,7 +102,7 @@ _TASKS: dict[str, TaskSpec] = {}
 
 
 def _discover() -> None:
-    import tasks as tasks_package
+    import tasks as tasks_package  # task modules import this one: found on first use, by name
 
     for module_info in pkgutil.iter_modules(tasks_package.__path__):
         module = importlib.import_module(f"tasks.{module_info.name}")

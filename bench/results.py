@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bench import tracking
+from bench.config import check_lm_label
 from bench.errors import UserError, first_line
 from bench.horizon_rule import Cell, arm_horizon, collect, describe_horizon
 from bench.tracking import Metric, Stage, State, Tag
@@ -297,8 +298,6 @@ def probe_curves(run_id: str) -> dict[str, list[float]]:
 def pretrained_vectors_file(corpus: str) -> Path | None:
     """The embeddings file of the most recent finished pretraining run on `corpus` (downloaded from
     its artifacts when the local file is gone); None when there is no such run."""
-    from bench.config import check_lm_label
-
     check_lm_label(corpus)  # it goes into an MLflow filter string: names only, no quotes
     client = tracking.client()
     runs = search_runs("next-word", f"tags.{Tag.STAGE} = '{Stage.PRETRAIN}' and tags.{Tag.CORPUS} = '{corpus}' "

@@ -131,7 +131,7 @@ def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
 def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: dict, target: int) -> int:
     """The hidden size whose network has the parameter count closest to `target`, so variants are
     compared at equal size (as in the literature) rather than at equal width."""
-    from bench.models import count_parameters
+    from bench.models import count_parameters  # torch: only where a sweep matches parameter counts
     from bench.train import build_network
 
     task = get_task(task_name)
@@ -299,6 +299,7 @@ class Worker:
             raise
 
     def train_trial(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
+        # Lightning and torch (seconds to import) only in the workers that train, not to plan or summarise.
         from optuna_integration import PyTorchLightningPruningCallback
 
         from bench.train import DivergedError, train
@@ -392,7 +393,7 @@ class Worker:
             raise
 
     def train_final(self, trial, final, best, key: StudyKey, parent: str) -> float:
-        from bench.train import train
+        from bench.train import train  # torch, Lightning: see train_trial
 
         seed = trial.suggest_categorical("seed", self.spec.final_seeds)
         for other in final.get_trials(deepcopy=False):

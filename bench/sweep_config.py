@@ -18,6 +18,7 @@ import yaml
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
+from bench.registry import get_task
 from bench.variants import CELLS, VARIANTS
 
 SWEEP_DIR = ROOT / "sweeps"
@@ -100,8 +101,6 @@ def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
                overrides: dict[str, str] | None = None) -> SweepSpec:
     """Read, merge the profile into, and validate a sweep file. Raises UserError naming file and key.
     `overrides` (command-line key=value, e.g. data_dir=...) are added to `fixed`."""
-    from bench.registry import get_task
-
     get_task(task)  # unknown task -> one line listing the tasks
     path = path or sweep_path(task)
     merged, profile = read_profiled_file(path, task, profile, "sweep", TOP_KEYS, PROFILE_KEYS)

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from bench import probe, tracking
 from bench.config import RunConfig
 from bench.data import TaskDataModule
+from bench.embeddings import embedding_for_task
 from bench.models import RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import checkpoint_dir
@@ -105,8 +106,6 @@ def packs_sequences(config: RunConfig) -> bool:
 def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> RecurrentNet:
     pretrained, coverage = None, None
     if config.embedding_vectors:
-        from bench.embeddings import embedding_for_task
-
         pretrained, coverage = embedding_for_task(task, data, config)
     net = RecurrentNet(
         input_kind=task.input_kind, input_size=data.input_size,

@@ -24,7 +24,7 @@ def load_corpus(settings: dict):
     import datasets
 
     from bench.paths import cache_dir
-    from bench.text import FORMATS
+    from bench.text import FORMATS  # task modules import only numpy at load time: listing stays fast
 
     hf_cache = str(cache_dir() / "hf")
     if settings["corpus_file"]:
@@ -55,7 +55,7 @@ def windows(ids: np.ndarray, seq_len: int, max_tokens: int) -> dict[str, np.ndar
 
 
 def load_data(settings: dict, data_seed: int) -> TaskData:
-    from bench.synthetic import arrays_to_dataset
+    from bench.synthetic import arrays_to_dataset  # see load_corpus: keeps `list` fast
     from bench.text import build_tokenizer, tokenize
 
     corpus = load_corpus(settings)
