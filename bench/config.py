@@ -27,7 +27,7 @@ class RunConfig:
     task: str
     variant: str = "simple"
     # network
-    cell: str = "rnn"  # rnn | lstm | gru
+    cell: str = "lstm"  # rnn | lstm | gru (`make train` and `python -m bench train` alike)
     activation: str = "tanh"  # simple RNN only: tanh | relu | linear
     init: str = "default"  # simple RNN only: default | identity (W_hh = I, b = 0; with relu: IRNN, Le et al. 2015)
     layers: int = 1

@@ -18,8 +18,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from bench import interrupts
 from bench.config import resolve_config
 from bench.errors import UserError
@@ -95,7 +93,7 @@ def plan(spec: HorizonSpec) -> list[Job]:
     return jobs
 
 
-def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
+def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress=None) -> str:
     """Train one run; returns its outcome (complete | diverged | failed)."""
     import torch  # torch and Lightning only in the processes that train (seconds to import)
 
@@ -110,7 +108,7 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
             Tag.HORIZON_VALUE: job.value, Tag.HORIZON_MARGIN: spec.margin, Tag.CONFIG_SOURCE: job.source}
     try:
         train(config, run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
-              tags=tags, progress=False, finished_on=(DivergedError,))
+              tags=tags, progress=False, finished_on=(DivergedError,), on_progress=on_progress)
     except DivergedError:
         return "diverged"
     except (KeyboardInterrupt, interrupts.Interrupted, UserError):
@@ -121,17 +119,31 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None) -> str:
 
 
 def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool = True) -> dict[str, int]:
+    from bench import console
+
     done, planned = finished_keys(spec), plan(spec)
     pending = [job for job in planned if job.key not in done]
     jobs = min(jobs or spec.jobs, max(len(pending), 1))
     counts = {"complete": 0, "diverged": 0, "failed": 0, "skipped": len(planned) - len(pending)}
-    bar = tqdm(total=len(pending), desc=f"horizon {spec.task}:{spec.profile}", unit="run", disable=not show_progress)
+    line = console.Progress(f"horizon {spec.task} [{spec.profile}]", len(pending), "runs") if show_progress else None
+    console.activate(line)
+    finished = 0
+
+    def finish(outcome: str) -> None:
+        nonlocal finished
+        counts[outcome] += 1
+        finished += 1
+        if line:
+            line.set_done(finished, [", ".join(f"{v} {k}" for k, v in counts.items() if v)])
+
+    if line:
+        line.set_done(0)
     try:
         if jobs == 1:
             for job in pending:
-                bar.set_postfix_str(f"{job.arm.label} {spec.axis}={job.value} seed {job.seed}")
-                counts[run_job(spec, job)] += 1
-                bar.update()
+                label = f"{job.arm.label} {spec.axis}={job.value} seed {job.seed}"
+                finish(run_job(spec, job, on_progress=(lambda fraction, text: line.set_current(
+                    f"{label} {text}", fraction)) if line else None))
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
             # spawn, not fork: the parent already holds MLflow's database connections
@@ -139,15 +151,15 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
             try:
                 futures = [pool.submit(run_job, spec, job, threads) for job in pending]
                 for future in as_completed(futures):
-                    counts[future.result()] += 1
-                    bar.update()
-                    bar.set_postfix(counts)
+                    finish(future.result())
             except BaseException as error:
                 stop_pool(pool, error)
                 raise
             pool.shutdown()
     finally:
-        bar.close()
+        if line:
+            line.close()
+        console.activate(None)
     return counts
 
 

@@ -8,6 +8,7 @@ no worker returns while a study still has work nobody is doing.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -20,7 +21,7 @@ from datetime import datetime
 import optuna
 from optuna.trial import TrialState
 
-from bench import interrupts, tracking
+from bench import console, interrupts, tracking
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
@@ -29,8 +30,15 @@ from bench.sweep_config import StudyKey, SweepSpec
 from bench.tracking import Tag as T
 from bench.tracking import safe_url
 
-# Heartbeats and stale-trial retries are "experimental" in Optuna 5 (stable since 2.x in practice).
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+@contextlib.contextmanager
+def stable_in_practice():
+    """Heartbeats and stale-trial retries are "experimental" in Optuna 5 (unchanged since 2.x): silence
+    that label where we use them, and only there."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
 
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -72,9 +80,10 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
         engine_kwargs = {"pool_pre_ping": True}
 
     def open_storage():
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
-            heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=3))
+        with stable_in_practice():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
+                heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=3))
 
     for attempt in range(5):
         try:
@@ -209,7 +218,8 @@ class Worker:
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if not running:
             return
-        optuna.storages.fail_stale_trials(study)
+        with stable_in_practice():
+            optuna.storages.fail_stale_trials(study)
         grace = (self.storage.grace_period or 2 * self.storage.heartbeat_interval) + self.storage.heartbeat_interval
         now = datetime.now()
         retry = self.storage.get_heartbeat_stale_trial_callback()
@@ -319,6 +329,7 @@ class Worker:
                       T.GRID: key.suffix.lstrip(":"),
                       T.PROFILE: self.spec.profile, T.OPTUNA_VERSION: optuna.__version__},
                 callbacks=[PyTorchLightningPruningCallback(trial, monitor=task.monitor)], progress=False,
+                on_progress=self.progress.running(f"{key.label} trial {trial.number}") if self.progress else None,
                 finished_on=(optuna.TrialPruned, DivergedError),
                 on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         except DivergedError as error:
@@ -409,7 +420,8 @@ class Worker:
                        tags={T.STAGE: tracking.Stage.FINAL, T.OPTUNA_STUDY: final.study_name,
                              T.OPTUNA_TRIAL: trial.number, T.GRID: key.suffix.lstrip(":"),
                              T.BEST_TRIAL: best.number, T.PROFILE: self.spec.profile},
-                       progress=False, on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+                       progress=False, on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
+                       on_progress=self.progress.running(f"{key.label} final seed {seed}") if self.progress else None)
         for key, value in result.test_metrics.items():
             trial.set_user_attr(key, value)
         for key_name, value in result.baselines.items():
@@ -418,10 +430,8 @@ class Worker:
 
 
 def say(message: str) -> None:
-    """Print without breaking the live progress bar."""
-    from tqdm import tqdm
-
-    tqdm.write(message)
+    """Print without breaking the live progress line."""
+    console.say(message)
 
 
 def trial_seed(trial) -> int | None:
@@ -463,37 +473,64 @@ def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
 
 
 class Progress:
-    """A live line per sweep: trials done / pruned / failed per study, best value, time left."""
+    """The sweep's progress line (bench.console.Progress): runs finished out of the planned trials and
+    final seeds of every study, moving within the running trial epoch by epoch; a permanent line
+    each time a study finishes its search or its final seeds."""
 
     def __init__(self, spec: SweepSpec, storage) -> None:
-        from tqdm import tqdm
-
         self.spec, self.storage = spec, storage
-        self.total = len(spec.studies) * (spec.trials + len(spec.final_seeds))
-        self.bar = tqdm(total=self.total, desc=f"sweep {spec.task} [{spec.profile}]", unit="run", dynamic_ncols=True)
+        total = len(spec.studies) * (spec.trials + len(spec.final_seeds))
+        self.line = console.Progress(f"sweep {spec.task} [{spec.profile}]", total, "runs")
+        self.announced: set[tuple[StudyKey, str]] | None = None
+        console.activate(self.line)
         self.refresh()
 
+    def running(self, label: str):
+        """An on_progress callback for the run `label` of this process."""
+        return lambda fraction, text: self.line.set_current(f"{label} {text}", fraction)
+
     def refresh(self) -> None:
-        finished, parts = 0, []
+        finished, searched, messages, first = 0, 0, [], self.announced is None
+        self.announced = self.announced or set()
+        running = ""
+        metric = get_task(self.spec.task).report_metric
         for key in self.spec.studies:
             c = study_counts(self.spec, self.storage, key)
-            finished += min(c["done"] + c["pruned"], self.spec.trials) + min(c["finals"], len(self.spec.final_seeds))
+            trials = min(c["done"] + c["pruned"], self.spec.trials)
+            finished += trials + min(c["finals"], len(self.spec.final_seeds))
             best = "-" if c["best"] is None else f"{c['best']:.3g}"
-            short = "/".join([key.variant[:4], key.cell, *(str(v) for _, v in key.grid)])
-            parts.append(f"{short} {c['done']}/{c['pruned']}p/{c['failed']}f best {best}")
-        self.bar.n = finished
-        self.bar.set_postfix_str(" | ".join(parts), refresh=True)
+            if trials >= self.spec.trials:
+                searched += 1
+                if (key, "search") not in self.announced:
+                    self.announced.add((key, "search"))
+                    messages.append(f"searched {key.label}: {c['done']} complete, {c['pruned']} pruned, "
+                                    f"{c['failed']} failed; best val {best}")
+            elif not running:
+                running = f"{key.label} {trials}/{self.spec.trials} trials, best {best}"
+            tests = [t for t in c["tests"] if t is not None]
+            if c["finals"] >= len(self.spec.final_seeds) and (key, "final") not in self.announced:
+                self.announced.add((key, "final"))
+                spread = f" ± {statistics.stdev(tests):.3g}" if len(tests) > 1 else ""
+                baseline = "" if c["baseline"] is None else f" (baseline {c['baseline']:.3g})"
+                messages.append(f"final {key.label}: test/{metric} {statistics.fmean(tests):.4g}{spread} over "
+                                f"{len(tests)} seeds{baseline}" if tests else f"final {key.label}: done")
+        if not first:  # a resumed sweep does not repeat what earlier invocations finished
+            for message in messages:
+                self.line.write(message)
+        details = [f"{searched}/{len(self.spec.studies)} studies searched"] + ([running] if running else [])
+        self.line.set_done(finished, details)
 
     def close(self) -> None:
         self.refresh()
-        self.bar.close()
+        self.line.close()
+        console.activate(None)
 
 
 def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bool = True) -> list[dict]:
     """Do this worker's share of the sweep; return one summary row per study."""
     # Failures are reported by us in one line (and kept in MLflow with their traceback); Optuna's
     # own warnings would also print every skipped slot of a multi-worker sweep.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    optuna.logging.set_verbosity(optuna.logging.INFO if console.verbose() else optuna.logging.ERROR)
     storage = make_storage(storage_url)
     tracking.ensure_experiment(spec.task)  # once, before trials: concurrent creation can race
     for key in spec.studies:  # before any training: a resume against another MLflow store stops here

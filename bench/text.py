@@ -186,8 +186,11 @@ def build_tokenizer(train, settings: dict):
     tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.Replace("<br />", " "), normalizers.Lowercase()])
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    from bench.console import verbose
+
+    # Its own bar counts against an unknown total ("6471 / 0"): shown only with -v.
     trainer = trainers.WordLevelTrainer(vocab_size=settings["max_vocab"], min_frequency=settings["min_freq"],
-                                        special_tokens=SPECIALS)
+                                        special_tokens=SPECIALS, show_progress=verbose())
     tokenizer.train_from_iterator((batch["text"] for batch in train.iter(batch_size=1000)), trainer=trainer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(path))

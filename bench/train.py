@@ -2,8 +2,8 @@
 every step recorded in one MLflow run."""
 from __future__ import annotations
 
-import logging
 import math
+import os
 import shutil
 import time
 import warnings
@@ -15,20 +15,21 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
-from bench import probe, tracking
+from bench import console, probe, tracking
 from bench.config import RunConfig
 from bench.data import TaskDataModule
 from bench.embeddings import embedding_for_task
+from bench.errors import UserError
 from bench.models import RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import checkpoint_dir
 from bench.registry import TaskData, TaskSpec, get_task
 
-# Our loaders index whole batches in memory; extra worker processes would only add overhead.
+# Lightning advice that does not apply (pyproject.toml filters the same for the tests, with reasons):
+# our loaders index whole batches in memory, so extra worker processes would only add overhead; and
+# Lightning's own code trips a deprecation of the torch version we pin.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=r".*The number of training batches.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device`.*")
 
 
 class DivergedError(RuntimeError):
@@ -75,6 +76,52 @@ class EpochTimer(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.durations.append(time.perf_counter() - self._start)
         pl_module.log("time/epoch_seconds", self.durations[-1], on_epoch=True)
+
+
+class ReportProgress(pl.Callback):
+    """Tell `report(fraction, text)` how far this run is, batch by batch: the fraction counts epochs
+    and the steps within the current one, so a progress line moves during a run, not only after it."""
+
+    def __init__(self, report) -> None:
+        self.report = report
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        batches = trainer.num_training_batches or 1
+        epoch = trainer.current_epoch
+        fraction = (epoch + (batch_idx + 1) / batches) / trainer.max_epochs
+        self.report(fraction, f"epoch {epoch + 1}/{trainer.max_epochs} step {batch_idx + 1}/{batches}")
+
+
+class EpochLines(pl.Callback):
+    """One permanent line per finished epoch (train and validation metrics, seconds): what `train`
+    shows under its progress line, and all it shows when the output is not a terminal."""
+
+    def __init__(self, progress: console.Progress) -> None:
+        self.progress = progress
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # Runs after this epoch's validation, before the module logs train/loss: read its running sum.
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+        if getattr(pl_module, "train_examples", 0):
+            metrics["train/loss"] = float(pl_module.train_loss_sum) / pl_module.train_examples
+        shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
+        self.progress.write(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
+                            f"({time.perf_counter() - self._start:.1f} s)")
+        self.progress.set_done(trainer.current_epoch + 1)
+
+
+def apply_thread_setting() -> None:
+    """TORCH_THREADS=N caps torch's CPU threads (default: one per core). On a machine busy with other
+    work, fewer threads than cores avoids oversubscription, which slows every process down."""
+    raw = os.environ.get("TORCH_THREADS", "").strip()
+    if not raw:
+        return
+    if not raw.isdigit() or int(raw) < 1:
+        raise UserError(f"TORCH_THREADS={raw!r} is not valid: expected a whole number >= 1")
+    torch.set_num_threads(int(raw))
 
 
 @dataclass
@@ -125,16 +172,18 @@ def default_run_name(config: RunConfig) -> str:
 
 def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str | None = None,
           tags: dict | None = None, callbacks: list | None = None, progress: bool = True,
-          finished_on: tuple[type[BaseException], ...] = (), on_run_created=None) -> TrainResult:
+          finished_on: tuple[type[BaseException], ...] = (), on_run_created=None,
+          on_progress=None) -> TrainResult:
     """Run one training; raise on failure (the MLflow run is then closed as FAILED).
 
+    `progress`: this run's own progress line and one line per epoch (the `train` command).
+    `on_progress(fraction, text)`: how far the run is, after every batch (a sweep's progress line).
     `finished_on`: exception types (e.g. optuna.TrialPruned) that end the run normally but early.
     `on_run_created(run_id)`: called once the MLflow run exists (sweeps link trial and run).
     """
     task = get_task(config.task)
-    if not progress:  # quiet mode (sweeps): no per-run banners about GPUs, tips and checkpoints
-        for name in ("lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
+    apply_thread_setting()
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = TaskDataModule(task, config.task_settings, config.data_seed, config.batch_size, config.seed)
     datamodule.setup()  # before the run exists: bad data must not leave a run behind
@@ -163,12 +212,25 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
         if net.embedding_coverage is not None:
             mlflow_client.log_metric(run_id, "embedding/coverage", net.embedding_coverage)
-        return _fit_and_test(task, config, module, datamodule, run_id, callbacks or [], progress,
-                             param_count, baseline, initial)
+        extra = list(callbacks or [])
+        line = None
+        if progress:
+            line = console.Progress(f"{task.name} {config.variant}/{config.cell}", config.max_epochs, "epochs")
+            console.activate(line)
+            line.set_done(0)
+            extra += [EpochLines(line), ReportProgress(lambda fraction, text: line.set_current(
+                text, fraction * config.max_epochs - int(fraction * config.max_epochs)))]
+        if on_progress:
+            extra.append(ReportProgress(on_progress))
+        try:
+            return _fit_and_test(task, config, module, datamodule, run_id, extra, param_count, baseline, initial)
+        finally:
+            if line:
+                line.close()
+                console.activate(None)
 
 
-def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, progress, param_count, baseline,
-                  initial):
+def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, param_count, baseline, initial):
     checkpoints = checkpoint_dir() / run_id
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode,
                            save_top_k=1)
@@ -180,15 +242,17 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, pro
     trainer = pl.Trainer(
         max_epochs=config.max_epochs, accelerator=config.accelerator, devices=1,
         precision=resolve_precision(config.precision), gradient_clip_val=config.gradient_clip or None,
-        callbacks=callbacks, logger=logger, enable_progress_bar=progress, enable_model_summary=False,
-        log_every_n_steps=50, num_sanity_val_steps=0,
+        callbacks=callbacks, logger=logger, enable_progress_bar=False, enable_model_summary=False,
+        # Step-level metrics every 50 steps, or once per epoch when an epoch is shorter.
+        log_every_n_steps=max(1, min(50, len(datamodule.train_dataloader()))), num_sanity_val_steps=0,
     )
     try:
         trainer.fit(module, datamodule=datamodule)
         if trainer.interrupted:
             raise KeyboardInterrupt
         # Selection happened on validation only; test is evaluated once, from the best checkpoint.
-        results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=progress)[0]
+        results = trainer.test(module, datamodule=datamodule, ckpt_path="best",
+                               verbose=console.verbose())[0]
         test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
         best_val = float(best.best_model_score)
         final = {f"{task.monitor}_best": best_val, tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,

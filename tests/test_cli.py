@@ -55,9 +55,31 @@ def test_makefile_targets_run_their_commands():
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     expected = {"report": "-m bench report", "horizon": "-m bench horizon", "sweep": "-m bench sweep",
-                "bench-report": "bench.benchmarks.report_speed", "train": "-m bench train", "lint": "ruff check"}
+                "bench-report": "bench.benchmarks.report_speed", "train": "-m bench train", "lint": "ruff check",
+                "dashboard": "-m bench dashboard", "ui": "-m bench ui", "list": "-m bench list"}
     for target, command in expected.items():
         result = subprocess.run(["make", "-n", "-o", ".venv/.installed", target], capture_output=True, text=True,
                                 cwd=ROOT)
         assert result.returncode == 0 and command in result.stdout, (target, result.stdout)
         assert "overriding recipe" not in result.stderr, result.stderr
+
+
+def test_make_train_and_the_cli_agree_on_the_default_cell():
+    """`make train` passes no --cell unless CELL= is given, so both run RunConfig's default."""
+    from bench.config import RunConfig, resolve_config
+
+    plain = subprocess.run(["make", "-n", "-o", ".venv/.installed", "train"], capture_output=True, text=True, cwd=ROOT)
+    assert "--cell" not in plain.stdout, plain.stdout
+    chosen = subprocess.run(["make", "-n", "-o", ".venv/.installed", "train", "CELL=gru"], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert "--cell gru" in chosen.stdout
+    assert resolve_config("copy-memory").cell == RunConfig.cell == "lstm"
+
+
+def test_sweep_dry_run_and_list_task_reach_the_cli():
+    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "sweep", "TASK=adding", "DRY_RUN=1"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert "--plan" in dry.stdout
+    listing = subprocess.run(["make", "-n", "-o", ".venv/.installed", "list", "TASK=adding"], capture_output=True,
+                             text=True, cwd=ROOT)
+    assert "-m bench list --task adding" in listing.stdout

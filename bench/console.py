@@ -1,0 +1,305 @@
+"""What the terminal shows: third-party chatter quieted (unless -v), the resolved configuration of a
+command in one block, and one live progress line that falls back to plain lines off a terminal.
+
+Imports nothing heavy: the CLI uses it before deciding whether torch is needed at all.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Callable, TextIO
+
+VERBOSE_ENV = "RNNBENCH_VERBOSE"  # inherited by worker processes (horizon jobs)
+PLAIN_INTERVAL = 30.0  # seconds between plain progress lines (no terminal, or a 0-column one)
+LIVE_INTERVAL = 0.5  # seconds between redraws of the live line
+
+
+def set_verbose(flag: bool) -> None:
+    os.environ[VERBOSE_ENV] = "1" if flag else "0"
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "0") == "1"
+
+
+def quiet_libraries() -> None:
+    """No Lightning tips and device banners, no `datasets`/tokenizer bars, no Optuna per-trial logs.
+    Environment first: `datasets` reads its switch when imported (and horizon workers inherit it)."""
+    if verbose():
+        return
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # else a warning at each fork after tokenising
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported ("Updating tables")
+    for name in ("datasets", "optuna"):
+        logging.getLogger(name).setLevel(logging.WARNING if name != "datasets" else logging.ERROR)
+    quiet_lightning()
+
+
+def quiet_lightning() -> None:
+    """Lightning sets its logger to INFO when first imported: call again after that import."""
+    if verbose():
+        return
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# -- the resolved configuration ----------------------------------------------------------------------
+def short_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def knobs_line(values: dict, keys) -> str:
+    return " ".join(f"{k}={short_value(values[k])}" for k in keys if k in values)
+
+
+def config_block(config, origins: dict[str, str] | None = None, title: str | None = None) -> str:
+    """The configuration one training run will use, in a few lines grouped by role; `origins` maps a
+    knob to where its value came from when that is not the suite default (task, variant, you)."""
+    flat = {k: v for k, v in config.as_flat_dict().items()}
+    head = title or f"{config.task} · {config.variant} {config.cell}"
+    lines = [f"{head} · seed {config.seed} (data seed {config.data_seed})"]
+    network = ["layers", "bidirectional", "hidden", "embedding_size", "dropout", "pooling"]
+    if config.cell == "rnn":
+        network = ["activation", "init", *network]
+    if config.embedding_vectors:
+        network += ["embedding_vectors", "freeze_embedding"]
+    groups = [("task", list(config.task_settings)), ("network", network),
+              ("training", ["lr", "batch_size", "max_epochs", "patience", "gradient_clip", "weight_decay"]),
+              ("device", ["accelerator", "precision", "probe"])]
+    for name, keys in groups:
+        lines.append(f"  {name:<9}{knobs_line(flat, keys)}")
+    if origins:
+        by_source: dict[str, list[str]] = {}
+        for key, source in origins.items():
+            by_source.setdefault(source, []).append(key)
+        lines.append("  set by   " + "; ".join(f"{source}: {' '.join(keys)}" for source, keys in by_source.items()))
+    return "\n".join(lines)
+
+
+def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dict[str, str]:
+    """Where each non-default knob came from, in resolution order (later wins)."""
+    from bench.variants import apply_variant
+
+    origins = {k: "task" for k in task.training_defaults}
+    origins.update({k: f"variant {variant}" for k in apply_variant(variant)})
+    if cell is not None:
+        origins["cell"] = "you"
+    origins.update({k: "you" for k in overrides})
+    return origins
+
+
+def environment_line() -> str:
+    """Threads and stores: what makes two runs of the same command differ in speed or destination."""
+    from bench.tracking import tracking_uri
+
+    threads = os.environ.get("TORCH_THREADS") or "torch default (all cores)"
+    return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}"
+
+
+def safe_uri(uri: str) -> str:
+    if "@" in uri and "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return uri
+
+
+def duration(seconds: float | None) -> str:
+    """`42 s`, `3:05`, `1:02:03`; `?` when unknown."""
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+# -- progress ----------------------------------------------------------------------------------------
+def terminal_width(stream: TextIO) -> int:
+    """Columns of the terminal behind `stream`; 0 when it is not a terminal (a file, a pipe, CI) or
+    reports no width (some emulators and `script` without a size)."""
+    try:
+        if not stream.isatty():
+            return 0
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def fit(parts: list[str], width: int) -> str:
+    """Join parts with ' · ', dropping trailing parts (never the first) until the line fits."""
+    shown = list(parts)
+    while len(shown) > 1 and len(" · ".join(shown)) > width:
+        shown.pop()
+    line = " · ".join(shown)
+    return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
+
+
+class Progress:
+    """One progress line for many runs: `done` counts finished work (runs, possibly from other workers
+    or earlier invocations), `within` the fraction of the run this process is training. The ETA uses
+    only work finished *during this invocation*, so a resumed sweep does not read 155 runs/s.
+
+    On a terminal the line is redrawn in place, cut to its width; elsewhere (a file, a pipe, a
+    terminal reporting 0 columns) a plain line is printed every PLAIN_INTERVAL seconds and at each
+    finished run."""
+
+    def __init__(self, title: str, total: float, unit: str = "runs", stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.title, self.total, self.unit = title, total, unit
+        self.stream = stream or sys.stderr
+        self.clock = clock
+        self.started = clock()
+        self.timed_from: tuple[float, float] | None = None  # (time, work done) when this process began training
+        self.done = 0.0  # finished work, all workers
+        self.within = 0.0  # fraction of the current run of this process
+        self.current = ""  # what this process is running now
+        self.details: list[str] = []  # compact per-study summaries, shown as the width allows
+        self.last_draw = float("-inf")
+        self.live = False
+        self.closed = False
+
+    # -- state --------------------------------------------------------------------------------------
+    def set_done(self, done: float, details: list[str] | None = None) -> None:
+        self.done = done
+        self.within = 0.0
+        if details is not None:
+            self.details = details
+        self.draw(force=True)
+
+    def set_current(self, text: str, fraction: float = 0.0) -> None:
+        if self.timed_from is None:  # imports, stores and data preparation are not a rate of training
+            self.timed_from = (self.clock(), self.progressed())
+        self.current, self.within = text, min(max(fraction, 0.0), 1.0)
+        self.draw()
+
+    def progressed(self) -> float:
+        return min(self.done + self.within, self.total)
+
+    def eta(self) -> float | None:
+        """Seconds left at this invocation's own pace since it started training (work finished by
+        earlier invocations or before that moment does not count); None until it has timed some."""
+        if self.timed_from is None:
+            return None
+        since, progressed = self.timed_from
+        gained, elapsed = self.progressed() - progressed, self.clock() - since
+        if gained <= 0 or elapsed < 1:
+            return None
+        return (self.total - self.progressed()) * elapsed / gained
+
+    # -- output -------------------------------------------------------------------------------------
+    def share(self) -> float:
+        return self.progressed() / self.total if self.total else 1.0
+
+    def parts(self) -> list[str]:
+        """Most important first: a narrow terminal drops parts from the end."""
+        eta = self.eta()
+        timing = (f"~{duration(eta)} left" if eta is not None else "time left: once training is timed") + \
+            f" ({duration(self.clock() - self.started)} so far)"
+        count = f"{self.done:.0f}/{self.total:.0f} {self.unit} {100 * self.share():.0f}%"
+        return [self.title, count, timing, *([self.current] if self.current else []), *self.details]
+
+    def line(self, width: int) -> str:
+        parts = self.parts()
+        bar_width = max(8, min(24, width // 8))
+        filled = int(round(self.share() * bar_width))
+        parts[0] = f"{parts[0]} [{'#' * filled}{'.' * (bar_width - filled)}]"
+        return fit(parts, width - 1)
+
+    def draw(self, force: bool = False) -> None:
+        if self.closed:
+            return
+        now = self.clock()
+        width = terminal_width(self.stream)
+        if width <= 0:  # plain lines: never a carriage return, never an empty line
+            if force or now - self.last_draw >= PLAIN_INTERVAL:
+                self.stream.write(" · ".join(self.parts()) + "\n")
+                self.stream.flush()
+                self.last_draw = now
+            return
+        if not force and now - self.last_draw < LIVE_INTERVAL:
+            return
+        self.stream.write("\r\x1b[K" + self.line(width))
+        self.stream.flush()
+        self.live, self.last_draw = True, now
+
+    def write(self, message: str) -> None:
+        """A permanent line above the live one (a finished study, a failed trial)."""
+        if self.live:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(message + "\n")
+        self.stream.flush()
+        self.live = False
+        self.draw(force=True) if terminal_width(self.stream) > 0 else None
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self.live:
+            self.stream.write("\r\x1b[K" + self.line(terminal_width(self.stream)) + "\n")
+        else:
+            self.stream.write(" · ".join(self.parts()) + "\n")
+        self.stream.flush()
+        self.closed = True
+
+
+_ACTIVE: Progress | None = None
+
+
+def say(message: str) -> None:
+    """Print a line without breaking the live progress line, if there is one."""
+    if _ACTIVE is not None and not _ACTIVE.closed:
+        _ACTIVE.write(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def activate(progress: Progress | None) -> None:
+    global _ACTIVE
+    _ACTIVE = progress
+
+
+def space_text(space: dict[str, dict]) -> str:
+    def one(dist: dict) -> str:
+        if dist["type"] == "categorical":
+            return "{" + ",".join(short_value(c) for c in dist["choices"]) + "}"
+        scale = " log" if dist.get("log") else ""
+        return f"[{short_value(dist['low'])}, {short_value(dist['high'])}{scale}]"
+
+    return " ".join(f"{k}={one(d)}" for k, d in space.items())
+
+
+def sweep_block(spec, storage_url: str) -> str:
+    """A sweep's resolved plan in a few lines: studies, budget, fixed knobs, searched ranges, stores."""
+    runs = len(spec.studies) * (spec.trials + len(spec.final_seeds))
+    pruner = spec.pruner["type"]
+    lines = [f"sweep {spec.task} [{spec.profile}] from {spec.path}",
+             f"  studies  {len(spec.studies)}: {' '.join(key.label for key in spec.studies)}",
+             f"  budget   {spec.trials} trials + {len(spec.final_seeds)} final seeds {spec.final_seeds} per study = "
+             f"{runs} runs, at most {spec.max_epochs} epochs each; pruner {pruner}, sampler seed {spec.sampler_seed}",
+             f"  fixed    {knobs_line(spec.fixed, spec.fixed) or '–'}",
+             f"  searched {space_text(spec.search_space)}"]
+    for variant, extra in spec.variant_space.items():
+        if variant in spec.variants and extra:
+            lines.append(f"  {variant:<9}{space_text(extra)} (searched too)")
+    if spec.match_parameters:
+        lines.append(f"  hidden   set per trial to match {spec.match_parameters:,} parameters")
+    lines.append(f"  optuna   {safe_uri(storage_url)}")
+    return "\n".join(lines + [environment_line()])
+
+
+def horizon_block(spec, jobs: int) -> str:
+    planned = len(spec.arms) * len(spec.values) * len(spec.seeds)
+    lines = [f"horizon {spec.task} [{spec.profile}] from {spec.path}",
+             f"  arms     {len(spec.arms)}: {' '.join(arm.label for arm in spec.arms)}",
+             f"  {spec.axis:<9}{' '.join(str(v) for v in spec.values)} × seeds {spec.seeds}, at most "
+             f"{spec.max_epochs} epochs per run",
+             f"  runs     {planned} planned (runs finished by an earlier call are skipped), {jobs} at a time",
+             f"  settings {knobs_line(spec.settings, spec.settings) or '–'}"]
+    return "\n".join(lines + [environment_line()])

@@ -1,0 +1,174 @@
+"""`make sweep ... DRY_RUN=1` (`python -m bench sweep --plan`): what a sweep would run and roughly how
+long, from a short timing probe on this machine. Starts nothing: no Optuna study, no MLflow run."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+from bench import console
+from bench.sweep_config import StudyKey, SweepSpec
+
+PROBE_STEPS = 8  # timed training steps per probed configuration, after one untimed warm-up step
+
+
+@dataclass
+class StudyPlan:
+    key: StudyKey
+    trials_left: int
+    finals_left: int
+    seconds_per_run: float  # at max_epochs (no pruning, no early stopping): an upper bound
+
+    @property
+    def runs_left(self) -> int:
+        return self.trials_left + self.finals_left
+
+
+def middle(dist: dict):
+    """A representative value of a searched range: its middle (geometric for log scales)."""
+    if dist["type"] == "categorical":
+        return dist["choices"][len(dist["choices"]) // 2]
+    low, high = dist["low"], dist["high"]
+    value = math.sqrt(low * high) if dist.get("log") and low > 0 else (low + high) / 2
+    return int(round(value)) if dist["type"] == "int" else value
+
+
+def study_config(spec: SweepSpec, key: StudyKey, **extra):
+    from bench.config import resolve_config
+
+    knobs = {**spec.fixed, **dict(key.grid), **{k: middle(d) for k, d in spec.space_for(key.variant).items()},
+             "max_epochs": spec.max_epochs, **extra}
+    if spec.match_parameters:
+        from bench.sweep import hidden_for_parameter_count
+
+        knobs["hidden"] = hidden_for_parameter_count(spec.task, key.variant, key.cell, knobs, spec.match_parameters)
+    return resolve_config(spec.task, key.variant, key.cell, knobs)
+
+
+def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> float:
+    """Seconds a sweep run costs besides its epochs (Optuna bookkeeping, tracking, trainer set-up,
+    checkpoint, test): real one-epoch trials of the study, in a throw-away Optuna storage and MLflow
+    store, minus their epoch. The second trial is timed: the first pays once-per-process costs
+    (creating the stores, first-time set-up)."""
+    import dataclasses
+    import tempfile
+
+    from bench.sweep import Worker, make_storage
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "RNNBENCH_CHECKPOINTS", "RNNBENCH_ARTIFACTS")}
+    with tempfile.TemporaryDirectory(prefix="rnnbench-plan-") as scratch:
+        os.environ.update({"MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db",
+                           "RNNBENCH_CHECKPOINTS": f"{scratch}/checkpoints", "RNNBENCH_ARTIFACTS": f"{scratch}/artifacts"})
+        try:
+            storage = make_storage(f"sqlite:///{scratch}/optuna.db")
+            probe = dataclasses.replace(spec, max_epochs=1, pruner={"type": "none"}, study_prefix="plan-probe")
+            Worker(dataclasses.replace(probe, trials=1), storage).search(key)
+            start = time.perf_counter()
+            Worker(dataclasses.replace(probe, trials=2), storage).search(key)
+            wall = time.perf_counter() - start
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    return max(wall - seconds_per_epoch, 0.0)
+
+
+def probe_seconds_per_epoch(spec: SweepSpec, key: StudyKey) -> float:
+    """Seconds one epoch of this study takes: a few real training steps of the study's middle
+    configuration (the suite's own data, network and loss), scaled to an epoch of training batches
+    plus a forward pass over validation."""
+    import torch
+
+    from bench.data import TaskDataModule
+    from bench.module import RecurrentTaskModule
+    from bench.registry import get_task
+    from bench.train import apply_thread_setting, build_network
+
+    apply_thread_setting()
+    config = study_config(spec, key)
+    task = get_task(spec.task)
+    datamodule = TaskDataModule(task, config.task_settings, config.data_seed, config.batch_size, config.seed)
+    datamodule.setup()
+    net = build_network(task, config, datamodule.data)
+    module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=datamodule.data.output_size)
+    cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    device = torch.device("cuda" if cuda else "cpu")
+    module.to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
+    batches = iter(train_loader)
+    timed = 0.0
+    steps = min(PROBE_STEPS + 1, len(train_loader))
+    for step in range(steps):
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
+        start = time.perf_counter()
+        loss = module.loss(module(batch), batch["targets"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
+        if step > 0 or steps == 1:  # the first step pays one-off costs (allocations, kernel choice)
+            timed += time.perf_counter() - start
+    per_step = timed / max(steps - 1, 1)
+    # A validation batch is a forward pass only: about a third of a training step.
+    return per_step * (len(train_loader) + len(val_loader) / 3)
+
+
+def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, int]:
+    """(trials, final seeds) this study still needs, read from an existing storage; never creates one."""
+    if storage_url.startswith("sqlite:///") and not os.path.exists(storage_url.removeprefix("sqlite:///")):
+        return spec.trials, len(spec.final_seeds)
+    from bench.sweep import make_storage, study_counts
+
+    counts = study_counts(spec, make_storage(storage_url), key)
+    done = min(counts["done"] + counts["pruned"], spec.trials)
+    return spec.trials - done, len(spec.final_seeds) - min(counts["finals"], len(spec.final_seeds))
+
+
+def build_plan(spec: SweepSpec, storage_url: str, epoch_probe=probe_seconds_per_epoch,
+               overhead_probe=probe_overhead) -> list[StudyPlan]:
+    """Each study with work left is timed for a few steps; the fixed cost of a run is measured once,
+    on the first such study, and assumed the same for the others."""
+    plans, overhead = [], None
+    for key in spec.studies:
+        trials, finals = remaining(spec, storage_url, key)
+        seconds = 0.0
+        if trials + finals:
+            epoch = epoch_probe(spec, key)
+            if overhead is None:
+                overhead = overhead_probe(spec, key, epoch)
+            seconds = overhead + epoch * spec.max_epochs
+        plans.append(StudyPlan(key, trials, finals, seconds))
+    return plans
+
+
+def format_plan(spec: SweepSpec, plans: list[StudyPlan], load: float | None) -> str:
+    width = max(len(p.key.label) for p in plans) + 2
+    lines = ["plan (nothing was started; the same command without DRY_RUN=1 / --plan runs it):",
+             f"  {'study':<{width}}{'trials left':>12}{'finals left':>12}{'s / run (max)':>15}{'time (max)':>12}"]
+    for p in plans:
+        lines.append(f"  {p.key.label:<{width}}{p.trials_left:>12}{p.finals_left:>12}"
+                     f"{p.seconds_per_run:>15.1f}{console.duration(p.runs_left * p.seconds_per_run):>12}")
+    runs = sum(p.runs_left for p in plans)
+    total = sum(p.runs_left * p.seconds_per_run for p in plans)
+    planned = len(spec.studies) * (spec.trials + len(spec.final_seeds))
+    machine = f"load average {load:.1f}" if load is not None else "load unknown"
+    lines += [f"  {len(plans)} studies, {runs} of {planned} runs left, estimated at most {console.duration(total)} "
+              f"for one worker ({machine}, TORCH_THREADS={os.environ.get('TORCH_THREADS') or 'default'}).",
+              "  The estimate times a few training steps of each study's middle configuration plus a real "
+              "one-epoch trial (in throw-away stores) for the fixed cost of a run, and assumes every run goes "
+              f"to max_epochs={spec.max_epochs}: pruning and early stopping usually make it shorter, a busier "
+              "machine longer."]
+    return "\n".join(lines)
+
+
+def print_plan(spec: SweepSpec, storage_url: str) -> None:
+    console.quiet_libraries()
+    print("timing probe: a few training steps per study and two one-epoch trials ...", flush=True)
+    plans = build_plan(spec, storage_url)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(format_plan(spec, plans, load))
