@@ -151,6 +151,11 @@ class TaskDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
+    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+        # Our batches are flat dicts of tensors: skip Lightning's generic collection walk (~0.6 ms/step).
+        # Here, not on the LightningModule: the data's shape is the data module's business.
+        return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
+
 
 def cache_entries(root: Path, depth: int = 3) -> set[Path]:
     """Files and folders under `root`, `depth` levels deep (the caches' layouts: hf/<builder>/<config>)."""

@@ -181,10 +181,11 @@ def hardware() -> str:
         return f"GPU {torch.cuda.get_device_name()}"
     model = "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"CPU {model}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"

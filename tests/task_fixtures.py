@@ -27,7 +27,7 @@ def sample_batch(task, data, size: int = 3):
     if task.batching == "by-length":
         batch = TokenSequences.from_dataset(train)[list(range(size))]
         return batch["inputs"], batch["lengths"]
-    inputs = torch.from_numpy(dataset_arrays(train)["inputs"][:size])
+    inputs = torch.from_numpy(dataset_arrays(train)["inputs"][:size].copy())  # a writable copy for torch
     return (inputs.long() if task.input_kind == "tokens" else inputs), None
 
 
