@@ -1,0 +1,71 @@
+"""A report says what it is before any number: a smoke run is labelled and draws no conclusions, a
+partial sweep lists every planned study with its state. Each test works on a copy of the smoke
+sweep's store, so the shared one is never changed."""
+import json
+import shutil
+
+import pytest
+
+from bench import tracking
+from bench.report import write_index, write_report
+from bench.report_status import SMOKE_NOTE
+from bench.tracking import Tag
+
+
+@pytest.fixture
+def store_copy(smoke_sweep_store, tmp_path, monkeypatch):
+    shutil.copy(smoke_sweep_store / "mlflow.db", tmp_path / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("RNNBENCH_ARTIFACTS", str(smoke_sweep_store / "artifacts"))
+    client = tracking.client()
+    experiment = client.get_experiment_by_name("copy-memory")
+    return client, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_a_smoke_report_is_labelled_and_draws_no_conclusions(store_copy, tmp_path):
+    client, runs = store_copy
+    for run in runs:
+        client.set_tag(run.info.run_id, "profile", "smoke")
+    out = tmp_path / "reports"
+    text = write_report("copy-memory", "smoke", out).read_text()
+    banner = text.split("## Setup")[0]
+    assert f"this report {SMOKE_NOTE}" in banner
+    assert "fANOVA" not in text and "statistically supported" not in text and "Holm-adjusted" not in text
+    for section in ("Hyperparameter importance", "Findings", "Verdicts"):
+        body = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+        assert SMOKE_NOTE in body and "supported" not in body, (section, body)
+    row = next(line for line in write_index(out).read_text().splitlines() if line.startswith("| [copy-memory]"))
+    assert SMOKE_NOTE in row and "best:" not in row
+
+
+def test_a_report_of_the_same_runs_under_another_profile_keeps_its_conclusions(store_copy, tmp_path):
+    text = write_report("copy-memory", "test", tmp_path).read_text()
+    assert SMOKE_NOTE not in text and "fANOVA" in text and "## Findings" in text
+
+
+def test_a_partial_report_lists_every_planned_study_with_its_state(store_copy, tmp_path):
+    client, runs = store_copy
+    parents = [r for r in runs if r.data.tags.get("stage") == "study"]
+    recorded = json.loads(parents[0].data.tags[Tag.SWEEP_STUDIES])
+    assert sorted(recorded) == ["simple/gru", "simple/rnn", "stacked/gru", "stacked/rnn"]  # what the sweep planned
+    # A sweep of 6 studies, interrupted: two never started, one final seed of stacked/gru missing.
+    for parent in parents:
+        client.set_tag(parent.info.run_id, Tag.SWEEP_STUDIES, json.dumps(recorded + ["bidirectional/rnn", "bidirectional/gru"]))
+    final = next(r for r in runs if r.data.tags.get("stage") == "final" and r.data.tags["variant"] == "stacked"
+                 and r.data.tags["cell"] == "gru")
+    client.set_tag(final.info.run_id, "state", "failed")
+    text = write_report("copy-memory", "test", tmp_path).read_text()
+    status = text.split("## Status", 1)[1].split("\n## ", 1)[0]
+    assert "3 of 6 planned studies done" in status
+    assert "15 of 24 planned runs finished" in status
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in status.splitlines()
+            if line.startswith("| ") and not line.startswith("| study")}
+    assert rows == {"simple/rnn": "done", "simple/gru": "done", "stacked/rnn": "done", "stacked/gru": "running",
+                    "bidirectional/rnn": "not started", "bidirectional/gru": "not started"}
+    assert "- **Hardware**:" in text and not text.split("- **Hardware**:")[1].splitlines()[0].rstrip().endswith("?")
+
+
+def test_a_complete_report_says_so_in_one_line(store_copy, tmp_path):
+    text = write_report("copy-memory", "test", tmp_path).read_text()
+    status = text.split("## Status", 1)[1].split("\n## ", 1)[0]
+    assert "Complete: all 4 planned studies finished their 2 trials and 2 final seeds (16 runs)." in status
