@@ -36,6 +36,17 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 180
     raise AssertionError(f"mlflow ui did not answer at {url} within {timeout} s")
 
 
+def announced_url(server: subprocess.Popen, name: str) -> str:
+    """The URL the command prints, read line by line; the page must answer the moment it appears."""
+    for line in server.stdout:
+        if line.startswith(f"{name} at "):
+            url = line.split(" at ", 1)[1].split()[0]
+            with urllib.request.urlopen(url + "/", timeout=5) as response:
+                assert response.status == 200
+            return url
+    raise AssertionError(f"{name} exited without announcing its URL")
+
+
 @pytest.mark.slow
 def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, monkeypatch):
     if not Path(CHROMIUM).exists():
@@ -57,7 +68,8 @@ def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, mon
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        base = f"http://127.0.0.1:{port}"
+        base = announced_url(server, "MLflow UI")  # printed only once the page answers
+        assert base == f"http://127.0.0.1:{port}"
         wait_until_serving(base + "/", server)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
