@@ -283,10 +283,11 @@ def command_ui(args: argparse.Namespace) -> None:
     from bench.tracking import tracking_uri
 
     uri = tracking_uri()
-    # One worker: a laptop (or 2 shared cores) has no use for MLflow's default four.
+    # One worker: a laptop (or 2 shared cores) has no use for MLflow's default four. Nor for its job
+    # runner (seven huey consumer processes for GenAI evaluation jobs): browsing runs never starts a job.
     serve("MLflow UI", f"results in {uri}", [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                             "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"],
-          f"http://127.0.0.1:{args.port}", args.verbose)
+          f"http://127.0.0.1:{args.port}", args.verbose, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
@@ -301,7 +302,8 @@ def command_dashboard(args: argparse.Namespace) -> None:
           + ([] if args.verbose else ["--quiet"]), f"http://127.0.0.1:{args.port}", args.verbose)
 
 
-def serve(name: str, what: str, command: list[str], url: str, verbose: bool, timeout: float = 300) -> None:
+def serve(name: str, what: str, command: list[str], url: str, verbose: bool, extra_env: dict | None = None,
+          timeout: float = 300) -> None:
     """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM."""
     import signal
     import subprocess
@@ -309,7 +311,7 @@ def serve(name: str, what: str, command: list[str], url: str, verbose: bool, tim
     import time
     import urllib.request
 
-    env = dict(os.environ)
+    env = {**extra_env, **os.environ} if extra_env else dict(os.environ)  # the user's environment wins
     if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
         env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
     print(f"starting the {name} for {what} ...", flush=True)

@@ -70,6 +70,9 @@ def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, mon
     try:
         base = announced_url(server, "MLflow UI")  # printed only once the page answers
         assert base == f"http://127.0.0.1:{port}"
+        # A laptop-sized server: this command, mlflow's launcher and one uvicorn worker, no job runners.
+        group = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(server.pid)], capture_output=True, text=True).stdout
+        assert len(group.strip().splitlines()) <= 3, group
         wait_until_serving(base + "/", server)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
