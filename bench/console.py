@@ -34,6 +34,10 @@ def quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported ("Updating tables")
     for name in ("datasets", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING if name != "datasets" else logging.ERROR)
+    if "datasets" in sys.modules:  # imported before us (a notebook, the tests): switch its bars off now
+        sys.modules["datasets"].disable_progress_bars()
+    if "mlflow" in sys.modules:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     quiet_lightning()
 
 

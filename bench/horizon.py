@@ -121,6 +121,7 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
 def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool = True) -> dict[str, int]:
     from bench import console
 
+    console.quiet_libraries()  # this line is the only bar on screen
     done, planned = finished_keys(spec), plan(spec)
     pending = [job for job in planned if job.key not in done]
     jobs = min(jobs or spec.jobs, max(len(pending), 1))

@@ -531,6 +531,7 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
     # Failures are reported by us in one line (and kept in MLflow with their traceback); Optuna's
     # own warnings would also print every skipped slot of a multi-worker sweep.
     optuna.logging.set_verbosity(optuna.logging.INFO if console.verbose() else optuna.logging.ERROR)
+    console.quiet_libraries()  # the progress line is the only bar on screen
     storage = make_storage(storage_url)
     tracking.ensure_experiment(spec.task)  # once, before trials: concurrent creation can race
     for key in spec.studies:  # before any training: a resume against another MLflow store stops here

@@ -76,12 +76,14 @@ def test_horizon_rule():
 
 
 @pytest.mark.slow
-def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path):
+def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path, capsys):
     from bench.report import write_report
 
     spec = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h.yaml"))
-    counts = run_horizon(spec, show_progress=False)
+    counts = run_horizon(spec)
     assert counts["complete"] + counts["diverged"] == 3 * 2 * 2 and counts["failed"] == 0
+    progress = capsys.readouterr().err  # not a terminal: plain lines, the last one at 12 of 12 runs
+    assert "\r" not in progress and progress.splitlines()[-1].startswith("horizon copy-memory [test] · 12/12 runs 100%")
     runs = horizon_runs("copy-memory", "test")
     keys = sorted((r.data.tags["arm"], r.data.tags["horizon_value"], r.data.tags["seed"]) for r in runs)
     assert len(keys) == len(set(keys)) == 12
