@@ -291,7 +291,8 @@ def command_ui(args: argparse.Namespace) -> None:
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
-    from bench.sweep import default_storage_url, safe_url
+    from bench.sweep import default_storage_url
+    from bench.tracking import safe_url
 
     url = args.storage or os.environ.get("STORAGE") or default_storage_url()
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):

@@ -107,10 +107,9 @@ def environment_line() -> str:
 
 
 def safe_uri(uri: str) -> str:
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri
+    from bench.tracking import safe_url  # no password on screen
+
+    return safe_url(uri)
 
 
 def duration(seconds: float | None) -> str:

@@ -143,7 +143,7 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
         if jobs == 1:
             for job in pending:
                 label = f"{job.arm.label} {spec.axis}={job.value} seed {job.seed}"
-                finish(run_job(spec, job, on_progress=(lambda fraction, text: line.set_current(
+                finish(run_job(spec, job, on_progress=(lambda fraction, text, label=label: line.set_current(
                     f"{label} {text}", fraction)) if line else None))
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
