@@ -150,9 +150,10 @@ def estimated_parameters(config: RunConfig) -> int:
 
 def memory_bytes() -> int | None:
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None

@@ -181,7 +181,7 @@ def test_a_report_of_an_unfinished_sweep_lists_the_studies_not_started(tmp_path,
     Worker(spec, make_storage(f"sqlite:///{tmp_path / 'o.db'}")).search(spec.studies[0])  # then the worker stops
     monkeypatch.setattr("bench.results.read_task_runs", only_prefix(spec.study_prefix))
     text = write_report("adding", "test", tmp_path / "reports").read_text()
-    assert "- simple/gru: not started" in text and "Incomplete" in text
+    assert "| simple/gru | not started |" in text and "Incomplete" in text
 
 
 def only_prefix(prefix):
@@ -204,7 +204,8 @@ def test_resume_runs_the_queued_retry_of_a_dead_workers_trial_instead_of_waiting
     storage = make_storage(url)
     study = optuna.create_study(study_name=study_name(spec, spec.studies[0]), storage=storage)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    trial = study.ask()
+    with pytest.warns(UserWarning, match="Heartbeat of storage"):  # ask() outside optimize(), on purpose
+        trial = study.ask()
     trial.set_user_attr("worker", {"host": tracking.HOST, "pid": dead.stdout.strip(), "pid_started": "1"})
     study.add_trial(optuna.trial.create_trial(params={"lr": 3e-3, "hidden": 8}, value=0.2, distributions={
         "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True),
