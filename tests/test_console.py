@@ -108,6 +108,7 @@ def test_list_with_a_task_shows_its_effective_defaults(capsys):
     assert "task: lr" in out
 
 
+@pytest.mark.slow
 def test_train_prints_its_resolved_configuration_and_a_final_line(capsys, monkeypatch):
     monkeypatch.setenv("TORCH_THREADS", "1")
     code = main(["train", "--task", "copy-memory", "--no-progress", "T=2", "n_train=64", "n_val=32", "n_test=32",
@@ -153,6 +154,7 @@ def test_final_line_of_a_classification_run_names_the_majority_class():
     assert "1:15" in line and url in line
 
 
+@pytest.mark.slow
 def test_sweep_plan_prints_studies_runs_and_time_and_starts_nothing(tmp_path, capsys, monkeypatch):
     path = write_sweep(tmp_path / "s.yaml", variants=["simple", "stacked"], cells=["gru"], trials=3, final_seeds=2,
                        max_epochs=2, variant_space={"stacked": {"layers": {"type": "int", "low": 2, "high": 3}}})

@@ -1,15 +1,51 @@
 """A report says what it is before any number: a smoke run is labelled and draws no conclusions, a
-partial sweep lists every planned study with its state. Each test works on a copy of the smoke
-sweep's store, so the shared one is never changed."""
+partial sweep lists every planned study with its state. The slow tests work on a copy of the smoke
+sweep's store, so the shared one is never changed; the fast ones on runs made in memory."""
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 
 from bench import tracking
 from bench.report import write_index, write_report
-from bench.report_status import SMOKE_NOTE
+from bench.report_status import SMOKE_NOTE, is_smoke, smoke_banner, sweep_status
+from bench.results import StudyResults
 from bench.tracking import Tag
+
+
+def run(state: str = "complete", tags: dict | None = None, params: dict | None = None):
+    return SimpleNamespace(info=SimpleNamespace(status="FINISHED"),
+                           data=SimpleNamespace(tags={Tag.STATE: state, **(tags or {})}, params=params or {}))
+
+
+def study(variant: str, cell: str, trials: int, finals: int, plan: list[str] | None = None) -> StudyResults:
+    parent = run("", {Tag.SWEEP_STUDIES: json.dumps(plan)} if plan else {}, {"trials": "3", "final_seeds": "[0, 1]"})
+    return StudyResults(f"t:smoke:{variant}:{cell}", variant, cell, "smoke", parent=parent,
+                        trials=[run() for _ in range(trials)], finals=[run() for _ in range(finals)])
+
+
+def test_status_lists_planned_studies_not_started_with_the_planned_totals():
+    plan = ["simple/rnn", "simple/gru", "stacked/rnn", "stacked/gru"]
+    lines, incomplete = sweep_status([study("simple", "rnn", 3, 2, plan), study("simple", "gru", 1, 0, plan)])
+    text = "\n".join(lines)
+    assert incomplete
+    assert "1 of 4 planned studies done, 6 of 20 planned runs finished (30%)" in text
+    assert "| simple/rnn | done | 3/3 trials, 2/2 final seeds |" in text
+    assert "| simple/gru | running | 1/3 trials, 0/2 final seeds |" in text
+    assert "| stacked/rnn | not started | 0/3 trials, 0/2 final seeds |" in text
+    assert "| stacked/gru | not started |" in text
+
+
+def test_status_of_a_finished_sweep_is_one_line():
+    lines, incomplete = sweep_status([study("simple", "rnn", 3, 2, ["simple/rnn"])])
+    assert not incomplete and "Complete: all 1 planned studies" in "\n".join(lines)
+
+
+def test_smoke_banner_names_the_profile_and_what_is_left_out():
+    assert is_smoke("smoke") and is_smoke("horizon smoke") and not is_smoke("cpu") and not is_smoke(None)
+    banner = " ".join(smoke_banner("smoke", "2 trials per study"))
+    assert f"this report {SMOKE_NOTE}" in banner and "no findings, no importances and no verdicts" in banner
 
 
 @pytest.fixture
@@ -22,6 +58,7 @@ def store_copy(smoke_sweep_store, tmp_path, monkeypatch):
     return client, client.search_runs([experiment.experiment_id], max_results=1000)
 
 
+@pytest.mark.slow
 def test_a_smoke_report_is_labelled_and_draws_no_conclusions(store_copy, tmp_path):
     client, runs = store_copy
     for run in runs:
@@ -38,11 +75,13 @@ def test_a_smoke_report_is_labelled_and_draws_no_conclusions(store_copy, tmp_pat
     assert SMOKE_NOTE in row and "best:" not in row
 
 
+@pytest.mark.slow
 def test_a_report_of_the_same_runs_under_another_profile_keeps_its_conclusions(store_copy, tmp_path):
     text = write_report("copy-memory", "test", tmp_path).read_text()
     assert SMOKE_NOTE not in text and "fANOVA" in text and "## Findings" in text
 
 
+@pytest.mark.slow
 def test_a_partial_report_lists_every_planned_study_with_its_state(store_copy, tmp_path):
     client, runs = store_copy
     parents = [r for r in runs if r.data.tags.get("stage") == "study"]
@@ -65,6 +104,7 @@ def test_a_partial_report_lists_every_planned_study_with_its_state(store_copy, t
     assert "- **Hardware**:" in text and not text.split("- **Hardware**:")[1].splitlines()[0].rstrip().endswith("?")
 
 
+@pytest.mark.slow
 def test_a_complete_report_says_so_in_one_line(store_copy, tmp_path):
     text = write_report("copy-memory", "test", tmp_path).read_text()
     status = text.split("## Status", 1)[1].split("\n## ", 1)[0]
