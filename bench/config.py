@@ -43,7 +43,9 @@ class RunConfig:
     weight_decay: float = 0.0
     batch_size: int = 128
     max_epochs: int = 10
-    patience: int = 5  # early-stopping patience, in epochs without val improvement
+    max_steps: int = 0  # optimizer-step budget (Lightning's max_steps); 0 = epochs only. Whichever ends first
+    eval_every_steps: int = 0  # validate every this many optimizer steps (across epochs); 0 = once per epoch
+    patience: int = 5  # early-stopping patience, in validations without improvement (epochs, or eval_every_steps)
     gradient_clip: float = 1.0  # max global grad norm; 0 disables
     seed: int = 0  # model init and batch order
     data_seed: int = 0  # dataset generation / carving
@@ -62,7 +64,7 @@ class RunConfig:
 
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", "task_settings"))
 CHOICES = {"cell": CELLS, "activation": ACTIVATIONS, "init": INITS, "precision": PRECISIONS, "accelerator": ACCELERATORS, "pooling": POOLINGS}
-MINIMUMS = {"layers": 1, "hidden": 1, "embedding_size": 1, "batch_size": 1, "max_epochs": 1, "patience": 0,
+MINIMUMS = {"layers": 1, "hidden": 1, "embedding_size": 1, "batch_size": 1, "max_epochs": 1, "max_steps": 0, "eval_every_steps": 0, "patience": 0,
             "gradient_clip": 0.0, "weight_decay": 0.0, "dropout": 0.0, "seed": 0, "data_seed": 0}
 
 

@@ -74,7 +74,8 @@ def config_block(config, origins: dict[str, str] | None = None, title: str | Non
     if config.embedding_vectors:
         network += ["embedding_vectors", "freeze_embedding"]
     groups = [("task", list(config.task_settings)), ("network", network),
-              ("training", ["lr", "batch_size", "max_epochs", "patience", "gradient_clip", "weight_decay"]),
+              ("training", ["lr", "batch_size", "max_epochs", "max_steps", "eval_every_steps", "patience", "gradient_clip",
+                            "weight_decay"]),
               ("device", ["accelerator", "precision", "probe"])]
     for name, keys in groups:
         lines.append(f"  {name:<9}{knobs_line(flat, keys)}")
@@ -285,7 +286,8 @@ def sweep_block(spec, storage_url: str) -> str:
     lines = [f"sweep {spec.task} [{spec.profile}] from {spec.path}",
              f"  studies  {len(spec.studies)}: {' '.join(key.label for key in spec.studies)}",
              f"  budget   {spec.trials} trials + {len(spec.final_seeds)} final seeds {spec.final_seeds} per study = "
-             f"{runs} runs, at most {spec.max_epochs} epochs each; pruner {pruner}, sampler seed {spec.sampler_seed}",
+             f"{runs} runs, each {spec.describe_budget()}; {spec.startup_trials} random start-up trials; pruner "
+             f"{pruner}, sampler seed {spec.sampler_seed}",
              f"  fixed    {knobs_line(spec.fixed, spec.fixed) or '–'}",
              f"  searched {space_text(spec.search_space)}"]
     for variant, extra in spec.variant_space.items():
@@ -301,8 +303,8 @@ def horizon_block(spec, jobs: int) -> str:
     planned = len(spec.arms) * len(spec.values) * len(spec.seeds)
     lines = [f"horizon {spec.task} [{spec.profile}] from {spec.path}",
              f"  arms     {len(spec.arms)}: {' '.join(arm.label for arm in spec.arms)}",
-             f"  {spec.axis:<9}{' '.join(str(v) for v in spec.values)} × seeds {spec.seeds}, at most "
-             f"{spec.max_epochs} epochs per run",
+             f"  {spec.axis:<9}{' '.join(str(v) for v in spec.values)} × seeds {spec.seeds}, each run "
+             f"{spec.describe_budget()}",
              f"  runs     {planned} planned (runs finished by an earlier call are skipped), {jobs} at a time",
              f"  settings {knobs_line(spec.settings, spec.settings) or '–'}"]
     return "\n".join(lines + [environment_line()])

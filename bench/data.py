@@ -112,7 +112,12 @@ class TaskDataModule(pl.LightningDataModule):
             return
         with removed_on_error(cache_dir()):  # bad data leaves nothing behind
             self.data = self.task.load_data(self.settings, self.data_seed)
-        for split, dataset in self.data.splits.items():
+        splits = dict(self.data.splits)
+        if self.task.train_metrics:  # a fixed train sample, as large as validation, scored in eval mode
+            train = splits["train"]
+            size = min(len(train), len(splits["validation"]))
+            splits["train_sample"] = train.shuffle(seed=self.data_seed).select(range(size))
+        for split, dataset in splits.items():
             if self.task.batching == "by-length":  # variable-length token sequences
                 padded = self.settings["batching"] == "padded"
                 self.datasets[split] = TokenSequences.from_dataset(dataset, self.settings["max_length"] if padded else None)
@@ -145,7 +150,9 @@ class TaskDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        if "train_sample" in self.datasets:
+            return [self._loader("validation", shuffle=False), self._loader("train_sample", shuffle=False)]
         return self._loader("validation", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:

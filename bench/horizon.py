@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench import interrupts
 from bench.config import resolve_config
+from bench.convergence import still_improving
 from bench.errors import UserError
 from bench.horizon_rule import run_outcome
 from bench.horizon_spec import Arm, HorizonSpec, run_knobs
@@ -31,7 +32,9 @@ from bench.tracking import Stage, Tag
 # -- configurations from the sweep -------------------------------------------------------------------
 def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:
     """(variant, cell) -> (the searched knobs of its study's best configuration, where from), read
-    from the final-seed runs of the sweep profile `configs_from` in MLflow. Missing -> not listed."""
+    from the final-seed runs of the sweep profile `configs_from` in MLflow. Missing -> not listed.
+    A best trial that was still improving when its budget ran out is budget-limited: its
+    configuration is noise of the budget, so the arm keeps the file's fixed one (and says why)."""
     if not spec.configs_from:
         return {}
     try:
@@ -54,11 +57,15 @@ def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:
         sweep = sweeps[path]
         if sweep is None:
             continue
-        params = finals[0].data.params
+        params, best = finals[0].data.params, finals[0].data.tags.get(Tag.BEST_TRIAL, "?")
+        best_run = next((r for r in study.trials if r.data.tags.get(Tag.OPTUNA_TRIAL) == best), None)
+        if best_run is not None and still_improving(best_run.data.metrics):
+            found[(study.variant, study.cell)] = ({}, f"fixed configuration: sweep {spec.configs_from} best trial "
+                                                      f"{best} was still improving at the end of its budget")
+            continue
         keys = list(sweep.space_for(study.variant)) + (["hidden"] if sweep.match_parameters else [])
         knobs = {k: params[k] for k in keys if k in params}
-        found[(study.variant, study.cell)] = (knobs, f"sweep {spec.configs_from} best trial "
-                                                     f"{finals[0].data.tags.get(Tag.BEST_TRIAL, '?')}")
+        found[(study.variant, study.cell)] = (knobs, f"sweep {spec.configs_from} best trial {best}")
     return found
 
 

@@ -12,12 +12,13 @@ from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
 from bench.registry import get_task
-from bench.sweep_config import read_profiled_file
+from bench.sweep_config import budget_knobs, check_budget, describe_budget, read_profiled_file
 from bench.variants import CELLS, VARIANTS
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
 TOP_KEYS = {"task", "description", "axis", "margin", "configs_from", "fixed", "variants", "cells", "ablation",
-            "values", "seeds", "max_epochs", "settings", "jobs", "profiles"}
+            "values", "seeds", "max_epochs", "max_steps", "eval_every_steps", "patience_steps", "settings", "jobs",
+            "profiles"}
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles", "configs_from"}
 
 
@@ -51,6 +52,16 @@ class HorizonSpec:
     configs_from: str | None
     jobs: int = 1
     description: str = ""
+    max_steps: int = 0  # optimizer-step budget of every run (0: epochs only)
+    eval_every_steps: int = 0
+    patience_steps: int = 0
+
+    @property
+    def budget_knobs(self) -> dict[str, int]:
+        return budget_knobs(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
+
+    def describe_budget(self) -> str:
+        return describe_budget(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
 
     @property
     def fingerprint(self) -> str:
@@ -58,6 +69,8 @@ class HorizonSpec:
         these starts a fresh set of runs (tag horizon_spec) instead of mixing with the old ones."""
         knobs = {"axis": self.axis, "settings": self.settings, "fixed": self.fixed, "ablation": self.ablation,
                  "max_epochs": self.max_epochs, "configs_from": self.configs_from}
+        if self.max_steps:  # (files without a step budget keep their old fingerprint)
+            knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
         return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
@@ -91,6 +104,7 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
     for key, value in (("max_epochs", max_epochs), ("jobs", jobs)):
         if not isinstance(value, int) or value < 1:
             fail(key, f"a positive integer (got {value!r})")
+    max_steps, eval_every_steps, patience_steps = check_budget(fail, merged)
     variants, cells = merged.get("variants") or ["simple"], merged.get("cells") or list(CELLS)
     for name in variants:
         if name not in VARIANTS:
@@ -106,7 +120,8 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
     spec = HorizonSpec(task=task, profile=profile, path=path, axis=axis, values=sorted(values), seeds=seeds,
                        margin=float(margin), max_epochs=max_epochs, settings=settings, fixed=fixed, arms=arms,
                        ablation=ablation, configs_from=merged.get("configs_from"), jobs=jobs,
-                       description=merged.get("description", ""))
+                       description=merged.get("description", ""), max_steps=max_steps,
+                       eval_every_steps=eval_every_steps, patience_steps=patience_steps)
     for arm in arms:  # every arm must resolve to a valid run at every length
         try:
             resolve_config(task, arm.variant, arm.cell, run_knobs(spec, arm, {}, values[-1], seeds[0]))
@@ -118,4 +133,4 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
 def run_knobs(spec: HorizonSpec, arm: Arm, tuned: dict, value: int, seed: int) -> dict:
     """fixed < the sweep's best (tuned) < the task settings of the profile < the ablation < axis, seed."""
     return {**spec.fixed, **tuned, **spec.settings, **spec.ablation.get(arm.ablation, {}),
-            spec.axis: value, "seed": seed, "max_epochs": spec.max_epochs}
+            spec.axis: value, "seed": seed, **spec.budget_knobs}

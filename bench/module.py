@@ -24,7 +24,8 @@ class RecurrentTaskModule(pl.LightningModule):
         # Plain values only in hparams (checkpoint loading uses weights_only=True).
         self.save_hyperparameters({"task": task.name, "lr": lr, "weight_decay": weight_decay})
         self.task, self.net, self.num_classes = task, net, num_classes
-        stages = ("train", "val", "test") if task.train_metrics else ("val", "test")
+        # train_eval: the train sample scored in eval mode at each validation (the overfitting gap).
+        stages = ("train", "train_eval", "val", "test") if task.train_metrics else ("val", "test")
         self.metrics = torch.nn.ModuleDict({
             f"{stage}_metrics": torch.nn.ModuleDict({spec.name: make_metric(spec, num_classes) for spec in task.metrics})
             for stage in stages  # ("train" alone would clash with nn.Module.train)
@@ -47,7 +48,7 @@ class RecurrentTaskModule(pl.LightningModule):
             self.train_examples += len(batch["targets"])
         else:
             self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["targets"]),
-                     prog_bar=stage != "test")
+                     prog_bar=stage == "val", add_dataloader_idx=False)
         if f"{stage}_metrics" in self.metrics:
             for spec in self.task.metrics:
                 self._update_metric(spec, stage, outputs.detach(), batch["targets"])
@@ -63,7 +64,8 @@ class RecurrentTaskModule(pl.LightningModule):
             metric.update(outputs.argmax(dim=-1).reshape(-1), targets.reshape(-1))
         else:
             metric.update(outputs.reshape(-1), targets.reshape(-1))
-        self.log(f"{stage}/{spec.name}", metric, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        self.log(f"{stage}/{spec.name}", metric, on_step=False, on_epoch=True, prog_bar=stage == "val",
+                 add_dataloader_idx=False)
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -74,8 +76,9 @@ class RecurrentTaskModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         self.log("train/loss", self.train_loss_sum / max(self.train_examples, 1), prog_bar=True)
 
-    def validation_step(self, batch: dict, batch_index: int) -> None:
-        self._step(batch, "val")
+    def validation_step(self, batch: dict, batch_index: int, dataloader_idx: int = 0) -> None:
+        # Loader 1 (tasks with train_metrics): a fixed train sample, in eval mode like validation.
+        self._step(batch, "train_eval" if dataloader_idx == 1 else "val")
 
     def test_step(self, batch: dict, batch_index: int) -> None:
         self._step(batch, "test")

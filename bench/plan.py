@@ -62,7 +62,8 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> 
                            "RNNBENCH_CHECKPOINTS": f"{scratch}/checkpoints", "RNNBENCH_ARTIFACTS": f"{scratch}/artifacts"})
         try:
             storage = make_storage(f"sqlite:///{scratch}/optuna.db")
-            probe = dataclasses.replace(spec, max_epochs=1, pruner={"type": "none"}, study_prefix="plan-probe")
+            probe = dataclasses.replace(spec, max_epochs=1, max_steps=0, eval_every_steps=0, patience_steps=0,
+                                        pruner={"type": "none"}, study_prefix="plan-probe")
             Worker(dataclasses.replace(probe, trials=1), storage).search(key)
             start = time.perf_counter()
             Worker(dataclasses.replace(probe, trials=2), storage).search(key)
@@ -141,9 +142,21 @@ def build_plan(spec: SweepSpec, storage_url: str, epoch_probe=probe_seconds_per_
             epoch = epoch_probe(spec, key)
             if overhead is None:
                 overhead = overhead_probe(spec, key, epoch)
-            seconds = overhead + epoch * spec.max_epochs
+            seconds = overhead + epoch * budget_epochs(spec, key)
         plans.append(StudyPlan(key, trials, finals, seconds))
     return plans
+
+
+def budget_epochs(spec: SweepSpec, key: StudyKey) -> float:
+    """Epochs a run trains at most: max_epochs, or max_steps / (steps an epoch) when a step budget ends it
+    sooner (generated tasks, whose training size is a setting; others: max_epochs)."""
+    if not spec.max_steps:
+        return spec.max_epochs
+    config = study_config(spec, key)
+    n_train = config.task_settings.get("n_train")
+    if not n_train:
+        return spec.max_epochs
+    return min(spec.max_epochs, spec.max_steps / math.ceil(n_train / config.batch_size))
 
 
 def format_plan(spec: SweepSpec, plans: list[StudyPlan], load: float | None) -> str:
@@ -161,7 +174,7 @@ def format_plan(spec: SweepSpec, plans: list[StudyPlan], load: float | None) -> 
               f"for one worker ({machine}, TORCH_THREADS={os.environ.get('TORCH_THREADS') or 'default'}).",
               "  The estimate times a few training steps of each study's middle configuration plus a real "
               "one-epoch trial (in throw-away stores) for the fixed cost of a run, and assumes every run goes "
-              f"to max_epochs={spec.max_epochs}: pruning and early stopping usually make it shorter, a busier "
+              f"to its budget ({spec.describe_budget()}): pruning and early stopping usually make it shorter, a busier "
               "machine longer."]
     return "\n".join(lines)
 

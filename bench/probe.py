@@ -18,7 +18,7 @@ COLUMNS = {"dL_dh": "‖dL/dh_t‖", "dL_dx": "‖dL/dx_t‖", "dhT_dx": "‖dh_
 
 def probe_batch(datamodule) -> dict | None:
     """The first validation batch, cut to PROBE_ROWS; None for padded (variable-length) batches."""
-    batch = next(iter(datamodule.val_dataloader()))
+    batch = next(iter(datamodule._loader("validation", shuffle=False)))
     if "lengths" in batch:
         return None
     return {k: v[:PROBE_ROWS] for k, v in batch.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import statistics
@@ -112,16 +113,31 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     options = {k: v for k, v in spec.pruner.items() if k != "type"}
     if spec.pruner["type"] == "median":
         return optuna.pruners.MedianPruner(**{"n_startup_trials": 3, "n_warmup_steps": 2, **options})
-    if spec.pruner["type"] == "hyperband":
-        return optuna.pruners.HyperbandPruner(**{"min_resource": 2, "max_resource": spec.max_epochs, **options})
+    if spec.pruner["type"] == "hyperband":  # resources are validations' steps (epochs without a step budget)
+        return optuna.pruners.HyperbandPruner(**{"min_resource": 2, "max_resource": spec.max_steps or spec.max_epochs,
+                                                 **options})
     return optuna.pruners.NopPruner()
 
 
-def load(spec: SweepSpec, storage, name: str, seed: int) -> optuna.Study:
+def sampler_seed_for(spec: SweepSpec, name: str, trials_so_far: int) -> int:
+    """The seed of a study's sampler: from the sweep's sampler_seed and the study's own name, so studies
+    draw different points; and from the trials it already holds, so one worker is reproducible (and
+    resumes the same sequence) while a second worker, arriving at another count, draws differently."""
+    text = f"{spec.sampler_seed}:{name}:{trials_so_far}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def make_sampler(spec: SweepSpec, name: str, trials_so_far: int) -> optuna.samplers.BaseSampler:
+    """TPE with `startup_trials` random start-up trials (Optuna's default 10 would leave small
+    budgets all random): the model-based phase runs for the rest of the study's trials."""
+    return optuna.samplers.TPESampler(seed=sampler_seed_for(spec, name, trials_so_far),
+                                      n_startup_trials=spec.startup_trials)
+
+
+def load(spec: SweepSpec, storage, name: str, trials_so_far: int = 0) -> optuna.Study:
     direction = "maximize" if get_task(spec.task).monitor_mode == "max" else "minimize"
-    # Seeded per trial count, so one worker is reproducible and concurrent workers draw differently.
     return optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=seed), pruner=make_pruner(spec))
+                               sampler=make_sampler(spec, name, trials_so_far), pruner=make_pruner(spec))
 
 
 def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
@@ -198,8 +214,10 @@ class Worker:
             T.OPTUNA_STUDY: study.study_name, T.OPTUNA_STORAGE: safe_url(self.storage.url),
             T.OPTUNA_VERSION: optuna.__version__, T.GIT_COMMIT: tracking.git_commit(),
             T.SWEEP_FILE: str(self.spec.path), T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies])},
-            params={"trials": self.spec.trials, "max_epochs": self.spec.max_epochs,
-                    "pruner": self.spec.pruner["type"], "sampler_seed": self.spec.sampler_seed,
+            params={"trials": self.spec.trials, "max_epochs": self.spec.max_epochs, "max_steps": self.spec.max_steps,
+                    "eval_every_steps": self.spec.eval_every_steps, "patience_steps": self.spec.patience_steps,
+                    "startup_trials": self.spec.startup_trials, "pruner": self.spec.pruner["type"],
+                    "pruner_warmup": self.spec.pruner.get("n_warmup_steps", ""), "sampler_seed": self.spec.sampler_seed,
                     "final_seeds": self.spec.final_seeds, **self.spec.fixed, **dict(key.grid)})
         winner = study.user_attrs.get("mlflow_parent_run_id")  # another worker may have won the race
         if winner:
@@ -276,7 +294,7 @@ class Worker:
         (WAITING) retry is always run, by whichever worker gets here: it never counts as taken here."""
         name = study_name(self.spec, key)
         while True:
-            study = load(self.spec, self.storage, name, self.spec.sampler_seed + len(study_trials(self.storage, name)))
+            study = load(self.spec, self.storage, name, len(study_trials(self.storage, name)))
             self.recover_dead_trials(study)
             trials = study.get_trials(deepcopy=False)
             active = [t for t in trials if t.state in ACTIVE]
@@ -310,12 +328,10 @@ class Worker:
 
     def train_trial(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
         # Lightning and torch (seconds to import) only in the workers that train, not to plan or summarise.
-        from optuna_integration import PyTorchLightningPruningCallback
-
-        from bench.train import DivergedError, train
+        from bench.train import DivergedError, pruning_callback, train
 
         knobs = {**self.spec.fixed, **dict(key.grid), **suggest(trial, self.spec.space_for(key.variant)),
-                 "max_epochs": self.spec.max_epochs}
+                 **self.spec.budget_knobs}
         if self.spec.match_parameters:
             knobs["hidden"] = hidden_for_parameter_count(self.spec.task, key.variant, key.cell, knobs,
                                                          self.spec.match_parameters)
@@ -328,7 +344,8 @@ class Worker:
                 tags={T.STAGE: tracking.Stage.TRIAL, T.OPTUNA_STUDY: study.study_name, T.OPTUNA_TRIAL: trial.number,
                       T.GRID: key.suffix.lstrip(":"),
                       T.PROFILE: self.spec.profile, T.OPTUNA_VERSION: optuna.__version__},
-                callbacks=[PyTorchLightningPruningCallback(trial, monitor=task.monitor)], progress=False,
+                callbacks=[pruning_callback(trial, task.monitor, by_step=bool(self.spec.eval_every_steps))],
+                progress=False,
                 on_progress=self.progress.running(f"{key.label} trial {trial.number}") if self.progress else None,
                 finished_on=(optuna.TrialPruned, DivergedError),
                 on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
@@ -339,13 +356,15 @@ class Worker:
             trial.set_user_attr("pruned_reason", str(error))
             raise
         trial.set_user_attr("param_count", result.param_count)
+        for name, value in result.convergence.items():  # the sweep's best must not be budget-limited noise
+            trial.set_user_attr(name, value)
         return result.best_val
 
     # -- final seeds ----------------------------------------------------------------------------------
     def finals(self, key: StudyKey) -> None:
         search = self.wait_for_search(key)
         best = search.best_trial
-        final = load(self.spec, self.storage, study_name(self.spec, key, "final"), self.spec.sampler_seed)
+        final = load(self.spec, self.storage, study_name(self.spec, key, "final"))
         while True:  # until every seed is finished: a seed on a dead worker is redone here
             parent = self.parent_run(search, key)
             self.recover_dead_trials(final)
@@ -412,7 +431,7 @@ class Worker:
                     other.state == TrialState.COMPLETE or (other.state in TAKEN and other.number < trial.number)):
                 trial.set_user_attr("skipped", f"duplicate of trial {other.number}")
                 raise SlotTaken(f"seed {seed} is already evaluated by trial {other.number}")
-        knobs = {**self.spec.fixed, **dict(key.grid), **best.params, "max_epochs": self.spec.max_epochs, "seed": seed}
+        knobs = {**self.spec.fixed, **dict(key.grid), **best.params, **self.spec.budget_knobs, "seed": seed}
         if "hidden" in best.user_attrs:
             knobs["hidden"] = best.user_attrs["hidden"]
         config = resolve_config(self.spec.task, key.variant, key.cell, knobs)

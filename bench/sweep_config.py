@@ -23,7 +23,8 @@ from bench.variants import CELLS, VARIANTS
 
 SWEEP_DIR = ROOT / "sweeps"
 TOP_KEYS = {"task", "description", "variants", "cells", "grid", "variant_grid", "fixed", "search_space", "variant_space", "trials",
-            "max_epochs", "pruner", "sampler_seed", "final_seeds", "match_parameters", "profiles"}
+            "max_epochs", "max_steps", "eval_every_steps", "patience_steps", "startup_trials", "pruner", "sampler_seed",
+            "final_seeds", "match_parameters", "profiles"}
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
 DIST_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
              "categorical": {"type", "choices"}}
@@ -67,6 +68,10 @@ class SweepSpec:
     sampler_seed: int
     final_seeds: list[int]
     match_parameters: int | None = None  # target parameter count; hidden is then derived, not searched
+    max_steps: int = 0  # optimizer-step budget of every trial and final run (0: epochs only)
+    eval_every_steps: int = 0  # validation (and pruning report) interval in optimizer steps (0: per epoch)
+    patience_steps: int = 0  # early-stopping patience in optimizer steps (0: the run config's patience)
+    startup_trials: int = 0  # random (start-up) trials before TPE's model-based phase
     description: str = ""
     study_prefix: str = ""  # task:profile, plus a hash of command-line overrides of `fixed`
     grid: dict[str, list] = field(default_factory=dict)
@@ -74,6 +79,51 @@ class SweepSpec:
 
     def space_for(self, variant: str) -> dict[str, dict]:
         return {**self.search_space, **self.variant_space.get(variant, {})}
+
+    @property
+    def budget_knobs(self) -> dict[str, int]:
+        """The run knobs of the budget: epochs, and with a step budget its steps, validation interval
+        and patience (counted in validations)."""
+        return budget_knobs(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
+
+    def describe_budget(self) -> str:
+        return describe_budget(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
+
+
+def budget_knobs(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> dict[str, int]:
+    knobs = {"max_epochs": max_epochs}
+    if max_steps:
+        knobs.update(max_steps=max_steps, eval_every_steps=eval_every_steps)
+    if patience_steps and eval_every_steps:
+        knobs["patience"] = -(-patience_steps // eval_every_steps)  # ceil: at least patience_steps
+    return knobs
+
+
+def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> str:
+    if not max_steps:
+        return f"{max_epochs} epochs"
+    text = f"{max_steps:,} optimizer steps (at most {max_epochs} epochs), validation every {eval_every_steps:,} steps"
+    return text + (f", early-stopping patience {patience_steps:,} steps" if patience_steps else "")
+
+
+def check_budget(fail, merged: dict) -> tuple[int, int, int]:
+    """max_steps / eval_every_steps / patience_steps of a sweep or horizon file: all or none."""
+    values = []
+    for key in ("max_steps", "eval_every_steps", "patience_steps"):
+        value = merged.get(key, 0) or 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            fail(key, f"a non-negative integer number of optimizer steps (got {value!r})")
+        values.append(value)
+    max_steps, every, patience = values
+    if max_steps and not every:
+        fail("eval_every_steps", "a step budget (max_steps) needs a validation interval in steps")
+    if every and not max_steps:
+        fail("max_steps", "eval_every_steps needs a step budget (max_steps)")
+    if every > max_steps:
+        fail("eval_every_steps", f"{every} is longer than the budget max_steps={max_steps}")
+    if patience and not every:
+        fail("patience_steps", "needs eval_every_steps (patience is counted in validations)")
+    return max_steps, every, patience
 
 
 def sweep_path(task: str) -> Path:
@@ -171,11 +221,23 @@ def validate(path: Path, task: str, profile: str, merged: dict, from_command_lin
     for key in ("trials", "max_epochs"):
         if not isinstance(merged.get(key), int) or merged[key] < 1:
             fail(key, f"must be a positive integer (got {merged.get(key)!r})")
+    sampler_seed = merged.get("sampler_seed", 0)
+    if not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool) or sampler_seed < 0:
+        fail("sampler_seed", f"a non-negative integer (got {sampler_seed!r})")
     final_seeds = merged.get("final_seeds", 3)
     if isinstance(final_seeds, int) and not isinstance(final_seeds, bool):
-        final_seeds = list(range(final_seeds))
+        # The search trains with seed sampler_seed: the final seeds are the next ones, so none of the
+        # replicates is the selected run itself.
+        final_seeds = [sampler_seed + 1 + index for index in range(final_seeds)]
     if not final_seeds or not all(isinstance(s, int) and s >= 0 for s in final_seeds):
         fail("final_seeds", "a positive count or a list of non-negative integer seeds")
+    if sampler_seed in final_seeds:
+        fail("final_seeds", f"must not contain the search seed sampler_seed={sampler_seed}: the selected trial "
+                            "would count as its own replicate")
+    max_steps, eval_every_steps, patience_steps = check_budget(fail, merged)
+    startup = merged.get("startup_trials", max(1, merged["trials"] // 2))
+    if not isinstance(startup, int) or isinstance(startup, bool) or not 0 <= startup <= merged["trials"]:
+        fail("startup_trials", f"an integer from 0 to trials={merged['trials']} (got {startup!r})")
     pruner = merged.get("pruner") or {"type": "median"}
     if not isinstance(pruner, dict) or pruner.get("type") not in PRUNERS:
         fail("pruner.type", f"allowed: {', '.join(PRUNERS)}")
@@ -209,12 +271,14 @@ def validate(path: Path, task: str, profile: str, merged: dict, from_command_lin
         if not space and merged["trials"] > 1:
             fail("search_space", f"nothing is searched for {study.label}, so its {merged['trials']} trials would "
                                  "be identical: add a search_space or set trials: 1")
-        check_every_value(path, profile, task, study, fixed, from_command_line, space, merged["max_epochs"])
+        check_every_value(path, profile, task, study, fixed, from_command_line, space,
+                          budget_knobs(merged["max_epochs"], max_steps, eval_every_steps, patience_steps))
     return SweepSpec(task=task, profile=profile, path=path, variants=variants, cells=cells, fixed=fixed,
                      search_space=search_space, variant_space=variant_space, trials=merged["trials"],
-                     max_epochs=merged["max_epochs"], pruner=pruner, sampler_seed=int(merged.get("sampler_seed", 0)),
+                     max_epochs=merged["max_epochs"], pruner=pruner, sampler_seed=sampler_seed,
                      final_seeds=final_seeds, match_parameters=match, description=merged.get("description", ""),
-                     grid=grid, studies=studies)
+                     grid=grid, studies=studies, max_steps=max_steps, eval_every_steps=eval_every_steps,
+                     patience_steps=patience_steps, startup_trials=startup)
 
 
 def check_one_place_per_knob(fail, fixed: dict, from_command_line: set[str], grid: dict, variant_grid: dict,
@@ -246,7 +310,7 @@ def check_one_place_per_knob(fail, fixed: dict, from_command_line: set[str], gri
 
 
 def check_every_value(path: Path, profile: str, task: str, study: StudyKey, fixed: dict, from_command_line: set[str],
-                      space: dict, max_epochs: int) -> None:
+                      space: dict, budget: dict) -> None:
     """Every value a trial can get must be a valid run config: the fixed knobs and grid point with each
     end of every range and each categorical choice, before anything starts."""
     base = {key: first_value(dist) for key, dist in space.items()}
@@ -260,7 +324,7 @@ def check_every_value(path: Path, profile: str, task: str, study: StudyKey, fixe
     for where, value, sample, *knobs in candidates:
         try:
             resolve_config(task, study.variant, study.cell,
-                           {**(knobs[0] if knobs else fixed), **dict(study.grid), **sample, "max_epochs": max_epochs})
+                           {**(knobs[0] if knobs else fixed), **dict(study.grid), **sample, **budget})
         except UserError as error:
             if value is not None or where not in ("fixed/grid", "ARGS"):
                 where = f"search_space.{where} value {value!r}"

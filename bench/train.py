@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 
 from bench import console, probe, tracking
 from bench.config import RunConfig
+from bench.convergence import convergence
 from bench.data import TaskDataModule
 from bench.embeddings import embedding_for_task
 from bench.errors import UserError
@@ -88,6 +89,9 @@ class ReportProgress(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         batches = trainer.num_training_batches or 1
         epoch = trainer.current_epoch
+        if trainer.max_steps > 0:  # a step budget: the steps, not the (capping) epochs, measure progress
+            self.report(min(trainer.global_step / trainer.max_steps, 1.0), f"step {trainer.global_step}/{trainer.max_steps}")
+            return
         fraction = (epoch + (batch_idx + 1) / batches) / trainer.max_epochs
         self.report(fraction, f"epoch {epoch + 1}/{trainer.max_epochs} step {batch_idx + 1}/{batches}")
 
@@ -124,6 +128,36 @@ def apply_thread_setting() -> None:
     torch.set_num_threads(int(raw))
 
 
+class ValidationHistory(pl.Callback):
+    """(optimizer step, monitored value) at every validation: the input of the convergence signal."""
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor, self.points = monitor, []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if not trainer.sanity_checking and value is not None:
+            self.points.append((trainer.global_step, float(value)))
+
+
+def pruning_callback(trial, monitor: str, by_step: bool) -> pl.Callback:
+    """Optuna's Lightning pruning callback; with step budgets it reports at the optimizer step instead
+    of the epoch, so warm-up and the median compare trials of any batch size at equal training."""
+    from optuna import TrialPruned
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    class StepPruning(PyTorchLightningPruningCallback):
+        def on_validation_end(self, trainer, pl_module) -> None:
+            value = trainer.callback_metrics.get(self.monitor)
+            if trainer.sanity_checking or value is None or self.is_ddp_backend:
+                return super().on_validation_end(trainer, pl_module)
+            self._trial.report(value.item(), step=trainer.global_step)
+            if self._trial.should_prune():
+                raise TrialPruned(f"Trial was pruned at step {trainer.global_step}.")
+
+    return (StepPruning if by_step else PyTorchLightningPruningCallback)(trial, monitor=monitor)
+
+
 @dataclass
 class TrainResult:
     run_id: str
@@ -134,6 +168,7 @@ class TrainResult:
     seconds_per_epoch: float
     baseline: float
     baselines: dict[str, float] = field(default_factory=dict)  # baseline/<metric> for every metric known
+    convergence: dict[str, float] = field(default_factory=dict)  # bench.convergence: still improving at the end?
 
 
 def resolve_precision(precision: str) -> str:
@@ -234,13 +269,15 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
     checkpoints = checkpoint_dir() / run_id
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode,
                            save_top_k=1)
-    timer = EpochTimer()
-    callbacks = [StopOnDivergence(baseline), best, EarlyStopping(task.monitor, mode=task.monitor_mode,
-                                                                 patience=config.patience, check_finite=True),
-                 timer, *extra_callbacks]
+    timer, history = EpochTimer(), ValidationHistory(task.monitor)
+    early_stop = EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config.patience, check_finite=True)
+    callbacks = [StopOnDivergence(baseline), best, early_stop, timer, history, *extra_callbacks]
     logger = MLFlowLogger(experiment_name=task.name, tracking_uri=tracking.tracking_uri(), run_id=run_id)
     trainer = pl.Trainer(
-        max_epochs=config.max_epochs, accelerator=config.accelerator, devices=1,
+        max_epochs=config.max_epochs, max_steps=config.max_steps or -1,
+        # A step budget validates every eval_every_steps optimizer steps, across epoch boundaries.
+        val_check_interval=config.eval_every_steps or None, check_val_every_n_epoch=None if config.eval_every_steps else 1,
+        accelerator=config.accelerator, devices=1,
         precision=resolve_precision(config.precision), gradient_clip_val=config.gradient_clip or None,
         callbacks=callbacks, logger=logger, enable_progress_bar=False, enable_model_summary=False,
         # Step-level metrics every 50 steps, or once per epoch when an epoch is shorter.
@@ -255,7 +292,10 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
                                verbose=console.verbose())[0]
         test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
         best_val = float(best.best_model_score)
+        signal = convergence(history.points, task.monitor_mode == "max",
+                             early_stopped=early_stop.wait_count >= early_stop.patience)
         final = {f"{task.monitor}_best": best_val, tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
+                 "steps_trained": trainer.global_step, **signal,
                  tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),
                  **test_metrics}
         if "test/loss" in test_metrics and baseline > 0:
@@ -269,6 +309,7 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
                                                    if k.startswith("baseline/")}}
         return TrainResult(run_id=run_id, best_val=best_val, test_metrics=test_metrics,
                            epochs=trainer.current_epoch, param_count=param_count,
-                           seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH], baseline=baseline, baselines=baselines)
+                           seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH], baseline=baseline, baselines=baselines,
+                           convergence=signal)
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)

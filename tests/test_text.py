@@ -213,3 +213,15 @@ def test_malformed_vectors_file_is_a_user_error(tmp_path):
     bad.write_text("good 0.1 0.2\nbad 0.3\n")
     with pytest.raises(UserError, match="vector has 1 values, earlier lines have 2"):
         load_word_vectors(bad)
+
+
+def test_the_accuracy_baseline_is_the_train_majority_class_scored_on_test(tmp_path):
+    folder = tmp_path / "skewed"
+    rows = make_rows(400, 1)
+    train = [r for r in rows if r["stars"] == 1][:150] + [r for r in rows if r["stars"] == 0][:50]  # 75% class 1
+    test = [r for r in rows if r["stars"] == 1][150:170] + [r for r in rows if r["stars"] == 0][50:110]  # 25%
+    write_split(folder, "train", train, "parquet")
+    write_split(folder, "validation", train[:40], "parquet")
+    write_split(folder, "test", test, "parquet")
+    data, _ = load(folder)
+    assert data.extra["baseline/acc"] == pytest.approx(20 / 80)

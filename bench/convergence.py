@@ -1,0 +1,40 @@
+"""The convergence signal: was a run's validation value still improving when its budget ran out?
+
+A run whose best validation value moved by more than STILL_IMPROVING (relative) over the last fifth
+of the optimizer steps it trained, and that early stopping did not end, is "still improving": its
+result is a property of the budget, not of the cell. Reports show the signal per cell and verdicts
+resting on such runs say "budget-limited". Pure Python (no torch), so reports can use it."""
+from __future__ import annotations
+
+import math
+
+STILL_IMPROVING = 0.01  # a best-so-far gain above 1% in the last fifth of the budget
+LAST_PART = 0.2  # "the last fifth"
+
+# Metric names written by every trained run (bench.train) and read back by reports.
+BEST_STEP, LAST_FIFTH_GAIN, STEPS, STILL = ("convergence/best_step", "convergence/last_fifth_gain",
+                                            "convergence/steps", "convergence/still_improving")
+
+
+def convergence(history: list[tuple[int, float]], higher_is_better: bool, early_stopped: bool) -> dict[str, float]:
+    """From (optimizer step, monitored validation value) pairs in training order: the step of the best
+    value, the relative gain of the best-so-far value over the last fifth of the steps trained, the
+    steps trained, and 1.0 if still improving (else 0.0). Empty history -> {}."""
+    points = [(step, value) for step, value in history if value is not None and math.isfinite(value)]
+    if not points:
+        return {}
+    last = max(step for step, _ in points)
+    pick = max if higher_is_better else min
+    best = pick(value for _, value in points)
+    best_step = next(step for step, value in points if value == best)  # first reached
+    earlier = [value for step, value in points if step <= (1 - LAST_PART) * last] or [points[0][1]]
+    before = pick(earlier)
+    change = (best - before) if higher_is_better else (before - best)
+    gain = change / abs(before) if before else (math.inf if change > 0 else 0.0)
+    still = not early_stopped and gain > STILL_IMPROVING
+    return {BEST_STEP: float(best_step), LAST_FIFTH_GAIN: float(gain), STEPS: float(last), STILL: float(still)}
+
+
+def still_improving(metrics: dict) -> bool | None:
+    """A finished run's signal from its MLflow metrics; None for runs logged without one."""
+    return None if STILL not in metrics else bool(metrics[STILL])

@@ -1,0 +1,158 @@
+"""Sweeps that search: per-study samplers, start-up budgets, search spaces and step budgets."""
+import optuna
+import pytest
+import yaml
+
+from bench.convergence import BEST_STEP, LAST_FIFTH_GAIN, STILL, convergence
+from bench.errors import UserError
+from bench.sweep import load, study_name, study_trials, suggest
+from bench.sweep_config import SWEEP_DIR, load_sweep
+from tests.sweep_helpers import write_sweep
+
+SPACE = {"lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
+         "hidden": {"type": "categorical", "choices": [32, 64, 128]},
+         "batch_size": {"type": "categorical", "choices": [32, 64, 128]}}
+SYNTHETIC = ("copy-memory", "adding", "temporal-order", "selective-copy")
+
+
+def three_studies(tmp_path):
+    path = write_sweep(tmp_path / "s.yaml", cells=["rnn", "lstm", "gru"], search_space=SPACE, trials=4)
+    return load_sweep("adding", "test", path)
+
+
+def ask(spec, storage, key) -> tuple[optuna.Study, dict]:
+    """What one worker does for its next trial: load the study (a fresh sampler) and draw a point."""
+    name = study_name(spec, key)
+    study = load(spec, storage, name, len(study_trials(storage, name)))
+    trial = study.ask()
+    return study, suggest(trial, spec.space_for(key.variant))
+
+
+def one_worker(spec, trials: int = 4) -> dict[str, list[dict]]:
+    """Every study's points in order, each trial told a value that depends on its point."""
+    storage, drawn = optuna.storages.InMemoryStorage(), {}
+    for key in spec.studies:
+        for _ in range(trials):
+            study, point = ask(spec, storage, key)
+            study.tell(study.get_trials(deepcopy=False)[-1].number, point["lr"] * point["hidden"])
+            drawn.setdefault(key.label, []).append(point)
+    return drawn
+
+
+def test_studies_of_one_sweep_draw_different_first_points(tmp_path):
+    drawn = one_worker(three_studies(tmp_path), trials=1)
+    firsts = [tuple(sorted(points[0].items())) for points in drawn.values()]
+    assert len(set(firsts)) == 3
+
+
+def test_rerunning_one_worker_reproduces_every_point(tmp_path):
+    spec = three_studies(tmp_path)
+    assert one_worker(spec) == one_worker(spec)  # start-up and model-based trials alike
+
+
+def test_a_second_worker_draws_a_different_point_while_the_first_runs(tmp_path):
+    spec = three_studies(tmp_path)
+    storage, key = optuna.storages.InMemoryStorage(), spec.studies[0]
+    _, first = ask(spec, storage, key)  # trial 0 stays RUNNING
+    _, second = ask(spec, storage, key)
+    assert first != second
+
+
+def test_the_sampler_seed_changes_the_points(tmp_path):
+    spec = three_studies(tmp_path)
+    other = load_sweep("adding", "test", write_sweep(tmp_path / "o.yaml", cells=["rnn", "lstm", "gru"],
+                                                     search_space=SPACE, trials=4, sampler_seed=7))
+    assert one_worker(spec, 1) != one_worker(other, 1)
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+@pytest.mark.parametrize("path", sorted(SWEEP_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_model_based_phase_runs_for_at_least_half_the_trials(path, profile):
+    profiles = yaml.safe_load(path.read_text())["profiles"]
+    if profile not in profiles:
+        pytest.skip(f"no {profile} profile")
+    spec = load_sweep(path.stem, profile)
+    assert spec.trials - spec.startup_trials >= spec.trials / 2
+
+
+@pytest.mark.parametrize("path", sorted(SWEEP_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_dropout_is_searched_only_where_it_acts(path):
+    raw = yaml.safe_load(path.read_text())
+    spaces = [raw.get("search_space") or {}] + [p.get("search_space") or {} for p in raw["profiles"].values() if p]
+    assert all("dropout" not in space for space in spaces)
+    for variant, space in (raw.get("variant_space") or {}).items():
+        assert variant == "stacked" or "dropout" not in space
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+@pytest.mark.parametrize("task", SYNTHETIC)
+def test_synthetic_search_spaces_reach_the_settings_that_learn(task, profile):
+    spec = load_sweep(task, profile)
+    for key in spec.studies:
+        space = spec.space_for(key.variant)
+        assert space["lr"]["high"] >= 3e-2
+        assert 128 in space["hidden"]["choices"] and 128 in space["batch_size"]["choices"]
+        assert 1.0 in space["gradient_clip"]["choices"]
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+@pytest.mark.parametrize("task", ["copy-memory", "adding", "selective-copy"])
+def test_step_budgets_outlast_the_known_plateau(task, profile):
+    spec = load_sweep(task, profile)  # the tanh RNN's copy plateau: 2,000-2,500 steps at lr 1e-2
+    assert spec.max_steps > 2500 and spec.patience_steps > 2500 and spec.pruner["n_warmup_steps"] > 2500
+    assert spec.budget_knobs["patience"] * spec.eval_every_steps >= spec.patience_steps
+
+
+@pytest.mark.parametrize("path", sorted(SWEEP_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_final_seeds_are_disjoint_from_the_search_seed(path):
+    for profile in yaml.safe_load(path.read_text())["profiles"]:
+        spec = load_sweep(path.stem, profile)
+        assert spec.sampler_seed not in spec.final_seeds
+
+
+def test_a_final_seed_equal_to_the_search_seed_is_refused(tmp_path):
+    with pytest.raises(UserError, match="search seed"):
+        load_sweep("adding", "test", write_sweep(tmp_path / "s.yaml", final_seeds=[0, 1]))
+
+
+def test_a_step_budget_needs_a_validation_interval(tmp_path):
+    with pytest.raises(UserError, match="eval_every_steps"):
+        load_sweep("adding", "test", write_sweep(tmp_path / "s.yaml", max_steps=100))
+
+
+# -- the convergence signal ---------------------------------------------------------------------------
+def test_a_loss_still_falling_in_the_last_fifth_is_still_improving():
+    history = [(step, 1.0 - step / 10_000) for step in range(250, 5001, 250)]
+    signal = convergence(history, higher_is_better=False, early_stopped=False)
+    assert signal[STILL] == 1.0 and signal[BEST_STEP] == 5000 and signal[LAST_FIFTH_GAIN] > 0.01
+
+
+def test_a_plateaued_loss_is_not_still_improving():
+    history = [(250, 1.0), (500, 0.5)] + [(step, 0.5 + 0.001 * (step % 500 == 0)) for step in range(750, 5001, 250)]
+    signal = convergence(history, higher_is_better=False, early_stopped=False)
+    assert signal[STILL] == 0.0 and signal[BEST_STEP] == 500
+
+
+def test_early_stopping_means_converged_and_accuracy_improves_upwards():
+    rising = [(step, step / 10_000) for step in range(250, 5001, 250)]
+    assert convergence(rising, higher_is_better=True, early_stopped=False)[STILL] == 1.0
+    assert convergence(rising, higher_is_better=True, early_stopped=True)[STILL] == 0.0
+
+
+# -- step budgets in training -------------------------------------------------------------------------
+def test_a_step_budget_stops_at_max_steps_and_validates_across_epochs():
+    from bench import tracking
+    from bench.config import resolve_config
+    from bench.train import train
+
+    config = resolve_config("adding", "simple", "gru", {"T": 4, "n_train": 256, "n_val": 64, "n_test": 64,
+                                                        "batch_size": 32, "hidden": 8, "max_epochs": 100,
+                                                        "max_steps": 40, "eval_every_steps": 10, "patience": 100})
+    result = train(config, progress=False)  # 8 steps an epoch: validations fall inside epochs
+    metrics = tracking.client().get_run(result.run_id).data.metrics
+    assert metrics["steps_trained"] == 40
+    history = tracking.client().get_metric_history(result.run_id, "val/loss")
+    assert len(history) == 4
+    assert set(result.convergence) == {BEST_STEP, LAST_FIFTH_GAIN, STILL, "convergence/steps"}
+    assert metrics[STILL] == result.convergence[STILL]
+    assert result.convergence["convergence/steps"] == 40
