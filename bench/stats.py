@@ -33,6 +33,26 @@ def summarize(values: list[float], confidence: float = 0.95) -> Summary | None:
     return Summary(len(values), mean, sd, mean - half, mean + half)
 
 
+def one_sided_bound(values: list[float], upper: bool = True, confidence: float = 0.95) -> float | None:
+    """The one-sided t bound of the mean: mean + t(confidence, n-1) sd / sqrt(n) (or minus, for a lower
+    bound). None with fewer than 2 values: one seed has no interval."""
+    from scipy.special import stdtrit
+
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if len(values) < 2:
+        return None
+    half = stdtrit(len(values) - 1, confidence) * statistics.stdev(values) / math.sqrt(len(values))
+    return statistics.fmean(values) + (half if upper else -half)
+
+
+def welch_p_log(a: list[float], b: list[float]) -> float | None:
+    """Welch on log values: for losses (MSE, cross-entropy) whose arms differ by ratios (0.00022 vs
+    0.0278 is 126x apart, yet its raw-scale variance can swamp the difference). Non-positive -> None."""
+    if any(v <= 0 for v in [*a, *b]):
+        return None
+    return welch_p([math.log(v) for v in a], [math.log(v) for v in b])
+
+
 def welch_p(a: list[float], b: list[float]) -> float | None:
     """Two-sided Welch t-test p-value; None when either group has fewer than 2 values."""
     from scipy.special import stdtr  # Student-t CDF

@@ -44,6 +44,49 @@ def load_corpus(settings: dict):
                         f"{settings['text_column']} column>") from None
 
 
+def exclusion_texts(settings: dict) -> set[str] | None:
+    """Texts the corpus must not contain: the labeled test split of the same data (IMDB's unlabeled
+    reviews repeat 269 of its test reviews verbatim), so embeddings pretrained on the corpus never saw
+    a test text. exclude_file=<file> names it; default: the hub dataset's test split, or test.<ext>
+    next to corpus_file; exclude_file=none turns it off. None when there is nothing to exclude."""
+    import datasets
+
+    from bench.paths import cache_dir
+    from pathlib import Path
+
+    from bench.text import FORMATS
+
+    choice = settings["exclude_file"]
+    if choice == "none":
+        return None
+    if choice:
+        path = Path(choice)
+        if not path.is_file() or path.suffix not in FORMATS:
+            raise UserError(f"exclude_file={path}: expected an existing .parquet, .csv or .jsonl file")
+    elif settings["corpus_file"]:
+        corpus = Path(settings["corpus_file"])
+        path = next((corpus.with_name(f"test{suffix}") for suffix in FORMATS
+                     if corpus.with_name(f"test{suffix}").is_file() and corpus.with_name(f"test{suffix}") != corpus), None)
+        if path is None:
+            return None
+    else:
+        try:
+            test = datasets.load_dataset(CORPORA[settings["corpus"]], split="test", cache_dir=str(cache_dir() / "hf"))
+        except Exception as error:
+            raise UserError(f"cannot load the test split of {CORPORA[settings['corpus']]} to exclude it from the "
+                            f"corpus ({str(error).splitlines()[0][:100]}); set exclude_file=<file> or none") from None
+        return {text.strip() for text in test[settings["text_column"]]}
+    test = datasets.load_dataset(FORMATS[path.suffix], data_files={"test": str(path)}, split="test",
+                                 cache_dir=str(cache_dir() / "hf"))
+    if settings["text_column"] not in test.column_names:
+        raise UserError(f"exclude_file={path} has no column {settings['text_column']!r}")
+    return {text.strip() for text in test[settings["text_column"]]}
+
+
+def keep_unseen(batch: dict, excluded: set[str]) -> list[bool]:
+    return [text.strip() not in excluded for text in batch["text"]]
+
+
 def windows(ids: np.ndarray, seq_len: int, max_tokens: int) -> dict[str, np.ndarray]:
     ids = ids[: max_tokens + 1] if max_tokens else ids
     count = (len(ids) - 1) // seq_len
@@ -66,6 +109,10 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
     corpus = corpus.select_columns([column])
     if column != "text":
         corpus = corpus.rename_column(column, "text")
+    excluded, before = exclusion_texts(settings), len(corpus)
+    if excluded:
+        corpus = corpus.filter(keep_unseen, batched=True, fn_kwargs={"excluded": excluded},
+                               desc="dropping labeled test texts")
     if len(corpus) < 3:
         raise UserError("the corpus needs at least 3 documents (train, validation and test)")
     order = np.random.default_rng(data_seed).permutation(len(corpus))
@@ -89,7 +136,7 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
     return TaskData(splits=splits, input_size=tokenizer.get_vocab_size(), output_size=tokenizer.get_vocab_size(),
                     baseline=unigram_entropy, vocabulary=vocabulary,
                     extra={"baseline/perplexity": math.exp(unigram_entropy), "data/train_tokens": int(len(train_ids)),
-                           "data/vocabulary": len(vocabulary)})
+                           "data/vocabulary": len(vocabulary), "data/excluded_test_documents": before - len(corpus)})
 
 
 TASK = TaskSpec(
@@ -98,7 +145,8 @@ TASK = TaskSpec(
     input_kind="tokens",
     output_kind="per-step",
     loss="cross_entropy",
-    settings={"corpus": "imdb", "corpus_split": "unsupervised", "corpus_file": "", "text_column": "text",
+    settings={"corpus": "imdb", "corpus_split": "unsupervised", "corpus_file": "", "exclude_file": "",
+              "text_column": "text",
               "seq_len": 35, "max_tokens": 1_000_000, "min_freq": 2, "max_vocab": 10000},
     minimums={"seq_len": 2, "max_tokens": 0, "min_freq": 1, "max_vocab": 3},
     load_data=load_data,

@@ -225,3 +225,18 @@ def test_the_accuracy_baseline_is_the_train_majority_class_scored_on_test(tmp_pa
     write_split(folder, "test", test, "parquet")
     data, _ = load(folder)
     assert data.extra["baseline/acc"] == pytest.approx(20 / 80)
+
+
+def test_the_lm_corpus_drops_texts_of_the_labeled_test_split(tmp_path):
+    folder = tmp_path / "imdb"
+    corpus = [{"text": f"document {i} " + " ".join(["the", "movie", "was", "good"] * 5)} for i in range(60)]
+    test = [{"text": corpus[3]["text"], "label": 1}, {"text": corpus[7]["text"] + " ", "label": 0},
+            {"text": "never in the corpus", "label": 0}]
+    write_split(folder, "unsupervised", corpus, "parquet")
+    write_split(folder, "test", test, "parquet")
+    settings = {"corpus_file": str(folder / "unsupervised.parquet"), "seq_len": 4, "max_tokens": 0, "min_freq": 1}
+    config = resolve_config("next-word", "simple", "lstm", settings)
+    data = get_task("next-word").load_data(config.task_settings, 0)
+    assert data.extra["data/excluded_test_documents"] == 2
+    kept = resolve_config("next-word", "simple", "lstm", {**settings, "exclude_file": "none"})
+    assert get_task("next-word").load_data(kept.task_settings, 0).extra["data/excluded_test_documents"] == 0
