@@ -1,0 +1,34 @@
+"""The claims page: one row per task that tests a claim, an overall line, links into the reports."""
+import json
+
+from bench.claims import BUDGET_LIMITED, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, overall, write_claims
+
+
+def summary(folder, task, verdicts):
+    (folder / task).mkdir(parents=True)
+    (folder / task / "summary.json").write_text(json.dumps({
+        "task": task, "profile": "cpu", "verdicts": [{"id": i, "verdict": v, "key": f"{task} number {i}"}
+                                                     for i, v in verdicts.items()]}))
+
+
+def test_overall_names_where_each_verdict_comes_from():
+    assert overall({"a": NOT_TESTED}) == NOT_TESTED
+    assert overall({"a": SUPPORTED, "b": NOT_TESTED}) == "supported (on a)"
+    assert overall({"a": SUPPORTED, "b": NOT_SUPPORTED}).startswith("mixed: supported on a, not supported on b")
+    assert overall({"a": BUDGET_LIMITED, "b": "inconclusive"}) == "budget-limited (on a; also inconclusive)"
+
+
+def test_the_claims_page_has_a_row_per_testing_task_and_links_to_its_verdicts(tmp_path):
+    summary(tmp_path, "copy-memory", {"1": BUDGET_LIMITED, "3": NOT_SUPPORTED, "5": NOT_TESTED})
+    summary(tmp_path, "temporal-order", {"1": SUPPORTED, "5": NOT_TESTED})
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "summary.json").write_text(json.dumps({"task": "old", "profile": "quick"}))
+    text = write_claims(tmp_path).read_text()
+    claim1 = text.split("## 1.")[1].split("## 2a.")[0]
+    assert "[copy-memory](copy-memory.md#verdicts) | cpu | budget-limited | copy-memory number 1" in claim1
+    assert "[temporal-order](temporal-order.md#verdicts) | cpu | supported" in claim1
+    assert "**Overall: supported (on temporal-order; also budget-limited)**" in claim1
+    claim5 = text.split("## 5.")[1].split("## 6.")[0]
+    assert "No task report here tests it." in claim5 and "Overall: not tested" in claim5
+    assert "(computed) | – | supported" in text.split("## 6.")[1]
+    assert "regenerate them): old" in text
