@@ -16,7 +16,7 @@ V ?=
 VERBOSE := $(if $(V),--verbose)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove lint test test-all train sweep horizon report pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report
+.PHONY: help install install-glove lint test test-all train sweep horizon report reference pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -80,8 +80,12 @@ sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFIL
 horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
 	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS)) $(VERBOSE)
 
-report: $(VENV)/.installed ## write reports/TASK.md from MLflow (no TASK: every task, plus reports/README.md)
+report: $(VENV)/.installed ## write reports/local/TASK.md from MLflow (no TASK: every task), its index and claims.md
 	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE))
+
+reference: $(VENV)/.installed ## rewrite ONE committed reference: reports/reference/TASK.md (TASK= required), index, claims.md
+	@test -n "$(TASK)" || { echo "error: make reference needs TASK=<task> (it rewrites one committed reference report)"; exit 2; }
+	$(PY) -m bench report --task $(TASK) --reference $(if $(PROFILE),--profile $(PROFILE))
 
 bench-sweep: $(VENV)/.installed ## benchmark: pruning efficiency (epochs to reach the unpruned best, as a ratio)
 	$(PY) -m bench.benchmarks.pruning

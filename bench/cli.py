@@ -60,11 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
     horizon.add_argument("--no-progress", action="store_true")
 
-    report = commands.add_parser("report", parents=[common], help="write reports/<task>.md from MLflow (no --task: every task + index)")
+    report = commands.add_parser("report", parents=[common], help="write reports/local/<task>.md from MLflow (no "
+                                 "--task: every task), the index and the claims page")
     report.add_argument("--task", default=None)
     report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
     report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
-    report.add_argument("--out", default=None, help="output folder (default: reports/)")
+    report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
+    report.add_argument("--reference", action="store_true",
+                        help="rewrite the committed reference of --task in reports/reference/ (make reference)")
 
     ui = commands.add_parser("ui", parents=[common], help="serve the MLflow UI for the results store on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -260,12 +263,15 @@ def command_report(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from bench.registry import all_tasks, get_task
-    from bench.report import REPORTS, write_index, write_report  # matplotlib, mlflow: report only
+    from bench.claims import write_claims
+    from bench.report import REFERENCE, REPORTS, write_index, write_report  # matplotlib, mlflow: report only
 
     # An unreachable tracking server should fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    out = Path(args.out) if args.out else REPORTS
+    if args.reference and (not args.task or args.out):
+        raise UserError("--reference rewrites one committed reference: give --task <task> (and no --out)")
+    out = REFERENCE if args.reference else Path(args.out) if args.out else REPORTS
     storage = args.storage or os.environ.get("STORAGE") or None
     if args.task:
         get_task(args.task)
@@ -277,6 +283,7 @@ def command_report(args: argparse.Namespace) -> None:
             except UserError as error:
                 print(f"skipped {task}: {error}")
     print(f"wrote {write_index(out)}")
+    print(f"wrote {write_claims(out)}")
 
 
 def command_ui(args: argparse.Namespace) -> None:
