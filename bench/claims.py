@@ -93,14 +93,16 @@ def write_claims(out_dir: Path) -> Path:
         if number == "6":
             verdicts["(computed)"] = computed["verdict"]
             rows.append(f"| (computed) | – | {computed['verdict']} | {computed['key']} |")
-        lines += [f"## {number}. {claim}", "", f"**Overall: {overall(verdicts)}**", ""]
+        verdict = overall(verdicts) if verdicts or not missing else "no verdict recorded (see the note below)"
+        lines += [f"## {number}. {claim}", "", f"**Overall: {verdict}**", ""]
         if rows:
             lines += ["| task | profile | verdict | key number |", "|---|---|---|---|", *rows, ""]
         else:
             lines += ["No task report here tests it.", ""]
     if missing:
-        lines += [f"Reports without recorded verdicts (written before verdicts were recorded; regenerate them): "
-                  f"{', '.join(missing)}.", ""]
+        lines += [f"Reports without recorded verdicts (written before verdicts were recorded, under the earlier "
+                  f"epoch-budget protocol; regenerate them): {', '.join(missing)}. Their own Verdicts sections use "
+                  "the earlier rules.", ""]
     path = out_dir / "claims.md"
     path.write_text("\n".join(lines))
     return path

@@ -202,8 +202,12 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"activation={config.activation} applies to cell {simple_cells} only (cell is {config.cell})")
     if config.init != "default" and not CELL_SPECS[config.cell].simple:
         raise UserError(f"init={config.init} applies to cell {simple_cells} only (cell is {config.cell})")
-    if config.embedding_vectors.startswith("lm:"):
-        check_lm_label(config.embedding_vectors[3:])
+    if config.embedding_vectors.startswith("lm:"):  # lm:<corpus label>[@<pretraining run id>]
+        label, _, run_id = config.embedding_vectors[3:].partition("@")
+        check_lm_label(label)
+        if run_id and not re.fullmatch(r"[0-9a-f]{4,32}", run_id):
+            raise UserError(f"embedding_vectors={config.embedding_vectors}: after '@' comes a pretraining run id "
+                            "(hex, e.g. lm:imdb-unsupervised@3f2a9c1e)")
     check_network_size(config)
     if config.variant == "embedding-pretrained" and not config.embedding_vectors:
         raise UserError("variant embedding-pretrained needs embedding_vectors=<path to a GloVe/word2vec text file>")

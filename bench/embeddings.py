@@ -24,17 +24,24 @@ def load_glove_package() -> tuple[list[str], np.ndarray]:
     return [str(w) for w in words], np.load(folder / "glove_6B_50d_emb.npy")
 
 
-LM_PREFIX = "lm:"  # embedding_vectors=lm:<corpus>: from the latest `make pretrain-embeddings` on that corpus
+LM_PREFIX = "lm:"  # embedding_vectors=lm:<corpus>[@<run id>]: a `make pretrain-embeddings` run's vectors
 
 
-def pretrained_lm_vectors(corpus: str) -> Path:
-    """The embeddings file of the most recent finished pretraining run on `corpus`, from MLflow (so
-    sweeps name a source, not a machine-specific path)."""
-    path = results.pretrained_vectors_file(corpus)
-    if path is None:
-        raise UserError(f"embedding_vectors={LM_PREFIX}{corpus}: no finished pretraining run on corpus {corpus!r}; "
-                        f"run make pretrain-embeddings CORPUS=... first")
-    return path
+def pretrained_lm_vectors(source: str) -> tuple[Path, str]:
+    """(file, run id) of `<corpus>@<run id>` (pinned: that pretraining run, an id prefix is enough) or
+    `<corpus>` (the most recent finished pretraining run on it), from MLflow (so sweeps name a source,
+    not a machine-specific path). Runs record the id they used (tag embedding_source_run)."""
+    corpus, _, run_id = source.partition("@")
+    found = results.pretrained_vectors_file(corpus, run_id)
+    if found is None:
+        which = f"pretraining run {run_id} on corpus {corpus!r}" if run_id else f"finished pretraining run on corpus {corpus!r}"
+        raise UserError(f"embedding_vectors={LM_PREFIX}{source}: no {which}; run make pretrain-embeddings CORPUS=... first")
+    return found
+
+
+def vectors_source_run(spec: str) -> str:
+    """The pretraining run id behind embedding_vectors=lm:..., "" for files and packages."""
+    return pretrained_lm_vectors(spec[len(LM_PREFIX):])[1] if str(spec).startswith(LM_PREFIX) else ""
 
 
 def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
@@ -43,7 +50,7 @@ def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     if str(path) == GLOVE_PACKAGE:
         return load_glove_package()
     if str(path).startswith(LM_PREFIX):
-        path = pretrained_lm_vectors(str(path)[len(LM_PREFIX):])
+        path = pretrained_lm_vectors(str(path)[len(LM_PREFIX):])[0]
     path = Path(path)
     if not path.is_file():
         raise UserError(f"word-vectors file {path} does not exist")

@@ -1,15 +1,17 @@
-"""The horizon rule and table, pure functions of finished runs (no MLflow, no torch): an arm's horizon
-is the largest length of the grid at which its mean test metric still beats the memoryless baseline
-by the margin: metric <= (1 - margin) x baseline (lower is better), or
-metric >= baseline + margin x (1 - baseline) (accuracy)."""
+"""The horizon rule and table, pure functions of finished runs (no MLflow, no torch).
 
+An arm passes at a length when the one-sided 95% upper bound of its mean test metric / baseline is
+below 1 - margin (losses; for accuracy: the lower bound of the mean above baseline + margin x
+(1 - baseline)). Failed and diverged runs are misses, scored at the baseline; fewer than 2 finished
+seeds is "unknown". Its horizon is the largest length of the grid it passes."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+from bench.convergence import still_improving
 from bench.markdown import MISSING, markdown_table, ratio_text
-from bench.stats import summarize
+from bench.stats import one_sided_bound, summarize
 from bench.tracking import Metric, State, Tag
 from bench.variants import CELL_ORDER, VARIANT_ORDER
 
@@ -22,6 +24,9 @@ class Cell:
     baseline: float | None = None
     diverged: int = 0
     failed: int = 0
+    still_improving: int = 0  # finished runs whose validation was still improving when the budget ran out
+    budget: str = ""  # the runs' budget, e.g. "4000 steps" (what a budget-limited verdict names)
+    clips: set = field(default_factory=set)  # the runs' gradient_clip values (claim 2a needs unclipped runs)
 
     @property
     def runs(self) -> int:
@@ -42,42 +47,72 @@ def run_outcome(run) -> str:
 
 def collect(task, runs: list) -> dict[str, dict[int, Cell]]:
     """arm label -> value -> Cell, from horizon runs."""
-    metric, baseline = metric_key(task)
     table: dict[str, dict[int, Cell]] = {}
     for run in runs:
         tags = run.data.tags
-        cell = table.setdefault(tags[Tag.ARM], {}).setdefault(int(tags[Tag.HORIZON_VALUE]), Cell())
-        outcome = run_outcome(run)
-        if baseline in run.data.metrics:
-            cell.baseline = run.data.metrics[baseline]
-        if outcome == "complete" and metric in run.data.metrics and math.isfinite(run.data.metrics[metric]):
-            cell.values.append(run.data.metrics[metric])
-        elif outcome == "diverged":
-            cell.diverged += 1
-        elif outcome == "failed":
-            cell.failed += 1
+        add_run(task, table.setdefault(tags[Tag.ARM], {}).setdefault(int(tags[Tag.HORIZON_VALUE]), Cell()), run)
     return table
 
 
-def beats(mean: float, baseline: float, margin: float, higher_is_better: bool) -> bool:
-    if higher_is_better:
-        return mean >= baseline + margin * (1 - baseline)
-    return mean <= (1 - margin) * baseline
+def add_run(task, cell: Cell, run) -> None:
+    """Count one run into its cell: a finished value (and its convergence signal), or a miss."""
+    metric, baseline = metric_key(task)
+    outcome = run_outcome(run)
+    if baseline in run.data.metrics:
+        cell.baseline = run.data.metrics[baseline]
+    cell.budget = cell.budget or run_budget(run.data.params)
+    if "gradient_clip" in run.data.params:
+        cell.clips.add(float(run.data.params["gradient_clip"]))
+    if outcome == "complete" and metric in run.data.metrics and math.isfinite(run.data.metrics[metric]):
+        cell.values.append(run.data.metrics[metric])
+        cell.still_improving += bool(still_improving(run.data.metrics))
+    elif outcome in ("diverged", "complete"):  # complete without a finite metric: a miss too
+        cell.diverged += 1
+    elif outcome == "failed":
+        cell.failed += 1
+
+
+def run_budget(params: dict) -> str:
+    """"4000 optimizer steps" (a step budget) or "10 epochs", from a run's params."""
+    steps = int(params.get("max_steps", 0) or 0)
+    return f"{steps:,} optimizer steps" if steps else f"{params['max_epochs']} epochs" if "max_epochs" in params else ""
+
+
+PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
+
+
+def threshold(baseline: float, margin: float, higher_is_better: bool) -> float:
+    """What the bound must beat: baseline + margin x (1 - baseline) (accuracy), else (1 - margin) (ratio)."""
+    return baseline + margin * (1 - baseline) if higher_is_better else 1 - margin
+
+
+def seed_scores(cell: Cell, higher_is_better: bool) -> list[float]:
+    """One score per run: metric / baseline (losses) or the metric (accuracy); misses at the baseline."""
+    if not cell.baseline:
+        return []
+    miss = cell.baseline if higher_is_better else 1.0
+    scores = [v if higher_is_better else v / cell.baseline for v in cell.values]
+    return scores + [miss] * (cell.diverged + cell.failed)
+
+
+def bound(cell: Cell, higher_is_better: bool) -> float | None:
+    """The one-sided 95% bound on the mean score that the rule tests (upper for losses, lower for accuracy)."""
+    return one_sided_bound(seed_scores(cell, higher_is_better), upper=not higher_is_better)
+
+
+def judge(cell: Cell | None, margin: float, higher_is_better: bool) -> str:
+    """pass | fail | unknown (fewer than 2 finished seeds, or no baseline)."""
+    if cell is None or not cell.baseline or len(cell.values) < 2:
+        return UNKNOWN
+    limit, edge = threshold(cell.baseline, margin, higher_is_better), bound(cell, higher_is_better)
+    return PASS if (edge > limit if higher_is_better else edge < limit) else FAIL
 
 
 def arm_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -> tuple[int | None, bool]:
-    """(largest value at which the mean beats the baseline by the margin, whether every shorter value
-    did too). A diverged seed counts as not beating the baseline."""
+    """(largest value the arm passes, whether every shorter value passed too). Unknown cells do not pass."""
     horizon, monotone, broken = None, True, False
     for value in sorted(cells):
-        cell = cells[value]
-        summary = summarize(cell.values) if not cell.diverged else None
-        ok = (
-            summary is not None
-            and cell.baseline is not None
-            and beats(summary.mean, cell.baseline, margin, higher_is_better)
-        )
-        if ok:
+        if judge(cells[value], margin, higher_is_better) == PASS:
             horizon = value
             monotone = monotone and not broken
         else:
@@ -86,13 +121,15 @@ def arm_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -
 
 
 def describe_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -> str:
-    """ "none", "20", "≥ 100 (longest tested)" or "50 (not monotone)"."""
+    """"none", "20", "≥ 100 (longest tested)" or "50 (not monotone)", plus the unknown lengths."""
     horizon, monotone = arm_horizon(cells, margin, higher_is_better)
+    unknown = [v for v in sorted(cells) if judge(cells[v], margin, higher_is_better) == UNKNOWN]
+    note = f" (unknown at {', '.join(map(str, unknown))})" if unknown else ""
     if horizon is None:
-        return "none"
+        return "none" + note
     if horizon == max(cells):
-        return f"≥ {horizon} (longest tested)"
-    return f"{horizon}" + ("" if monotone else " (not monotone)")
+        return f"≥ {horizon} (longest tested)" + note
+    return f"{horizon}" + ("" if monotone else " (not monotone)") + note
 
 
 def score(cell: Cell, higher_is_better: bool) -> float | None:
@@ -103,30 +140,39 @@ def score(cell: Cell, higher_is_better: bool) -> float | None:
     return summary.mean if higher_is_better else summary.mean / cell.baseline
 
 
+def format_cell(cell: Cell, margin: float, higher_is_better: bool) -> str:
+    """"0.85 ± 0.03 [≤ 0.88] ✓ ↑2": mean ± sd of finished seeds (/ baseline for losses), the one-sided
+    95% bound the rule tests, pass ✓ / fail ✗ / unknown ?, runs still improving ↑, misses."""
+    summary = summarize(cell.values)
+    text = MISSING
+    if summary and cell.baseline:
+        scale = 1 if higher_is_better else cell.baseline
+        text = ratio_text(summary.mean / scale) + (f" ± {ratio_text(summary.sd / scale)}" if summary.n > 1 else "")
+        edge = bound(cell, higher_is_better)
+        if edge is not None:
+            text += f" [{'≥' if higher_is_better else '≤'} {ratio_text(edge)}]"
+    text += " " + {PASS: "✓", FAIL: "✗", UNKNOWN: "?"}[judge(cell, margin, higher_is_better)]
+    if cell.still_improving:
+        text += f" ↑{cell.still_improving}"
+    notes = [f"{cell.diverged} diverged"] * bool(cell.diverged) + [f"{cell.failed} failed"] * bool(cell.failed)
+    return text + (f" ({', '.join(notes)})" if notes else "")
+
+
 def format_table(task, table: dict[str, dict[int, Cell]], margin: float) -> list[str]:
-    """Markdown: one row per arm, mean ± sd of the metric (/ baseline for losses) at each value, and
-    the arm's horizon."""
+    """Markdown: one row per arm, one cell per length (format_cell), and the arm's horizon."""
     values = sorted({v for cells in table.values() for v in cells})
     higher = task.higher_is_better
     rows = []
     for arm in ordered_arms(table):
-        cells, row = table[arm], [arm]
-        for value in values:
-            cell = cells.get(value)
-            summary = summarize(cell.values) if cell else None
-            if cell is None:
-                row.append(MISSING)
-                continue
-            text = MISSING
-            if summary and cell.baseline:
-                scale = 1 if higher else cell.baseline
-                text = ratio_text(summary.mean / scale) + (
-                    f" ± {ratio_text(summary.sd / scale)}" if summary.n > 1 else ""
-                )
-            notes = [f"{cell.diverged} diverged"] * bool(cell.diverged) + [f"{cell.failed} failed"] * bool(cell.failed)
-            row.append(text + (f" ({', '.join(notes)})" if notes else ""))
-        rows.append(row + [describe_horizon(cells, margin, higher)])
+        cells = table[arm]
+        rows.append([arm, *(format_cell(cells[v], margin, higher) if v in cells else MISSING for v in values),
+                     describe_horizon(cells, margin, higher)])
     return markdown_table(["arm", *(f"{v}" for v in values), "horizon"], rows)
+
+
+LEGEND = ("Cells: mean ± sd over finished seeds, [the one-sided 95% bound of the mean, misses included] and the "
+          "rule's outcome: ✓ passes, ✗ fails, ? unknown (fewer than 2 finished seeds); ↑k: k runs were still "
+          "improving when their budget ran out (budget-limited).")
 
 
 def ordered_arms(table: dict) -> list[str]:

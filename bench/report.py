@@ -1,6 +1,7 @@
 """Markdown reports comparing the variants of a task, built only from MLflow (plus the Optuna
-storage for hyperparameter importance). `reports/<task>.md` with PNGs in `reports/<task>/`, and
-`reports/README.md` as an index.
+storage for hyperparameter importance). `<folder>/<task>.md` with PNGs and summary.json in
+`<folder>/<task>/`, `<folder>/README.md` as an index and `<folder>/claims.md` (bench.claims); the
+folder is reports/local/ (`make report`) or the committed reports/reference/ (`make reference`).
 
 A report is a list of section functions over one prepared `Report` (the task's results, read once by
 `bench.results`); each section returns its markdown lines and draws its figures through `bench.plots`.
@@ -10,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import shutil
+import statistics
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +28,7 @@ from bench.horizon_spec import load_horizon
 from bench.markdown import MISSING, fmt, fmt_param, markdown_table
 from bench.paths import ROOT
 from bench.registry import all_tasks, get_task
+from bench.convergence import still_improving
 from bench.report_diagnostics import (
     ZeroInput,
     ablation_section,
@@ -45,9 +50,10 @@ from bench.results import (
     searched_keys,
     train_validation_gap,
 )
-from bench.stats import below_p, holm, summarize, welch_p
+from bench.stats import below_p, holm, summarize, welch_p, welch_p_log
+from bench.sweep_config import describe_budget
 from bench.tracking import Metric, Tag
-from bench.verdicts import all_verdicts, verdict_section
+from bench.verdicts import Verdict, all_verdicts, contradictions, verdict_section
 
 REPORTS = ROOT / "reports" / "local"  # `make report`: the user's reports (git-ignored)
 REFERENCE = ROOT / "reports" / "reference"  # committed references, rewritten only by `make reference TASK=...`
@@ -87,6 +93,11 @@ class Report:
     def smoke(self) -> bool:
         """From a smoke profile: checks the machinery, not the science (no findings, importances, verdicts)."""
         return is_smoke(self.results.profile if self.studies else self.horizon.profile)
+
+    @cached_property
+    def verdicts(self) -> list[Verdict]:
+        """Judged once: the Verdicts section shows them, summary.json records them for the claims page."""
+        return all_verdicts(self.task, self.studies, self.horizon, self.zero_input)
 
 
 def horizon_margin(task_name: str, profile: str) -> float:
@@ -143,9 +154,12 @@ def setup_section(report: Report) -> list[str]:
             f"- **Settings**: {', '.join(f'{k}={v}' for k, v in settings.items()) or MISSING}",
             f"- **Profile**: `{results.profile}` — {len(studies)} studies with runs (variant × cell; the Status "
             "section lists every planned one), "
-            f"{parent_params.get('trials', '?')} trials each, at most {parent_params.get('max_epochs', '?')} epochs per "
-            f"trial, pruner {parent_params.get('pruner', '?')}, TPE sampler seed {parent_params.get('sampler_seed', '?')}, "
-            f"final seeds {parent_params.get('final_seeds', '?')}.",
+            f"{parent_params.get('trials', '?')} trials each ({parent_params.get('startup_trials', '?')} random start-up "
+            f"trials, then TPE's model-based phase; each study's own sampler, seeded from sampler_seed "
+            f"{parent_params.get('sampler_seed', '?')} and the study), pruner {parent_params.get('pruner', '?')} "
+            f"(warm-up {parent_params.get('pruner_warmup', '?')}), final seeds {parent_params.get('final_seeds', '?')}.",
+            f"- **Budget** per trial and final run: {budget_text(parent_params)}.",
+            *pinned_vectors(finals),
             f"- **Protocol**: each study tunes on the validation split ({task.monitor}, {task.monitor_mode}); its best "
             "configuration is retrained once per final seed and evaluated once on test, from the best-validation "
             "checkpoint. The test split never takes part in selection.",
@@ -178,7 +192,7 @@ def results_section(report: Report) -> list[str]:
     metric_keys = list(dict.fromkeys([metric, *(f"test/{m.name}" for m in task.metrics), "test/loss"]))
     header = ["variant", "cell", f"{metric} mean ± sd", "95% CI", "n"]
     header += [f"{k} mean ± sd" for k in metric_keys[1:]]
-    header += ["baseline", "gap to baseline", "best val", "params", "s / epoch", "trials c/p/f"]
+    header += ["baseline", "gap to baseline", "best val", "still improving", "params", "s / epoch", "trials c/p/f"]
     rows = []
     for study in report.studies:
         main = summarize(final_values(study, metric))
@@ -194,7 +208,7 @@ def results_section(report: Report) -> list[str]:
             cells.append(f"{fmt(extra.mean)} ± {fmt(extra.sd)}" if extra else MISSING)
         gap = f"{fmt(main.mean - baseline)} ({main.mean / baseline:.2f}×)" if main and baseline else MISSING
         cells += [fmt(baseline), gap, fmt(best.data.metrics[monitor_best]) if best else MISSING,
-                  str(int(params.mean)) if params else MISSING, fmt(seconds.mean, 3) if seconds else MISSING,
+                  improving_text(study, best), str(int(params.mean)) if params else MISSING, fmt(seconds.mean, 3) if seconds else MISSING,
                   f"{counts['complete']}/{counts['pruned']}/{counts['failed']}"]
         rows.append(cells)
     shown = [(label(s), summarize(final_values(s, metric))) for s in report.studies]
@@ -202,7 +216,10 @@ def results_section(report: Report) -> list[str]:
                       report.images / "test_metric.png")
     better = "higher" if task.higher_is_better else "lower"
     return ["## Results", "", f"{metric} of the final seeds ({better} is better); gap = mean − baseline "
-            "(and mean / baseline); best val = the study's best trial on validation.", "",
+            "(and mean / baseline); best val = the study's best trial on validation; still improving = final runs "
+            "whose validation was still improving when their budget ran out (best-so-far gain over 1% of the "
+            "baseline loss, or 1 accuracy point, in the last fifth of the steps), and ↑ if the study's best trial "
+            "was: such a cell's result is budget-limited, not a property of the cell.", "",
             *markdown_table(header, rows), "", f"![{metric} per variant]({task.name}/test_metric.png)", ""]
 
 
@@ -291,13 +308,15 @@ def findings(studies, baseline, metric, higher_is_better: bool) -> list[str]:
         for study in studies:
             values = final_values(study, metric)
             # One-sided: better than the baseline (below it for losses, above it for accuracy).
-            tests.append(below_p([-v for v in values], -baseline) if higher_is_better else below_p(values, baseline))
+            # Losses on log scale: a loss is compared with its baseline (and with others) by ratio.
+            tests.append(below_p([-v for v in values], -baseline) if higher_is_better else
+                         below_p([math.log(v) for v in values if v > 0], math.log(baseline)) if baseline > 0 else None)
             summary = summarize(values)
             texts.append((f"**{label(study)} vs the memoryless baseline**: {metric} "
                           f"{fmt(summary.mean if summary else None)} vs {fmt(baseline)}", "better than the baseline"))
     for better, reference in comparisons(studies):
         a, b = final_values(better, metric), final_values(reference, metric)
-        tests.append(welch_p(a, b))
+        tests.append(welch_p(a, b) if higher_is_better else welch_p_log(a, b))
         sa, sb = summarize(a), summarize(b)
         if sa and sb:
             wins = sa.mean > sb.mean if higher_is_better else sa.mean < sb.mean
@@ -319,8 +338,9 @@ def findings(studies, baseline, metric, higher_is_better: bool) -> list[str]:
 def findings_section(report: Report) -> list[str]:
     if report.smoke:
         return ["## Findings", "", f"None: a smoke run {SMOKE_NOTE}.", ""]
-    return ["## Findings", "", "Differences of the final-seed test metric, by Welch's t-test (one-sided t-test "
-            "against the baseline), p-values Holm-adjusted over all comparisons below.", "",
+    scale = "" if report.task.higher_is_better else " on log values (losses differ by ratios)"
+    return ["## Findings", "", f"Differences of the final-seed test metric, by Welch's t-test (one-sided t-test "
+            f"against the baseline){scale}, p-values Holm-adjusted over all comparisons below.", "",
             *(f"- {line}" for line in findings(report.studies, report.baseline, report.metric,
                                                report.task.higher_is_better)), ""]
 
@@ -343,10 +363,11 @@ def learning_curve_section(report: Report) -> list[str]:
         curves.setdefault("/".join([study.variant, study.cell, *others]), []).append((sizes[0], summary.mean, summary.sd))
         rows.append(["/".join([study.variant, *others]), study.cell, str(int(sizes[0])),
                      f"{fmt(summary.mean)} ± {fmt(summary.sd)}",
-                     f"{fmt(gap.mean) if gap else MISSING} ± {fmt(gap.sd) if gap else MISSING}"])
+                     f"{fmt(gap.mean) if gap else MISSING} ± {fmt(gap.sd) if gap else MISSING}",
+                     fmt_count(final_values(study, Metric.PARAM_COUNT))])
     plots.learning_curve(curves, metric, report.images / "learning_curve.png")
     header = ["variant", "cell", "labeled examples", f"{metric} mean ± sd",
-              f"train − val {task.metrics[0].name} (at the best epoch)"]
+              f"train (eval mode) − val {task.metrics[0].name} (at the best validation)", "trainable parameters"]
     return ["## Learning curve by labeled size", "", "Pretrained embeddings are claimed to curb overfitting when "
             "labeled data is small: compare the test metric and the train − validation gap across sizes.", "",
             *markdown_table(header, rows), "", f"![learning curve]({task.name}/learning_curve.png)", ""]
@@ -355,7 +376,52 @@ def learning_curve_section(report: Report) -> list[str]:
 def verdicts_section(report: Report) -> list[str]:
     if report.smoke:
         return ["## Verdicts", "", f"None: a smoke run {SMOKE_NOTE}.", ""]
-    return verdict_section(all_verdicts(report.task, report.studies, report.horizon, report.zero_input))
+    return verdict_section(report.verdicts)
+
+
+def contradictions_section(report: Report) -> list[str]:
+    """Horizon cells that disagree with this report's sweep finals at the same length."""
+    flagged = contradictions(report.task, report.studies, report.horizon)
+    if not flagged:
+        return []
+    return ["### Horizon vs sweep finals", "", "Cells where the horizon and this report's sweep finals at the same "
+            "length disagree (pass vs fail by the horizon rule): read the budgets before either.", "",
+            *(f"- {line}" for line in flagged), ""]
+
+
+def fmt_count(values: list[float]) -> str:
+    return f"{int(statistics.fmean(values)):,}" if values else MISSING
+
+
+def budget_text(params: dict) -> str:
+    """The sweep's budget from its parent run's params (sweeps from before step budgets: epochs)."""
+    def number(key: str) -> int:
+        try:
+            return int(params.get(key) or 0)
+        except ValueError:
+            return 0
+
+    if "max_epochs" not in params:
+        return "?"
+    return describe_budget(number("max_epochs"), number("max_steps"), number("eval_every_steps"),
+                           number("patience_steps"))
+
+
+def improving_text(study: StudyResults, best) -> str:
+    """"1/3 ↑": final runs still improving at the end of their budget, ↑ if the best trial was too."""
+    known = [s for s in (still_improving(r.data.metrics) for r in study.finished_finals) if s is not None]
+    text = f"{sum(known)}/{len(known)}" if known else MISSING
+    return text + (" ↑" if best is not None and still_improving(best.data.metrics) else "")
+
+
+def pinned_vectors(finals: list) -> list[str]:
+    """Which pretraining run each `lm:` vectors source resolved to, as the runs recorded it."""
+    pins = sorted({(r.data.params.get("embedding_vectors", ""), r.data.tags.get(Tag.EMBEDDING_SOURCE_RUN, "?"))
+                   for r in finals if r.data.params.get("embedding_vectors", "").startswith("lm:")})
+    if not pins:
+        return []
+    return ["- **Pretrained LM vectors** (pinned by run id; `embedding_vectors=lm:<corpus>@<run id>` reuses one): "
+            + "; ".join(f"`{source}` = pretraining run `{run}`" for source, run in pins)]
 
 
 # -- sections of a report without a sweep ------------------------------------------------------------
@@ -371,8 +437,8 @@ def horizon_only_setup_section(report: Report) -> list[str]:
 
 
 Section = Callable[[Report], list[str]]
-LONG_RANGE_SECTIONS: list[Section] = [horizon_section, ablation_section, probe_section, zero_input_section,
-                                      verdicts_section]
+LONG_RANGE_SECTIONS: list[Section] = [horizon_section, contradictions_section, ablation_section, probe_section,
+                                      zero_input_section, verdicts_section]
 SWEEP_SECTIONS: list[Section] = [title_section, setup_section, status_section, results_section,
                                  hyperparameters_section, importance_section, curves_section, findings_section,
                                  learning_curve_section, *LONG_RANGE_SECTIONS]
@@ -397,6 +463,7 @@ def index_summary(report: Report) -> dict:
     if not report.studies:
         return {"task": report.task.name, "profile": f"horizon {report.horizon.profile}", "summary": horizons,
                 "incomplete": False, "hardware": "; ".join(horizon_hardware(report)),
+                "verdicts": [v.as_record() for v in report.verdicts],
                 "generated": now().isoformat(timespec="seconds")}
     winner, best_mean = best_study(report)
     line = "no finished final seeds yet"
@@ -409,6 +476,7 @@ def index_summary(report: Report) -> dict:
     line += f"; {horizons}" if horizons else ""
     return {"task": report.task.name, "profile": report.results.profile, "summary": line,
             "incomplete": sweep_status(report.studies)[1], "hardware": "; ".join(sweep_hardware(report.results)),
+            "verdicts": [v.as_record() for v in report.verdicts],
             "generated": now().isoformat(timespec="seconds")}
 
 

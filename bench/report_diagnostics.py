@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import plots
-from bench.horizon_rule import format_table, ordered_arms
+from bench.horizon_rule import LEGEND, format_table, ordered_arms
 from bench.markdown import MISSING, markdown_table, scientific
 from bench.results import probe_curves, probe_ratio, probe_runs
 from bench.tracking import Tag
@@ -22,15 +22,17 @@ def horizon_section(report) -> list[str]:
         return []
     main_arms = [a for a in ordered_arms(data.table) if a.count("/") == 1]
     higher = task.higher_is_better
-    criterion = (f"mean test {task.report_metric} ≥ baseline + {data.margin:g} × (1 − baseline)" if higher else
-                 f"mean test {task.report_metric} ≤ {1 - data.margin:g} × the memoryless baseline")
+    criterion = (f"the one-sided 95% lower bound of the mean test {task.report_metric} is above baseline + "
+                 f"{data.margin:g} × (1 − baseline)" if higher else
+                 f"the one-sided 95% upper bound of the mean test {task.report_metric} / baseline is below "
+                 f"{1 - data.margin:g}")
     plots.horizon_arms(task, data, main_arms, report.images / "horizon.png", f"memory horizon ({data.profile} profile)")
     sources = sorted({data.sources[a] for a in main_arms})
     return ["## Memory horizon", "",
             f"`make horizon TASK={task.name} PROFILE={data.profile}`: every variant × cell trained at each "
             f"{data.axis} with {data.seeds} seeds (configurations: {'; '.join(sources)}). An arm's **horizon** is the "
-            f"largest {data.axis} at which {criterion}; a diverged seed counts as a miss. Cells show "
-            f"{'the mean' if higher else 'mean / baseline'} ± sd over seeds.", "",
+            f"largest {data.axis} at which {criterion}; failed and diverged runs are misses, scored at the "
+            f"baseline. {LEGEND}", "",
             *format_table(task, {a: data.table[a] for a in main_arms}, data.margin), "",
             f"![memory horizon]({task.name}/horizon.png)", ""]
 

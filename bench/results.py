@@ -186,14 +186,19 @@ def searched_keys(studies: list[StudyResults]) -> list[str]:
 
 
 def train_validation_gap(run, task) -> float | None:
-    """Train minus validation metric at the epoch the checkpoint was taken from (best validation)."""
+    """Train minus validation metric at the validation the checkpoint was taken from (the best one).
+    Train is the eval-mode score of a fixed train sample, logged with each validation (train_eval/);
+    the in-epoch train-mode value (train/) mixes dropout and a moving model, so it is never used.
+    None for runs without train_eval values."""
     name = task.metrics[0].name if task.metrics else "loss"
-    val, train = metric_history(run.info.run_id, f"val/{name}"), metric_history(run.info.run_id, f"train/{name}")
-    if not val or len(train) < len(val):
+    client = tracking.client()
+    val = {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"val/{name}")}
+    train = {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"train_eval/{name}")}
+    if not val or not train:
         return None
-    best = max(range(len(val)), key=val.__getitem__) if task.monitor_mode == "max" else min(range(len(val)),
-                                                                                           key=val.__getitem__)
-    return train[best] - val[best]
+    pick = max if task.monitor_mode == "max" else min
+    best = pick(sorted(val), key=val.__getitem__)
+    return train[best] - val[best] if best in train else None
 
 
 # -- horizon runs ------------------------------------------------------------------------------------
@@ -295,22 +300,25 @@ def probe_curves(run_id: str) -> dict[str, list[float]]:
 
 
 # -- pretrained vectors ------------------------------------------------------------------------------
-def pretrained_vectors_file(corpus: str) -> Path | None:
-    """The embeddings file of the most recent finished pretraining run on `corpus` (downloaded from
-    its artifacts when the local file is gone); None when there is no such run."""
+def pretrained_vectors_file(corpus: str, run_id: str = "") -> tuple[Path, str] | None:
+    """(embeddings file, pretraining run id): of run `run_id` when given (a pinned source), else of
+    the most recent finished pretraining run on `corpus`; the file is downloaded from the run's
+    artifacts when the local copy is gone. None when there is no such run."""
     check_lm_label(corpus)  # it goes into an MLflow filter string: names only, no quotes
     client = tracking.client()
-    runs = search_runs("next-word", f"tags.{Tag.STAGE} = '{Stage.PRETRAIN}' and tags.{Tag.CORPUS} = '{corpus}' "
-                       f"and tags.{Tag.STATE} = '{State.COMPLETE}'", order_by=["start_time DESC"], max_results=1)
+    query = f"tags.{Tag.STAGE} = '{Stage.PRETRAIN}' and tags.{Tag.CORPUS} = '{corpus}' and tags.{Tag.STATE} = '{State.COMPLETE}'"
+    runs = search_runs("next-word", query, order_by=["start_time DESC"], max_results=50000 if run_id else 1)
+    runs = [r for r in runs if not run_id or r.info.run_id.startswith(run_id)][:1]
     if not runs:
         return None
+    run_id = runs[0].info.run_id
     local = Path(runs[0].data.tags.get(Tag.EMBEDDINGS_FILE, ""))
     if local.is_file():
-        return local
-    artifacts = [a.path for a in client.list_artifacts(runs[0].info.run_id, "embeddings")]
+        return local, run_id
+    artifacts = [a.path for a in client.list_artifacts(run_id, "embeddings")]
     if not artifacts:
-        raise UserError(f"pretraining run {runs[0].info.run_id} has no embeddings artifact")
-    return Path(client.download_artifacts(runs[0].info.run_id, artifacts[0]))
+        raise UserError(f"pretraining run {run_id} has no embeddings artifact")
+    return Path(client.download_artifacts(run_id, artifacts[0])), run_id
 
 
 # -- everything a task's report shows, read once -----------------------------------------------------

@@ -41,6 +41,7 @@ class Tag:
     # who owns a RUNNING run: its process (host, pid, the pid's start time) and, on a shared server, a heartbeat
     HOST, PID, PID_STARTED, HEARTBEAT = "host", "pid", "pid_started", "heartbeat"
     SWEEP_STUDIES = "sweep_studies"  # a parent run: every study of its sweep (JSON list), started or not
+    EMBEDDING_SOURCE_RUN = "embedding_source_run"  # runs with embedding_vectors=lm:...: the pretraining run used
 
 
 class Stage:
@@ -59,6 +60,7 @@ class Metric:
     SECONDS_PER_EPOCH = "time/seconds_per_epoch"
     TRAIN_EXAMPLES = "data/train_examples"
     EPOCHS_TRAINED = "epochs_trained"
+    STEPS_TRAINED = "steps_trained"
     PROBE_PREFIX = "probe/"
 
     @staticmethod

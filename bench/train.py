@@ -247,6 +247,10 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
         if net.embedding_coverage is not None:
             mlflow_client.log_metric(run_id, "embedding/coverage", net.embedding_coverage)
+        if config.embedding_vectors.startswith("lm:"):  # pin the vectors: which pretraining run they came from
+            from bench.embeddings import vectors_source_run
+
+            mlflow_client.set_tag(run_id, tracking.Tag.EMBEDDING_SOURCE_RUN, vectors_source_run(config.embedding_vectors))
         extra = list(callbacks or [])
         line = None
         if progress:
@@ -295,7 +299,7 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
         signal = convergence(history.points, task.monitor_mode == "max",
                              early_stopped=early_stop.wait_count >= early_stop.patience)
         final = {f"{task.monitor}_best": best_val, tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
-                 "steps_trained": trainer.global_step, **signal,
+                 tracking.Metric.STEPS_TRAINED: trainer.global_step, **signal,
                  tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),
                  **test_metrics}
         if "test/loss" in test_metrics and baseline > 0:

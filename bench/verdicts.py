@@ -1,18 +1,21 @@
 """The claims this suite exists to test, each with the evidence a task's runs hold and a verdict:
-supported, not supported (the data contradicts it), or inconclusive at this budget. No verdict
-without numbers: a claim this task's runs do not test says so."""
+supported, not supported (the data contradicts it, from converged runs), budget-limited (it rests on
+runs still improving when their budget ran out), inconclusive, or not tested. No verdict without
+numbers: a claim this task's runs do not test says so."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+from bench.claims import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, claim_id
+from bench.convergence import still_improving
+from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
-from bench.stats import holm, summarize, welch_p
+from bench.stats import holm, summarize, welch_p, welch_p_log
 from bench.variants import CELL_SPECS, CELLS
 
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive at this budget"
-NOT_TESTED = "not tested by this task"
+DEFAULT_MARGIN = 0.1  # sweep-finals evidence for claim 1 uses the horizon files' margin
 
 
 @dataclass
@@ -21,41 +24,122 @@ class Verdict:
     verdict: str
     evidence: list[str] = field(default_factory=list)
 
+    @property
+    def key(self) -> str:
+        """The key number for the claims page: the evidence line the verdict rests on (the first)."""
+        return self.evidence[0] if self.evidence else ""
+
+    def as_record(self) -> dict:
+        return {"id": claim_id(self.claim), "claim": self.claim, "verdict": self.verdict, "key": self.key}
+
+
+def compare_p(task, a: list[float], b: list[float]) -> float | None:
+    """Welch p-value; on log values for losses (MSE, cross-entropy, perplexity), which differ by ratios."""
+    return welch_p(a, b) if task.higher_is_better else welch_p_log(a, b)
+
+
+def cell_of(task, runs: list) -> Cell:
+    """The final-seed runs of one study as a horizon-rule Cell (test metric, baseline, misses, signal)."""
+    cell = Cell()
+    for run in runs:
+        add_run(task, cell, run)
+    return cell
+
+
+def describe_cell(cell: Cell, margin: float, higher: bool) -> str:
+    summary = summarize(cell.values)
+    if summary is None or not cell.baseline:
+        return "no finished runs"
+    scale = 1 if higher else cell.baseline
+    edge = bound(cell, higher)
+    text = f"{summary.mean / scale:.3g}{'' if higher else '×'}"
+    text += f" (one-sided 95% bound {edge:.3g}, n={summary.n})" if edge is not None else f" (n={summary.n})"
+    text += f", {judge(cell, margin, higher)}"
+    return text + (f", {cell.still_improving} of {summary.n} still improving" if cell.still_improving else "")
+
 
 # -- 1. short-term yes, long-term no ------------------------------------------------------------------
-def short_vs_long(task, horizon) -> Verdict:
+def rnn_lengths(task, studies, horizon) -> tuple[dict[int, Cell], str, float, str] | None:
+    """The simple RNN's cells by length: from the horizon, else from sweep finals over a T grid (e.g.
+    temporal-order at T=10 and 50). (cells, axis, margin, where from) or None."""
+    if horizon is not None and len(horizon.table.get("simple/rnn", {})) >= 2:
+        return horizon.table["simple/rnn"], horizon.axis, horizon.margin, f"horizon ({horizon.profile})"
+    cells = {}
+    for study in studies:
+        length = grid_parts(study.grid).get("T")
+        if study.variant == "simple" and study.cell == "rnn" and length is not None and study.finished_finals:
+            cells[int(length)] = cell_of(task, study.finished_finals)
+    if len(cells) >= 2:
+        return cells, "T", DEFAULT_MARGIN, "sweep finals over the T grid"
+    return None
+
+
+def short_vs_long(task, horizon, studies=()) -> Verdict:
+    """Judged on the shortest length for "short" and the longest for "long", each by the horizon rule
+    (one-sided 95% bound of the mean against the margin)."""
     claim = "1. The simple RNN is good at short-term and bad at long-term dependence."
-    if horizon is None or "simple/rnn" not in horizon.table:
-        return Verdict(claim, NOT_TESTED, ["no horizon runs (`make horizon`) for this task: it varies no gap length."])
+    found = rnn_lengths(task, studies, horizon)
+    if found is None:
+        return Verdict(claim, NOT_TESTED, ["no simple-RNN runs at two or more lengths (`make horizon`, or a "
+                                           "sweep grid over T): this task's runs vary no gap length."])
+    cells, axis, margin, source = found
     higher = task.higher_is_better
-    cells = horizon.table["simple/rnn"]
-    lengths = sorted(cells)
-    shortest, longest = lengths[0], lengths[-1]
-    rnn_horizon, _ = horizon.horizon("simple/rnn", higher)
-    gated = {arm: horizon.horizon(arm, higher)[0] for arm in (f"simple/{c}" for c, spec in CELL_SPECS.items()
-                                                               if spec.gated) if arm in horizon.table}
-    evidence = [f"simple RNN test {task.report_metric}{'' if higher else ' / baseline'}: "
-                + ", ".join(f"{fmt(ratio(cells[v], higher))} at {horizon.axis}={v}" for v in lengths),
-                f"horizons ({horizon.axis} where the mean still beats the baseline by {horizon.margin:g}): simple RNN "
-                f"{horizon.describe('simple/rnn', higher)}"
-                + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated)]
-    evidence += probe_evidence(horizon, longest)
-    good_short = rnn_horizon is not None and rnn_horizon >= shortest
-    bad_long = rnn_horizon is None or rnn_horizon < longest
-    if good_short and bad_long:
-        return Verdict(claim, SUPPORTED, evidence + [f"it beats the baseline at {horizon.axis}={shortest} and stops "
-                                                     f"beating it beyond {horizon.axis}={rnn_horizon}."])
-    if not good_short:
-        gated_learn = any(h is not None and h >= shortest for h in gated.values())
-        if gated_learn and seeds_enough(cells[shortest]):
-            return Verdict(claim, NOT_SUPPORTED, evidence + [
-                f"a gated cell beats the baseline at {horizon.axis}={shortest} but the simple RNN does not: "
-                "it fails the short-term half of the claim here."])
+    shortest, longest = min(cells), max(cells)
+    short, long = cells[shortest], cells[longest]
+    evidence = [f"simple RNN at the shortest {axis}={shortest}: {describe_cell(short, margin, higher)}; at the "
+                f"longest {axis}={longest}: {describe_cell(long, margin, higher)} ({source}; test "
+                f"{task.report_metric}{'' if higher else ' / baseline'}, pass = bound beyond "
+                f"{'baseline + ' if higher else ''}{margin if higher else 1 - margin:g}{' × (1 − baseline)' if higher else ''})"]
+    evidence += [f"{axis}={v}: {describe_cell(cells[v], margin, higher)}" for v in sorted(cells)
+                 if v not in (shortest, longest)]
+    if horizon is not None:
+        gated = [arm for arm in (f"simple/{c}" for c, spec in CELL_SPECS.items() if spec.gated) if arm in horizon.table]
+        evidence.append(f"horizons ({horizon.axis} an arm passes): simple RNN {horizon.describe('simple/rnn', higher)}"
+                        + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated))
+        evidence += probe_evidence(horizon, max(horizon.table["simple/rnn"]))
+    short_j, long_j = judge(short, margin, higher), judge(long, margin, higher)
+    if UNKNOWN in (short_j, long_j):
         return Verdict(claim, INCONCLUSIVE, evidence + [
-            f"no cell beats the baseline even at the shortest {horizon.axis}={shortest}: the budget is too small "
-            "to tell."])
-    return Verdict(claim, NOT_SUPPORTED, evidence + [f"it still beats the baseline at the longest "
-                                                     f"{horizon.axis}={longest}: no long-term failure within this grid."])
+            f"fewer than 2 finished seeds at {axis}={shortest if short_j == UNKNOWN else longest}: unknown."])
+    if short_j == FAIL:
+        if short.still_improving:
+            return Verdict(claim, BUDGET_LIMITED, evidence + [
+                f"it does not pass at the shortest {axis}={shortest}, but {short.still_improving} of its runs there "
+                f"were still improving when the budget ({short.budget or '?'}) ran out."])
+        return Verdict(claim, NOT_SUPPORTED, evidence + [
+            f"it fails the short half: at the shortest {axis}={shortest} it does not beat the baseline by the "
+            "margin, and its runs had converged."])
+    if long_j == FAIL:
+        if long.still_improving:
+            return Verdict(claim, BUDGET_LIMITED, evidence + [
+                f"it passes at {axis}={shortest} and fails at {axis}={longest}, but {long.still_improving} of its "
+                f"runs at {axis}={longest} were still improving when the budget ({long.budget or '?'}) ran out."])
+        return Verdict(claim, SUPPORTED, evidence + [f"it passes at the shortest {axis}={shortest} and fails at the "
+                                                     f"longest {axis}={longest}, with converged runs."])
+    return Verdict(claim, NOT_SUPPORTED, evidence + [f"it still passes at the longest {axis}={longest}: no "
+                                                     "long-term failure within this grid."])
+
+
+def contradictions(task, studies, horizon) -> list[str]:
+    """Horizon cells whose pass/fail disagrees with the same report's sweep finals at the same length."""
+    if horizon is None:
+        return []
+    lines, higher = [], task.higher_is_better
+    for study in studies:
+        arm, finals = f"{study.variant}/{study.cell}", study.finished_finals
+        if not finals or arm not in horizon.table:
+            continue
+        length = grid_parts(study.grid).get(horizon.axis) or finals[0].data.params.get(horizon.axis)
+        if length is None or int(length) not in horizon.table[arm]:
+            continue
+        swept, cell = cell_of(task, finals), horizon.table[arm][int(length)]
+        outcomes = judge(cell, horizon.margin, higher), judge(swept, horizon.margin, higher)
+        if set(outcomes) == {PASS, FAIL}:
+            lines.append(f"⚠ {arm} at {horizon.axis}={length}: the horizon says {outcomes[0]} "
+                         f"({describe_cell(cell, horizon.margin, higher)}), the sweep finals say {outcomes[1]} "
+                         f"({describe_cell(swept, horizon.margin, higher)}); budgets: horizon {cell.budget or '?'}, "
+                         f"sweep {swept.budget or '?'}.")
+    return lines
 
 
 def probe_evidence(horizon, value: int) -> list[str]:
@@ -74,10 +158,6 @@ def ratio(cell, higher: bool) -> float | None:
     if summary is None or not cell.baseline:
         return None
     return summary.mean if higher else summary.mean / cell.baseline
-
-
-def seeds_enough(cell) -> bool:  # one seed is an anecdote
-    return len(cell.values) + cell.diverged >= 2
 
 
 # -- 2. tanh keeps h bounded --------------------------------------------------------------------------
@@ -103,18 +183,25 @@ def tanh_bounded(zero_input, horizon) -> list[Verdict]:
 
 
 def ablation_evidence(horizon) -> list[str]:
+    """Trained evidence for 2a, from unclipped runs only: gradient clipping would mask an explosion."""
     if horizon is None:
         return []
-    lines = []
-    for arm in ("simple/rnn", "simple/rnn/linear", "simple/rnn/relu", "simple/rnn/irnn"):
+    lines, clipped = [], []
+    for arm in ("simple/rnn/unclipped", "simple/rnn/linear", "simple/rnn", "simple/rnn/relu", "simple/rnn/irnn"):
         cells = horizon.table.get(arm)
         if not cells:
+            continue
+        if any(clip != 0 for c in cells.values() for clip in c.clips) or not any(c.clips for c in cells.values()):
+            clipped.append(arm)
             continue
         runs = sum(c.runs for c in cells.values())
         diverged = sum(c.diverged for c in cells.values())
         worst = max((ratio(c, False) or 0 for c in cells.values()), default=0)
-        lines.append(f"trained {arm if arm != 'simple/rnn' else 'simple/rnn (tanh)'}: {diverged} of {runs} runs "
-                     f"diverged; worst mean test loss / baseline {fmt(worst)}")
+        lines.append(f"trained without gradient clipping, {arm}: {diverged} of {runs} runs diverged; worst mean "
+                     f"test loss / baseline {fmt(worst)}")
+    if clipped:
+        lines.append(f"not used as evidence (trained with gradient clipping, which masks an explosion): "
+                     f"{', '.join(clipped)}")
     return lines
 
 
@@ -124,15 +211,18 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
     higher = task.higher_is_better
     pairs = [(s, counterpart(s, studies, "simple", s.cell)) for s in studies if s.variant == variant]
     pairs = [(s, reference) for s, reference in pairs if reference is not None]
-    evidence, tests, signs = [], [], []
+    evidence, tests, signs, improving = [], [], [], 0
+    budget = next((run_budget(r.data.params) for s, _ in pairs for r in s.finished_finals
+                   if getattr(r.data, "params", None)), "?")
     for better, reference in pairs:
         a, b = final_values(better, metric), final_values(reference, metric)
         sa, sb = summarize(a), summarize(b)
         if not (sa and sb):
             continue
         wins = sa.mean > sb.mean if higher else sa.mean < sb.mean
-        tests.append(welch_p(a, b))
+        tests.append(compare_p(task, a, b))
         signs.append(wins)
+        improving += sum(bool(still_improving(r.data.metrics)) for r in better.finished_finals + reference.finished_finals)
         evidence.append(f"{better.cell}{' ' + better.grid if better.grid else ''}: {metric} {fmt(sa.mean)} ± "
                         f"{fmt(sa.sd)} ({variant}) vs {fmt(sb.mean)} ± {fmt(sb.sd)} (simple)")
     adjusted = holm(tests)
@@ -151,11 +241,14 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
     if wins and not losses:
         verdict = SUPPORTED
     elif losses and not wins:
-        verdict = NOT_SUPPORTED
+        verdict = BUDGET_LIMITED if improving else NOT_SUPPORTED
     else:
         verdict = INCONCLUSIVE
-    evidence.append(f"{wins} significant win(s) and {losses} significant loss(es) for {variant} over "
-                    f"{len(tests)} comparisons (Welch, Holm-adjusted within this claim, α = 0.05)")
+    scale = "" if higher else " on log values"
+    evidence.insert(0, f"{wins} significant win(s) and {losses} significant loss(es) for {variant} over "
+                       f"{len(tests)} comparisons (Welch{scale}, Holm-adjusted within this claim, α = 0.05)"
+                       + (f"; {improving} of the final runs compared were still improving at the end of their "
+                          f"budget ({budget})" if improving else ""))
     return Verdict(claim, verdict, evidence)
 
 
@@ -178,10 +271,12 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
         gap_p = summarize([g for g in (train_validation_gap(r, task) for r in p.finished_finals) if g is not None])
         gap_s = summarize([g for g in (train_validation_gap(r, task) for r in s.finished_finals) if g is not None])
         source = grid_parts(p.grid).get("embedding_vectors", "")
-        pvalue = welch_p(a, b)
+        pvalue = compare_p(task, a, b)
+        params_p, params_s = summarize(final_values(p, "params/count")), summarize(final_values(s, "params/count"))
         evidence.append(f"{int(size((p, s)))} labels, {p.cell}{' ' + source if source else ''}: {metric} {fmt(summarize(a).mean)} pretrained vs "
-                        f"{fmt(summarize(b).mean)} scratch (p = {fmt(pvalue)}); train − val gap "
-                        f"{fmt(gap_p.mean if gap_p else None)} vs {fmt(gap_s.mean if gap_s else None)}")
+                        f"{fmt(summarize(b).mean)} scratch (p = {fmt(pvalue)}); train (eval mode) − val gap "
+                        f"{fmt(gap_p.mean if gap_p else None)} vs {fmt(gap_s.mean if gap_s else None)}; trainable "
+                        f"parameters {int(params_p.mean) if params_p else '?'} vs {int(params_s.mean) if params_s else '?'}")
         if size((p, s)) == smallest and pvalue is not None:
             better = summarize(a).mean > summarize(b).mean if task.higher_is_better else summarize(a).mean < summarize(b).mean
             smaller_gap = gap_p is not None and gap_s is not None and gap_p.mean < gap_s.mean
@@ -192,7 +287,8 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
             else:
                 verdicts.append(INCONCLUSIVE)
     evidence.append("verdict from the smallest labeled size: pretrained vectors must be significantly better on "
-                    "test (Welch, α = 0.05) with a smaller train − validation gap; with several sources, supported "
+                    "test (Welch, α = 0.05) with a smaller gap between train accuracy (eval mode, at the best "
+                    "validation, on a fixed train sample) and validation accuracy; with several sources, supported "
                     "if any source is, not supported if every source is significantly worse")
     if SUPPORTED in verdicts:
         verdict = SUPPORTED
@@ -204,7 +300,7 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
 
 
 def all_verdicts(task, studies, horizon, zero_input) -> list[Verdict]:
-    return [short_vs_long(task, horizon), *tanh_bounded(zero_input, horizon),
+    return [short_vs_long(task, horizon, studies), *tanh_bounded(zero_input, horizon),
             variant_claim(task, studies, horizon, "stacked", "3. Several layers beat one."),
             variant_claim(task, studies, horizon, "bidirectional", "4. Bidirectional beats unidirectional."),
             embeddings_curb_overfitting(task, studies)]
@@ -212,7 +308,10 @@ def all_verdicts(task, studies, horizon, zero_input) -> list[Verdict]:
 
 def verdict_section(verdicts: list[Verdict]) -> list[str]:
     out = ["## Verdicts", "", "The claims of the material this suite was built from, each judged only on this "
-           "report's runs (and, for 2, on the zero-input computation above).", ""]
+           "report's runs (and, for 2, on the zero-input computation above). Words: **supported**; **not "
+           "supported** (contradicted by converged runs); **budget-limited** (it rests on runs still improving "
+           "when their budget ran out); **inconclusive**; **not tested**. The first line under each claim is its "
+           "key number (the claims page shows it).", ""]
     for verdict in verdicts:
         out.append(f"- **{verdict.claim}** — ***{verdict.verdict}***")
         out += [f"  - {line}" for line in verdict.evidence]

@@ -31,4 +31,29 @@ def test_the_claims_page_has_a_row_per_testing_task_and_links_to_its_verdicts(tm
     claim5 = text.split("## 5.")[1].split("## 6.")[0]
     assert "No task report here tests it." in claim5 and "Overall: not tested" in claim5
     assert "(computed) | – | supported" in text.split("## 6.")[1]
-    assert "regenerate them): old" in text
+    assert "regenerate them): old." in text
+
+
+def test_user_reports_go_to_a_git_ignored_folder_apart_from_the_references():
+    import subprocess
+
+    from bench.report import REFERENCE, REPORTS
+    from tests.sweep_helpers import ROOT
+
+    assert REPORTS != REFERENCE and REFERENCE not in REPORTS.parents and REPORTS not in REFERENCE.parents
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(REPORTS / "copy-memory.md")], cwd=ROOT)
+    assert ignored.returncode == 0
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "reports/reference/README.md"], cwd=ROOT,
+                             capture_output=True)
+    assert tracked.returncode == 0
+
+
+def test_rewriting_a_reference_needs_one_task():
+    import subprocess
+    import sys
+
+    from tests.sweep_helpers import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "bench", "report", "--reference"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--task" in result.stderr

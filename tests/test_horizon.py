@@ -10,10 +10,11 @@ import yaml
 from bench import tracking
 from bench.errors import UserError
 from bench.horizon import run_horizon, tuned_configs
-from bench.horizon_rule import Cell, arm_horizon, beats
+from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, arm_horizon, describe_horizon, judge
 from bench.horizon_spec import load_horizon
 from bench.registry import get_task
 from bench.results import horizon_runs
+from bench.stats import summarize
 from bench.sweep_config import SWEEP_DIR
 from tests.sweep_helpers import ROOT, worker_env
 
@@ -66,13 +67,31 @@ def test_cli_rejects_a_bad_horizon_file_with_exit_2(tmp_path):
 
 
 def test_horizon_rule():
-    assert beats(0.8, 1.0, 0.1, False) and not beats(0.95, 1.0, 0.1, False)
-    assert beats(0.6, 0.5, 0.1, True) and not beats(0.52, 0.5, 0.1, True)
-    cells = {10: Cell([0.5, 0.6], 1.0), 20: Cell([0.7, 0.8], 1.0), 50: Cell([1.0, 1.0], 1.0)}
+    cells = {10: Cell([0.5, 0.6], 1.0), 20: Cell([0.7, 0.72], 1.0), 50: Cell([1.0, 1.0], 1.0)}
     assert arm_horizon(cells, 0.1, False) == (20, True)
-    cells[100] = Cell([0.2, 0.2], 1.0)  # beats again after a miss: reported, flagged as not monotone
+    cells[100] = Cell([0.2, 0.2], 1.0)  # passes again after a miss: reported, flagged as not monotone
     assert arm_horizon(cells, 0.1, False) == (100, False)
-    assert arm_horizon({10: Cell([0.1], 1.0, diverged=1)}, 0.1, False) == (None, True)  # a diverged seed is a miss
+
+
+def test_a_mean_under_the_threshold_with_a_wide_interval_does_not_pass():
+    narrow, wide = Cell([0.86, 0.88, 0.87, 0.86, 0.88], 1.0), Cell([0.70, 1.05, 0.75, 1.00, 0.85], 1.0)
+    assert judge(narrow, 0.1, False) == PASS  # mean 0.87, upper bound 0.88 < 0.9
+    assert summarize(wide.values).mean < 0.9 and judge(wide, 0.1, False) == FAIL  # mean 0.87, bound 1.0
+
+
+def test_failed_and_diverged_runs_are_misses_and_one_finished_seed_is_unknown():
+    good = [0.5, 0.52, 0.51]
+    assert judge(Cell(good, 1.0), 0.1, False) == PASS
+    assert judge(Cell(good, 1.0, failed=2), 0.1, False) == FAIL  # two misses at the baseline pull the bound up
+    assert judge(Cell(good, 1.0, diverged=2), 0.1, False) == FAIL
+    assert judge(Cell([0.1], 1.0, diverged=3), 0.1, False) == UNKNOWN  # fewer than 2 finished seeds
+    assert arm_horizon({10: Cell([0.1], 1.0, diverged=1)}, 0.1, False) == (None, True)
+    assert "unknown at 10" in describe_horizon({10: Cell([0.1], 1.0)}, 0.1, False)
+
+
+def test_accuracy_passes_on_the_lower_bound():
+    assert judge(Cell([0.99, 1.0, 0.98], 0.25), 0.1, True) == PASS  # threshold 0.25 + 0.1 x 0.75
+    assert judge(Cell([0.50, 0.20, 0.40], 0.25), 0.1, True) == FAIL
 
 
 @pytest.mark.slow
@@ -147,7 +166,7 @@ def cells(*ratios):
 
 
 def test_verdict_short_vs_long():
-    from bench.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, short_vs_long
+    from bench.verdicts import NOT_SUPPORTED, SUPPORTED, short_vs_long
 
     task = get_task("copy-memory")
     assert short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0),
@@ -155,9 +174,42 @@ def test_verdict_short_vs_long():
     assert short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 0.5, 0.5)})).verdict == NOT_SUPPORTED
     assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 1.0),
                                              "simple/lstm": cells(0.2, 1.0, 1.0)})).verdict == NOT_SUPPORTED
-    assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 1.0),
-                                             "simple/lstm": cells(1.0, 1.0, 1.0)})).verdict == INCONCLUSIVE
     assert "not tested" in short_vs_long(task, None).verdict
+
+
+def test_claim_1_is_judged_on_the_shortest_length_not_any_length():
+    from bench.verdicts import BUDGET_LIMITED, NOT_SUPPORTED, short_vs_long
+
+    task = get_task("copy-memory")
+    table = {"simple/rnn": cells(1.0, 1.0, 0.85)}  # baseline at the two shortest T, 0.85x at a longer one
+    assert short_vs_long(task, horizon_data(table)).verdict == NOT_SUPPORTED
+    table["simple/rnn"][10].still_improving, table["simple/rnn"][10].budget = 3, "5,000 optimizer steps"
+    verdict = short_vs_long(task, horizon_data(table))
+    assert verdict.verdict == BUDGET_LIMITED and "5,000 optimizer steps" in verdict.evidence[-1]
+
+
+def test_claim_1_from_sweep_finals_over_a_length_grid():
+    from bench.verdicts import SUPPORTED, short_vs_long
+
+    def finals(losses, length):  # temporal-order reports cross-entropy against log 4
+        runs = [SimpleNamespace(data=SimpleNamespace(
+            metrics={"test/loss": v, "baseline/loss": 1.386, "convergence/still_improving": 0.0},
+            tags={"state": "complete"}, params={"max_steps": "4000", "T": str(length)})) for v in losses]
+        return SimpleNamespace(variant="simple", cell="rnn", grid=f"T={length}", finished_finals=runs)
+
+    studies = [finals([0.010, 0.020, 0.015], 10), finals([1.38, 1.39, 1.385], 50)]
+    verdict = short_vs_long(get_task("temporal-order"), None, studies)
+    assert verdict.verdict == SUPPORTED and "sweep finals over the T grid" in verdict.key
+
+
+def test_a_horizon_that_contradicts_the_sweep_finals_is_flagged():
+    from bench.verdicts import contradictions
+
+    final = SimpleNamespace(data=SimpleNamespace(metrics={"test/loss": 0.017, "baseline/loss": 0.1},
+                                                 tags={"state": "complete"}, params={"T": "50"}))
+    swept = SimpleNamespace(variant="simple", cell="rnn", grid="", finished_finals=[final, final, final])
+    flagged = contradictions(get_task("adding"), [swept], horizon_data({"simple/rnn": {50: Cell([0.1, 0.1], 0.1)}}))
+    assert len(flagged) == 1 and "horizon says fail" in flagged[0] and "sweep finals say pass" in flagged[0]
 
 
 def test_verdict_tanh_bounded_from_the_zero_input_computation():
@@ -178,7 +230,7 @@ def study(variant, cell, values):
 @pytest.mark.parametrize("stacked,expected", [
     ([0.10, 0.11, 0.09, 0.10], "supported"),
     ([0.50, 0.51, 0.49, 0.50], "not supported"),
-    ([0.29, 0.31, 0.30, 0.32], "inconclusive at this budget"),
+    ([0.29, 0.31, 0.30, 0.32], "inconclusive"),
 ])
 def test_verdict_several_layers(stacked, expected):
     from bench.verdicts import variant_claim
