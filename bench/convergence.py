@@ -1,7 +1,8 @@
 """The convergence signal: was a run's validation value still improving when its budget ran out?
 
-A run whose best validation value moved by more than STILL_IMPROVING (relative) over the last fifth
-of the optimizer steps it trained, and that early stopping did not end, is "still improving": its
+A run whose best validation value moved by more than STILL_IMPROVING (a share of the memoryless
+baseline loss, or accuracy points) over the last fifth of the optimizer steps it trained, and that
+early stopping did not end, is "still improving": its
 result is a property of the budget, not of the cell. Reports show the signal per cell and verdicts
 resting on such runs say "budget-limited". Pure Python (no torch), so reports can use it."""
 from __future__ import annotations
@@ -16,10 +17,13 @@ BEST_STEP, LAST_FIFTH_GAIN, STEPS, STILL = ("convergence/best_step", "convergenc
                                             "convergence/steps", "convergence/still_improving")
 
 
-def convergence(history: list[tuple[int, float]], higher_is_better: bool, early_stopped: bool) -> dict[str, float]:
+def convergence(history: list[tuple[int, float]], higher_is_better: bool, early_stopped: bool,
+                scale: float | None = None) -> dict[str, float]:
     """From (optimizer step, monitored validation value) pairs in training order: the step of the best
-    value, the relative gain of the best-so-far value over the last fifth of the steps trained, the
-    steps trained, and 1.0 if still improving (else 0.0). Empty history -> {}."""
+    value, the gain of the best-so-far value over the last fifth of the steps trained (relative to
+    `scale`: the memoryless baseline loss, or 1 for accuracy, so a loss creeping from 3e-5 to 2.5e-5
+    is not "still improving"; without a scale, relative to the value itself), the steps trained, and
+    1.0 if still improving (else 0.0). Empty history -> {}."""
     points = [(step, value) for step, value in history if value is not None and math.isfinite(value)]
     if not points:
         return {}
@@ -30,7 +34,8 @@ def convergence(history: list[tuple[int, float]], higher_is_better: bool, early_
     earlier = [value for step, value in points if step <= (1 - LAST_PART) * last] or [points[0][1]]
     before = pick(earlier)
     change = (best - before) if higher_is_better else (before - best)
-    gain = change / abs(before) if before else (math.inf if change > 0 else 0.0)
+    denominator = scale if scale else abs(before)
+    gain = change / denominator if denominator else (math.inf if change > 0 else 0.0)
     still = not early_stopped and gain > STILL_IMPROVING
     return {BEST_STEP: float(best_step), LAST_FIFTH_GAIN: float(gain), STEPS: float(last), STILL: float(still)}
 

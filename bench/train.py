@@ -296,8 +296,10 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
                                verbose=console.verbose())[0]
         test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
         best_val = float(best.best_model_score)
-        signal = convergence(history.points, task.monitor_mode == "max",
-                             early_stopped=early_stop.wait_count >= early_stop.patience)
+        # Gains are measured against the baseline loss (or in accuracy points), not the value itself.
+        higher = task.monitor_mode == "max"
+        signal = convergence(history.points, higher, early_stopped=early_stop.wait_count >= early_stop.patience,
+                             scale=1.0 if higher else baseline if baseline > 0 else None)
         final = {f"{task.monitor}_best": best_val, tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
                  tracking.Metric.STEPS_TRAINED: trainer.global_step, **signal,
                  tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),

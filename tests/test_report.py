@@ -8,6 +8,7 @@ import time
 import pytest
 
 from bench import tracking
+from bench.claims import write_claims
 from bench.report import write_index, write_report
 from tests.sweep_helpers import ROOT, worker_env
 
@@ -53,15 +54,21 @@ def test_report_table_matches_the_runs_in_mlflow(store_env, tmp_path):
                                     f"tags.stage = 'trial' and tags.variant = '{variant}' and tags.cell = '{cell}'")
         best = min(r.data.metrics["val/loss_best"] for r in trials if r.data.tags["state"] == "complete")
         assert row["best val"] == f"{best:.4f}"
+        ours = [r for r in finals if r.data.tags["variant"] == variant and r.data.tags["cell"] == cell]
+        improving = sum(int(r.data.metrics["convergence/still_improving"]) for r in ours)
+        assert row["still improving"].startswith(f"{improving}/{len(ours)}")  # the convergence signal, per cell
 
 
 @pytest.mark.slow
 def test_report_images_are_png_and_every_link_resolves(store_env, tmp_path):
     report = write_report("copy-memory", out_dir=tmp_path)
-    index = write_index(tmp_path)
-    for document in (report, index):
+    index, claims = write_index(tmp_path), write_claims(tmp_path)  # what `make report` writes
+    for document in (report, index, claims):
         for target in re.findall(r"\]\(([^)]+)\)", document.read_text()):
-            assert (document.parent / target).exists(), target
+            assert (document.parent / target.split("#")[0]).exists(), target
+    assert index.read_text().index("(claims.md)") < index.read_text().index("(copy-memory.md)")  # claims first
+    assert "[copy-memory](copy-memory.md#verdicts)" in claims.read_text()
+    assert "## Verdicts" in report.read_text()
     images = list((tmp_path / "copy-memory").glob("*.png"))
     # no horizon runs in this store: of the long-range sections only the zero-input computation
     assert {p.name for p in images} == {"test_metric.png", "val_curves.png", "optimization_history.png",

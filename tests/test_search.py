@@ -156,3 +156,9 @@ def test_a_step_budget_stops_at_max_steps_and_validates_across_epochs():
     assert set(result.convergence) == {BEST_STEP, LAST_FIFTH_GAIN, STILL, "convergence/steps"}
     assert metrics[STILL] == result.convergence[STILL]
     assert result.convergence["convergence/steps"] == 40
+
+
+def test_a_loss_creeping_towards_zero_is_converged_when_measured_against_the_baseline():
+    history = [(250, 0.5), (500, 1e-3)] + [(step, 3e-5 - step * 1e-9) for step in range(750, 5001, 250)]
+    assert convergence(history, higher_is_better=False, early_stopped=False)[STILL] == 1.0  # 20% of 3e-5
+    assert convergence(history, higher_is_better=False, early_stopped=False, scale=1.386)[STILL] == 0.0
