@@ -262,8 +262,8 @@ def check_stores() -> None:
 def command_report(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from bench.registry import all_tasks, get_task
     from bench.claims import write_claims
+    from bench.registry import all_tasks, get_task
     from bench.report import REFERENCE, REPORTS, write_index, write_report  # matplotlib, mlflow: report only
 
     # An unreachable tracking server should fail in seconds, not after minutes of retries.

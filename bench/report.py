@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Callable
 
 from bench import plots, tracking
+from bench.convergence import still_improving
 from bench.errors import first_line
 from bench.horizon_rule import ordered_arms
 from bench.horizon_spec import load_horizon
 from bench.markdown import MISSING, fmt, fmt_param, markdown_table
 from bench.paths import ROOT
 from bench.registry import all_tasks, get_task
-from bench.convergence import still_improving
 from bench.report_diagnostics import (
     ZeroInput,
     ablation_section,

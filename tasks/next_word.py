@@ -46,15 +46,15 @@ def load_corpus(settings: dict):
 
 def exclusion_texts(settings: dict) -> set[str] | None:
     """Texts the corpus must not contain: the labeled test split of the same data (IMDB's unlabeled
-    reviews repeat 269 of its test reviews verbatim), so embeddings pretrained on the corpus never saw
+    reviews repeat 270 of its test reviews verbatim), so embeddings pretrained on the corpus never saw
     a test text. exclude_file=<file> names it; default: the hub dataset's test split, or test.<ext>
     next to corpus_file; exclude_file=none turns it off. None when there is nothing to exclude."""
+    from pathlib import Path
+
     import datasets
 
     from bench.paths import cache_dir
-    from pathlib import Path
-
-    from bench.text import FORMATS
+    from bench.text import FORMATS  # task modules import only numpy at load time: listing stays fast
 
     choice = settings["exclude_file"]
     if choice == "none":
