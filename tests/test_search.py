@@ -140,6 +140,7 @@ def test_early_stopping_means_converged_and_accuracy_improves_upwards():
 
 
 # -- step budgets in training -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_step_budget_stops_at_max_steps_and_validates_across_epochs():
     from bench import tracking
     from bench.config import resolve_config
