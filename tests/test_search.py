@@ -163,3 +163,14 @@ def test_a_loss_creeping_towards_zero_is_converged_when_measured_against_the_bas
     history = [(250, 0.5), (500, 1e-3)] + [(step, 3e-5 - step * 1e-9) for step in range(750, 5001, 250)]
     assert convergence(history, higher_is_better=False, early_stopped=False)[STILL] == 1.0  # 20% of 3e-5
     assert convergence(history, higher_is_better=False, early_stopped=False, scale=1.386)[STILL] == 0.0
+
+
+def test_the_plan_times_a_step_budget_not_the_capping_epochs(tmp_path):
+    from bench.plan import build_plan, study_config
+
+    path = write_sweep(tmp_path / "s.yaml", max_epochs=1000, max_steps=64, eval_every_steps=8)
+    spec = load_sweep("adding", "test", path)
+    plans = build_plan(spec, f"sqlite:///{tmp_path / 'none.db'}", epoch_probe=lambda s, k: 1.0,
+                       overhead_probe=lambda s, k, e: 0.0)
+    per_epoch = -(-256 // study_config(spec, spec.studies[0]).batch_size)  # n_train 256
+    assert plans[0].seconds_per_run == pytest.approx(64 / per_epoch)  # one second an epoch
