@@ -18,6 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -208,6 +209,12 @@ class Worker:
                                 f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
                                 f"resume against the MLflow store the sweep began with") from None
             return run_id
+        with study_lock(self.storage, study.study_name):  # one parent run per study, even when workers race
+            if study.user_attrs.get("mlflow_parent_run_id"):
+                return self.parent_run(study, key)
+            return self.create_parent_run(study, key)
+
+    def create_parent_run(self, study: optuna.Study, key: StudyKey) -> str:
         run_id = tracking.open_parent_run(self.spec.task, f"{self.spec.task}/{key.label}/sweep", tags={
             T.TASK: self.spec.task, T.VARIANT: key.variant, T.CELL: key.cell, T.STAGE: tracking.Stage.STUDY,
             T.PROFILE: self.spec.profile, T.GRID: key.suffix.lstrip(":"),
@@ -219,10 +226,6 @@ class Worker:
                     "startup_trials": self.spec.startup_trials, "pruner": self.spec.pruner["type"],
                     "pruner_warmup": self.spec.pruner.get("n_warmup_steps", ""), "sampler_seed": self.spec.sampler_seed,
                     "final_seeds": self.spec.final_seeds, **self.spec.fixed, **dict(key.grid)})
-        winner = study.user_attrs.get("mlflow_parent_run_id")  # another worker may have won the race
-        if winner:
-            tracking.discard_parent_run(run_id)
-            return self.parent_run(study, key)
         with interrupts.deferred():
             study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
             study.set_user_attr("mlflow_parent_run_id", run_id)
@@ -463,6 +466,30 @@ def study_trials(storage, name: str) -> list:
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     except KeyError:
         return []
+
+
+@contextlib.contextmanager
+def study_lock(storage: optuna.storages.RDBStorage, name: str) -> Iterator[None]:
+    """A lock shared by every worker of a study: a file lock next to an SQLite storage (one machine),
+    an advisory lock on a PostgreSQL server (many machines). Either is released if its holder dies."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    url = storage.url
+    if url.startswith("sqlite:///"):
+        from filelock import FileLock
+
+        with FileLock(f"{url.removeprefix('sqlite:///')}.{key & 0xFFFFFFFF:08x}.lock", timeout=300):
+            yield
+    elif url.startswith("postgresql"):
+        import sqlalchemy
+
+        with storage.engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    else:
+        yield
 
 
 def check_same_store(study: optuna.Study) -> None:

@@ -301,7 +301,10 @@ def adopt_run(run_id: str) -> None:
     an interrupt or a dead owner closed it, and record this process as its owner."""
     mlflow_client = client()
     with interrupts.deferred():
-        if mlflow_client.get_run(run_id).info.status != "RUNNING":
+        status = mlflow_client.get_run(run_id).info.status
+        if status == "FINISHED":
+            return  # its sweep is complete: nothing left to own
+        if status != "RUNNING":
             mlflow_client.update_run(run_id, status="RUNNING")
         for key, value in {**owner_tags(), Tag.STATE: State.RUNNING, Tag.HEARTBEAT: f"{time.time():.0f}"}.items():
             mlflow_client.set_tag(run_id, key, value)

@@ -38,8 +38,8 @@ def all_runs(task: str) -> list:
 
 
 def tiny_sweep(tmp_path):
-    # 2 studies x (6 trials + 3 final seeds), about a second each: enough work left for all ten kills.
-    return write_sweep(tmp_path / "s.yaml", cells=["gru", "rnn"], trials=6, final_seeds=3, max_epochs=3,
+    # 2 studies x (6 trials + 4 final seeds), about a second each: enough work left for all ten kills.
+    return write_sweep(tmp_path / "s.yaml", cells=["gru", "rnn"], trials=6, final_seeds=4, max_epochs=3,
                        pruner={"type": "none"}, fixed={"T": 6, "n_train": 512, "n_val": 64, "n_test": 64})
 
 
@@ -57,12 +57,15 @@ class Store:
             found += study.get_trials(deepcopy=False)
         return found
 
-    def moment_reached(self, moment: str, start_counts: tuple) -> bool:
+    def finished(self) -> int:
+        return sum(t.state in FINISHED for t in self.trials() + self.trials("final"))
+
+    def moment_reached(self, moment: str, finished_before: int) -> bool:
         search, final = self.trials(), self.trials("final")
-        if moment == "trial":  # a search trial is training (it has its MLflow run)
-            return any(t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs for t in search)
-        if moment == "between":  # right after a trial finished
-            return sum(t.state in FINISHED for t in search) > start_counts[0]
+        if moment == "trial":  # a trial (or, once the search is over, a final seed) is training
+            return any(t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs for t in search + final)
+        if moment == "between":  # right after a trial or final seed finished
+            return self.finished() > finished_before
         if moment == "final":  # a final seed is training
             return any(t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs for t in final)
         return False
@@ -75,11 +78,14 @@ def kill_at_moments(tmp_path, signum: int, kills: int, seed: int) -> list[tuple[
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     store = Store(load_sweep("adding", "test", path), url)
     rng = random.Random(seed)
-    moments = ["trial", "between", "final", "start"]
+    # Seeded: which moments, in which order, and when within each. The search comes before the final
+    # seeds, so "final" moments go last; every kind of moment occurs.
+    early = ["trial", "between", "start"] + [rng.choice(["trial", "between", "start"]) for _ in range(kills - 7)]
+    late = ["final"] + [rng.choice(["final", "between", "trial"]) for _ in range(3)]
+    moments = rng.sample(early, len(early)) + rng.sample(late, len(late))
     history = []
-    for index in range(kills):
-        moment = moments[index % len(moments)] if index < len(moments) else rng.choice(moments)
-        counts = (sum(t.state in FINISHED for t in store.trials()),)
+    for moment in moments:
+        counts = store.finished()
         worker = subprocess.Popen(sweep_command(path, url), env=worker_env(tmp_path, BEATS), cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 240
