@@ -209,6 +209,9 @@ def command_sweep(args: argparse.Namespace) -> None:
     spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None,
                       overrides_of(args))
     check_stores()
+    from bench import tracking
+
+    tracking.check_database(args.storage or os.environ.get("STORAGE") or "", "Optuna storage")
     from bench.sweep import default_storage_url  # optuna: only once the file is valid
 
     storage_url = args.storage or os.environ.get("STORAGE") or default_storage_url()
@@ -262,6 +265,10 @@ def check_stores() -> None:
 def command_report(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from bench import tracking
+
+    if tracking.tracking_uri().startswith(("http://", "https://")):  # before seconds of imports
+        tracking.check_store(tracking.tracking_uri())
     from bench.claims import write_claims
     from bench.registry import all_tasks, get_task
     from bench.report import REFERENCE, REPORTS, write_index, write_report  # matplotlib, mlflow: report only

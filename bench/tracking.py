@@ -84,8 +84,8 @@ def safe_url(url: str) -> str:
         if stop in rest:
             end = min(end, rest.index(stop))
     at = rest.rfind("@", 0, end)
-    if at < 0:
-        return url
+    if at < 0 or ":" not in rest[:at]:
+        return url  # no password in it
     user = rest[:at].split(":", 1)[0]
     return f"{scheme}://{user}:***@{rest[at + 1:]}"
 
@@ -417,6 +417,31 @@ def check_server(uri: str) -> None:
     except (OSError, ValueError) as error:
         raise UserError(f"cannot reach the MLflow store {safe_url(uri)}: {connection_error(error)}"
                         ) from None
+
+
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+
+
+def check_database(url: str, what: str) -> None:
+    """A database URL that cannot work fails in seconds: an SQLite path that cannot be written, or a
+    server that refuses or does not answer a TCP connection (no driver import, no password sent)."""
+    if not url:
+        return
+    if url.startswith("sqlite:///"):
+        check_sqlite_path(url.removeprefix("sqlite:///"), what)
+        return
+    scheme = url.split("://", 1)[0].split("+", 1)[0]
+    rest = url.split("://", 1)[-1]
+    rest = rest[rest.rfind("@", 0, len(rest.split("?", 1)[0])) + 1:]
+    host_port = rest.split("/", 1)[0].split("?", 1)[0]
+    if not host_port or host_port.startswith("[") or scheme not in DEFAULT_PORTS:
+        return  # a local socket, an IPv6 literal or another database: its driver reports errors
+    host, _, port = host_port.partition(":")
+    try:
+        socket.create_connection((host, int(port or DEFAULT_PORTS[scheme])),
+                                 timeout=float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))).close()
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot open the {what} {safe_url(url)}: {connection_error(error)}") from None
 
 
 def check_sqlite_path(path_text: str, what: str) -> None:

@@ -98,19 +98,25 @@ def test_an_absurd_but_finite_validation_loss_is_divergence():
 
 
 # -- stores -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("uri, message", [
-    ("sqlite:////sys/mlflow.db", "error: cannot create the MLflow store /sys/mlflow.db: Permission denied"),
-    ("sqlite:///{file}/x/mlflow.db", "error: cannot create the MLflow store {file}/x/mlflow.db: {file} is a file, "
-                                     "not a folder"),
-    ("http://127.0.0.1:9", "error: cannot reach the MLflow store http://127.0.0.1:9: connection refused"),
+@pytest.mark.parametrize("command, uri, message", [
+    ("train", "sqlite:////sys/mlflow.db", "error: cannot create the MLflow store /sys/mlflow.db: Permission denied"),
+    ("train", "sqlite:///{file}/x/mlflow.db", "error: cannot create the MLflow store {file}/x/mlflow.db: {file} is a "
+                                              "file, not a folder"),
+    ("train", "http://127.0.0.1:9", "error: cannot reach the MLflow store http://127.0.0.1:9: connection refused"),
+    ("report", "http://127.0.0.1:9", "error: cannot reach the MLflow store http://127.0.0.1:9: connection refused"),
+    ("sweep", "postgresql://bench:p@ss:w@rd@127.0.0.1:9/optuna",
+     "error: cannot open the Optuna storage postgresql://bench:***@127.0.0.1:9/optuna: connection refused"),
 ])
-def test_a_store_that_cannot_work_fails_in_one_line_within_ten_seconds(tmp_path, uri, message):
+def test_a_store_that_cannot_work_fails_in_one_line_within_ten_seconds(tmp_path, command, uri, message):
     file = tmp_path / "a-file"
     file.write_text("")
     uri, message = uri.format(file=file), message.format(file=file)
+    argv = {"train": ["train", "--task", "adding"], "report": ["report", "--task", "adding", "--out", str(tmp_path)],
+            "sweep": sweep_args(write_sweep(tmp_path / "s.yaml"))}[command]
+    variable = "STORAGE" if command == "sweep" else "MLFLOW_TRACKING_URI"  # the storage URL: never on argv
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "bench", "train", "--task", "adding"], cwd=ROOT, text=True,
-                            capture_output=True, env=worker_env(tmp_path, {"MLFLOW_TRACKING_URI": uri}), timeout=60)
+    result = subprocess.run([sys.executable, "-m", "bench", *argv], cwd=ROOT, text=True,
+                            capture_output=True, env=worker_env(tmp_path, {variable: uri}), timeout=60)
     assert time.monotonic() - start < 10
     assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
 

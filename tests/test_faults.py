@@ -220,6 +220,7 @@ def test_sigterm_inside_a_tracked_run_closes_it_as_killed(shared_store):
     ("postgresql://bench:s3cr:et@db-host/optuna?sslmode=require", "postgresql://bench:***@db-host/optuna?sslmode=require"),
     ("http://user:a@b@mlflow:5000", "http://user:***@mlflow:5000"),
     ("sqlite:////tmp/optuna.db", "sqlite:////tmp/optuna.db"),
+    ("postgresql://bench@db-host/optuna", "postgresql://bench@db-host/optuna"),
 ])
 def test_store_urls_are_shown_without_their_password(url, shown):
     assert tracking.safe_url(url) == shown
