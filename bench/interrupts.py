@@ -6,6 +6,7 @@ Why our own handlers: Lightning catches KeyboardInterrupt inside `trainer.fit` a
 `Interrupted` is a BaseException that is not a KeyboardInterrupt, so Lightning re-raises it unchanged
 and `except Exception` blocks (Optuna's `catch=`, our failure handling) let it through.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -21,6 +21,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
+from filelock import FileLock
+
 from bench import plots, tracking
 from bench.convergence import still_improving
 from bench.errors import first_line
@@ -515,8 +517,6 @@ def publish(staging: Path, out_dir: Path, name: str) -> None:
     """Swap the new report in only once it is complete, under a lock (two `make report` at once take
     turns): each image and then the markdown replace their old versions atomically, so a reader never
     sees a half-written file or a missing image folder; images the new report no longer has go last."""
-    from filelock import FileLock
-
     with FileLock(publish_lock(out_dir), timeout=600):
         images = out_dir / name
         images.mkdir(exist_ok=True)
@@ -552,8 +552,6 @@ def write_index(out_dir: Path = REPORTS) -> Path:
              *markdown_table(["task", "profile", "summary", "hardware", "generated"], rows)]
     path = out_dir / "README.md"
     out_dir.mkdir(parents=True, exist_ok=True)
-    from filelock import FileLock
-
     with FileLock(publish_lock(out_dir), timeout=600):
         staging = path.with_name(f".README.md.{os.getpid()}")
         staging.write_text("\n".join(lines) + "\n")

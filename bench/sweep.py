@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Iterator
 
 import optuna
+import sqlalchemy
+from filelock import FileLock
 from optuna.trial import TrialState
 
 from bench import console, interrupts, tracking
@@ -91,8 +93,6 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
         try:
             if url.startswith("sqlite:///"):
                 # Workers started together race to create the schema: one at a time per file.
-                from filelock import FileLock
-
                 with FileLock(url.removeprefix("sqlite:///") + ".lock", timeout=120):
                     return open_storage()
             return open_storage()
@@ -475,13 +475,9 @@ def study_lock(storage: optuna.storages.RDBStorage, name: str) -> Iterator[None]
     key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
     url = storage.url
     if url.startswith("sqlite:///"):
-        from filelock import FileLock
-
         with FileLock(f"{url.removeprefix('sqlite:///')}.{key & 0xFFFFFFFF:08x}.lock", timeout=300):
             yield
     elif url.startswith("postgresql"):
-        import sqlalchemy
-
         with storage.engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
             try:

@@ -8,11 +8,14 @@ import contextlib
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Iterator
+
+from filelock import FileLock
 
 from bench import interrupts
 from bench.errors import UserError, first_line
@@ -139,8 +142,6 @@ def ensure_experiment(name: str) -> str:
     check_store(uri)
     if uri.startswith("sqlite:///"):
         # Creating a SQLite store (and its tables) from several processes at once can fail.
-        from filelock import FileLock
-
         with FileLock(uri.removeprefix("sqlite:///") + ".lock", timeout=120):
             experiment_id = _ensure_experiment(name)
     else:
@@ -397,7 +398,7 @@ def check_store(uri: str) -> None:
 def check_server(uri: str) -> None:
     """One short request to the server's /health (no MLflow import, no retries): refused, unknown host
     or silent server fail in seconds."""
-    import ssl
+    import ssl  # only an http store needs these
     import urllib.error
     import urllib.request
 
@@ -446,8 +447,6 @@ def check_database(url: str, what: str) -> None:
 
 def check_sqlite_path(path_text: str, what: str) -> None:
     """An SQLite file must be creatable (or writable if it exists), and its folder a writable folder."""
-    import tempfile
-
     path = Path(path_text).expanduser()
     if path.is_dir():
         raise UserError(f"the {what} {path} is a folder, not an SQLite file")

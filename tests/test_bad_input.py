@@ -1,4 +1,5 @@
 """Every failure of issue 12, as a regression test: the exact one-line message and exit code."""
+
 import os
 import re
 import signal
@@ -36,49 +37,77 @@ def sweep_args(path: Path, *extra: str) -> list[str]:
 def test_a_fixed_knob_that_is_also_searched_names_both_places(tmp_path, capsys):
     path = write_sweep(tmp_path / "s.yaml")
     line = fails(capsys, sweep_args(path, "hidden=abc"))
-    assert line == (f"error: {path}: hidden (profile test): set in two places, ARGS (hidden=abc) and "
-                    "search_space.hidden; keep one")
+    assert line == (
+        f"error: {path}: hidden (profile test): set in two places, ARGS (hidden=abc) and search_space.hidden; keep one"
+    )
     path = write_sweep(tmp_path / "f.yaml", fixed={"T": 6, "hidden": 32})
     assert fails(capsys, sweep_args(path)).endswith("set in two places, fixed.hidden and search_space.hidden; keep one")
 
 
 def test_both_ends_of_a_range_are_validated_before_anything_starts(tmp_path, capsys):
-    path = write_sweep(tmp_path / "s.yaml", search_space={"dropout": {"type": "float", "low": 0.99, "high": 50}},
-                       variants=["stacked"])
-    assert fails(capsys, sweep_args(path)) == (f"error: {path}: search_space.dropout value 50 (profile test, "
-                                               "stacked/gru): dropout=50.0 is out of range: must be in [0, 1)")
+    path = write_sweep(
+        tmp_path / "s.yaml", search_space={"dropout": {"type": "float", "low": 0.99, "high": 50}}, variants=["stacked"]
+    )
+    assert fails(capsys, sweep_args(path)) == (
+        f"error: {path}: search_space.dropout value 50 (profile test, "
+        "stacked/gru): dropout=50.0 is out of range: must be in [0, 1)"
+    )
 
 
 def test_every_categorical_choice_is_validated(tmp_path, capsys):
     path = write_sweep(tmp_path / "s.yaml", search_space={"hidden": {"type": "categorical", "choices": [8, "abc"]}})
-    assert fails(capsys, sweep_args(path)) == (f"error: {path}: search_space.hidden value 'abc' (profile test, "
-                                               "simple/gru): hidden='abc' is not valid: expected an integer")
+    assert fails(capsys, sweep_args(path)) == (
+        f"error: {path}: search_space.hidden value 'abc' (profile test, "
+        "simple/gru): hidden='abc' is not valid: expected an integer"
+    )
 
 
 def test_a_bad_value_in_args_is_named_as_args(tmp_path, capsys):
     path = write_sweep(tmp_path / "s.yaml")
-    assert fails(capsys, sweep_args(path, "T=abc")) == (f"error: {path}: ARGS (profile test, simple/gru): "
-                                                        "T='abc' is not valid: expected an integer")
+    assert fails(capsys, sweep_args(path, "T=abc")) == (
+        f"error: {path}: ARGS (profile test, simple/gru): T='abc' is not valid: expected an integer"
+    )
 
 
 def test_an_empty_search_space_is_an_error_unless_one_trial(tmp_path, capsys):
     path = write_sweep(tmp_path / "s.yaml", search_space={})
     assert fails(capsys, sweep_args(path)) == (
         f"error: {path}: search_space (profile test): nothing is searched for simple/gru, so its 3 trials would be "
-        "identical: add a search_space or set trials: 1")
+        "identical: add a search_space or set trials: 1"
+    )
     assert load_sweep("adding", "test", write_sweep(tmp_path / "one.yaml", search_space={}, trials=1)).trials == 1
 
 
 def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path, capsys):
-    path = write_sweep(tmp_path / "s.yaml", task="sst2", trials=2, final_seeds=1,
-                       fixed={"data_dir": str(tmp_path / "missing")},
-                       search_space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}})
-    code = main(["sweep", "--task", "sst2", "--profile", "test", "--file", str(path), "--no-progress",
-                 "--storage", f"sqlite:///{tmp_path / 'o.db'}"])
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        task="sst2",
+        trials=2,
+        final_seeds=1,
+        fixed={"data_dir": str(tmp_path / "missing")},
+        search_space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
+    )
+    code = main(
+        [
+            "sweep",
+            "--task",
+            "sst2",
+            "--profile",
+            "test",
+            "--file",
+            str(path),
+            "--no-progress",
+            "--storage",
+            f"sqlite:///{tmp_path / 'o.db'}",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert re.fullmatch(r"error: study sst2:test:simple:gru: 4 trials failed \(last: UserError: .*\); see their "
-                        r"failure_reason in MLflow", err[-1]), err
+    assert re.fullmatch(
+        r"error: study sst2:test:simple:gru: 4 trials failed \(last: UserError: .*\); see their "
+        r"failure_reason in MLflow",
+        err[-1],
+    ), err
 
 
 def test_an_absurd_but_finite_validation_loss_is_divergence():
@@ -87,8 +116,11 @@ def test_an_absurd_but_finite_validation_loss_is_divergence():
     from bench.train import DivergedError, StopOnDivergence
 
     trainer = SimpleNamespace(callback_metrics={"val/loss": 1.7e36}, sanity_checking=False, current_epoch=3)
-    with pytest.raises(DivergedError, match=r"^diverged: validation loss 1.7e\+36 at epoch 3 is more than 1e\+06 x "
-                                            r"the baseline 0.167$"):
+    with pytest.raises(
+        DivergedError,
+        match=r"^diverged: validation loss 1.7e\+36 at epoch 3 is more than 1e\+06 x "
+        r"the baseline 0.167$",
+    ):
         StopOnDivergence(1 / 6).on_validation_end(trainer, None)
     trainer.callback_metrics["val/loss"] = float("nan")
     with pytest.raises(DivergedError, match="^diverged: validation loss nan at epoch 3$"):
@@ -98,25 +130,47 @@ def test_an_absurd_but_finite_validation_loss_is_divergence():
 
 
 # -- stores -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("command, uri, message", [
-    ("train", "sqlite:////sys/mlflow.db", "error: cannot create the MLflow store /sys/mlflow.db: Permission denied"),
-    ("train", "sqlite:///{file}/x/mlflow.db", "error: cannot create the MLflow store {file}/x/mlflow.db: {file} is a "
-                                              "file, not a folder"),
-    ("train", "http://127.0.0.1:9", "error: cannot reach the MLflow store http://127.0.0.1:9: connection refused"),
-    ("report", "http://127.0.0.1:9", "error: cannot reach the MLflow store http://127.0.0.1:9: connection refused"),
-    ("sweep", "postgresql://bench:p@ss:w@rd@127.0.0.1:9/optuna",
-     "error: cannot open the Optuna storage postgresql://bench:***@127.0.0.1:9/optuna: connection refused"),
-])
+@pytest.mark.parametrize(
+    "command, uri, message",
+    [
+        (
+            "train",
+            "sqlite:////sys/mlflow.db",
+            "error: cannot create the MLflow store /sys/mlflow.db: Permission denied",
+        ),
+        (
+            "train",
+            "sqlite:///{file}/x/mlflow.db",
+            "error: cannot create the MLflow store {file}/x/mlflow.db: {file} is a file, not a folder",
+        ),
+        ("train", "http://127.0.0.1:9", "error: cannot reach the MLflow store http://127.0.0.1:9: connection refused"),
+        ("report", "http://127.0.0.1:9", "error: cannot reach the MLflow store http://127.0.0.1:9: connection refused"),
+        (
+            "sweep",
+            "postgresql://bench:p@ss:w@rd@127.0.0.1:9/optuna",
+            "error: cannot open the Optuna storage postgresql://bench:***@127.0.0.1:9/optuna: connection refused",
+        ),
+    ],
+)
 def test_a_store_that_cannot_work_fails_in_one_line_within_ten_seconds(tmp_path, command, uri, message):
     file = tmp_path / "a-file"
     file.write_text("")
     uri, message = uri.format(file=file), message.format(file=file)
-    argv = {"train": ["train", "--task", "adding"], "report": ["report", "--task", "adding", "--out", str(tmp_path)],
-            "sweep": sweep_args(write_sweep(tmp_path / "s.yaml"))}[command]
+    argv = {
+        "train": ["train", "--task", "adding"],
+        "report": ["report", "--task", "adding", "--out", str(tmp_path)],
+        "sweep": sweep_args(write_sweep(tmp_path / "s.yaml")),
+    }[command]
     variable = "STORAGE" if command == "sweep" else "MLFLOW_TRACKING_URI"  # the storage URL: never on argv
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "bench", *argv], cwd=ROOT, text=True,
-                            capture_output=True, env=worker_env(tmp_path, {variable: uri}), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", *argv],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env=worker_env(tmp_path, {variable: uri}),
+        timeout=60,
+    )
     assert time.monotonic() - start < 10
     assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
 
@@ -133,8 +187,9 @@ def test_an_unreachable_optuna_storage_fails_in_one_line_and_hides_the_password(
 # -- secrets and the Makefile ---------------------------------------------------------------------------------
 def make_dry_run(target: str, **variables: str) -> str:
     env = {**os.environ, **variables}
-    return subprocess.run(["make", "-n", "-o", ".venv/.installed", target], cwd=ROOT, env=env, text=True,
-                          capture_output=True, check=True).stdout
+    return subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", target], cwd=ROOT, env=env, text=True, capture_output=True, check=True
+    ).stdout
 
 
 def test_make_never_puts_the_storage_url_or_args_on_a_command_line():
@@ -145,23 +200,34 @@ def test_make_never_puts_the_storage_url_or_args_on_a_command_line():
 
 
 def test_a_quote_in_args_reaches_the_validator_not_the_shell(tmp_path):
-    result = subprocess.run(["make", "-s", "-o", ".venv/.installed", "train", "TASK=adding", "ARGS=T=x'y"], cwd=ROOT,
-                            env=worker_env(tmp_path), text=True, capture_output=True, timeout=120)
+    result = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", "train", "TASK=adding", "ARGS=T=x'y"],
+        cwd=ROOT,
+        env=worker_env(tmp_path),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == "error: T=\"x'y\" is not valid: expected an integer"
+    assert result.stderr.splitlines()[0] == 'error: T="x\'y" is not valid: expected an integer'
 
 
 # -- smaller items ----------------------------------------------------------------------------------------------
 def test_a_network_too_large_for_memory_fails_before_allocating(capsys):
     line = fails(capsys, ["train", "--task", "adding", "hidden=100000"])
-    assert re.fullmatch(r"error: hidden=100000 \(layers=1\) is too large: about [\d,]+ parameters need \d+ GiB with "
-                        r"gradients and optimizer state; this machine has \d+ GiB", line), line
+    assert re.fullmatch(
+        r"error: hidden=100000 \(layers=1\) is too large: about [\d,]+ parameters need \d+ GiB with "
+        r"gradients and optimizer state; this machine has \d+ GiB",
+        line,
+    ), line
 
 
 def test_an_lm_corpus_label_with_a_quote_is_refused(capsys):
     line = fails(capsys, ["train", "--task", "sst2", "--variant", "embedding-pretrained", "embedding_vectors=lm:a'b"])
-    assert line == ("error: embedding_vectors=lm:a'b is not valid: a corpus label has letters, digits, '.', '_' and "
-                    "'-' only (e.g. lm:imdb-unsupervised)")
+    assert line == (
+        "error: embedding_vectors=lm:a'b is not valid: a corpus label has letters, digits, '.', '_' and "
+        "'-' only (e.g. lm:imdb-unsupervised)"
+    )
 
 
 def test_a_data_error_leaves_no_cache_folder_behind(tmp_path, capsys, monkeypatch):
@@ -180,8 +246,14 @@ def test_a_report_of_an_unfinished_sweep_lists_the_studies_not_started(tmp_path,
     from bench.report import write_report
     from bench.sweep import Worker
 
-    path = write_sweep(tmp_path / "s.yaml", cells=["rnn", "gru"], trials=1, final_seeds=1, search_space={},
-                       fixed={"T": 4, "n_train": 64, "n_val": 32, "n_test": 32})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        cells=["rnn", "gru"],
+        trials=1,
+        final_seeds=1,
+        search_space={},
+        fixed={"T": 4, "n_train": 64, "n_val": 32, "n_test": 32},
+    )
     spec = load_sweep("adding", "test", path)
     spec.study_prefix = f"unstarted-{os.getpid()}"
     Worker(spec, make_storage(f"sqlite:///{tmp_path / 'o.db'}")).search(spec.studies[0])  # then the worker stops
@@ -196,6 +268,7 @@ def only_prefix(prefix):
     def read(task, profile):
         studies, profile, runs = read_task_runs(task, profile)
         return [s for s in studies if s.name.startswith(prefix)], profile, runs
+
     return read
 
 
@@ -203,8 +276,13 @@ def only_prefix(prefix):
 def test_resume_runs_the_queued_retry_of_a_dead_workers_trial_instead_of_waiting_forever(tmp_path):
     """The state that hung 3 of 3 resumes: #0 RUNNING of a dead process (then FAIL + WAITING retry),
     #1 COMPLETE. The resume must run the retry and finish, at once, not wait on it."""
-    path = write_sweep(tmp_path / "s.yaml", trials=2, final_seeds=1, max_epochs=1,
-                       fixed={"T": 4, "n_train": 64, "n_val": 32, "n_test": 32})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        trials=2,
+        final_seeds=1,
+        max_epochs=1,
+        fixed={"T": 4, "n_train": 64, "n_val": 32, "n_test": 32},
+    )
     spec = load_sweep("adding", "test", path)
     url = f"sqlite:///{tmp_path / 'o.db'}"
     storage = make_storage(url)
@@ -213,9 +291,16 @@ def test_resume_runs_the_queued_retry_of_a_dead_workers_trial_instead_of_waiting
     with pytest.warns(UserWarning, match="Heartbeat of storage"):  # ask() outside optimize(), on purpose
         trial = study.ask()
     trial.set_user_attr("worker", {"host": tracking.HOST, "pid": dead.stdout.strip(), "pid_started": "1"})
-    study.add_trial(optuna.trial.create_trial(params={"lr": 3e-3, "hidden": 8}, value=0.2, distributions={
-        "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True),
-        "hidden": optuna.distributions.CategoricalDistribution([8, 16])}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"lr": 3e-3, "hidden": 8},
+            value=0.2,
+            distributions={
+                "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True),
+                "hidden": optuna.distributions.CategoricalDistribution([8, 16]),
+            },
+        )
+    )
     previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("resume hangs")))
     signal.alarm(240)
     try:
@@ -230,16 +315,24 @@ def test_resume_runs_the_queued_retry_of_a_dead_workers_trial_instead_of_waiting
 
 
 def test_a_resume_against_another_mlflow_store_says_so(tmp_path, monkeypatch, capsys):
-    path = write_sweep(tmp_path / "s.yaml", trials=1, final_seeds=1, max_epochs=1, search_space={},
-                       fixed={"T": 4, "n_train": 64, "n_val": 32, "n_test": 32})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        trials=1,
+        final_seeds=1,
+        max_epochs=1,
+        search_space={},
+        fixed={"T": 4, "n_train": 64, "n_val": 32, "n_test": 32},
+    )
     url = f"sqlite:///{tmp_path / 'o.db'}"
     spec = load_sweep("adding", "test", path)
     study = optuna.create_study(study_name=study_name(spec, spec.studies[0]), storage=make_storage(url))
     study.set_user_attr("mlflow_store", "sqlite:////somewhere/else/mlflow.db")
     study.set_user_attr("mlflow_parent_run_id", "0123456789abcdef")
     line = fails(capsys, sweep_args(path, "--storage", url))
-    assert line == (f"error: study {study.study_name} began with the MLflow store sqlite:////somewhere/else/mlflow.db, "
-                    f"but MLFLOW_TRACKING_URI is now {tracking.tracking_uri()}: resume with the store it began with")
+    assert line == (
+        f"error: study {study.study_name} began with the MLflow store sqlite:////somewhere/else/mlflow.db, "
+        f"but MLFLOW_TRACKING_URI is now {tracking.tracking_uri()}: resume with the store it began with"
+    )
 
 
 # -- reports -----------------------------------------------------------------------------------------------------
@@ -263,8 +356,12 @@ def test_two_reports_published_at_once_never_show_a_half_written_report_or_a_mis
     out = tmp_path / "reports"
     out.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    writers = [subprocess.Popen([sys.executable, "-c", PUBLISHER, str(out), "60", letter], env=env,
-                                stderr=subprocess.PIPE, text=True) for letter in "xy"]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PUBLISHER, str(out), "60", letter], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for letter in "xy"
+    ]
     seen = 0
     while any(w.poll() is None for w in writers):
         if (out / "task.md").exists():

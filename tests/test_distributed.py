@@ -1,5 +1,6 @@
 """The README's many-machines set-up, for real: an `mlflow server` process with a PostgreSQL backend
 store, PostgreSQL Optuna storage, two workers, one of them killed mid-trial and restarted at once."""
+
 import os
 import signal
 import socket
@@ -65,10 +66,27 @@ def free_port() -> int:
 def mlflow_server(databases, tmp_path):
     backend, _ = databases
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
-                               "--artifacts-destination", str(tmp_path / "served-artifacts"),
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            backend,
+            "--artifacts-destination",
+            str(tmp_path / "served-artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while True:
@@ -87,22 +105,54 @@ def mlflow_server(databases, tmp_path):
 
 def worker(path, env) -> subprocess.Popen:
     # The storage URL travels in the environment (STORAGE), as `make sweep` passes it: never on argv.
-    return subprocess.Popen([sys.executable, "-m", "bench", "sweep", "--task", "adding", "--profile", "test",
-                             "--file", str(path), "--no-progress"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "sweep",
+            "--task",
+            "adding",
+            "--profile",
+            "test",
+            "--file",
+            str(path),
+            "--no-progress",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_on_an_mlflow_server_and_postgresql_survive_a_kill_and_finish_exactly(
-        tmp_path, databases, mlflow_server, monkeypatch):
+    tmp_path, databases, mlflow_server, monkeypatch
+):
     _, optuna_url = databases
-    path = write_sweep(tmp_path / "s.yaml", trials=4, final_seeds=2, max_epochs=3, pruner={"type": "none"},
-                       fixed={"T": 6, "n_train": 1024, "n_val": 64, "n_test": 64})
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "STORAGE": optuna_url, "OMP_NUM_THREADS": "1",
-           "RNNBENCH_CACHE": str(tmp_path / "datasets"), "RNNBENCH_CHECKPOINTS": str(tmp_path / "checkpoints"),
-           "RNNBENCH_HEARTBEAT_INTERVAL": "1", "RNNBENCH_HEARTBEAT_GRACE": "3", "RNNBENCH_POLL_SECONDS": "0.5",
-           "PYTHONUNBUFFERED": "1"}
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        trials=4,
+        final_seeds=2,
+        max_epochs=3,
+        pruner={"type": "none"},
+        fixed={"T": 6, "n_train": 1024, "n_val": 64, "n_test": 64},
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "STORAGE": optuna_url,
+        "OMP_NUM_THREADS": "1",
+        "RNNBENCH_CACHE": str(tmp_path / "datasets"),
+        "RNNBENCH_CHECKPOINTS": str(tmp_path / "checkpoints"),
+        "RNNBENCH_HEARTBEAT_INTERVAL": "1",
+        "RNNBENCH_HEARTBEAT_GRACE": "3",
+        "RNNBENCH_POLL_SECONDS": "0.5",
+        "PYTHONUNBUFFERED": "1",
+    }
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     spec = load_sweep("adding", "test", path)
     name = study_name(spec, spec.studies[0])
@@ -145,9 +195,25 @@ def test_two_workers_on_an_mlflow_server_and_postgresql_survive_a_kill_and_finis
     dead = [r for r in trial_runs if r.info.status == "KILLED"]
     assert len(dead) == 1 and dead[0].data.tags["failure_reason"].startswith("process gone")
 
-    report = subprocess.run([sys.executable, "-m", "bench", "report", "--task", "adding", "--profile", "test",
-                             "--out", str(tmp_path / "reports")], env=env, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+    report = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "report",
+            "--task",
+            "adding",
+            "--profile",
+            "test",
+            "--out",
+            str(tmp_path / "reports"),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stdout + report.stderr
     text = (tmp_path / "reports" / "adding.md").read_text()
     assert "Complete: every study finished its trials and final seeds." in text

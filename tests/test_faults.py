@@ -1,5 +1,6 @@
 """Faults: kill -9 / Ctrl-C / SIGTERM at any moment, then resume at once; runs are closed right and
 budgets stay exact."""
+
 import os
 import random
 import re
@@ -18,8 +19,12 @@ from bench.sweep_config import load_sweep
 from tests.sweep_helpers import ROOT, sweep_command, worker_env, write_sweep
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-BEATS = {"RNNBENCH_HEARTBEAT_INTERVAL": "1", "RNNBENCH_HEARTBEAT_GRACE": "3", "RNNBENCH_POLL_SECONDS": "0.5",
-         "OMP_NUM_THREADS": "1"}
+BEATS = {
+    "RNNBENCH_HEARTBEAT_INTERVAL": "1",
+    "RNNBENCH_HEARTBEAT_GRACE": "3",
+    "RNNBENCH_POLL_SECONDS": "0.5",
+    "OMP_NUM_THREADS": "1",
+}
 
 
 @pytest.fixture
@@ -39,8 +44,15 @@ def all_runs(task: str) -> list:
 
 def tiny_sweep(tmp_path):
     # 2 studies x (6 trials + 4 final seeds), about a second each: enough work left for all ten kills.
-    return write_sweep(tmp_path / "s.yaml", cells=["gru", "rnn"], trials=6, final_seeds=4, max_epochs=3,
-                       pruner={"type": "none"}, fixed={"T": 6, "n_train": 512, "n_val": 64, "n_test": 64})
+    return write_sweep(
+        tmp_path / "s.yaml",
+        cells=["gru", "rnn"],
+        trials=6,
+        final_seeds=4,
+        max_epochs=3,
+        pruner={"type": "none"},
+        fixed={"T": 6, "n_train": 512, "n_val": 64, "n_test": 64},
+    )
 
 
 class Store:
@@ -86,8 +98,14 @@ def kill_at_moments(tmp_path, signum: int, kills: int, seed: int) -> list[tuple[
     history = []
     for moment in moments:
         counts = store.finished()
-        worker = subprocess.Popen(sweep_command(path, url), env=worker_env(tmp_path, BEATS), cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        worker = subprocess.Popen(
+            sweep_command(path, url),
+            env=worker_env(tmp_path, BEATS),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.time() + 240
         if moment == "start":  # while it starts: imports, store checks, the parent run's creation
             time.sleep(rng.uniform(0.5, 12.0))
@@ -99,8 +117,9 @@ def kill_at_moments(tmp_path, signum: int, kills: int, seed: int) -> list[tuple[
             worker.send_signal(signum)
         output = worker.communicate(timeout=180)[0]
         history.append((moment, worker.returncode, output))
-    finish = subprocess.run(sweep_command(path, url), env=worker_env(tmp_path, BEATS), cwd=ROOT,
-                            capture_output=True, text=True, timeout=900)
+    finish = subprocess.run(
+        sweep_command(path, url), env=worker_env(tmp_path, BEATS), cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     assert finish.returncode == 0, finish.stdout + finish.stderr
     assert_sweep_exact(store)
     return history
@@ -139,14 +158,31 @@ def test_sweep_interrupted_at_ten_random_moments_exits_130_and_resumes_exactly(t
     for moment, code, output in history:
         assert code == 130, (moment, code, output)
         assert "Traceback" not in output, output
-        assert re.fullmatch(r"interrupted by SIGINT: \d+ open MLflow run\(s\) closed as KILLED; run the same command "
-                            r"to resume", output.strip().splitlines()[-1]), output
+        assert re.fullmatch(
+            r"interrupted by SIGINT: \d+ open MLflow run\(s\) closed as KILLED; run the same command "
+            r"to resume",
+            output.strip().splitlines()[-1],
+        ), output
 
 
 # -- signals during one training ------------------------------------------------------------------------
 def train_command(*knobs: str) -> list[str]:
-    return [sys.executable, "-m", "bench", "train", "--task", "adding", "--no-progress", "T=6", "n_train=20000",
-            "n_val=64", "n_test=64", "max_epochs=50", "batch_size=16", *knobs]
+    return [
+        sys.executable,
+        "-m",
+        "bench",
+        "train",
+        "--task",
+        "adding",
+        "--no-progress",
+        "T=6",
+        "n_train=20000",
+        "n_val=64",
+        "n_test=64",
+        "max_epochs=50",
+        "batch_size=16",
+        *knobs,
+    ]
 
 
 def run_of_experiment(tag: str, value: str):
@@ -157,10 +193,15 @@ def run_of_experiment(tag: str, value: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signal(tmp_path, shared_store, signum,
-                                                                                  code):
-    worker = subprocess.Popen(train_command(), env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signal(tmp_path, shared_store, signum, code):
+    worker = subprocess.Popen(
+        train_command(),
+        env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and not [r for r in all_runs("adding") if r.data.metrics.get("val/loss")]:
         time.sleep(0.2)
@@ -168,15 +209,19 @@ def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signa
     out, err = worker.communicate(timeout=120)
     assert worker.returncode == code, out + err
     name = signal.Signals(signum).name
-    assert err.strip() == f"interrupted by {name}: 1 open MLflow run(s) closed as KILLED; run the same command to resume"
+    assert (
+        err.strip() == f"interrupted by {name}: 1 open MLflow run(s) closed as KILLED; run the same command to resume"
+    )
     run = run_of_experiment("pid", str(worker.pid))
     assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
     assert run.data.tags["failure_reason"].startswith(f"interrupted by {name}")
 
 
 def test_a_run_left_running_by_sigkill_is_closed_by_the_next_command(tmp_path, shared_store):
-    code = ("from bench import tracking; import os, signal; e = tracking.ensure_experiment('adding'); "
-            "tracking.open_run(e, 'doomed', {'stage': 'trial'}); os.kill(os.getpid(), signal.SIGKILL)")
+    code = (
+        "from bench import tracking; import os, signal; e = tracking.ensure_experiment('adding'); "
+        "tracking.open_run(e, 'doomed', {'stage': 'trial'}); os.kill(os.getpid(), signal.SIGKILL)"
+    )
     doomed = subprocess.run([sys.executable, "-c", code], env=worker_env(tmp_path), cwd=ROOT)
     assert doomed.returncode == -signal.SIGKILL
     run = run_of_experiment("mlflow.runName", "doomed")
@@ -215,12 +260,18 @@ def test_sigterm_inside_a_tracked_run_closes_it_as_killed(shared_store):
     assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("postgresql://bench:p@ss:w@rd@db-host:5432/optuna", "postgresql://bench:***@db-host:5432/optuna"),
-    ("postgresql://bench:s3cr:et@db-host/optuna?sslmode=require", "postgresql://bench:***@db-host/optuna?sslmode=require"),
-    ("http://user:a@b@mlflow:5000", "http://user:***@mlflow:5000"),
-    ("sqlite:////tmp/optuna.db", "sqlite:////tmp/optuna.db"),
-    ("postgresql://bench@db-host/optuna", "postgresql://bench@db-host/optuna"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://bench:p@ss:w@rd@db-host:5432/optuna", "postgresql://bench:***@db-host:5432/optuna"),
+        (
+            "postgresql://bench:s3cr:et@db-host/optuna?sslmode=require",
+            "postgresql://bench:***@db-host/optuna?sslmode=require",
+        ),
+        ("http://user:a@b@mlflow:5000", "http://user:***@mlflow:5000"),
+        ("sqlite:////tmp/optuna.db", "sqlite:////tmp/optuna.db"),
+        ("postgresql://bench@db-host/optuna", "postgresql://bench@db-host/optuna"),
+    ],
+)
 def test_store_urls_are_shown_without_their_password(url, shown):
     assert tracking.safe_url(url) == shown
