@@ -74,7 +74,7 @@ bench-data: $(VENV)/.installed ## benchmark: copy-memory generation, 100,000 seq
 clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage)
 	rm -rf .cache .checkpoints .pytest_cache
 
-sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [STORAGE=url] [ARGS="data_dir=..."] [DRY_RUN=1: plan only]
+sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [export STORAGE=url] [ARGS="data_dir=..."] [DRY_RUN=1: plan only]
 	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(DRY_RUN),--plan) $(VERBOSE)
 
 horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
