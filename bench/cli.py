@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", parents=[common], help="write reports/local/<task>.md from MLflow (no "
                                  "--task: every task), the index and the claims page")
     report.add_argument("--task", default=None)
+    report.add_argument("--dataset", default=None, help="your own data's name (text-classification: the data folder's)")
     report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
     report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
     report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
@@ -144,6 +145,16 @@ def command_train(args: argparse.Namespace) -> None:
     print(console.environment_line(), flush=True)
     from bench.train import train  # heavy imports only once the input is known to be valid
 
+    if config.task_settings.get("folds"):
+        from bench.train import cross_validate
+
+        outcome = cross_validate(config, progress=not args.no_progress)
+        for fold, result in enumerate(outcome.folds):
+            print(f"fold {fold}: {final_line(task, result, time.monotonic() - started)}")
+        folds = len(outcome.folds)
+        print(f"{folds}-fold cross-validation, run {outcome.parent_run_id}: " + ", ".join(
+            f"{key} {mean:.4g} ± {sd:.2g}" for key, (mean, sd) in sorted(outcome.summary.items())) + " (mean ± sd over folds)")
+        return
     result = train(config, progress=not args.no_progress)
     print(final_line(task, result, time.monotonic() - started))
 

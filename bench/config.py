@@ -61,6 +61,11 @@ class RunConfig:
         flat.update(self.task_settings)
         return flat
 
+    def data_settings(self) -> dict[str, Any]:
+        """What the task's data loader reads: its settings, plus the word-vectors source (a text
+        vocabulary takes in the words those vectors know)."""
+        return {**self.task_settings, "embedding_vectors": self.embedding_vectors}
+
 
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", "task_settings"))
 CHOICES = {"cell": CELLS, "activation": ACTIVATIONS, "init": INITS, "precision": PRECISIONS, "accelerator": ACCELERATORS, "pooling": POOLINGS}

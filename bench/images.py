@@ -97,7 +97,7 @@ def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bo
     if PIXELS % settings["pixels_per_step"]:
         raise UserError(f"pixels_per_step={settings['pixels_per_step']} must divide {PIXELS} (e.g. 1, 7, 28)")
     raw = validate(load_raw(name, "ylecun/mnist", "test", settings), settings)
-    splits = carve(raw, settings, data_seed)
+    splits, _ = carve(raw, settings, data_seed)
     order = pixel_order(settings, permuted)
     arrays = {}
     for split, dataset in splits.items():

@@ -5,6 +5,7 @@ Task modules import only numpy at module level so that listing tasks stays fast.
 from __future__ import annotations
 
 import importlib
+import re
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -42,6 +43,7 @@ class TaskData:
     baseline: float  # loss of the best predictor that ignores the input (memoryless)
     vocabulary: list[str] | None = None  # token strings by id, for word vectors
     extra: dict = field(default_factory=dict)  # e.g. vocabulary coverage, truncation share
+    notes: dict[str, str] = field(default_factory=dict)  # how the data was made (split layout, label map): run tags
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,17 @@ class TaskSpec:
     report_metric: str = "loss"  # what reports compare: test/<report_metric> against baseline/<report_metric>
     train_metrics: bool = False  # also compute the metrics on train (e.g. the train-vs-validation gap)
     choices: dict[str, tuple] = field(default_factory=dict)  # allowed values of string settings
+    # Tasks whose data is the user's own name each dataset (from its settings, e.g. the data folder):
+    # the name goes into the experiment, run names and reports, so datasets never mix.
+    dataset_name: Callable[[dict], str] | None = None
+
+    def dataset(self, settings: dict) -> str:
+        """The dataset's name ("" for a task's own data): settings' `dataset`, or derived by the task."""
+        name = self.dataset_name(settings) if self.dataset_name else settings.get("dataset", "")
+        if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+            raise UserError(f"dataset name {name!r} is not usable in experiment and file names: "
+                            "set dataset=<letters, digits, . _ ->")
+        return name
 
     def __post_init__(self):
         if self.report_metric != "loss" and self.report_metric not in {m.name for m in self.metrics}:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 
+from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
 from bench.registry import MetricSpec, TaskData, TaskSpec
+from bench.tracking import Tag
 
 SPECIALS = ["[PAD]", "[UNK]"]  # [PAD] is id 0
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
@@ -20,13 +23,25 @@ SPLITS = ("train", "validation", "test")
 
 def text_settings(text_column: str, max_length: int) -> dict:
     return {
-        "data_dir": "",  # a folder with train/[validation/]test .parquet|.csv|.jsonl: overrides the hub
-        "train_file": "", "validation_file": "", "test_file": "",  # or one file per split
+        # Where the data is (see `find_files`): a folder with train/[validation/]test files, or with one
+        # data file; or named files. Without any, the task's hub dataset.
+        "data_dir": "",
+        "train_file": "", "validation_file": "", "test_file": "",  # train_file alone: one file, test carved
+        "dataset": "",  # a name for the experiment, run names and report (default: the data folder's name)
         "text_column": text_column, "label_column": "label",
-        "num_classes": 0,  # 0: max label in train + 1
+        "label_map": "",  # e.g. neg:0,pos:1 or 1:0,2:1 (default: labels 0..K-1 as they are, strings in sorted order)
+        "num_classes": 0,  # 0: from the training labels
         "max_length": max_length,  # tokens kept per text (longer texts are truncated at the end)
-        "min_freq": 2, "max_vocab": 20000,  # vocabulary, built on the training split only
-        "val_fraction": 0.1,  # stratified carve from train when the dataset has no validation split
+        # words: \w+ and punctuation runs; glove: also keeps the contractions GloVe knows (n't, 's, 're, ...)
+        # as tokens; auto: glove when embedding_vectors is set, else words
+        "tokenizer": "auto",
+        "min_freq": 2, "max_vocab": 20000,  # vocabulary from the training split only...
+        "vectors_vocab": 100000,  # ...plus, with embedding_vectors, the first N words of the vectors file
+        "val_fraction": 0.1,  # stratified carve from train when the data has no validation split
+        "test_fraction": 0.1,  # one file (or train + validation): stratified carve of the test split
+        "folds": 0,  # K >= 2: stratified K-fold cross-validation, one run per fold (`train` runs them all)
+        "fold": -1,  # the fold used as test (set by the cross-validation; -1 = every fold)
+        "cv_merge": False,  # folds over train, validation and test files merged (else over one file only)
         "train_subset": 0,  # >0: a stratified subset of that many labeled training examples
         # packed: length buckets + pack_padded_sequence (exact for every network, but slow: ~25x slower
         #   than unpacked on CPU); bucketed: length buckets padded to the batch's longest, not packed
@@ -38,7 +53,8 @@ def text_settings(text_column: str, max_length: int) -> dict:
 
 def text_task(name: str, hub_id: str | None, text_column: str, max_length: int, description: str,
               references: str = "", hub_test_split: str = "test") -> TaskSpec:
-    """A sentiment/text-classification task: the network reads token ids, predicts one class."""
+    """A sentiment/text-classification task: the network reads token ids, predicts one class.
+    Without a hub dataset (the generic task), runs are named after the dataset (the data folder)."""
     def load_data(settings: dict, data_seed: int) -> TaskData:
         return load_text_classification(name, hub_id, hub_test_split, settings, data_seed)
 
@@ -46,19 +62,29 @@ def text_task(name: str, hub_id: str | None, text_column: str, max_length: int, 
         name=name, description=description, input_kind="tokens", output_kind="per-sequence",
         loss="cross_entropy", settings=text_settings(text_column, max_length),
         minimums={"max_length": 1, "min_freq": 1, "max_vocab": 3, "num_classes": 0, "train_subset": 0,
-                  "val_fraction": 0.0},
+                  "val_fraction": 0.0, "test_fraction": 0.0, "folds": 0, "fold": -1, "vectors_vocab": 0},
         load_data=load_data, family="text", test_preset={"min_freq": 1}, batching="by-length",
         metrics=(MetricSpec("acc", "accuracy"),), monitor="val/acc", monitor_mode="max",
-        training_defaults={"lr": 2e-3, "hidden": 128, "embedding_size": 100, "batch_size": 64, "max_epochs": 5,
-                           "patience": 2, "gradient_clip": 5.0},
+        # Early stopping decides the length: small sets need many epochs (SST-2's 6,920 sentences still
+        # gained 3.4 points from 5 to 15 epochs), large ones stop after `patience` flat validation checks.
+        training_defaults={"lr": 2e-3, "hidden": 128, "embedding_size": 100, "batch_size": 64, "max_epochs": 30,
+                           "patience": 3, "gradient_clip": 5.0},
         references=references, report_metric="acc", train_metrics=True,
-        choices={"batching": ("auto", "packed", "bucketed", "padded")},
+        choices={"batching": ("auto", "packed", "bucketed", "padded"), "tokenizer": ("auto", "words", "glove")},
+        dataset_name=dataset_name if hub_id is None else None,
     )
 
 
 # -- loading -----------------------------------------------------------------------------------------
-def local_files(settings: dict) -> dict[str, Path]:
-    files = {split: Path(settings[f"{split}_file"]) for split in SPLITS if settings[f"{split}_file"]}
+def data_files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in FORMATS and not p.name.startswith("."))
+
+
+def find_files(settings: dict) -> dict[str, Path]:
+    """The local files by split. Layouts: train + validation + test; train + test (validation carved);
+    train + validation or train alone, i.e. one file (test carved). A folder may hold one data file
+    of any name. {} means: no local files (use the hub)."""
+    files = {split: Path(settings[f"{split}_file"]) for split in SPLITS if settings.get(f"{split}_file")}
     if settings["data_dir"]:
         folder = Path(settings["data_dir"])
         if not folder.is_dir():
@@ -67,34 +93,75 @@ def local_files(settings: dict) -> dict[str, Path]:
             for suffix in FORMATS:
                 if split not in files and (folder / f"{split}{suffix}").exists():
                     files[split] = folder / f"{split}{suffix}"
+        if "train" not in files:
+            candidates = [p for p in data_files_in(folder) if p not in files.values()
+                          and p.stem not in ("unsupervised", "unlabeled")]
+            if not candidates and not files:
+                raise UserError(f"data_dir={folder} holds no .parquet, .csv or .jsonl file")
+            if len(candidates) > 1:
+                raise UserError(f"data_dir={folder} holds several data files ({', '.join(p.name for p in candidates[:4])})"
+                                " and none named train.*: name them train/validation/test, or pick one with "
+                                "train_file=<path>")
+            if candidates and files:
+                raise UserError(f"data_dir={folder} holds {', '.join(p.name for p in files.values())} and "
+                                f"{candidates[0].name}: name the training file train{candidates[0].suffix}")
+            if candidates:
+                files["train"] = candidates[0]
     for split, path in files.items():
         if not path.is_file():
             raise UserError(f"{split}_file={path} does not exist")
         if path.suffix not in FORMATS:
             raise UserError(f"{path}: unsupported format {path.suffix!r}; use .parquet, .csv or .jsonl")
-    if files and ("train" not in files or "test" not in files):
-        raise UserError(f"local files need at least a train and a test split (found: {', '.join(files)})")
+    if files and "train" not in files:
+        raise UserError(f"found {' and '.join(f'{s} ({p.name})' for s, p in files.items())} but no training data: "
+                        "add a train file (train_file=<path>), or give one file with everything as train_file=<path>")
     return files
+
+
+def dataset_name(settings: dict) -> str:
+    """The data folder's name (or the file's name when the file lies in the working directory)."""
+    if settings.get("dataset"):
+        return settings["dataset"]
+    if settings.get("data_dir"):
+        return Path(settings["data_dir"]).resolve().name
+    if settings.get("train_file"):
+        path = Path(settings["train_file"]).resolve()
+        return path.parent.name if path.parent != Path.cwd() else path.stem
+    return ""
+
+
+def read_file(split: str, path: Path, hf_cache: str):
+    import datasets
+
+    if path.stat().st_size == 0:
+        raise UserError(f"the {split} split is empty ({path})")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except Exception as error:
+            raise UserError(f"cannot read {path}: {first_line(error)}") from None
+        if rows == 0:
+            raise UserError(f"the {split} split is empty ({path})")
+    try:
+        return datasets.load_dataset(FORMATS[path.suffix], data_files={split: str(path)}, split=split, cache_dir=hf_cache)
+    except Exception as error:
+        if "corresponds to no data" in str(error):
+            raise UserError(f"the {split} split is empty ({path})") from None
+        raise UserError(f"cannot read {path}: {first_line(error)}") from None
 
 
 def load_raw(name: str, hub_id: str | None, hub_test_split: str, settings: dict) -> dict:
     import datasets
 
-    files = local_files(settings)
+    files = find_files(settings)
     hf_cache = str(cache_dir() / "hf")
     if files:
-        raw = {}
-        for split, path in files.items():
-            if path.stat().st_size == 0:
-                raise UserError(f"the {split} split is empty ({path})")
-            try:
-                raw[split] = datasets.load_dataset(FORMATS[path.suffix], data_files={split: str(path)}, split=split,
-                                                   cache_dir=hf_cache)
-            except Exception as error:
-                raise UserError(f"cannot read {path}: {first_line(error)}") from None
-        return raw
+        return {split: read_file(split, path, hf_cache) for split, path in files.items()}
     if hub_id is None:
-        raise UserError(f"task {name} reads local files only: set data_dir=<folder> or train_file=... test_file=...")
+        raise UserError(f"task {name} reads local files only: set data_dir=<folder> (train/[validation/]test files, "
+                        "or one data file) or train_file=<path> [test_file=<path>]")
     try:
         hub = datasets.load_dataset(hub_id, cache_dir=hf_cache)
     except Exception as error:
@@ -108,31 +175,155 @@ def load_raw(name: str, hub_id: str | None, hub_test_split: str, settings: dict)
 
 
 def check_splits(raw: dict, columns: dict[str, str], label: str, classes: int = 0) -> int:
-    """Every split has the columns ({setting: column name}) and rows, and labels in 0..K-1, where K is
-    `classes` or, when 0, the largest training label + 1. Returns K. (Text and image tasks alike.)"""
+    """Every split has the columns ({setting: column name}) and rows, and integer labels 0..K-1, where K
+    is `classes` or, when 0, the largest training label + 1, every class occurring in train.
+    Returns K. (Text and image tasks alike.)"""
     for split, dataset in raw.items():
-        for role, column in columns.items():
-            if column not in dataset.column_names:
-                raise UserError(f"{split} split has no column {column!r} (columns: {', '.join(dataset.column_names)});"
-                                f" set {role}=<name>")
+        check_columns(split, dataset, columns)
         if len(dataset) == 0:
             raise UserError(f"the {split} split is empty")
     labels = {split: dataset.unique(label) for split, dataset in raw.items()}
-    classes = classes or int(max(labels["train"])) + 1
     for split, values in labels.items():
-        bad = sorted(v for v in values if not isinstance(v, int) or not 0 <= v < classes)
+        strange = [v for v in values if not isinstance(v, int) or isinstance(v, bool)]
+        if strange:
+            raise UserError(f"{split} split has labels that are not integers: {sorted(map(repr, strange))[:5]}")
+    return check_integer_labels(labels, classes)
+
+
+def check_columns(split: str, dataset, columns: dict[str, str]) -> None:
+    for role, column in columns.items():
+        if column not in dataset.column_names:
+            raise UserError(f"{split} split has no column {column!r} (columns: {', '.join(dataset.column_names)});"
+                            f" set {role}=<name>")
+
+
+def check_integer_labels(labels: dict[str, list], classes: int) -> int:
+    """K, once integer labels are known to be 0..K-1 (K = `classes`, or the largest training label + 1
+    with every class present in train): never a class that no example has."""
+    train = sorted(labels["train"])
+    if not classes:
+        classes = train[-1] + 1 if train else 0
+        if train[0] < 0 or len(train) != classes:
+            missing = sorted(set(range(classes)) - set(train))
+            why = f"class {missing[0]} never occurs" if train[0] >= 0 else "negative labels"
+            shown = ", ".join(map(str, train[:8])) + (", ..." if len(train) > 8 else "")
+            suggestion = ",".join(f"{v}:{i}" for i, v in enumerate(train[:8])) + (",..." if len(train) > 8 else "")
+            raise UserError(f"train split has labels {{{shown}}}, not 0..K-1 ({why}): set label_map={suggestion} "
+                            f"or remap the labels to 0..{len(train) - 1}")
+    for split, values in labels.items():
+        bad = sorted(v for v in values if not 0 <= v < classes)
         if bad:
-            raise UserError(f"{split} split has labels outside 0..{classes - 1}: {bad[:5]}")
+            raise UserError(f"{split} split has labels outside 0..{classes - 1}: {bad[:5]}; set label_map=... "
+                            f"(e.g. {','.join(f'{v}:{i}' for i, v in enumerate(train))}) or remap them")
     return classes
 
 
-def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int]:
-    """Keep text and label, check them, and return (splits, number of classes)."""
+def parse_label_map(text: str) -> dict[str, int]:
+    """"neg:0,pos:1" -> {"neg": 0, "pos": 1}; ids must be 0..K-1."""
+    mapping: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.rpartition(":")
+        if not sep or not key or not value.strip().lstrip("-").isdigit():
+            raise UserError(f"label_map={text!r}: expected label:id pairs separated by commas, e.g. neg:0,pos:1")
+        mapping[key] = int(value)
+    if sorted(set(mapping.values())) != list(range(len(set(mapping.values())))):
+        raise UserError(f"label_map={text!r}: ids must be 0..K-1 (got {sorted(set(mapping.values()))})")
+    return mapping
+
+
+def label_mapping(labels: dict[str, list], settings: dict) -> tuple[dict[str, int] | None, int]:
+    """(label -> id, or None when the labels are already ids 0..K-1; K). Strings map in sorted order,
+    learned from train only; any other split naming a label train lacks is an error."""
+    if settings["label_map"]:
+        mapping = parse_label_map(settings["label_map"])
+        for split, values in labels.items():
+            unknown = sorted({label_key(v) for v in values} - set(mapping), key=str)
+            if unknown:
+                raise UserError(f"{split} split has labels missing from label_map: {unknown[:5]}")
+        return mapping, max(settings["num_classes"], max(mapping.values()) + 1)
+    kinds = {type(v) for values in labels.values() for v in values}
+    if kinds <= {int, float} and all(float(v).is_integer() for values in labels.values() for v in values):
+        integers = {split: sorted({int(v) for v in values}) for split, values in labels.items()}
+        classes = check_integer_labels(integers, settings["num_classes"])
+        return (None if kinds == {int} else {label_key(v): int(v) for vs in labels.values() for v in vs}), classes
+    if kinds != {str}:
+        raise UserError(f"the labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}): "
+                        "use one kind (integers 0..K-1 or class names), or set label_map=<label>:<id>,...")
+    names = sorted(set(labels["train"]))
+    mapping = {name: index for index, name in enumerate(names)}
+    for split, values in labels.items():
+        unknown = sorted(set(values) - set(mapping))
+        if unknown:
+            raise UserError(f"{split} split has labels that train lacks: {unknown[:5]}; "
+                            f"set label_map=<label>:<id>,... naming every class")
+    return mapping, max(len(mapping), settings["num_classes"])
+
+
+def label_key(value) -> str:
+    """Labels as label_map keys: 2.0 and 2 are both "2"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def encode_labels(batch: dict, mapping: dict[str, int]) -> dict:
+    """datasets.map worker: class names (or other label values) -> ids."""
+    return {"label": [mapping[label_key(value)] for value in batch["label"]]}
+
+
+def unique_labels(dataset) -> list:
+    try:
+        return dataset.unique("label")
+    except Exception:  # e.g. datasets' Json feature (a jsonl column of mixed types) has no Arrow kernel
+        values = list(dataset["label"])
+        if not all(isinstance(v, (int, float, str)) for v in values):
+            raise UserError("labels must be integers or class names (found lists or mappings)") from None
+        return list(dict.fromkeys(values))
+
+
+def label_ids(features):
+    import datasets
+
+    features = features.copy()
+    features["label"] = datasets.Value("int64")
+    return features
+
+
+def has_text(batch: dict) -> list[bool]:
+    """datasets.filter worker: rows with a non-blank text."""
+    return [isinstance(text, str) and bool(text.strip()) for text in batch["text"]]
+
+
+def drop_blank_texts(splits: dict) -> tuple[dict, dict[str, int]]:
+    """Rows whose text is missing or blank are dropped (counted per split); a split left empty is an error."""
+    kept, dropped = {}, {}
+    for split, dataset in splits.items():
+        kept[split] = dataset.filter(has_text, batched=True, batch_size=1000, desc=f"dropping blank texts ({split})")
+        dropped[split] = len(dataset) - len(kept[split])
+        if len(kept[split]) == 0:
+            raise UserError(f"the {split} split is empty after dropping {dropped[split]} blank or missing texts")
+    return kept, dropped
+
+
+def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int, dict]:
+    """Keep text and label, drop blank texts, map labels to ids. Returns (splits, number of classes,
+    notes: the label mapping and the blank rows dropped per split)."""
     text, label = settings["text_column"], settings["label_column"]
-    classes = check_splits(raw, {"text_column": text, "label_column": label}, label, settings["num_classes"])
+    for split, dataset in raw.items():
+        check_columns(split, dataset, {"text_column": text, "label_column": label})
     selected = {split: dataset.select_columns([text, label]).rename_columns({text: "text", label: "label"})
                 for split, dataset in raw.items()}
-    return selected, classes
+    for split, dataset in selected.items():
+        missing = sum(value is None for value in dataset["label"])
+        if missing:
+            raise UserError(f"{split} split has {missing} rows without a label: fill or remove them")
+    selected, dropped = drop_blank_texts(selected)
+    mapping, classes = label_mapping({split: unique_labels(dataset) for split, dataset in selected.items()}, settings)
+    if mapping is not None:
+        selected = {split: dataset.map(encode_labels, batched=True, fn_kwargs={"mapping": mapping},
+                                       features=label_ids(dataset.features), desc=f"label ids ({split})")
+                    for split, dataset in selected.items()}
+    return selected, classes, {"label_map": mapping, "dropped": dropped}
 
 
 def stratified_take(dataset, size: int, seed: int):
@@ -149,49 +340,149 @@ def stratified_take(dataset, size: int, seed: int):
     return dataset.select(sorted(chosen[:size] if len(chosen) > size else chosen))
 
 
-def carve(splits: dict, settings: dict, data_seed: int) -> dict:
-    """Validation from train when missing (stratified, seeded); then the labeled subset, if asked.
-    Test is never touched."""
+def split_off(dataset, fraction: float, seed: int, what: str) -> tuple:
+    """(rest, held): a stratified seeded share `fraction` of every class held out."""
     import numpy as np
 
-    train = splits["train"]
+    if not 0 < fraction < 1:
+        raise UserError(what)
+    labels = np.asarray(dataset["label"])
+    rng = np.random.default_rng(seed)
+    held = []
+    for value in np.unique(labels):
+        rows = np.flatnonzero(labels == value)
+        held.extend(rng.choice(rows, size=max(1, int(len(rows) * fraction)), replace=False).tolist())
+    held_set = set(held)
+    rest = [i for i in range(len(dataset)) if i not in held_set]
+    if not rest:
+        raise UserError(f"{what.split(':')[0]}: nothing left to train on ({len(dataset)} rows)")
+    return dataset.select(rest), dataset.select(sorted(held_set))
+
+
+def fold_split(pool, folds: int, fold: int, seed: int) -> tuple:
+    """(rest, test) for fold `fold` of a stratified, seeded K-fold partition of `pool` (scikit-learn's)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(pool["label"])
+    values, counts = np.unique(labels, return_counts=True)
+    if counts.min() < folds:
+        raise UserError(f"folds={folds}: class {values[counts.argmin()]} has only {counts.min()} examples; "
+                        f"use at most folds={max(int(counts.min()), 2)}")
+    partition = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
+    rest, test = list(partition)[fold]
+    return pool.select(sorted(rest.tolist())), pool.select(sorted(test.tolist()))
+
+
+def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
+    """Test (one file; or one fold of K) and validation from train when missing (stratified, seeded);
+    then the labeled subset, if asked. A given test split is never touched. Returns (splits, a
+    sentence saying how they were made, logged with the run)."""
+    import datasets
+
+    folds, seed = settings.get("folds", 0), data_seed
+    given = ", ".join(s for s in SPLITS if s in splits)
+    if folds == 1:
+        raise UserError("folds=1 is not cross-validation: set folds=0 (off) or folds=K with K >= 2 (e.g. 10)")
+    if folds:
+        if not 0 <= settings["fold"] < folds:
+            raise UserError(f"fold={settings['fold']} is out of range for folds={folds}: 0..{folds - 1} "
+                            "(train runs every fold itself; set fold only to run one)")
+        if len(splits) > 1 and not settings["cv_merge"]:
+            raise UserError(f"folds={folds} cross-validates over one file, but the data has {given} splits: "
+                            "set cv_merge=true to merge them into one pool, or give one file")
+        pool = datasets.concatenate_datasets([splits[s] for s in SPLITS if s in splits])
+        rest, test = fold_split(pool, folds, settings["fold"], seed)
+        layout = (f"{folds}-fold cross-validation over {'the merged ' + given + ' splits' if len(splits) > 1 else 'one file'}"
+                  f" ({len(pool)} rows): fold {settings['fold']} is test; stratified, data_seed={seed}")
+        splits = {"train": rest, "test": test}
+    elif "test" not in splits:
+        rest, test = split_off(splits["train"], settings.get("test_fraction", 0.0), seed + 1,
+                               f"the data has no test split ({given} only): set test_fraction in (0, 1) to carve "
+                               "one, or folds=K to cross-validate")
+        layout = (f"{given} file{'s' if len(splits) > 1 else ''}: test carved from train "
+                  f"(test_fraction={settings['test_fraction']}, stratified, data_seed={seed})")
+        splits = {**splits, "train": rest, "test": test}
+    else:
+        layout = f"{given} splits as given"
     if "validation" not in splits:
-        if not 0 < settings["val_fraction"] < 1:
-            raise UserError("the dataset has no validation split: set val_fraction in (0, 1) to carve one")
-        labels = np.asarray(train["label"])
-        rng = np.random.default_rng(data_seed)
-        held = []
-        for value in np.unique(labels):
-            rows = np.flatnonzero(labels == value)
-            held.extend(rng.choice(rows, size=max(1, int(len(rows) * settings["val_fraction"])), replace=False))
-        held_set = set(int(i) for i in held)
-        splits = {**splits, "validation": train.select(sorted(held_set)),
-                  "train": train.select([i for i in range(len(train)) if i not in held_set])}
+        train, validation = split_off(splits["train"], settings["val_fraction"], seed,
+                                      "the data has no validation split: set val_fraction in (0, 1) to carve one")
+        splits = {**splits, "train": train, "validation": validation}
+        layout += f"; validation carved from train (val_fraction={settings['val_fraction']}, stratified)"
     if settings["train_subset"]:
         if settings["train_subset"] > len(splits["train"]):
             raise UserError(f"train_subset={settings['train_subset']} exceeds the {len(splits['train'])} training rows")
         splits = {**splits, "train": stratified_take(splits["train"], settings["train_subset"], data_seed)}
-    return splits
+        layout += f"; a stratified subset of {settings['train_subset']} training rows"
+    return splits, layout
 
 
 # -- tokenisation ------------------------------------------------------------------------------------
-def build_tokenizer(train, settings: dict):
-    """Word-level, lower-cased, vocabulary from the training split only; cached by content."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+# GloVe's corpus was tokenised the Penn Treebank way: "don't" -> do n't, "it's" -> it 's. The plain word
+# pattern would cut them into `n ' t` and `' s`, tokens without a vector.
+GLOVE_PATTERN = r"\w+(?=n't\b)|n't\b|'(?:s|re|ve|m|ll|d)\b|\w+|[^\w\s]"
 
-    key = hashlib.sha256(json.dumps([train._fingerprint, settings["min_freq"], settings["max_vocab"], 1]).encode())
-    path = cache_dir() / "tokenizers" / f"{key.hexdigest()[:16]}.json"
-    if path.exists():
-        return Tokenizer.from_file(str(path))
-    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+
+def tokenizer_mode(settings: dict) -> str:
+    mode = settings.get("tokenizer", "words")
+    if mode == "auto":
+        return "glove" if settings.get("embedding_vectors") else "words"
+    return mode
+
+
+def new_tokenizer(mode: str, vocab: dict[str, int] | None = None):
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.Replace("<br />", " "), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    if mode == "glove":
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(GLOVE_PATTERN), behavior="isolated")])
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer
+
+
+def train_vocabulary(train, mode: str, min_freq: int, size: int) -> list[str]:
+    """The training split's words, most frequent first (specials first)."""
+    from tokenizers import trainers
+
     from bench.console import verbose
 
+    tokenizer = new_tokenizer(mode)
     # Its own bar counts against an unknown total ("6471 / 0"): shown only with -v.
-    trainer = trainers.WordLevelTrainer(vocab_size=settings["max_vocab"], min_frequency=settings["min_freq"],
-                                        special_tokens=SPECIALS, show_progress=verbose())
+    trainer = trainers.WordLevelTrainer(vocab_size=size, min_frequency=min_freq, special_tokens=SPECIALS,
+                                        show_progress=verbose())
     tokenizer.train_from_iterator((batch["text"] for batch in train.iter(batch_size=1000)), trainer=trainer)
+    return [word for word, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+
+
+def build_tokenizer(train, settings: dict):
+    """Word-level, lower-cased. The vocabulary: the training split's words (min_freq, max_vocab); with
+    embedding_vectors also the rarer training words the vectors know and the vectors file's first
+    `vectors_vocab` words, so validation and test words get their pretrained vector without the
+    vocabulary ever seeing validation or test text. Cached by content."""
+    mode, vectors = tokenizer_mode(settings), settings.get("embedding_vectors", "")
+    limit = settings.get("vectors_vocab", 0) if vectors else 0
+    key = hashlib.sha256(json.dumps([train._fingerprint, settings["min_freq"], settings["max_vocab"], mode,
+                                     vectors, limit, 2]).encode())
+    path = cache_dir() / "tokenizers" / f"{key.hexdigest()[:16]}.json"
+    if path.exists():
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path))
+    words = train_vocabulary(train, mode, settings["min_freq"], settings["max_vocab"])
+    if vectors:
+        known = load_vector_words(vectors)
+        rare = train_vocabulary(train, mode, 1, 10**9)
+        chosen = set(words)
+        known_set = set(known)
+        extra = [w for w in rare if w not in chosen and w in known_set]
+        chosen.update(extra)
+        extra += [w for w in known[:limit] if w not in chosen]
+        words = words + list(dict.fromkeys(extra))
+    tokenizer = new_tokenizer(mode, {word: index for index, word in enumerate(words)})
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(path))
     return tokenizer
@@ -225,9 +516,11 @@ def tokenize(splits: dict, tokenizer, max_length: int) -> dict:
 
 def load_text_classification(name: str, hub_id: str | None, hub_test_split: str, settings: dict,
                              data_seed: int) -> TaskData:
+    import numpy as np
+
     raw = load_raw(name, hub_id, hub_test_split, settings)
-    selected, classes = validate_and_select(raw, settings)
-    splits = carve(selected, settings, data_seed)
+    selected, classes, notes = validate_and_select(raw, settings)
+    splits, layout = carve(selected, settings, data_seed)
     tokenizer = build_tokenizer(splits["train"], settings)
     tokenized = tokenize(splits, tokenizer, settings["max_length"])
     counts = Counter(splits["train"]["label"])
@@ -239,8 +532,21 @@ def load_text_classification(name: str, hub_id: str | None, hub_test_split: str,
     prior_entropy = -sum(c / total * math.log(c / total) for c in counts.values())
     vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
     lengths = tokenized["train"]["length"]
+    extra = {"baseline/acc": sum(label == majority for label in test_labels) / max(len(test_labels), 1),
+             "data/vocabulary": len(vocabulary),
+             "data/truncated_share": sum(n >= settings["max_length"] for n in lengths) / len(lengths)}
+    unknown = SPECIALS.index("[UNK]")
+    for split, dataset in tokenized.items():
+        extra[f"data/{split}_examples"] = len(dataset)
+        extra[f"data/{split}_unknown_token_share"] = float(np.mean(token_ids(dataset) == unknown))
+    for split, count in notes["dropped"].items():
+        extra[f"data/{split}_blank_texts_dropped"] = count
+    dropped = {split: count for split, count in notes["dropped"].items() if count}
+    if dropped:
+        print(f"note: dropped blank or missing texts: {', '.join(f'{s} {n}' for s, n in dropped.items())}", file=sys.stderr)
+    mapping = notes["label_map"]
+    notes = {Tag.DATA_LAYOUT: layout, Tag.TOKENIZER: tokenizer_mode(settings)}
+    if mapping is not None:
+        notes[Tag.LABEL_MAP] = ",".join(f"{label}:{index}" for label, index in sorted(mapping.items(), key=lambda i: i[1]))
     return TaskData(splits=tokenized, input_size=tokenizer.get_vocab_size(), output_size=classes,
-                    baseline=prior_entropy, vocabulary=vocabulary,
-                    extra={"baseline/acc": sum(label == majority for label in test_labels) / max(len(test_labels), 1),
-                           "data/train_examples": len(splits["train"]), "data/vocabulary": len(vocabulary),
-                           "data/truncated_share": sum(n >= settings["max_length"] for n in lengths) / len(lengths)})
+                    baseline=prior_entropy, vocabulary=vocabulary, extra=extra, notes=notes)

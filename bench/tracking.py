@@ -45,11 +45,16 @@ class Tag:
     HOST, PID, PID_STARTED, HEARTBEAT = "host", "pid", "pid_started", "heartbeat"
     SWEEP_STUDIES = "sweep_studies"  # a parent run: every study of its sweep (JSON list), started or not
     EMBEDDING_SOURCE_RUN = "embedding_source_run"  # runs with embedding_vectors=lm:...: the pretraining run used
+    DATASET = "dataset"  # the user's own data: its name (also in the experiment's name)
+    FOLD, FOLDS = "fold", "folds"  # cross-validation: this run's fold, of how many
+    # how the data was made: split layout (files given, carved, folds), label name:id mapping, tokenizer
+    DATA_LAYOUT, LABEL_MAP, TOKENIZER = "data/layout", "data/label_map", "data/tokenizer"
 
 
 class Stage:
     STUDY, TRIAL, FINAL = "study", "trial", "final"  # a sweep's parent run, search trials, final seeds
     HORIZON, PRETRAIN = "horizon", "pretrain"
+    CV, FOLD = "cv", "fold"  # a cross-validation's parent run, and its runs (one per fold)
     SWEPT = (STUDY, TRIAL, FINAL)
 
 
@@ -132,6 +137,11 @@ def client():
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri())
+
+
+def experiment_name(task: str, dataset: str = "") -> str:
+    """One experiment per task, and per dataset for tasks on the user's own data: text-classification/<name>."""
+    return f"{task}/{dataset}" if dataset else task
 
 
 def ensure_experiment(name: str) -> str:

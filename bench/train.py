@@ -2,6 +2,7 @@
 every step recorded in one MLflow run."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -197,12 +198,17 @@ def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> Recurren
         dropout=config.dropout, pooling=config.pooling, pretrained_embedding=pretrained,
         freeze_embedding=config.freeze_embedding, pack=packs_sequences(config),
     )
-    net.embedding_coverage = coverage  # share of the vocabulary found in the vectors file, logged
+    net.embedding_coverage = coverage  # vocabulary and per-split token coverage of the vectors, logged
     return net
 
 
+def experiment_of(config: RunConfig) -> str:
+    """The MLflow experiment of a run: the task's, per dataset for the user's own data."""
+    return tracking.experiment_name(config.task, get_task(config.task).dataset(config.task_settings))
+
+
 def default_run_name(config: RunConfig) -> str:
-    return f"{config.task}/{config.variant}/{config.cell}/seed{config.seed}"
+    return f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}"
 
 
 def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str | None = None,
@@ -220,7 +226,8 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
     console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
     apply_thread_setting()
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    datamodule = TaskDataModule(task, config.task_settings, config.data_seed, config.batch_size, config.seed)
+    experiment = experiment_of(config)
+    datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
     datamodule.setup()  # before the run exists: bad data must not leave a run behind
     data = datamodule.data
     net = build_network(task, config, data)
@@ -229,13 +236,14 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
     module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=data.output_size)
     baseline = data.baseline
     T = tracking.Tag
+    dataset = task.dataset(config.task_settings)
     run_tags = {T.TASK: task.name, T.VARIANT: config.variant, T.CELL: config.cell, T.SEED: config.seed,
                 T.GIT_COMMIT: tracking.git_commit(), T.DATASET_FINGERPRINT: datamodule.fingerprint,
                 T.PARAM_COUNT: param_count, T.TORCH_VERSION: torch.__version__,
                 T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-                T.HARDWARE: tracking.hardware(),
+                T.HARDWARE: tracking.hardware(), **data.notes, **({T.DATASET: dataset} if dataset else {}),
                 **(tags or {})}
-    with tracking.tracked_run(task.name, run_name or default_run_name(config), run_tags, parent_run_id,
+    with tracking.tracked_run(experiment, run_name or default_run_name(config), run_tags, parent_run_id,
                               finished_on=finished_on) as run_id:
         if on_run_created:
             on_run_created(run_id)
@@ -246,7 +254,7 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
         if net.embedding_coverage is not None:
-            mlflow_client.log_metric(run_id, "embedding/coverage", net.embedding_coverage)
+            tracking.log_metrics(run_id, net.embedding_coverage)
         if config.embedding_vectors.startswith("lm:"):  # pin the vectors: which pretraining run they came from
             from bench.embeddings import vectors_source_run
 
@@ -262,21 +270,23 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         if on_progress:
             extra.append(ReportProgress(on_progress))
         try:
-            return _fit_and_test(task, config, module, datamodule, run_id, extra, param_count, baseline, initial)
+            return _fit_and_test(task, config, module, datamodule, run_id, extra, param_count, baseline, initial,
+                                 experiment)
         finally:
             if line:
                 line.close()
                 console.activate(None)
 
 
-def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, param_count, baseline, initial):
+def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, param_count, baseline, initial,
+                  experiment):
     checkpoints = checkpoint_dir() / run_id
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode,
                            save_top_k=1)
     timer, history = EpochTimer(), ValidationHistory(task.monitor)
     early_stop = EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config.patience, check_finite=True)
     callbacks = [StopOnDivergence(baseline), best, early_stop, timer, history, *extra_callbacks]
-    logger = MLFlowLogger(experiment_name=task.name, tracking_uri=tracking.tracking_uri(), run_id=run_id)
+    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=tracking.tracking_uri(), run_id=run_id)
     trainer = pl.Trainer(
         max_epochs=config.max_epochs, max_steps=config.max_steps or -1,
         # A step budget validates every eval_every_steps optimizer steps, across epoch boundaries.
@@ -319,3 +329,40 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
                            convergence=signal)
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+@dataclass
+class CrossValidationResult:
+    parent_run_id: str
+    folds: list[TrainResult]
+    summary: dict[str, tuple[float, float]]  # metric -> (mean, sd) over folds
+
+
+def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidationResult:
+    """Stratified K-fold cross-validation (task setting folds=K): one MLflow run per fold, nested under
+    a parent run that holds every test metric's mean and sd over the folds (`cv/<metric>_mean|_sd`)."""
+    import statistics
+
+    folds = config.task_settings["folds"]
+    first = dataclasses.replace(config, task_settings={**config.task_settings, "fold": 0})
+    task = get_task(config.task)
+    task.load_data(first.data_settings(), config.data_seed)  # bad data fails before any run exists
+    name = f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}/cv{folds}"
+    T, dataset = tracking.Tag, task.dataset(config.task_settings)
+    tags = {T.TASK: task.name, T.VARIANT: config.variant, T.CELL: config.cell, T.SEED: config.seed,
+            T.STAGE: tracking.Stage.CV, T.FOLDS: folds, T.GIT_COMMIT: tracking.git_commit(),
+            **({T.DATASET: dataset} if dataset else {})}
+    with tracking.tracked_run(experiment_of(config), name, tags) as parent:
+        tracking.log_params(parent, config.as_flat_dict())
+        results = []
+        for fold in range(folds):
+            fold_config = dataclasses.replace(config, task_settings={**config.task_settings, "fold": fold})
+            results.append(train(fold_config, run_name=f"{name}/fold{fold}", parent_run_id=parent, progress=progress,
+                                 tags={T.STAGE: tracking.Stage.FOLD, T.FOLD: fold, T.FOLDS: folds}))
+        summary = {}
+        for key in results[0].test_metrics | results[0].baselines:
+            values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
+            summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+        tracking.log_metrics(parent, {f"cv/{key}_{part}": value for key, (mean, sd) in summary.items()
+                                      for part, value in (("mean", mean), ("sd", sd))} | {"cv/folds": folds})
+    return CrossValidationResult(parent, results, summary)

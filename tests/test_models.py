@@ -123,7 +123,7 @@ def test_pretrained_embedding_rows_come_from_the_vectors_file(symbol_vectors):
                              "n_test": 4})
     data = tiny_data(task, config)
     net = build_network(task, config, data)
-    assert net.embedding_coverage == pytest.approx(0.9)
+    assert net.embedding_coverage["embedding/coverage"] == pytest.approx(0.9)
     torch.testing.assert_close(net.encoder.weight[3], torch.tensor([(3 + j) / 10 for j in range(8)]))
     assert not net.encoder.weight.requires_grad  # frozen by default
     tuned = build_network(task, resolve_config(
