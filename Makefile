@@ -74,14 +74,14 @@ bench-data: $(VENV)/.installed ## benchmark: copy-memory generation, 100,000 seq
 clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage)
 	rm -rf .cache .checkpoints .pytest_cache
 
-sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [export STORAGE=url] [ARGS="data_dir=..."] [DRY_RUN=1: plan only]
-	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(DRY_RUN),--plan) $(VERBOSE)
+sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke|quick] [FILE=sweep.yaml] [export STORAGE=url] [ARGS="data_dir=..."] [DRY_RUN=1: plan only]
+	$(PY) -m bench sweep --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(FILE),--file '$(FILE)') $(if $(DRY_RUN),--plan) $(VERBOSE)
 
 horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
 	$(PY) -m bench horizon --task $(or $(TASK),copy-memory) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),--jobs $(JOBS)) $(VERBOSE)
 
-report: $(VENV)/.installed ## write reports/local/TASK.md from MLflow (no TASK: every task), its index and claims.md
-	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(PROFILE),--profile $(PROFILE))
+report: $(VENV)/.installed ## write reports/local/TASK.md from MLflow; your own data: TASK=text-classification DATASET=<name> (no TASK: every task), its index and claims.md
+	$(PY) -m bench report $(if $(TASK),--task $(TASK)) $(if $(DATASET),--dataset '$(DATASET)') $(if $(PROFILE),--profile $(PROFILE))
 
 reference: $(VENV)/.installed ## rewrite ONE committed reference: reports/reference/TASK.md (TASK= required), index, claims.md
 	@test -n "$(TASK)" || { echo "error: make reference needs TASK=<task> (it rewrites one committed reference report)"; exit 2; }

@@ -240,8 +240,9 @@ def command_sweep(args: argparse.Namespace) -> None:
     from bench.registry import get_task
 
     print(format_summary(rows, f"test/{get_task(spec.task).report_metric}"))
+    dataset = spec.experiment.partition("/")[2]
     print("\nlook at the runs: make ui   |   the studies: make dashboard   |   write the report: make report TASK="
-          + spec.task)
+          + spec.task + (f" DATASET={dataset}" if dataset else ""))
 
 
 def command_horizon(args: argparse.Namespace) -> None:
@@ -283,6 +284,7 @@ def command_report(args: argparse.Namespace) -> None:
     from bench.claims import write_claims
     from bench.registry import all_tasks, get_task
     from bench.report import REFERENCE, REPORTS, write_index, write_report  # matplotlib, mlflow: report only
+    from bench.results import dataset_experiments
 
     # An unreachable tracking server should fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -291,15 +293,22 @@ def command_report(args: argparse.Namespace) -> None:
         raise UserError("--reference rewrites one committed reference: give --task <task> (and no --out)")
     out = REFERENCE if args.reference else Path(args.out) if args.out else REPORTS
     storage = args.storage or os.environ.get("STORAGE") or None
+    if args.dataset and not args.task:
+        raise UserError("--dataset needs --task (e.g. make report TASK=text-classification DATASET=<name>)")
     if args.task:
-        get_task(args.task)
-        print(f"wrote {write_report(args.task, args.profile, out, storage)}")
+        task = get_task(args.task)
+        if task.dataset_name and not args.dataset:
+            datasets = dataset_experiments(task.name)
+            raise UserError(f"task {task.name} reports one dataset at a time: set DATASET=<name> (here: "
+                            f"{', '.join(datasets) or 'none yet; train first'})")
+        print(f"wrote {write_report(args.task, args.profile, out, storage, args.dataset)}")
     else:
         for task in all_tasks():
-            try:
-                print(f"wrote {write_report(task, args.profile, out, storage)}")
-            except UserError as error:
-                print(f"skipped {task}: {error}")
+            for dataset in (dataset_experiments(task) if all_tasks()[task].dataset_name else [None]):
+                try:
+                    print(f"wrote {write_report(task, args.profile, out, storage, dataset)}")
+                except UserError as error:
+                    print(f"skipped {task}{'/' + dataset if dataset else ''}: {error}")
     print(f"wrote {write_index(out)}")
     print(f"wrote {write_claims(out)}")
 

@@ -68,23 +68,49 @@ def search_runs(experiment_name: str, query: str = "", **options) -> list:
     return client.search_runs([experiment.experiment_id], query, **{"max_results": 50000, **options})
 
 
-def read_task_runs(task: str, profile: str | None = None) -> tuple[list[StudyResults], str, list]:
-    """(studies of the chosen profile, the profile, every run of the task's experiment). Runs left
-    RUNNING by a process that is gone are closed first (a report touches the experiment too)."""
-    uri = tracking.safe_url(tracking.tracking_uri())
+class NoSweepRuns(UserError):
+    """The experiment holds no sweep runs; `runs` are its finished runs (single runs, cross-validations)."""
+
+    def __init__(self, message: str, runs: list):
+        super().__init__(message)
+        self.runs = runs
+
+
+def dataset_experiments(task: str) -> list[str]:
+    """The datasets with an experiment of their own under `task` (text-classification/<name>)."""
     if store_missing():
-        raise UserError(f"no runs for task {task} in {uri}; run make sweep TASK={task} first")
+        return []
     tracking.check_store(tracking.tracking_uri())
     try:
-        experiment = tracking.client().get_experiment_by_name(task)
+        experiments = tracking.client().search_experiments(filter_string=f"name LIKE '{task}/%'")
+    except Exception as error:
+        raise UserError(f"cannot reach the MLflow store {tracking.safe_url(tracking.tracking_uri())}: "
+                        f"{tracking.scrub(first_line(error))}") from None
+    return sorted(e.name.removeprefix(f"{task}/") for e in experiments)
+
+
+def read_task_runs(task: str, profile: str | None = None, dataset: str | None = None
+                   ) -> tuple[list[StudyResults], str, list]:
+    """(studies of the chosen profile, the profile, every run of the task's experiment, or of the
+    dataset's). Runs left RUNNING by a process that is gone are closed first (a report touches the
+    experiment too). Raises NoSweepRuns, holding the finished runs, when none of them belongs to a sweep."""
+    uri = tracking.safe_url(tracking.tracking_uri())
+    what = f"task {task}" + (f" dataset {dataset}" if dataset else "")
+    hint = f"run make sweep TASK={task} first" + (" (or make train)" if dataset else "")
+    if store_missing():
+        raise UserError(f"no runs for {what} in {uri}; {hint}")
+    tracking.check_store(tracking.tracking_uri())
+    name = tracking.experiment_name(task, dataset or "")
+    try:
+        experiment = tracking.client().get_experiment_by_name(name)
         if experiment is not None:
             tracking.close_orphan_runs(experiment.experiment_id)
-        runs = search_runs(task)
+        runs = search_runs(name)
     except Exception as error:
         raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
     swept = [r for r in runs if r.data.tags.get(Tag.STAGE) in Stage.SWEPT]
     if not swept:
-        raise UserError(f"no runs for task {task} in {uri}; run make sweep TASK={task} first")
+        raise NoSweepRuns(f"no runs for {what} in {uri}; {hint}", [r for r in runs if r.info.status == "FINISHED"])
     parents = sorted((r for r in swept if r.data.tags.get(Tag.STAGE) == Stage.STUDY), key=lambda r: r.info.start_time)
     profiles = {r.data.tags.get(Tag.PROFILE) for r in swept}
     if profile is None:
@@ -199,6 +225,42 @@ def train_validation_gap(run, task) -> float | None:
     pick = max if task.monitor_mode == "max" else min
     best = pick(sorted(val), key=val.__getitem__)
     return train[best] - val[best] if best in train else None
+
+
+# -- runs outside sweeps: single runs and cross-validations ------------------------------------------
+@dataclass
+class RunGroup:
+    """Finished runs outside any sweep that share variant, cell and every other knob but the seed, or
+    the folds of one cross-validation (kind "cv", with its parent run)."""
+
+    variant: str
+    cell: str
+    kind: str  # "runs" | "cv"
+    runs: list = field(default_factory=list)
+    parent: object | None = None
+    settings: str = ""  # what tells this group apart from others of the same variant and cell
+
+
+def group_single_runs(runs: list) -> list[RunGroup]:
+    """Complete runs outside sweeps grouped by variant and cell (and by any other knob that differs
+    between them, so unlike runs never share a mean); each cross-validation is one group of its folds."""
+    complete = [r for r in runs if r.data.tags.get(Tag.STATE) == State.COMPLETE]
+    singles = [r for r in complete if not r.data.tags.get(Tag.STAGE)]
+    differing = sorted(k for k in {k for r in singles for k in r.data.params}
+                       if k not in ("seed", "variant", "cell") and len({r.data.params.get(k) for r in singles}) > 1)
+    groups: dict[tuple, RunGroup] = {}
+    for run in sorted(singles, key=lambda r: r.info.start_time):
+        knobs = ", ".join(f"{k}={run.data.params.get(k)}" for k in differing)
+        key = ("runs", run.data.tags.get(Tag.VARIANT, "?"), run.data.tags.get(Tag.CELL, "?"), knobs)
+        groups.setdefault(key, RunGroup(key[1], key[2], "runs", settings=knobs)).runs.append(run)
+    for parent in sorted((r for r in complete if r.data.tags.get(Tag.STAGE) == Stage.CV), key=lambda r: r.info.start_time):
+        tags = parent.data.tags
+        folds = sorted((r for r in complete if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+                       key=lambda r: int(r.data.tags.get(Tag.FOLD, 0)))
+        groups[("cv", parent.info.run_id)] = RunGroup(tags.get(Tag.VARIANT, "?"), tags.get(Tag.CELL, "?"), "cv", folds,
+                                                      parent, f"{tags.get(Tag.FOLDS, '?')} folds, seed {tags.get(Tag.SEED, '?')}")
+    return sorted(groups.values(), key=lambda g: (g.kind, VARIANT_ORDER.get(g.variant, 9), CELL_ORDER.get(g.cell, 9),
+                                                  g.settings))
 
 
 # -- horizon runs ------------------------------------------------------------------------------------
@@ -331,6 +393,8 @@ class TaskResults:
     studies: list[StudyResults]
     profile: str | None
     horizon: HorizonData | None
+    dataset: str | None = None  # the user's own data: one report per dataset
+    groups: list[RunGroup] = field(default_factory=list)  # without a sweep: the finished runs, grouped
 
     @property
     def main_metric(self) -> str:
@@ -355,13 +419,18 @@ class TaskResults:
         return [r for s in self.studies for r in ([s.parent] if s.parent else []) + s.trials + s.finals]
 
 
-def load_task_results(task, profile: str | None = None, margin_from_file=None) -> TaskResults:
-    """The sweep of `profile` (default: the latest) and the latest horizon runs of `task`; UserError
-    when the store has neither."""
+def load_task_results(task, profile: str | None = None, margin_from_file=None, dataset: str | None = None
+                      ) -> TaskResults:
+    """The sweep of `profile` (default: the latest) and the latest horizon runs of `task` (or of one
+    dataset of it); without a sweep, the finished single runs and cross-validations, grouped.
+    UserError when the store has none of these."""
+    groups = []
     try:
-        studies, profile, _ = read_task_runs(task.name, profile)
-    except UserError:
-        if not has_horizon_runs(task.name):
+        studies, profile, _ = read_task_runs(task.name, profile, dataset)
+    except UserError as error:
+        groups = group_single_runs(error.runs) if isinstance(error, NoSweepRuns) else []
+        if not groups and not has_horizon_runs(task.name):
             raise
-        studies = []  # horizon runs only (e.g. `make horizon` without a sweep)
-    return TaskResults(task, studies, profile, load_horizon_data(task, margin_from_file))
+        studies = []  # single runs, or horizon runs only (e.g. `make horizon` without a sweep)
+    horizon = None if dataset else load_horizon_data(task, margin_from_file)
+    return TaskResults(task, studies, profile, horizon, dataset, groups)

@@ -162,7 +162,7 @@ def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: d
 
     task = get_task(task_name)
     config = resolve_config(task_name, variant, cell, knobs)
-    data = task.load_data(config.task_settings, config.data_seed)
+    data = task.load_data(config.data_settings(), config.data_seed)
 
     def count(hidden: int) -> int:
         return count_parameters(build_network(task, resolve_config(task_name, variant, cell, {**knobs, "hidden": hidden}),
@@ -215,7 +215,7 @@ class Worker:
             return self.create_parent_run(study, key)
 
     def create_parent_run(self, study: optuna.Study, key: StudyKey) -> str:
-        run_id = tracking.open_parent_run(self.spec.task, f"{self.spec.task}/{key.label}/sweep", tags={
+        run_id = tracking.open_parent_run(self.spec.experiment, f"{self.spec.experiment}/{key.label}/sweep", tags={
             T.TASK: self.spec.task, T.VARIANT: key.variant, T.CELL: key.cell, T.STAGE: tracking.Stage.STUDY,
             T.PROFILE: self.spec.profile, T.GRID: key.suffix.lstrip(":"),
             T.OPTUNA_STUDY: study.study_name, T.OPTUNA_STORAGE: safe_url(self.storage.url),
@@ -343,7 +343,7 @@ class Worker:
         task = get_task(self.spec.task)
         try:
             result = train(
-                config, run_name=f"{self.spec.task}/{key.label}/trial{trial.number}", parent_run_id=parent,
+                config, run_name=f"{self.spec.experiment}/{key.label}/trial{trial.number}", parent_run_id=parent,
                 tags={T.STAGE: tracking.Stage.TRIAL, T.OPTUNA_STUDY: study.study_name, T.OPTUNA_TRIAL: trial.number,
                       T.GRID: key.suffix.lstrip(":"),
                       T.PROFILE: self.spec.profile, T.OPTUNA_VERSION: optuna.__version__},
@@ -438,7 +438,7 @@ class Worker:
         if "hidden" in best.user_attrs:
             knobs["hidden"] = best.user_attrs["hidden"]
         config = resolve_config(self.spec.task, key.variant, key.cell, knobs)
-        result = train(config, run_name=f"{self.spec.task}/{key.label}/final-seed{seed}", parent_run_id=parent,
+        result = train(config, run_name=f"{self.spec.experiment}/{key.label}/final-seed{seed}", parent_run_id=parent,
                        tags={T.STAGE: tracking.Stage.FINAL, T.OPTUNA_STUDY: final.study_name,
                              T.OPTUNA_TRIAL: trial.number, T.GRID: key.suffix.lstrip(":"),
                              T.BEST_TRIAL: best.number, T.PROFILE: self.spec.profile},
@@ -575,7 +575,7 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
     optuna.logging.set_verbosity(optuna.logging.INFO if console.verbose() else optuna.logging.ERROR)
     console.quiet_libraries()  # the progress line is the only bar on screen
     storage = make_storage(storage_url)
-    tracking.ensure_experiment(spec.task)  # once, before trials: concurrent creation can race
+    tracking.ensure_experiment(spec.experiment)  # once, before trials: concurrent creation can race
     for key in spec.studies:  # before any training: a resume against another MLflow store stops here
         try:
             check_same_store(optuna.load_study(study_name=study_name(spec, key), storage=storage))

@@ -74,6 +74,7 @@ class SweepSpec:
     startup_trials: int = 0  # random (start-up) trials before TPE's model-based phase
     description: str = ""
     study_prefix: str = ""  # task:profile, plus a hash of command-line overrides of `fixed`
+    experiment: str = ""  # the MLflow experiment: the task's, or task/<dataset> for the user's own data
     grid: dict[str, list] = field(default_factory=dict)
     studies: list[StudyKey] = field(default_factory=list)
 
@@ -161,7 +162,18 @@ def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
         prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
     spec = validate(path, task, profile, merged, set(overrides or {}))
     spec.study_prefix = prefix
+    spec.experiment = sweep_experiment(spec)
     return spec
+
+
+def sweep_experiment(spec: SweepSpec) -> str:
+    """Where the sweep's runs go: the experiment of its (first) study's resolved configuration."""
+    from bench import tracking
+    from bench.registry import get_task
+
+    study = spec.studies[0]
+    config = resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
+    return tracking.experiment_name(spec.task, get_task(spec.task).dataset(config.task_settings))
 
 
 def read_profiled_file(path: Path, task: str, profile: str | None, kind: str, top_keys: set[str],
@@ -251,6 +263,9 @@ def validate(path: Path, task: str, profile: str, merged: dict, from_command_lin
     for key in fixed:
         if key in ("seed",):
             fail(f"fixed.{key}", "seeds are set by the sweep (sampler_seed, final_seeds)")
+        if key in ("folds", "fold") and str(fixed[key]) not in ("0", "-1"):
+            fail(f"fixed.{key}", "cross-validation runs through make train (folds=K); a sweep tunes on validation "
+                                 "and tests its final seeds once")
     grid = merged.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         fail("grid", "expected a mapping of knob: [values] (e.g. train_subset: [500, 2000, 0])")

@@ -269,3 +269,72 @@ def test_text_defaults_let_early_stopping_decide_and_the_summary_shows_the_major
     assert "test/acc=" in line and "(majority class 0." in line and "memoryless baseline" in line
     epochs = int(line.split(" epochs")[0].rsplit(" ", 1)[1])
     assert epochs < config.max_epochs  # stopped by validation, not by the cap
+
+
+# -- 3. sweeps and reports for your own data -----------------------------------------------------------
+def log_run(experiment, name, variant, tags, metrics, parent=None, params=None):
+    with tracking.tracked_run(experiment, name, {"variant": variant, "cell": "lstm", **tags}, parent) as run_id:
+        tracking.log_params(run_id, {"variant": variant, "cell": "lstm", "lr": "0.002", **(params or {})})
+        tracking.log_metrics(run_id, metrics)
+    return run_id
+
+
+def test_report_of_single_runs_and_a_cross_validation_without_any_sweep(tmp_path):
+    """What MLflow holds without a sweep: runs grouped by variant and cell (saying so), and each
+    cross-validation as mean ± sd over its folds; the dataset, split layout and label map are shown."""
+    from bench.report import write_index, write_report
+
+    experiment = "text-classification/tiny-reviews"
+    notes = {"data/layout": "one file: test carved", "data/label_map": "neg:0,pos:1"}
+    for seed, acc in ((0, 0.70), (1, 0.80)):
+        log_run(experiment, f"s{seed}", "simple", notes, {"test/acc": acc, "baseline/acc": 0.5, "test/loss": 0.6},
+                params={"seed": str(seed)})
+    log_run(experiment, "b0", "bidirectional", notes, {"test/acc": 0.9, "baseline/acc": 0.5})
+    parent = log_run(experiment, "cv", "simple", {"stage": "cv", "folds": 3, "seed": 0}, {})
+    for fold, acc in enumerate((0.6, 0.7, 0.8)):
+        log_run(experiment, f"f{fold}", "simple", {**notes, "stage": "fold", "fold": fold}, {"test/acc": acc,
+                                                                                         "baseline/acc": 0.5}, parent)
+    text = write_report("text-classification", dataset="tiny-reviews", out_dir=tmp_path).read_text()
+    assert (tmp_path / "text-classification-tiny-reviews.md").exists()
+    assert "no sweep in this experiment" in text and "make report TASK=text-classification DATASET=tiny-reviews" in text
+    assert "| simple | lstm | 2 seeds | 0.7500 ± 0.0707 | 0.5000 |" in text
+    assert "| bidirectional | lstm | 1 seed | 0.9000 ± – |" in text
+    assert "| simple | lstm | 3 folds | 0.7000 ± 0.1000 |" in text
+    assert "folds: 0.600, 0.700, 0.800" in text
+    assert "**Labels** (name:id): neg:0,pos:1" in text and "one file: test carved" in text
+    assert "text-classification-tiny-reviews" in write_index(tmp_path).read_text()
+
+
+def test_report_and_sweep_targets_take_a_dataset_and_a_file():
+    import shutil
+    import subprocess
+
+    from tests.sweep_helpers import ROOT
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    make = ["make", "-n", "-o", ".venv/.installed"]
+    report = subprocess.run([*make, "report", "TASK=text-classification", "DATASET=mr"], capture_output=True,
+                            text=True, cwd=ROOT).stdout
+    sweep = subprocess.run([*make, "sweep", "TASK=text-classification", "FILE=my.yaml"], capture_output=True,
+                           text=True, cwd=ROOT).stdout
+    assert "--task text-classification --dataset 'mr'" in report and "--file 'my.yaml'" in sweep
+    helped = subprocess.run(["make", "help"], capture_output=True, text=True, cwd=ROOT).stdout
+    assert "DATASET=<name>" in helped and "FILE=" in helped
+
+
+def test_the_generic_task_reports_one_dataset_at_a_time(capsys):
+    assert main(["report", "--task", "text-classification"]) == 2
+    assert "task text-classification reports one dataset at a time: set DATASET=<name>" in capsys.readouterr().err
+
+
+def test_a_sweep_on_your_own_data_lands_in_the_datasets_experiment(tmp_path):
+    from bench.sweep_config import load_sweep
+
+    folder = one_file(tmp_path / "my-sentences")
+    spec = load_sweep("text-classification", "smoke", overrides={"data_dir": str(folder), **LOCAL})
+    assert spec.experiment == "text-classification/my-sentences"
+    for profile in ("cpu", "gpu", "smoke", "quick"):
+        assert load_sweep("text-classification", profile).studies
+    with pytest.raises(UserError, match="fixed.folds .*cross-validation runs through make train"):
+        load_sweep("text-classification", "smoke", overrides={"folds": "5"})
