@@ -493,7 +493,7 @@ def single_runs_section(report: Report) -> list[str]:
         baseline, epochs = group_metric(group, Metric.baseline(task.report_metric)), group_metric(group, Metric.EPOCHS_TRAINED)
         rows.append([group.variant, group.cell, f"{count} folds" if group.kind == "cv" else f"{count} seed{'s' * (count != 1)}",
                      mean_sd(group_metric(group, metric)), fmt(baseline.mean) if baseline else MISSING,
-                     mean_sd(group_metric(group, "test/loss")), fmt(epochs.mean, 3) if epochs else MISSING,
+                     mean_sd(group_metric(group, "test/loss")), f"{epochs.mean:.1f}" if epochs else MISSING,
                      group.settings or MISSING])
     better = "higher" if task.higher_is_better else "lower"
     return ["## Results", "", f"{metric} over each group's runs ({better} is better): sd over seeds, or over folds "

@@ -393,15 +393,17 @@ def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
                             "set cv_merge=true to merge them into one pool, or give one file")
         pool = datasets.concatenate_datasets([splits[s] for s in SPLITS if s in splits])
         rest, test = fold_split(pool, folds, settings["fold"], seed)
+        # The fold index is the run's own tag: the layout is the same sentence for every fold.
         layout = (f"{folds}-fold cross-validation over {'the merged ' + given + ' splits' if len(splits) > 1 else 'one file'}"
-                  f" ({len(pool)} rows): fold {settings['fold']} is test; stratified, data_seed={seed}")
+                  f" ({len(pool)} rows; stratified, data_seed={seed}): each fold is the test split once")
         splits = {"train": rest, "test": test}
     elif "test" not in splits:
         rest, test = split_off(splits["train"], settings.get("test_fraction", 0.0), seed + 1,
                                f"the data has no test split ({given} only): set test_fraction in (0, 1) to carve "
                                "one, or folds=K to cross-validate")
-        layout = (f"{given} file{'s' if len(splits) > 1 else ''}: test carved from train "
-                  f"(test_fraction={settings['test_fraction']}, stratified, data_seed={seed})")
+        layout = (f"{'train and validation files' if len(splits) > 1 else 'one file'}: test carved from "
+                  f"{'train' if len(splits) > 1 else 'it'} (test_fraction={settings['test_fraction']}, stratified, "
+                  f"data_seed={seed})")
         splits = {**splits, "train": rest, "test": test}
     else:
         layout = f"{given} splits as given"
@@ -409,7 +411,7 @@ def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
         train, validation = split_off(splits["train"], settings["val_fraction"], seed,
                                       "the data has no validation split: set val_fraction in (0, 1) to carve one")
         splits = {**splits, "train": train, "validation": validation}
-        layout += f"; validation carved from train (val_fraction={settings['val_fraction']}, stratified)"
+        layout += f"; validation carved from the training rows (val_fraction={settings['val_fraction']}, stratified)"
     if settings["train_subset"]:
         if settings["train_subset"] > len(splits["train"]):
             raise UserError(f"train_subset={settings['train_subset']} exceeds the {len(splits['train'])} training rows")

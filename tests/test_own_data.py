@@ -42,7 +42,7 @@ def test_one_file_in_a_folder_carves_test_then_validation_stratified_and_seeded(
     sizes = {split: len(d) for split, d in data.splits.items()}
     assert sum(sizes.values()) == 500 and 45 <= sizes["test"] <= 50 and 40 <= sizes["validation"] <= 46
     assert abs(np.mean(data.splits["test"]["label"]) - np.mean(data.splits["train"]["label"])) < 0.05
-    assert "one file" in data.notes["data/layout"] or "train file" in data.notes["data/layout"]
+    assert data.notes["data/layout"].startswith("one file: test carved from it (test_fraction=0.1")
     assert "test_fraction=0.1" in data.notes["data/layout"] and "data_seed=0" in data.notes["data/layout"]
     again = load(train_file=str(folder / "all.parquet"))  # the same file named explicitly
     assert again.splits["test"]["input_ids"] == data.splits["test"]["input_ids"]
