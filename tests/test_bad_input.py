@@ -265,8 +265,8 @@ def test_a_report_of_an_unfinished_sweep_lists_the_studies_not_started(tmp_path,
 def only_prefix(prefix):
     from bench.results import read_task_runs
 
-    def read(task, profile):
-        studies, profile, runs = read_task_runs(task, profile)
+    def read(task, profile, dataset=None):
+        studies, profile, runs = read_task_runs(task, profile, dataset)
         return [s for s in studies if s.name.startswith(prefix)], profile, runs
 
     return read
