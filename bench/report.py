@@ -104,6 +104,11 @@ class Report:
         """The report's file and figure-folder name."""
         return report_name(self.task.name, self.results.dataset)
 
+    @cached_property
+    def verdicts(self) -> list[Verdict]:
+        """Judged once: the Verdicts section shows them, summary.json records them for the claims page."""
+        return all_verdicts(self.task, self.studies, self.horizon, self.zero_input)
+
 
 def report_name(task: str, dataset: str | None = None) -> str:
     """reports/<task>.md, or reports/<task>-<dataset>.md for one dataset of the user's own data."""
@@ -112,11 +117,6 @@ def report_name(task: str, dataset: str | None = None) -> str:
 
 def report_command(task: str, dataset: str | None = None) -> str:
     return f"make report TASK={task}" + (f" DATASET={dataset}" if dataset else "")
-
-    @cached_property
-    def verdicts(self) -> list[Verdict]:
-        """Judged once: the Verdicts section shows them, summary.json records them for the claims page."""
-        return all_verdicts(self.task, self.studies, self.horizon, self.zero_input)
 
 
 def horizon_margin(task_name: str, profile: str) -> float:
