@@ -340,3 +340,28 @@ def test_a_sweep_on_your_own_data_lands_in_the_datasets_experiment(tmp_path):
         assert load_sweep("text-classification", profile).studies
     with pytest.raises(UserError, match="fixed.folds .*cross-validation runs through make train"):
         load_sweep("text-classification", "smoke", overrides={"folds": "5"})
+
+
+def test_a_sweep_report_of_one_dataset_is_named_after_it(tmp_path):
+    """Sweep runs in text-classification/<name> give reports/…/text-classification-<name>.md, with its
+    figures beside it and the dataset, split layout and label map in its setup."""
+    from bench.report import write_report
+
+    experiment, study = "text-classification/swept-reviews", "text-classification:test+abc:simple:lstm"
+    common = {"profile": "test", "optuna_study": study, "grid": ""}
+    parent = log_run(experiment, "p", "simple", {**common, "stage": "study"}, {})
+    notes = {"data/layout": "one file: test carved from it", "data/label_map": "neg:0,pos:1"}
+    for trial, best in enumerate((0.7, 0.8)):
+        log_run(experiment, f"t{trial}", "simple", {**common, **notes, "stage": "trial", "optuna_trial": trial},
+                {"val/acc_best": best}, parent, params={"lr": str(0.001 * (trial + 1))})
+    for seed, acc in ((1, 0.75), (2, 0.77)):
+        log_run(experiment, f"f{seed}", "simple", {**common, **notes, "stage": "final", "optuna_study": study + ":final"},
+                {"test/acc": acc, "baseline/acc": 0.5, "test/loss": 0.5}, parent, params={"seed": str(seed)})
+    path = write_report("text-classification", dataset="swept-reviews", out_dir=tmp_path)
+    text = path.read_text()
+    assert path.name == "text-classification-swept-reviews.md" and (tmp_path / "text-classification-swept-reviews").is_dir()
+    assert "make report TASK=text-classification DATASET=swept-reviews" in text
+    assert "**Dataset**: `swept-reviews`" in text and "**Labels** (name:id): neg:0,pos:1" in text
+    assert "0.7600 ± 0.0141" in text
+    for image in (tmp_path / "text-classification-swept-reviews").glob("*.png"):
+        assert f"(text-classification-swept-reviews/{image.name})" in text
