@@ -78,6 +78,7 @@ def test_an_empty_search_space_is_an_error_unless_one_trial(tmp_path, capsys):
     assert load_sweep("adding", "test", write_sweep(tmp_path / "one.yaml", search_space={}, trials=1)).trials == 1
 
 
+@pytest.mark.slow  # four failing trials of a text task: about a minute on a loaded machine
 def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path, capsys):
     path = write_sweep(
         tmp_path / "s.yaml",

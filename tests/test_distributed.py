@@ -175,6 +175,8 @@ def test_two_workers_on_an_mlflow_server_and_postgresql_survive_a_kill_and_finis
     workers = [w for w in workers if w is not killed] + [worker(path, env)]  # resumed at once
     outputs = [w.communicate(timeout=900)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
+    # A worker that ran out of work waited for the other: both summaries hold all final seeds, no "-".
+    assert all("(n=2)" in output for output in outputs), outputs
 
     storage = make_storage(optuna_url)
     search = optuna.load_study(study_name=name, storage=storage).get_trials()
