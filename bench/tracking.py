@@ -254,6 +254,7 @@ def interrupted_reason(error: BaseException) -> str:
 
 # -- who owns a run: open runs of this process, and runs whose process is gone ------------------------
 _open_runs: set[str] = set()
+_interrupted_here: set[str] = set()  # this process's own runs closed as interrupted (where they were open)
 HOST = socket.gethostname()
 
 
@@ -337,19 +338,20 @@ def close_run(run_id: str, status: str, state: str, reason: str = "") -> None:
         if reason:
             mlflow_client.set_tag(run_id, Tag.FAILURE_REASON, reason.splitlines()[0][:500])
         mlflow_client.set_terminated(run_id, status)
+        if state == State.INTERRUPTED and run_id in _open_runs:
+            _interrupted_here.add(run_id)
         _open_runs.discard(run_id)
 
 
 def close_open_runs(reason: str) -> int:
-    """On SIGINT/SIGTERM: close every run this process still has open as KILLED, state=interrupted."""
-    closed = 0
+    """On SIGINT/SIGTERM: close every run this process still has open as KILLED, state=interrupted.
+    Returns how many of its runs the interrupt closed (here, or already where they were open)."""
     for run_id in list(_open_runs):
         try:
             close_run(run_id, "KILLED", State.INTERRUPTED, reason)
-            closed += 1
         except Exception:  # noqa: BLE001 - the next command closes it as "process gone"
             _open_runs.discard(run_id)
-    return closed
+    return len(_interrupted_here)
 
 
 def close_orphan_runs(experiment_id: str) -> int:
