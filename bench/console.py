@@ -32,8 +32,10 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # else a warning at each fork after tokenising
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported ("Updating tables")
+    # ERROR for Optuna too: a failed trial is reported by the sweep in one line (its traceback is kept
+    # in MLflow); Optuna's own warning would print the whole traceback on the terminal.
     for name in ("datasets", "optuna"):
-        logging.getLogger(name).setLevel(logging.WARNING if name != "datasets" else logging.ERROR)
+        logging.getLogger(name).setLevel(logging.ERROR)
     if "datasets" in sys.modules:  # imported before us (a notebook, the tests): switch its bars off now
         sys.modules["datasets"].disable_progress_bars()
     if "mlflow" in sys.modules:
