@@ -2,6 +2,7 @@
 number and a link to the task report's section, and an overall line per claim. Built from the task
 reports' summary.json files in one folder, so the user's reports and the reference set each get
 their own page (`make report`, `make reference`)."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ WORDS = {
     SUPPORTED: "the runs show it, with the test named in the evidence",
     NOT_SUPPORTED: "the runs contradict it, and they had converged (not still improving)",
     BUDGET_LIMITED: "the runs it rests on were still improving when their step budget ran out: a longer "
-                    "budget could change it",
+    "budget could change it",
     INCONCLUSIVE: "the runs neither show nor contradict it (too few seeds, wide intervals, mixed signs)",
     NOT_TESTED: "this task's runs do not test it",
 }
@@ -29,7 +30,7 @@ CLAIMS = {
 
 
 def claim_id(claim: str) -> str:
-    """"2a. tanh keeps ..." -> "2a"."""
+    """ "2a. tanh keeps ..." -> "2a"."""
     return claim.split(".", 1)[0].strip()
 
 
@@ -38,6 +39,7 @@ def overall(verdicts: dict[str, str]) -> str:
     tested = {task: v for task, v in verdicts.items() if v != NOT_TESTED}
     if not tested:
         return NOT_TESTED
+
     def named(word: str) -> str:
         return ", ".join(sorted(task for task, v in tested.items() if v == word))
 
@@ -56,15 +58,25 @@ def parameter_count_verdict() -> dict:
     from bench.models import RecurrentNet, count_parameters, textbook_rnn_parameters
 
     hidden, inputs = 64, 16
-    net = RecurrentNet(input_kind="floats", input_size=inputs, output_size=1, output_kind="per-sequence",
-                       cell="rnn", hidden=hidden, embedding_size=inputs)
+    net = RecurrentNet(
+        input_kind="floats",
+        input_size=inputs,
+        output_size=1,
+        output_kind="per-sequence",
+        cell="rnn",
+        hidden=hidden,
+        embedding_size=inputs,
+    )
     recurrent = count_parameters(net.recurrent)  # trainable: torch's second bias is frozen at 0
     expected = textbook_rnn_parameters(hidden, inputs)
     verdict = SUPPORTED if recurrent == expected else NOT_SUPPORTED
-    return {"id": "6", "verdict": verdict,
-            "key": f"recurrent layer h={hidden}, x={inputs}: {recurrent:,} parameters, h·(h+x)+h = {expected:,} "
-                   f"trainable (PyTorch's nn.RNN has a second bias vector, fixed at zero here: {expected + hidden:,} "
-                   "with it)"}
+    return {
+        "id": "6",
+        "verdict": verdict,
+        "key": f"recurrent layer h={hidden}, x={inputs}: {recurrent:,} parameters, h·(h+x)+h = {expected:,} "
+        f"trainable (PyTorch's nn.RNN has a second bias vector, fixed at zero here: {expected + hidden:,} "
+        "with it)",
+    }
 
 
 def write_claims(out_dir: Path) -> Path:
@@ -75,9 +87,15 @@ def write_claims(out_dir: Path) -> Path:
             summaries.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue
-    lines = ["# Claims", "", "Each claim of the material, judged on each task whose runs test it (verdicts from the "
-             "task reports in this folder; the evidence and its test are in each report's Verdicts section).", "",
-             "Verdict words: " + "; ".join(f"**{word}**: {meaning}" for word, meaning in WORDS.items()) + ".", ""]
+    lines = [
+        "# Claims",
+        "",
+        "Each claim of the material, judged on each task whose runs test it (verdicts from the "
+        "task reports in this folder; the evidence and its test are in each report's Verdicts section).",
+        "",
+        "Verdict words: " + "; ".join(f"**{word}**: {meaning}" for word, meaning in WORDS.items()) + ".",
+        "",
+    ]
     missing = [s["task"] for s in summaries if "verdicts" not in s]
     computed = parameter_count_verdict()
     for number, claim in CLAIMS.items():
@@ -88,8 +106,10 @@ def write_claims(out_dir: Path) -> Path:
                 continue
             verdicts[summary["task"]] = found["verdict"]
             if found["verdict"] != NOT_TESTED:
-                rows.append(f"| [{summary['task']}]({summary['task']}.md#verdicts) | {summary.get('profile', '?')} | "
-                            f"{found['verdict']} | {found.get('key', '')} |")
+                rows.append(
+                    f"| [{summary['task']}]({summary['task']}.md#verdicts) | {summary.get('profile', '?')} | "
+                    f"{found['verdict']} | {found.get('key', '')} |"
+                )
         if number == "6":
             verdicts["(computed)"] = computed["verdict"]
             rows.append(f"| (computed) | – | {computed['verdict']} | {computed['key']} |")
@@ -100,9 +120,12 @@ def write_claims(out_dir: Path) -> Path:
         else:
             lines += ["No task report here tests it.", ""]
     if missing:
-        lines += [f"Reports without recorded verdicts (written before verdicts were recorded, under the earlier "
-                  f"epoch-budget protocol; regenerate them): {', '.join(missing)}. Their own Verdicts sections use "
-                  "the earlier rules.", ""]
+        lines += [
+            f"Reports without recorded verdicts (written before verdicts were recorded, under the earlier "
+            f"epoch-budget protocol; regenerate them): {', '.join(missing)}. Their own Verdicts sections use "
+            "the earlier rules.",
+            "",
+        ]
     path = out_dir / "claims.md"
     path.write_text("\n".join(lines))
     return path

@@ -2,6 +2,7 @@
 
 Every import inside a command function below is there for start-up speed: `--help`, `list` and
 `report` must not pay for torch, Lightning, Optuna or MLflow they do not use."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,21 +24,27 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="show the libraries' own logs and bars")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
-    listing = commands.add_parser("list", parents=[common], help="list tasks, variants and cells; with --task, "
-                                                                  "the effective defaults of one task")
+    listing = commands.add_parser(
+        "list", parents=[common], help="list tasks, variants and cells; with --task, the effective defaults of one task"
+    )
     listing.add_argument("--task", default=None, help="show what `train --task TASK` would run by default")
 
-    train = commands.add_parser("train", parents=[common], help="train one variant on one task, tracked in MLflow",
-                                epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
-                                       "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs")
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train one variant on one task, tracked in MLflow",
+        epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
+        "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs",
+    )
     train.add_argument("--task", required=True)
     train.add_argument("--variant", default="simple")
     train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: {RunConfig.cell})")
     train.add_argument("--no-progress", action="store_true", help="hide the progress line")
     train.add_argument("overrides", nargs="*", metavar="key=value")
 
-    pretrain = commands.add_parser("pretrain-embeddings", parents=[common],
-                                   help="train a next-word LM and export its embeddings")
+    pretrain = commands.add_parser(
+        "pretrain-embeddings", parents=[common], help="train a next-word LM and export its embeddings"
+    )
     pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
     pretrain.add_argument("--cell", default="lstm")
     pretrain.add_argument("--no-progress", action="store_true")
@@ -49,32 +56,44 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
     sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
     sweep.add_argument("--no-progress", action="store_true")
-    sweep.add_argument("--plan", action="store_true", help="print the studies, trials, runs and an estimated "
-                                                             "time (from a short timing probe); start nothing")
+    sweep.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the studies, trials, runs and an estimated time (from a short timing probe); start nothing",
+    )
     sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
 
-    horizon = commands.add_parser("horizon", parents=[common], help="memory horizon: train every variant x cell at each length T")
+    horizon = commands.add_parser(
+        "horizon", parents=[common], help="memory horizon: train every variant x cell at each length T"
+    )
     horizon.add_argument("--task", required=True)
     horizon.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
     horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
     horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
     horizon.add_argument("--no-progress", action="store_true")
 
-    report = commands.add_parser("report", parents=[common], help="write reports/local/<task>.md from MLflow (no "
-                                 "--task: every task), the index and the claims page")
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="write reports/local/<task>.md from MLflow (no --task: every task), the index and the claims page",
+    )
     report.add_argument("--task", default=None)
     report.add_argument("--dataset", default=None, help="your own data's name (text-classification: the data folder's)")
     report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
     report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
     report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
-    report.add_argument("--reference", action="store_true",
-                        help="rewrite the committed reference of --task in reports/reference/ (make reference)")
+    report.add_argument(
+        "--reference",
+        action="store_true",
+        help="rewrite the committed reference of --task in reports/reference/ (make reference)",
+    )
 
     ui = commands.add_parser("ui", parents=[common], help="serve the MLflow UI for the results store on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
 
-    dashboard = commands.add_parser("dashboard", parents=[common],
-                                    help="serve optuna-dashboard for the sweeps' Optuna storage on 127.0.0.1")
+    dashboard = commands.add_parser(
+        "dashboard", parents=[common], help="serve optuna-dashboard for the sweeps' Optuna storage on 127.0.0.1"
+    )
     dashboard.add_argument("--port", type=int, default=8080)
     dashboard.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
     return parser
@@ -124,10 +143,12 @@ def command_list_task(task_name: str) -> None:
     task = get_task(task_name)
     config = resolve_config(task.name)
     print(f"{task.name}: {task.description}")
-    print(f"effective defaults of `make train TASK={task.name}` (override any with ARGS=\"key=value\"):")
+    print(f'effective defaults of `make train TASK={task.name}` (override any with ARGS="key=value"):')
     print(console.config_block(config, console.config_origins(task, config.variant, None, {})))
-    print(f"metric: test/{task.report_metric} ({'higher' if task.higher_is_better else 'lower'} is better), "
-          f"monitored on {task.monitor} ({task.monitor_mode})")
+    print(
+        f"metric: test/{task.report_metric} ({'higher' if task.higher_is_better else 'lower'} is better), "
+        f"monitored on {task.monitor} ({task.monitor_mode})"
+    )
 
 
 def command_train(args: argparse.Namespace) -> None:
@@ -152,8 +173,11 @@ def command_train(args: argparse.Namespace) -> None:
         for fold, result in enumerate(outcome.folds):
             print(f"fold {fold}: {final_line(task, result, time.monotonic() - started)}")
         folds = len(outcome.folds)
-        print(f"{folds}-fold cross-validation, run {outcome.parent_run_id}: " + ", ".join(
-            f"{key} {mean:.4g} ± {sd:.2g}" for key, (mean, sd) in sorted(outcome.summary.items())) + " (mean ± sd over folds)")
+        print(
+            f"{folds}-fold cross-validation, run {outcome.parent_run_id}: "
+            + ", ".join(f"{key} {mean:.4g} ± {sd:.2g}" for key, (mean, sd) in sorted(outcome.summary.items()))
+            + " (mean ± sd over folds)"
+        )
         return
     result = train(config, progress=not args.no_progress)
     print(final_line(task, result, time.monotonic() - started))
@@ -169,14 +193,20 @@ def final_line(task, result, seconds: float) -> str:
     if value is None:
         head = "no test metric"
     elif task.report_metric == "acc":
-        head = f"{metric} {value:.4g}" + (f" vs {baseline:.4g} for always predicting the majority class "
-                                          f"({ratio(value, baseline)}×)" if baseline else "")
+        head = f"{metric} {value:.4g}" + (
+            f" vs {baseline:.4g} for always predicting the majority class ({ratio(value, baseline)}×)"
+            if baseline
+            else ""
+        )
     else:
-        head = f"{metric} {value:.4g}" + (f" = {ratio(value, baseline)}× the memoryless baseline {baseline:.4g}"
-                                          if baseline else "")
+        head = f"{metric} {value:.4g}" + (
+            f" = {ratio(value, baseline)}× the memoryless baseline {baseline:.4g}" if baseline else ""
+        )
     others = ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.test_metrics.items()) if k != metric)
-    return (f"{head}" + (f" ({others})" if others else "") + f" · {result.param_count:,} parameters, "
-            f"{result.epochs} epochs, {console.duration(seconds)} · {run_url(result.run_id)}")
+    return (
+        f"{head}" + (f" ({others})" if others else "") + f" · {result.param_count:,} parameters, "
+        f"{result.epochs} epochs, {console.duration(seconds)} · {run_url(result.run_id)}"
+    )
 
 
 def ratio(value: float, baseline: float) -> str:
@@ -190,8 +220,11 @@ def run_url(run_id: str) -> str:
     from bench import tracking
 
     uri = tracking.tracking_uri()
-    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else \
-        f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    base = (
+        uri.rstrip("/")
+        if uri.startswith(("http://", "https://"))
+        else f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    )
     experiment = tracking.client().get_run(run_id).info.experiment_id
     local = "" if uri.startswith(("http://", "https://")) else " (make ui)"
     return f"{base}/#/experiments/{experiment}/runs/{run_id}{local}"
@@ -206,10 +239,12 @@ def command_pretrain(args: argparse.Namespace) -> None:
 
     path, result = pretrain_embeddings(config, progress=not args.no_progress)
     print(f"run {result.run_id}: test perplexity {result.test_metrics.get('test/perplexity', float('nan')):.1f}")
-    print(f"embeddings: {path} (by name, the latest run on this corpus: "
-          f"embedding_vectors=lm:{corpus_label(config.task_settings)})\nuse them: make train TASK=sst2 "
-          f"VARIANT=embedding-pretrained ARGS=\"embedding_vectors=lm:{corpus_label(config.task_settings)} "
-          f"embedding_size={config.embedding_size}\"")
+    print(
+        f"embeddings: {path} (by name, the latest run on this corpus: "
+        f"embedding_vectors=lm:{corpus_label(config.task_settings)})\nuse them: make train TASK=sst2 "
+        f'VARIANT=embedding-pretrained ARGS="embedding_vectors=lm:{corpus_label(config.task_settings)} '
+        f'embedding_size={config.embedding_size}"'
+    )
 
 
 def command_sweep(args: argparse.Namespace) -> None:
@@ -217,8 +252,7 @@ def command_sweep(args: argparse.Namespace) -> None:
 
     from bench.sweep_config import load_sweep
 
-    spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None,
-                      overrides_of(args))
+    spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None, overrides_of(args))
     check_stores()
     from bench import tracking
 
@@ -235,14 +269,19 @@ def command_sweep(args: argparse.Namespace) -> None:
     from bench.sweep import format_summary, run_sweep  # torch: only once the file is valid
 
     rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
-    print(f"\nsweep {spec.task} [{spec.profile}]: {len(spec.studies)} studies x {spec.trials} trials, "
-          f"final seeds {spec.final_seeds}")
+    print(
+        f"\nsweep {spec.task} [{spec.profile}]: {len(spec.studies)} studies x {spec.trials} trials, "
+        f"final seeds {spec.final_seeds}"
+    )
     from bench.registry import get_task
 
     print(format_summary(rows, f"test/{get_task(spec.task).report_metric}"))
     dataset = spec.experiment.partition("/")[2]
-    print("\nlook at the runs: make ui   |   the studies: make dashboard   |   write the report: make report TASK="
-          + spec.task + (f" DATASET={dataset}" if dataset else ""))
+    print(
+        "\nlook at the runs: make ui   |   the studies: make dashboard   |   write the report: make report TASK="
+        + spec.task
+        + (f" DATASET={dataset}" if dataset else "")
+    )
 
 
 def command_horizon(args: argparse.Namespace) -> None:
@@ -260,10 +299,16 @@ def command_horizon(args: argparse.Namespace) -> None:
     check_stores()
     print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
     counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)
-    print(f"\nhorizon {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} in {spec.values} x "
-          f"{len(spec.seeds)} seeds; this call: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    print(
+        f"\nhorizon {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} in {spec.values} x "
+        f"{len(spec.seeds)} seeds; this call: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )
     task = get_task(spec.task)
-    print("\n".join(format_table(task, collect(task, horizon_runs(spec.task, spec.profile, spec.fingerprint)), spec.margin)))
+    print(
+        "\n".join(
+            format_table(task, collect(task, horizon_runs(spec.task, spec.profile, spec.fingerprint)), spec.margin)
+        )
+    )
     print("\nwrite the report: make report TASK=" + spec.task)
 
 
@@ -299,12 +344,14 @@ def command_report(args: argparse.Namespace) -> None:
         task = get_task(args.task)
         if task.dataset_name and not args.dataset:
             datasets = dataset_experiments(task.name)
-            raise UserError(f"task {task.name} reports one dataset at a time: set DATASET=<name> (here: "
-                            f"{', '.join(datasets) or 'none yet; train first'})")
+            raise UserError(
+                f"task {task.name} reports one dataset at a time: set DATASET=<name> (here: "
+                f"{', '.join(datasets) or 'none yet; train first'})"
+            )
         print(f"wrote {write_report(args.task, args.profile, out, storage, args.dataset)}")
     else:
         for task in all_tasks():
-            for dataset in (dataset_experiments(task) if all_tasks()[task].dataset_name else [None]):
+            for dataset in dataset_experiments(task) if all_tasks()[task].dataset_name else [None]:
                 try:
                     print(f"wrote {write_report(task, args.profile, out, storage, dataset)}")
                 except UserError as error:
@@ -319,9 +366,27 @@ def command_ui(args: argparse.Namespace) -> None:
     uri = tracking_uri()
     # One worker: a laptop (or 2 shared cores) has no use for MLflow's default four. Nor for its job
     # runner (seven huey consumer processes for GenAI evaluation jobs): browsing runs never starts a job.
-    serve("MLflow UI", f"results in {uri}", [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                                            "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"],
-          f"http://127.0.0.1:{args.port}", args.verbose, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    serve(
+        "MLflow UI",
+        f"results in {uri}",
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--workers",
+            "1",
+        ],
+        f"http://127.0.0.1:{args.port}",
+        args.verbose,
+        {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+    )
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
@@ -331,14 +396,36 @@ def command_dashboard(args: argparse.Namespace) -> None:
     url = args.storage or os.environ.get("STORAGE") or default_storage_url()
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
         raise UserError(f"no Optuna storage at {url}: run a sweep first (make sweep TASK=... PROFILE=smoke)")
-    serve("optuna-dashboard", f"studies in {safe_url(url)}",
-          [sys.executable, "-c", "import sys; from optuna_dashboard._cli import main; sys.exit(main())", url,
-           "--host", "127.0.0.1", "--port", str(args.port), "--server", "wsgiref"]
-          + ([] if args.verbose else ["--quiet"]), f"http://127.0.0.1:{args.port}", args.verbose)
+    serve(
+        "optuna-dashboard",
+        f"studies in {safe_url(url)}",
+        [
+            sys.executable,
+            "-c",
+            "import sys; from optuna_dashboard._cli import main; sys.exit(main())",
+            url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--server",
+            "wsgiref",
+        ]
+        + ([] if args.verbose else ["--quiet"]),
+        f"http://127.0.0.1:{args.port}",
+        args.verbose,
+    )
 
 
-def serve(name: str, what: str, command: list[str], url: str, verbose: bool, extra_env: dict | None = None,
-          timeout: float = 300) -> None:
+def serve(
+    name: str,
+    what: str,
+    command: list[str],
+    url: str,
+    verbose: bool,
+    extra_env: dict | None = None,
+    timeout: float = 300,
+) -> None:
     """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM."""
     import signal
     import subprocess
@@ -351,8 +438,13 @@ def serve(name: str, what: str, command: list[str], url: str, verbose: bool, ext
         env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
     print(f"starting the {name} for {what} ...", flush=True)
     log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up and stall the server
-    server = subprocess.Popen(command, env=env, start_new_session=True,
-                              stdout=None if verbose else subprocess.DEVNULL, stderr=None if verbose else log)
+    server = subprocess.Popen(
+        command,
+        env=env,
+        start_new_session=True,
+        stdout=None if verbose else subprocess.DEVNULL,
+        stderr=None if verbose else log,
+    )
 
     def stop(*_) -> None:
         if server.poll() is None:
@@ -421,8 +513,10 @@ def main(argv: list[str] | None = None) -> int:
         signum = error.signum if isinstance(error, interrupts.Interrupted) else 2
         name = "SIGINT" if signum == 2 else "SIGTERM"
         closed = close_open_runs(f"interrupted by {name}; run the same command to resume")
-        print(f"interrupted by {name}: {closed} open MLflow run(s) closed as KILLED; run the same command to resume",
-              file=sys.stderr)
+        print(
+            f"interrupted by {name}: {closed} open MLflow run(s) closed as KILLED; run the same command to resume",
+            file=sys.stderr,
+        )
         return 128 + signum
     return 0
 

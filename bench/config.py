@@ -3,6 +3,7 @@
 Resolution order (later wins): suite defaults < the task's training defaults < the variant preset
 < user overrides. Everything is validated here, once, so bad input fails before anything runs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -67,10 +68,32 @@ class RunConfig:
         return {**self.task_settings, "embedding_vectors": self.embedding_vectors}
 
 
-GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", "task_settings"))
-CHOICES = {"cell": CELLS, "activation": ACTIVATIONS, "init": INITS, "precision": PRECISIONS, "accelerator": ACCELERATORS, "pooling": POOLINGS}
-MINIMUMS = {"layers": 1, "hidden": 1, "embedding_size": 1, "batch_size": 1, "max_epochs": 1, "max_steps": 0, "eval_every_steps": 0, "patience": 0,
-            "gradient_clip": 0.0, "weight_decay": 0.0, "dropout": 0.0, "seed": 0, "data_seed": 0}
+GENERAL_KEYS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", "task_settings")
+)
+CHOICES = {
+    "cell": CELLS,
+    "activation": ACTIVATIONS,
+    "init": INITS,
+    "precision": PRECISIONS,
+    "accelerator": ACCELERATORS,
+    "pooling": POOLINGS,
+}
+MINIMUMS = {
+    "layers": 1,
+    "hidden": 1,
+    "embedding_size": 1,
+    "batch_size": 1,
+    "max_epochs": 1,
+    "max_steps": 0,
+    "eval_every_steps": 0,
+    "patience": 0,
+    "gradient_clip": 0.0,
+    "weight_decay": 0.0,
+    "dropout": 0.0,
+    "seed": 0,
+    "data_seed": 0,
+}
 
 
 def coerce(key: str, raw: Any, like: Any) -> Any:
@@ -118,8 +141,9 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     return overrides
 
 
-def resolve_config(task_name: str, variant: str = "simple", cell: str | None = None,
-                   overrides: dict[str, Any] | None = None) -> RunConfig:
+def resolve_config(
+    task_name: str, variant: str = "simple", cell: str | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
     """Build and validate the full configuration; raises UserError naming any bad value."""
     task = get_task(task_name)
     if variant not in VARIANTS:
@@ -172,9 +196,11 @@ def check_network_size(config: RunConfig) -> None:
     total = memory_bytes()
     count = estimated_parameters(config)
     if total and 16 * count > total:
-        raise UserError(f"hidden={config.hidden} (layers={config.layers}) is too large: about {count:,} "
-                        f"parameters need {16 * count / 2**30:.0f} GiB with gradients and optimizer state; "
-                        f"this machine has {total / 2**30:.0f} GiB")
+        raise UserError(
+            f"hidden={config.hidden} (layers={config.layers}) is too large: about {count:,} "
+            f"parameters need {16 * count / 2**30:.0f} GiB with gradients and optimizer state; "
+            f"this machine has {total / 2**30:.0f} GiB"
+        )
 
 
 LM_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -183,8 +209,10 @@ LM_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 def check_lm_label(label: str) -> None:
     """`embedding_vectors=lm:<corpus-label>` names a pretraining run, e.g. lm:imdb-unsupervised."""
     if not LM_LABEL.fullmatch(label):
-        raise UserError(f"embedding_vectors=lm:{label} is not valid: a corpus label has letters, digits, "
-                        f"'.', '_' and '-' only (e.g. lm:imdb-unsupervised)")
+        raise UserError(
+            f"embedding_vectors=lm:{label} is not valid: a corpus label has letters, digits, "
+            f"'.', '_' and '-' only (e.g. lm:imdb-unsupervised)"
+        )
 
 
 def validate_config(config: RunConfig) -> None:
@@ -211,8 +239,10 @@ def validate_config(config: RunConfig) -> None:
         label, _, run_id = config.embedding_vectors[3:].partition("@")
         check_lm_label(label)
         if run_id and not re.fullmatch(r"[0-9a-f]{4,32}", run_id):
-            raise UserError(f"embedding_vectors={config.embedding_vectors}: after '@' comes a pretraining run id "
-                            "(hex, e.g. lm:imdb-unsupervised@3f2a9c1e)")
+            raise UserError(
+                f"embedding_vectors={config.embedding_vectors}: after '@' comes a pretraining run id "
+                "(hex, e.g. lm:imdb-unsupervised@3f2a9c1e)"
+            )
     check_network_size(config)
     if config.variant == "embedding-pretrained" and not config.embedding_vectors:
         raise UserError("variant embedding-pretrained needs embedding_vectors=<path to a GloVe/word2vec text file>")

@@ -3,6 +3,7 @@ command in one block, and one live progress line that falls back to plain lines 
 
 Imports nothing heavy: the CLI uses it before deciding whether torch is needed at all.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,10 +76,24 @@ def config_block(config, origins: dict[str, str] | None = None, title: str | Non
         network = ["activation", "init", *network]
     if config.embedding_vectors:
         network += ["embedding_vectors", "freeze_embedding"]
-    groups = [("task", list(config.task_settings)), ("network", network),
-              ("training", ["lr", "batch_size", "max_epochs", "max_steps", "eval_every_steps", "patience", "gradient_clip",
-                            "weight_decay"]),
-              ("device", ["accelerator", "precision", "probe"])]
+    groups = [
+        ("task", list(config.task_settings)),
+        ("network", network),
+        (
+            "training",
+            [
+                "lr",
+                "batch_size",
+                "max_epochs",
+                "max_steps",
+                "eval_every_steps",
+                "patience",
+                "gradient_clip",
+                "weight_decay",
+            ],
+        ),
+        ("device", ["accelerator", "precision", "probe"]),
+    ]
     for name, keys in groups:
         lines.append(f"  {name:<9}{knobs_line(flat, keys)}")
     if origins:
@@ -156,8 +171,14 @@ class Progress:
     terminal reporting 0 columns) a plain line is printed every PLAIN_INTERVAL seconds and at each
     finished run."""
 
-    def __init__(self, title: str, total: float, unit: str = "runs", stream: TextIO | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        title: str,
+        total: float,
+        unit: str = "runs",
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.title, self.total, self.unit = title, total, unit
         self.stream = stream or sys.stderr
         self.clock = clock
@@ -206,8 +227,9 @@ class Progress:
     def parts(self) -> list[str]:
         """Most important first: a narrow terminal drops parts from the end."""
         eta = self.eta()
-        timing = (f"~{duration(eta)} left" if eta is not None else "time left: once training is timed") + \
-            f" ({duration(self.clock() - self.started)} so far)"
+        timing = (
+            f"~{duration(eta)} left" if eta is not None else "time left: once training is timed"
+        ) + f" ({duration(self.clock() - self.started)} so far)"
         count = f"{self.done:.0f}/{self.total:.0f} {self.unit} {100 * self.share():.0f}%"
         return [self.title, count, timing, *([self.current] if self.current else []), *self.details]
 
@@ -285,13 +307,15 @@ def sweep_block(spec, storage_url: str) -> str:
     """A sweep's resolved plan in a few lines: studies, budget, fixed knobs, searched ranges, stores."""
     runs = len(spec.studies) * (spec.trials + len(spec.final_seeds))
     pruner = spec.pruner["type"]
-    lines = [f"sweep {spec.task} [{spec.profile}] from {spec.path}",
-             f"  studies  {len(spec.studies)}: {' '.join(key.label for key in spec.studies)}",
-             f"  budget   {spec.trials} trials + {len(spec.final_seeds)} final seeds {spec.final_seeds} per study = "
-             f"{runs} runs, each {spec.describe_budget()}; {spec.startup_trials} random start-up trials; pruner "
-             f"{pruner}, sampler seed {spec.sampler_seed}",
-             f"  fixed    {knobs_line(spec.fixed, spec.fixed) or '–'}",
-             f"  searched {space_text(spec.search_space)}"]
+    lines = [
+        f"sweep {spec.task} [{spec.profile}] from {spec.path}",
+        f"  studies  {len(spec.studies)}: {' '.join(key.label for key in spec.studies)}",
+        f"  budget   {spec.trials} trials + {len(spec.final_seeds)} final seeds {spec.final_seeds} per study = "
+        f"{runs} runs, each {spec.describe_budget()}; {spec.startup_trials} random start-up trials; pruner "
+        f"{pruner}, sampler seed {spec.sampler_seed}",
+        f"  fixed    {knobs_line(spec.fixed, spec.fixed) or '–'}",
+        f"  searched {space_text(spec.search_space)}",
+    ]
     for variant, extra in spec.variant_space.items():
         if variant in spec.variants and extra:
             lines.append(f"  {variant:<9}{space_text(extra)} (searched too)")
@@ -303,10 +327,12 @@ def sweep_block(spec, storage_url: str) -> str:
 
 def horizon_block(spec, jobs: int) -> str:
     planned = len(spec.arms) * len(spec.values) * len(spec.seeds)
-    lines = [f"horizon {spec.task} [{spec.profile}] from {spec.path}",
-             f"  arms     {len(spec.arms)}: {' '.join(arm.label for arm in spec.arms)}",
-             f"  {spec.axis:<9}{' '.join(str(v) for v in spec.values)} × seeds {spec.seeds}, each run "
-             f"{spec.describe_budget()}",
-             f"  runs     {planned} planned (runs finished by an earlier call are skipped), {jobs} at a time",
-             f"  settings {knobs_line(spec.settings, spec.settings) or '–'}"]
+    lines = [
+        f"horizon {spec.task} [{spec.profile}] from {spec.path}",
+        f"  arms     {len(spec.arms)}: {' '.join(arm.label for arm in spec.arms)}",
+        f"  {spec.axis:<9}{' '.join(str(v) for v in spec.values)} × seeds {spec.seeds}, each run "
+        f"{spec.describe_budget()}",
+        f"  runs     {planned} planned (runs finished by an earlier call are skipped), {jobs} at a time",
+        f"  settings {knobs_line(spec.settings, spec.settings) or '–'}",
+    ]
     return "\n".join(lines + [environment_line()])

@@ -5,6 +5,7 @@ baseline loss, or accuracy points) over the last fifth of the optimizer steps it
 early stopping did not end, is "still improving": its
 result is a property of the budget, not of the cell. Reports show the signal per cell and verdicts
 resting on such runs say "budget-limited". Pure Python (no torch), so reports can use it."""
+
 from __future__ import annotations
 
 import math
@@ -13,12 +14,17 @@ STILL_IMPROVING = 0.01  # a best-so-far gain above 1% in the last fifth of the b
 LAST_PART = 0.2  # "the last fifth"
 
 # Metric names written by every trained run (bench.train) and read back by reports.
-BEST_STEP, LAST_FIFTH_GAIN, STEPS, STILL = ("convergence/best_step", "convergence/last_fifth_gain",
-                                            "convergence/steps", "convergence/still_improving")
+BEST_STEP, LAST_FIFTH_GAIN, STEPS, STILL = (
+    "convergence/best_step",
+    "convergence/last_fifth_gain",
+    "convergence/steps",
+    "convergence/still_improving",
+)
 
 
-def convergence(history: list[tuple[int, float]], higher_is_better: bool, early_stopped: bool,
-                scale: float | None = None) -> dict[str, float]:
+def convergence(
+    history: list[tuple[int, float]], higher_is_better: bool, early_stopped: bool, scale: float | None = None
+) -> dict[str, float]:
     """From (optimizer step, monitored validation value) pairs in training order: the step of the best
     value, the gain of the best-so-far value over the last fifth of the steps trained (relative to
     `scale`: the memoryless baseline loss, or 1 for accuracy, so a loss creeping from 3e-5 to 2.5e-5

@@ -2,6 +2,7 @@
 
 Fixed-shape data (generated tasks) is indexed a whole batch at a time; variable-length text is
 bucketed by length and padded only to the longest sequence of its batch (the model packs it)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -69,8 +70,12 @@ class TokenSequences(torch.utils.data.Dataset):
         width = self.pad_to or int(lengths.max())
         padded = np.zeros((len(indices), width), dtype=np.int64)  # 0 is [PAD]
         for row, (start, length) in enumerate(zip(self.offsets[indices], lengths)):
-            padded[row, :length] = self.tokens[start:start + length]
-        return {"inputs": torch.from_numpy(padded), "targets": self.labels[indices], "lengths": torch.from_numpy(lengths)}
+            padded[row, :length] = self.tokens[start : start + length]
+        return {
+            "inputs": torch.from_numpy(padded),
+            "targets": self.labels[indices],
+            "lengths": torch.from_numpy(lengths),
+        }
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -91,9 +96,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
         batches = []
         for start in range(0, len(order), self.bucket):
-            chunk = order[start:start + self.bucket]
+            chunk = order[start : start + self.bucket]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches.extend(chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
+            batches.extend(chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return iter(batches)
@@ -120,7 +125,9 @@ class TaskDataModule(pl.LightningDataModule):
         for split, dataset in splits.items():
             if self.task.batching == "by-length":  # variable-length token sequences
                 padded = self.settings["batching"] == "padded"
-                self.datasets[split] = TokenSequences.from_dataset(dataset, self.settings["max_length"] if padded else None)
+                self.datasets[split] = TokenSequences.from_dataset(
+                    dataset, self.settings["max_length"] if padded else None
+                )
             else:
                 token_columns = ("inputs",) if self.task.input_kind == "tokens" else ()
                 if self.task.loss == "cross_entropy":
@@ -144,8 +151,12 @@ class TaskDataModule(pl.LightningDataModule):
         return BatchSampler(sampler, self.batch_size, drop_last=False)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[split], sampler=self._sampler(split, shuffle), batch_size=None,
-                          pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            self.datasets[split],
+            sampler=self._sampler(split, shuffle),
+            batch_size=None,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

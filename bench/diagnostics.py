@@ -4,6 +4,7 @@
 - `input_jacobian_norms`: how much the final state h_T still depends on the input at step t, i.e.
   the norm of dh_T/dx_t against the distance T - t ("the derivative of h_100 w.r.t. x_1 is ~0");
 - `gradient_probe`: the same, plus the norm of dL/dh_t, of any trained or untrained network."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,9 @@ import math
 import torch
 
 
-def zero_input_norms(matrix: torch.Tensor, steps: int = 100, activation: str = "tanh",
-                     start: torch.Tensor | None = None) -> torch.Tensor:
+def zero_input_norms(
+    matrix: torch.Tensor, steps: int = 100, activation: str = "tanh", start: torch.Tensor | None = None
+) -> torch.Tensor:
     """||h_t|| for t = 0..steps of h_t = act(W h_{t-1}) (no input, no bias), from a unit-norm h_0."""
     act = torch.tanh if activation == "tanh" else (lambda v: v)
     h = start if start is not None else torch.ones(matrix.shape[0], dtype=matrix.dtype) / matrix.shape[0] ** 0.5
@@ -31,7 +33,7 @@ def input_jacobian_norms(recurrent: torch.nn.Module, inputs: torch.Tensor) -> to
     One backward pass per hidden unit of h_T."""
     x = inputs.detach().clone().requires_grad_(True)
     outputs, _ = recurrent(x)
-    final = outputs[:, -1, :recurrent.hidden_size]
+    final = outputs[:, -1, : recurrent.hidden_size]
     squares = torch.zeros(x.shape[:2], dtype=x.dtype)
     for unit in range(final.shape[1]):
         (grad,) = torch.autograd.grad(final[:, unit].sum(), x, retain_graph=unit + 1 < final.shape[1])
@@ -52,7 +54,7 @@ def state_gradient_norms(net, inputs: torch.Tensor, targets: torch.Tensor, loss_
     x = net.encoder(inputs).detach()
     state, outputs, states = None, [], []
     for t in range(x.shape[1]):
-        out, state = net.recurrent(x[:, t:t + 1], state)
+        out, state = net.recurrent(x[:, t : t + 1], state)
         for node in (out, *as_tuple(state)):
             node.retain_grad()
         outputs.append(out)

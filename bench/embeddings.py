@@ -1,4 +1,5 @@
 """Word vectors: read GloVe / word2vec text files and match them to a task's vocabulary."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,14 +35,20 @@ def pretrained_lm_vectors(source: str) -> tuple[Path, str]:
     corpus, _, run_id = source.partition("@")
     found = results.pretrained_vectors_file(corpus, run_id)
     if found is None:
-        which = f"pretraining run {run_id} on corpus {corpus!r}" if run_id else f"finished pretraining run on corpus {corpus!r}"
-        raise UserError(f"embedding_vectors={LM_PREFIX}{source}: no {which}; run make pretrain-embeddings CORPUS=... first")
+        which = (
+            f"pretraining run {run_id} on corpus {corpus!r}"
+            if run_id
+            else f"finished pretraining run on corpus {corpus!r}"
+        )
+        raise UserError(
+            f"embedding_vectors={LM_PREFIX}{source}: no {which}; run make pretrain-embeddings CORPUS=... first"
+        )
     return found
 
 
 def vectors_source_run(spec: str) -> str:
     """The pretraining run id behind embedding_vectors=lm:..., "" for files and packages."""
-    return pretrained_lm_vectors(spec[len(LM_PREFIX):])[1] if str(spec).startswith(LM_PREFIX) else ""
+    return pretrained_lm_vectors(spec[len(LM_PREFIX) :])[1] if str(spec).startswith(LM_PREFIX) else ""
 
 
 def load_vector_words(path: str | Path) -> list[str]:
@@ -65,7 +72,7 @@ def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     if str(path) == GLOVE_PACKAGE:
         return load_glove_package()
     if str(path).startswith(LM_PREFIX):
-        path = pretrained_lm_vectors(str(path)[len(LM_PREFIX):])[0]
+        path = pretrained_lm_vectors(str(path)[len(LM_PREFIX) :])[0]
     path = Path(path)
     if not path.is_file():
         raise UserError(f"word-vectors file {path} does not exist")
@@ -94,8 +101,9 @@ def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     return words, np.stack(rows)
 
 
-def match_vocabulary(vocabulary: list[str], words: list[str], vectors: np.ndarray, seed: int = 0
-                     ) -> tuple[np.ndarray, float]:
+def match_vocabulary(
+    vocabulary: list[str], words: list[str], vectors: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, float]:
     """An embedding matrix for `vocabulary`: known words take their vector, the rest random
     vectors of the same scale. Returns (matrix, coverage = share of the vocabulary found)."""
     index = {word: row for row, word in enumerate(words)}
@@ -134,15 +142,19 @@ def embedding_for_task(task, data, config):
         raise UserError(f"task {task.name} has no token vocabulary: embedding_vectors cannot apply")
     words, vectors = load_word_vectors(config.embedding_vectors)
     if vectors.shape[1] != config.embedding_size:
-        raise UserError(f"embedding_size={config.embedding_size} but the vectors in {config.embedding_vectors} "
-                        f"have dimension {vectors.shape[1]}; set embedding_size={vectors.shape[1]}")
+        raise UserError(
+            f"embedding_size={config.embedding_size} but the vectors in {config.embedding_vectors} "
+            f"have dimension {vectors.shape[1]}; set embedding_size={vectors.shape[1]}"
+        )
     matrix, share = match_vocabulary(data.vocabulary, words, vectors, config.seed)
     index = set(words)
     known = np.array([word in index or word.lower() in index for word in data.vocabulary])
     return torch.from_numpy(matrix), {"embedding/coverage": share, **token_coverage(data, known)}
 
 
-def write_word_vectors(path: Path, vocabulary: list[str], matrix: np.ndarray, skip: tuple[str, ...] = ("[PAD]",)) -> int:
+def write_word_vectors(
+    path: Path, vocabulary: list[str], matrix: np.ndarray, skip: tuple[str, ...] = ("[PAD]",)
+) -> int:
     """Write vectors in the GloVe text format (what `load_word_vectors` reads); returns the word count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     written = 0

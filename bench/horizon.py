@@ -8,6 +8,7 @@ Finished runs are found in MLflow and skipped, so an interrupted horizon run res
 The file is read by `horizon_spec`, the horizon rule and table live in `horizon_rule`. Torch is
 imported only to train.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -60,8 +61,11 @@ def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:
         params, best = finals[0].data.params, finals[0].data.tags.get(Tag.BEST_TRIAL, "?")
         best_run = next((r for r in study.trials if r.data.tags.get(Tag.OPTUNA_TRIAL) == best), None)
         if best_run is not None and still_improving(best_run.data.metrics):
-            found[(study.variant, study.cell)] = ({}, f"fixed configuration: sweep {spec.configs_from} best trial "
-                                                      f"{best} was still improving at the end of its budget")
+            found[(study.variant, study.cell)] = (
+                {},
+                f"fixed configuration: sweep {spec.configs_from} best trial "
+                f"{best} was still improving at the end of its budget",
+            )
             continue
         keys = list(sweep.space_for(study.variant)) + (["hidden"] if sweep.match_parameters else [])
         knobs = {k: params[k] for k in keys if k in params}
@@ -85,8 +89,11 @@ class Job:
 
 def finished_keys(spec: HorizonSpec) -> set[tuple]:
     """(arm, value, seed) of this spec's horizon runs that ended with a result (complete, or diverged)."""
-    return {(r.data.tags[Tag.ARM], int(r.data.tags[Tag.HORIZON_VALUE]), int(r.data.tags[Tag.SEED]))
-            for r in horizon_runs(spec.task, spec.profile, spec.fingerprint) if run_outcome(r) in ("complete", "diverged")}
+    return {
+        (r.data.tags[Tag.ARM], int(r.data.tags[Tag.HORIZON_VALUE]), int(r.data.tags[Tag.SEED]))
+        for r in horizon_runs(spec.task, spec.profile, spec.fingerprint)
+        if run_outcome(r) in ("complete", "diverged")
+    }
 
 
 def plan(spec: HorizonSpec) -> list[Job]:
@@ -110,12 +117,26 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
         interrupts.install()
         torch.set_num_threads(threads)
     config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
-    tags = {Tag.STAGE: Stage.HORIZON, Tag.HORIZON_PROFILE: spec.profile, Tag.HORIZON_SPEC: spec.fingerprint,
-            Tag.ARM: job.arm.label, Tag.ABLATION: job.arm.ablation, Tag.HORIZON_AXIS: spec.axis,
-            Tag.HORIZON_VALUE: job.value, Tag.HORIZON_MARGIN: spec.margin, Tag.CONFIG_SOURCE: job.source}
+    tags = {
+        Tag.STAGE: Stage.HORIZON,
+        Tag.HORIZON_PROFILE: spec.profile,
+        Tag.HORIZON_SPEC: spec.fingerprint,
+        Tag.ARM: job.arm.label,
+        Tag.ABLATION: job.arm.ablation,
+        Tag.HORIZON_AXIS: spec.axis,
+        Tag.HORIZON_VALUE: job.value,
+        Tag.HORIZON_MARGIN: spec.margin,
+        Tag.CONFIG_SOURCE: job.source,
+    }
     try:
-        train(config, run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
-              tags=tags, progress=False, finished_on=(DivergedError,), on_progress=on_progress)
+        train(
+            config,
+            run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
+            tags=tags,
+            progress=False,
+            finished_on=(DivergedError,),
+            on_progress=on_progress,
+        )
     except DivergedError:
         return "diverged"
     except (KeyboardInterrupt, interrupts.Interrupted, UserError):
@@ -150,8 +171,15 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
         if jobs == 1:
             for job in pending:
                 label = f"{job.arm.label} {spec.axis}={job.value} seed {job.seed}"
-                finish(run_job(spec, job, on_progress=(lambda fraction, text, label=label: line.set_current(
-                    f"{label} {text}", fraction)) if line else None))
+                finish(
+                    run_job(
+                        spec,
+                        job,
+                        on_progress=(lambda fraction, text, label=label: line.set_current(f"{label} {text}", fraction))
+                        if line
+                        else None,
+                    )
+                )
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
             # spawn, not fork: the parent already holds MLflow's database connections

@@ -4,6 +4,7 @@ An arm passes at a length when the one-sided 95% upper bound of its mean test me
 below 1 - margin (losses; for accuracy: the lower bound of the mean above baseline + margin x
 (1 - baseline)). Failed and diverged runs are misses, scored at the baseline; fewer than 2 finished
 seeds is "unknown". Its horizon is the largest length of the grid it passes."""
+
 from __future__ import annotations
 
 import math
@@ -73,7 +74,7 @@ def add_run(task, cell: Cell, run) -> None:
 
 
 def run_budget(params: dict) -> str:
-    """"4000 optimizer steps" (a step budget) or "10 epochs", from a run's params."""
+    """ "4000 optimizer steps" (a step budget) or "10 epochs", from a run's params."""
     steps = int(params.get("max_steps", 0) or 0)
     return f"{steps:,} optimizer steps" if steps else f"{params['max_epochs']} epochs" if "max_epochs" in params else ""
 
@@ -121,7 +122,7 @@ def arm_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -
 
 
 def describe_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bool) -> str:
-    """"none", "20", "≥ 100 (longest tested)" or "50 (not monotone)", plus the unknown lengths."""
+    """ "none", "20", "≥ 100 (longest tested)" or "50 (not monotone)", plus the unknown lengths."""
     horizon, monotone = arm_horizon(cells, margin, higher_is_better)
     unknown = [v for v in sorted(cells) if judge(cells[v], margin, higher_is_better) == UNKNOWN]
     note = f" (unknown at {', '.join(map(str, unknown))})" if unknown else ""
@@ -141,7 +142,7 @@ def score(cell: Cell, higher_is_better: bool) -> float | None:
 
 
 def format_cell(cell: Cell, margin: float, higher_is_better: bool) -> str:
-    """"0.85 ± 0.03 [≤ 0.88] ✓ ↑2": mean ± sd of finished seeds (/ baseline for losses), the one-sided
+    """ "0.85 ± 0.03 [≤ 0.88] ✓ ↑2": mean ± sd of finished seeds (/ baseline for losses), the one-sided
     95% bound the rule tests, pass ✓ / fail ✗ / unknown ?, runs still improving ↑, misses."""
     summary = summarize(cell.values)
     text = MISSING
@@ -165,14 +166,21 @@ def format_table(task, table: dict[str, dict[int, Cell]], margin: float) -> list
     rows = []
     for arm in ordered_arms(table):
         cells = table[arm]
-        rows.append([arm, *(format_cell(cells[v], margin, higher) if v in cells else MISSING for v in values),
-                     describe_horizon(cells, margin, higher)])
+        rows.append(
+            [
+                arm,
+                *(format_cell(cells[v], margin, higher) if v in cells else MISSING for v in values),
+                describe_horizon(cells, margin, higher),
+            ]
+        )
     return markdown_table(["arm", *(f"{v}" for v in values), "horizon"], rows)
 
 
-LEGEND = ("Cells: mean ± sd over finished seeds, [the one-sided 95% bound of the mean, misses included] and the "
-          "rule's outcome: ✓ passes, ✗ fails, ? unknown (fewer than 2 finished seeds); ↑k: k runs were still "
-          "improving when their budget ran out (budget-limited).")
+LEGEND = (
+    "Cells: mean ± sd over finished seeds, [the one-sided 95% bound of the mean, misses included] and the "
+    "rule's outcome: ✓ passes, ✗ fails, ? unknown (fewer than 2 finished seeds); ↑k: k runs were still "
+    "improving when their budget ran out (budget-limited)."
+)
 
 
 def ordered_arms(table: dict) -> list[str]:

@@ -1,5 +1,6 @@
 """A horizon file (`sweeps/horizon/<task>.yaml`): which arms (variant x cell, plus the simple RNN's
 activation ablation) train at which lengths with which seeds, read and validated once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,9 +17,26 @@ from bench.sweep_config import budget_knobs, check_budget, describe_budget, read
 from bench.variants import CELLS, VARIANTS
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
-TOP_KEYS = {"task", "description", "axis", "margin", "configs_from", "fixed", "variants", "cells", "ablation",
-            "values", "seeds", "max_epochs", "max_steps", "eval_every_steps", "patience_steps", "settings", "jobs",
-            "profiles"}
+TOP_KEYS = {
+    "task",
+    "description",
+    "axis",
+    "margin",
+    "configs_from",
+    "fixed",
+    "variants",
+    "cells",
+    "ablation",
+    "values",
+    "seeds",
+    "max_epochs",
+    "max_steps",
+    "eval_every_steps",
+    "patience_steps",
+    "settings",
+    "jobs",
+    "profiles",
+}
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles", "configs_from"}
 
 
@@ -67,8 +85,14 @@ class HorizonSpec:
     def fingerprint(self) -> str:
         """What makes two runs of an arm at one length the same experiment: a file edited in any of
         these starts a fresh set of runs (tag horizon_spec) instead of mixing with the old ones."""
-        knobs = {"axis": self.axis, "settings": self.settings, "fixed": self.fixed, "ablation": self.ablation,
-                 "max_epochs": self.max_epochs, "configs_from": self.configs_from}
+        knobs = {
+            "axis": self.axis,
+            "settings": self.settings,
+            "fixed": self.fixed,
+            "ablation": self.ablation,
+            "max_epochs": self.max_epochs,
+            "configs_from": self.configs_from,
+        }
         if self.max_steps:  # (files without a step budget keep their old fingerprint)
             knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
         return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
@@ -117,11 +141,26 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
         fail("ablation", "a mapping of arm name: {knob: value} applied to the simple RNN")
     fixed, settings = merged.get("fixed") or {}, merged.get("settings") or {}
     arms = [Arm(v, c) for v in variants for c in cells] + [Arm("simple", "rnn", name) for name in ablation]
-    spec = HorizonSpec(task=task, profile=profile, path=path, axis=axis, values=sorted(values), seeds=seeds,
-                       margin=float(margin), max_epochs=max_epochs, settings=settings, fixed=fixed, arms=arms,
-                       ablation=ablation, configs_from=merged.get("configs_from"), jobs=jobs,
-                       description=merged.get("description", ""), max_steps=max_steps,
-                       eval_every_steps=eval_every_steps, patience_steps=patience_steps)
+    spec = HorizonSpec(
+        task=task,
+        profile=profile,
+        path=path,
+        axis=axis,
+        values=sorted(values),
+        seeds=seeds,
+        margin=float(margin),
+        max_epochs=max_epochs,
+        settings=settings,
+        fixed=fixed,
+        arms=arms,
+        ablation=ablation,
+        configs_from=merged.get("configs_from"),
+        jobs=jobs,
+        description=merged.get("description", ""),
+        max_steps=max_steps,
+        eval_every_steps=eval_every_steps,
+        patience_steps=patience_steps,
+    )
     for arm in arms:  # every arm must resolve to a valid run at every length
         try:
             resolve_config(task, arm.variant, arm.cell, run_knobs(spec, arm, {}, values[-1], seeds[0]))
@@ -132,5 +171,12 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
 
 def run_knobs(spec: HorizonSpec, arm: Arm, tuned: dict, value: int, seed: int) -> dict:
     """fixed < the sweep's best (tuned) < the task settings of the profile < the ablation < axis, seed."""
-    return {**spec.fixed, **tuned, **spec.settings, **spec.ablation.get(arm.ablation, {}),
-            spec.axis: value, "seed": seed, **spec.budget_knobs}
+    return {
+        **spec.fixed,
+        **tuned,
+        **spec.settings,
+        **spec.ablation.get(arm.ablation, {}),
+        spec.axis: value,
+        "seed": seed,
+        **spec.budget_knobs,
+    }

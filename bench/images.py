@@ -2,6 +2,7 @@
 parquet/csv/jsonl files like the text tasks) -> validate -> seeded stratified validation carve ->
 pixels as a (steps, pixels_per_step) float sequence in [0, 1], optionally in one fixed seeded
 permuted order -> cached `datasets.Dataset` of fixed-shape arrays."""
+
 from __future__ import annotations
 
 import io
@@ -21,10 +22,13 @@ CLASSES = 10
 def image_settings(permuted: bool) -> dict:
     settings = {
         "data_dir": "",  # a folder with train/[validation/]test .parquet|.csv|.jsonl: overrides the hub
-        "train_file": "", "validation_file": "", "test_file": "",
+        "train_file": "",
+        "validation_file": "",
+        "test_file": "",
         # an image (PNG bytes as datasets stores them, or a PIL image), 784 numbers, or a string of
         # 784 space-separated numbers (csv); values 0..255
-        "image_column": "image", "label_column": "label",
+        "image_column": "image",
+        "label_column": "label",
         "val_fraction": 0.1,  # MNIST has no validation split: a stratified seeded carve from train
         "train_subset": 0,  # >0: a stratified subset of that many training images
         "pixels_per_step": 1,  # 1: 784 steps, pixel by pixel (the benchmark); 28: row by row
@@ -39,14 +43,35 @@ def image_task(name: str, permuted: bool, description: str, references: str) -> 
         return load_image_sequences(name, settings, data_seed, permuted)
 
     return TaskSpec(
-        name=name, description=description, input_kind="floats", output_kind="per-sequence",
-        loss="cross_entropy", settings=image_settings(permuted),
-        minimums={"train_subset": 0, "val_fraction": 0.0, "pixels_per_step": 1, **({"permutation_seed": 0} if permuted else {})},
-        load_data=load_data, family="image", test_preset={"pixels_per_step": 28},  # row by row: fast
-        metrics=(MetricSpec("acc", "accuracy"),), monitor="val/acc", monitor_mode="max",
-        training_defaults={"lr": 1e-3, "hidden": 128, "embedding_size": 16, "batch_size": 128, "max_epochs": 10,
-                           "patience": 3, "gradient_clip": 1.0},
-        references=references, report_metric="acc",
+        name=name,
+        description=description,
+        input_kind="floats",
+        output_kind="per-sequence",
+        loss="cross_entropy",
+        settings=image_settings(permuted),
+        minimums={
+            "train_subset": 0,
+            "val_fraction": 0.0,
+            "pixels_per_step": 1,
+            **({"permutation_seed": 0} if permuted else {}),
+        },
+        load_data=load_data,
+        family="image",
+        test_preset={"pixels_per_step": 28},  # row by row: fast
+        metrics=(MetricSpec("acc", "accuracy"),),
+        monitor="val/acc",
+        monitor_mode="max",
+        training_defaults={
+            "lr": 1e-3,
+            "hidden": 128,
+            "embedding_size": 16,
+            "batch_size": 128,
+            "max_epochs": 10,
+            "patience": 3,
+            "gradient_clip": 1.0,
+        },
+        references=references,
+        report_metric="acc",
     )
 
 
@@ -81,8 +106,10 @@ def _decode(data: bytes) -> np.ndarray:
 def validate(raw: dict, settings: dict) -> dict:
     image, label = settings["image_column"], settings["label_column"]
     check_splits(raw, {"image_column": image, "label_column": label}, label, CLASSES)
-    return {split: dataset.select_columns([image, label]).rename_columns({image: "image", label: "label"})
-            for split, dataset in raw.items()}
+    return {
+        split: dataset.select_columns([image, label]).rename_columns({image: "image", label: "label"})
+        for split, dataset in raw.items()
+    }
 
 
 def sequences(dataset, split: str, order: np.ndarray, pixels_per_step: int) -> dict[str, np.ndarray]:
@@ -101,16 +128,30 @@ def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bo
     order = pixel_order(settings, permuted)
     arrays = {}
     for split, dataset in splits.items():
-        key = {"source": dataset._fingerprint, "split": split, "permuted": permuted,
-               "permutation_seed": settings.get("permutation_seed"), "pixels_per_step": settings["pixels_per_step"],
-               "version": 1}
-        arrays[split] = cached_split(name, key, lambda d=dataset, s=split: sequences(d, s, order,
-                                                                                    settings["pixels_per_step"]))
+        key = {
+            "source": dataset._fingerprint,
+            "split": split,
+            "permuted": permuted,
+            "permutation_seed": settings.get("permutation_seed"),
+            "pixels_per_step": settings["pixels_per_step"],
+            "version": 1,
+        }
+        arrays[split] = cached_split(
+            name, key, lambda d=dataset, s=split: sequences(d, s, order, settings["pixels_per_step"])
+        )
     labels = dataset_arrays(arrays["train"].select_columns(["targets"]))["targets"]
     counts = np.bincount(labels, minlength=CLASSES)
     shares = counts[counts > 0] / counts.sum()
     test_labels = dataset_arrays(arrays["test"].select_columns(["targets"]))["targets"]
-    return TaskData(splits=arrays, input_size=settings["pixels_per_step"], output_size=CLASSES,
-                    baseline=float(-(shares * np.log(shares)).sum()),
-                    extra={"baseline/acc": float((test_labels == counts.argmax()).mean()),  # train majority, on test "data/train_examples": int(counts.sum()),
-                           "data/steps": PIXELS // settings["pixels_per_step"]})
+    return TaskData(
+        splits=arrays,
+        input_size=settings["pixels_per_step"],
+        output_size=CLASSES,
+        baseline=float(-(shares * np.log(shares)).sum()),
+        extra={
+            "baseline/acc": float(
+                (test_labels == counts.argmax()).mean()
+            ),  # train majority, on test "data/train_examples": int(counts.sum()),
+            "data/steps": PIXELS // settings["pixels_per_step"],
+        },
+    )

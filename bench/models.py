@@ -3,6 +3,7 @@
 encoder (token embedding or float projection) -> recurrent stack (nn.RNN / nn.LSTM / nn.GRU,
 cuDNN on GPU) -> head (per step, or per sequence from the final state or a pooled state).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -18,8 +19,15 @@ class LinearRNN(nn.Module):
     """h_t = A·[h_{t-1}; x_t] + b with no activation, for the ablation: torch's nn.RNN only offers
     tanh and relu. A plain loop (no cuDNN); same parameter names and outputs as nn.RNN."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                 bidirectional: bool = False, batch_first: bool = True):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        batch_first: bool = True,
+    ):
         super().__init__()
         self.hidden_size, self.num_layers, self.bidirectional = hidden_size, num_layers, bidirectional
         self.directions = 2 if bidirectional else 1
@@ -30,8 +38,9 @@ class LinearRNN(nn.Module):
             for _ in range(self.directions):
                 self.cells.append(nn.Linear(layer_input + hidden_size, hidden_size))
 
-    def _run(self, cell: nn.Linear, x: torch.Tensor, mask: torch.Tensor | None, reverse: bool,
-             h: torch.Tensor | None = None):
+    def _run(
+        self, cell: nn.Linear, x: torch.Tensor, mask: torch.Tensor | None, reverse: bool, h: torch.Tensor | None = None
+    ):
         batch, steps, _ = x.shape
         h = x.new_zeros(batch, self.hidden_size) if h is None else h
         outputs = [None] * steps
@@ -52,8 +61,10 @@ class LinearRNN(nn.Module):
             if layer:
                 x = self.dropout(x)
             index = [layer * self.directions + d for d in range(self.directions)]
-            results = [self._run(self.cells[i], x, mask, reverse=i % self.directions == 1,
-                                 h=None if hx is None else hx[i]) for i in index]
+            results = [
+                self._run(self.cells[i], x, mask, reverse=i % self.directions == 1, h=None if hx is None else hx[i])
+                for i in index
+            ]
             x = torch.cat([out for out, _ in results], dim=-1)
             finals.extend(h for _, h in results)
         return x, torch.stack(finals, dim=0)
@@ -96,8 +107,9 @@ class RecurrentNet(nn.Module):
         else:
             self.encoder = nn.Linear(input_size, embedding_size)
         recurrent_input = self.encoder.embedding_dim if input_kind == "tokens" else embedding_size
-        options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=True,
-                       dropout=dropout if layers > 1 else 0.0)
+        options = dict(
+            num_layers=layers, bidirectional=bidirectional, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
         spec = CELL_SPECS[cell]
         if spec.simple and activation == "linear":
             self.recurrent = LinearRNN(recurrent_input, hidden, **options)
@@ -130,8 +142,9 @@ class RecurrentNet(nn.Module):
             outputs, final = self.recurrent(x)
         return self.read_out(outputs, final, lengths, last_index)
 
-    def read_out(self, outputs: torch.Tensor, final, lengths: torch.Tensor | None = None,
-                 last_index: torch.Tensor | None = None) -> torch.Tensor:
+    def read_out(
+        self, outputs: torch.Tensor, final, lengths: torch.Tensor | None = None, last_index: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The head on the recurrent outputs (B, L, D) and final state (h_n, or (h_n, c_n) for LSTM)."""
         if isinstance(final, tuple):  # LSTM: (h_n, c_n)
             final = final[0]
@@ -152,7 +165,7 @@ def pool(outputs: torch.Tensor, lengths: torch.Tensor | None, how: str) -> torch
     """Mean or max over the valid steps of (B, L, D) outputs."""
     if lengths is None:
         return outputs.mean(dim=1) if how == "mean" else outputs.amax(dim=1)
-    mask = (torch.arange(outputs.shape[1], device=outputs.device)[None, :] < lengths.to(outputs.device)[:, None])
+    mask = torch.arange(outputs.shape[1], device=outputs.device)[None, :] < lengths.to(outputs.device)[:, None]
     mask = mask.unsqueeze(-1)
     if how == "mean":
         return (outputs * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)

@@ -1,4 +1,5 @@
 """One LightningModule for every task and variant: loss and metrics come from the task spec."""
+
 from __future__ import annotations
 
 import lightning.pytorch as pl
@@ -26,10 +27,14 @@ class RecurrentTaskModule(pl.LightningModule):
         self.task, self.net, self.num_classes = task, net, num_classes
         # train_eval: the train sample scored in eval mode at each validation (the overfitting gap).
         stages = ("train", "train_eval", "val", "test") if task.train_metrics else ("val", "test")
-        self.metrics = torch.nn.ModuleDict({
-            f"{stage}_metrics": torch.nn.ModuleDict({spec.name: make_metric(spec, num_classes) for spec in task.metrics})
-            for stage in stages  # ("train" alone would clash with nn.Module.train)
-        })
+        self.metrics = torch.nn.ModuleDict(
+            {
+                f"{stage}_metrics": torch.nn.ModuleDict(
+                    {spec.name: make_metric(spec, num_classes) for spec in task.metrics}
+                )
+                for stage in stages  # ("train" alone would clash with nn.Module.train)
+            }
+        )
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.net(batch["inputs"], batch.get("lengths"))
@@ -47,8 +52,15 @@ class RecurrentTaskModule(pl.LightningModule):
             self.train_loss_sum += loss.detach() * len(batch["targets"])
             self.train_examples += len(batch["targets"])
         else:
-            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["targets"]),
-                     prog_bar=stage == "val", add_dataloader_idx=False)
+            self.log(
+                f"{stage}/loss",
+                loss,
+                on_step=False,
+                on_epoch=True,
+                batch_size=len(batch["targets"]),
+                prog_bar=stage == "val",
+                add_dataloader_idx=False,
+            )
         if f"{stage}_metrics" in self.metrics:
             for spec in self.task.metrics:
                 self._update_metric(spec, stage, outputs.detach(), batch["targets"])
@@ -56,7 +68,7 @@ class RecurrentTaskModule(pl.LightningModule):
 
     def _update_metric(self, spec, stage: str, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         if spec.last_steps:
-            outputs, targets = outputs[:, -spec.last_steps:], targets[:, -spec.last_steps:]
+            outputs, targets = outputs[:, -spec.last_steps :], targets[:, -spec.last_steps :]
         metric = self.metrics[f"{stage}_metrics"][spec.name]
         if spec.kind == "perplexity":
             metric.update(outputs.float(), targets)
@@ -64,8 +76,14 @@ class RecurrentTaskModule(pl.LightningModule):
             metric.update(outputs.argmax(dim=-1).reshape(-1), targets.reshape(-1))
         else:
             metric.update(outputs.reshape(-1), targets.reshape(-1))
-        self.log(f"{stage}/{spec.name}", metric, on_step=False, on_epoch=True, prog_bar=stage == "val",
-                 add_dataloader_idx=False)
+        self.log(
+            f"{stage}/{spec.name}",
+            metric,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            add_dataloader_idx=False,
+        )
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         return self._step(batch, "train")

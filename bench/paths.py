@@ -1,4 +1,5 @@
 """Where the project lives on disk: the repo root and the folders derived from it."""
+
 from __future__ import annotations
 
 import os

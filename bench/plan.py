@@ -1,5 +1,6 @@
 """`make sweep ... DRY_RUN=1` (`python -m bench sweep --plan`): what a sweep would run and roughly how
 long, from a short timing probe on this machine. Starts nothing: no Optuna study, no MLflow run."""
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,13 @@ def middle(dist: dict):
 def study_config(spec: SweepSpec, key: StudyKey, **extra):
     from bench.config import resolve_config
 
-    knobs = {**spec.fixed, **dict(key.grid), **{k: middle(d) for k, d in spec.space_for(key.variant).items()},
-             "max_epochs": spec.max_epochs, **extra}
+    knobs = {
+        **spec.fixed,
+        **dict(key.grid),
+        **{k: middle(d) for k, d in spec.space_for(key.variant).items()},
+        "max_epochs": spec.max_epochs,
+        **extra,
+    }
     if spec.match_parameters:
         from bench.sweep import hidden_for_parameter_count
 
@@ -58,12 +64,24 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> 
 
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "RNNBENCH_CHECKPOINTS", "RNNBENCH_ARTIFACTS")}
     with tempfile.TemporaryDirectory(prefix="rnnbench-plan-") as scratch:
-        os.environ.update({"MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db",
-                           "RNNBENCH_CHECKPOINTS": f"{scratch}/checkpoints", "RNNBENCH_ARTIFACTS": f"{scratch}/artifacts"})
+        os.environ.update(
+            {
+                "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db",
+                "RNNBENCH_CHECKPOINTS": f"{scratch}/checkpoints",
+                "RNNBENCH_ARTIFACTS": f"{scratch}/artifacts",
+            }
+        )
         try:
             storage = make_storage(f"sqlite:///{scratch}/optuna.db")
-            probe = dataclasses.replace(spec, max_epochs=1, max_steps=0, eval_every_steps=0, patience_steps=0,
-                                        pruner={"type": "none"}, study_prefix="plan-probe")
+            probe = dataclasses.replace(
+                spec,
+                max_epochs=1,
+                max_steps=0,
+                eval_every_steps=0,
+                patience_steps=0,
+                pruner={"type": "none"},
+                study_prefix="plan-probe",
+            )
             Worker(dataclasses.replace(probe, trials=1), storage).search(key)
             start = time.perf_counter()
             Worker(dataclasses.replace(probe, trials=2), storage).search(key)
@@ -130,8 +148,9 @@ def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, in
     return spec.trials - done, len(spec.final_seeds) - min(counts["finals"], len(spec.final_seeds))
 
 
-def build_plan(spec: SweepSpec, storage_url: str, epoch_probe=probe_seconds_per_epoch,
-               overhead_probe=probe_overhead) -> list[StudyPlan]:
+def build_plan(
+    spec: SweepSpec, storage_url: str, epoch_probe=probe_seconds_per_epoch, overhead_probe=probe_overhead
+) -> list[StudyPlan]:
     """Each study with work left is timed for a few steps; the fixed cost of a run is measured once,
     on the first such study, and assumed the same for the others."""
     plans, overhead = [], None
@@ -161,21 +180,27 @@ def budget_epochs(spec: SweepSpec, key: StudyKey) -> float:
 
 def format_plan(spec: SweepSpec, plans: list[StudyPlan], load: float | None) -> str:
     width = max(len(p.key.label) for p in plans) + 2
-    lines = ["plan (nothing was started; the same command without DRY_RUN=1 / --plan runs it):",
-             f"  {'study':<{width}}{'trials left':>12}{'finals left':>12}{'s / run (max)':>15}{'time (max)':>12}"]
+    lines = [
+        "plan (nothing was started; the same command without DRY_RUN=1 / --plan runs it):",
+        f"  {'study':<{width}}{'trials left':>12}{'finals left':>12}{'s / run (max)':>15}{'time (max)':>12}",
+    ]
     for p in plans:
-        lines.append(f"  {p.key.label:<{width}}{p.trials_left:>12}{p.finals_left:>12}"
-                     f"{p.seconds_per_run:>15.1f}{console.duration(p.runs_left * p.seconds_per_run):>12}")
+        lines.append(
+            f"  {p.key.label:<{width}}{p.trials_left:>12}{p.finals_left:>12}"
+            f"{p.seconds_per_run:>15.1f}{console.duration(p.runs_left * p.seconds_per_run):>12}"
+        )
     runs = sum(p.runs_left for p in plans)
     total = sum(p.runs_left * p.seconds_per_run for p in plans)
     planned = len(spec.studies) * (spec.trials + len(spec.final_seeds))
     machine = f"load average {load:.1f}" if load is not None else "load unknown"
-    lines += [f"  {len(plans)} studies, {runs} of {planned} runs left, estimated at most {console.duration(total)} "
-              f"for one worker ({machine}, TORCH_THREADS={os.environ.get('TORCH_THREADS') or 'default'}).",
-              "  The estimate times a few training steps of each study's middle configuration plus a real "
-              "one-epoch trial (in throw-away stores) for the fixed cost of a run, and assumes every run goes "
-              f"to its budget ({spec.describe_budget()}): pruning and early stopping usually make it shorter, a busier "
-              "machine longer."]
+    lines += [
+        f"  {len(plans)} studies, {runs} of {planned} runs left, estimated at most {console.duration(total)} "
+        f"for one worker ({machine}, TORCH_THREADS={os.environ.get('TORCH_THREADS') or 'default'}).",
+        "  The estimate times a few training steps of each study's middle configuration plus a real "
+        "one-epoch trial (in throw-away stores) for the fixed cost of a run, and assumes every run goes "
+        f"to its budget ({spec.describe_budget()}): pruning and early stopping usually make it shorter, a busier "
+        "machine longer.",
+    ]
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """`make pretrain-embeddings CORPUS=imdb`: train a next-word language model, then export its
 embedding matrix with the vocabulary (GloVe text format) as an MLflow artifact and a local file that
 `embedding_vectors=` accepts."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,6 +46,11 @@ def corpus_label(settings: dict) -> str:
 def pretrain_embeddings(config: RunConfig, progress: bool = True) -> tuple[Path, object]:
     corpus = corpus_label(config.task_settings)
     export = ExportEmbeddings(corpus)
-    result = train(config, run_name=f"next-word/{corpus}/{config.cell}/pretrain", callbacks=[export],
-                   tags={tracking.Tag.STAGE: tracking.Stage.PRETRAIN, tracking.Tag.CORPUS: corpus}, progress=progress)
+    result = train(
+        config,
+        run_name=f"next-word/{corpus}/{config.cell}/pretrain",
+        callbacks=[export],
+        tags={tracking.Tag.STAGE: tracking.Stage.PRETRAIN, tracking.Tag.CORPUS: corpus},
+        progress=progress,
+    )
     return export.path, result

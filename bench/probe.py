@@ -1,6 +1,7 @@
 """The gradient-decay probe as a run artifact: CSV + PNG of dL/dh_t, dL/dx_t and dh_T/dx_t by distance
 from the end of the sequence, for the trained network (best-validation weights) and the same network
 at initialisation, plus summary metrics (far / near ratios) that reports can compare without files."""
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,10 @@ def run_probe(trained_net, initial_state: dict, batch: dict, loss_fn) -> dict[st
     untrained.load_state_dict(initial_state)
     device = next(trained_net.parameters()).device
     inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
-    return {which: gradient_probe(net, inputs, targets, loss_fn)
-            for which, net in (("trained", trained_net), ("untrained", untrained))}
+    return {
+        which: gradient_probe(net, inputs, targets, loss_fn)
+        for which, net in (("trained", trained_net), ("untrained", untrained))
+    }
 
 
 def summary_metrics(results: dict[str, dict[str, list[float]]]) -> dict[str, float]:

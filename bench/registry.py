@@ -2,11 +2,12 @@
 
 Task modules import only numpy at module level so that listing tasks stays fast.
 """
+
 from __future__ import annotations
 
 import importlib
-import re
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -82,8 +83,10 @@ class TaskSpec:
         """The dataset's name ("" for a task's own data): settings' `dataset`, or derived by the task."""
         name = self.dataset_name(settings) if self.dataset_name else settings.get("dataset", "")
         if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-            raise UserError(f"dataset name {name!r} is not usable in experiment and file names: "
-                            "set dataset=<letters, digits, . _ ->")
+            raise UserError(
+                f"dataset name {name!r} is not usable in experiment and file names: "
+                "set dataset=<letters, digits, . _ ->"
+            )
         return name
 
     def __post_init__(self):
@@ -106,9 +109,9 @@ class TaskSpec:
                 raise UserError(f"{key}={settings[key]} is out of range for task {self.name}: must be >= {minimum}")
         for key, allowed in self.choices.items():
             if settings[key] not in allowed:
-                raise UserError(f"unknown {key} {settings[key]!r} for task {self.name}; choose one of: "
-                                f"{', '.join(allowed)}")
-
+                raise UserError(
+                    f"unknown {key} {settings[key]!r} for task {self.name}; choose one of: {', '.join(allowed)}"
+                )
 
 
 _TASKS: dict[str, TaskSpec] = {}

@@ -2,6 +2,7 @@
 horizon per variant x cell, the simple RNN's activation ablation, the gradient-decay probe, and the
 zero-input thought experiment (computed here: it needs no training). Each section takes the prepared
 report (`bench.report.Report`) and returns its markdown lines ([] when it has nothing to show)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,19 +23,28 @@ def horizon_section(report) -> list[str]:
         return []
     main_arms = [a for a in ordered_arms(data.table) if a.count("/") == 1]
     higher = task.higher_is_better
-    criterion = (f"the one-sided 95% lower bound of the mean test {task.report_metric} is above baseline + "
-                 f"{data.margin:g} × (1 − baseline)" if higher else
-                 f"the one-sided 95% upper bound of the mean test {task.report_metric} / baseline is below "
-                 f"{1 - data.margin:g}")
+    criterion = (
+        f"the one-sided 95% lower bound of the mean test {task.report_metric} is above baseline + "
+        f"{data.margin:g} × (1 − baseline)"
+        if higher
+        else f"the one-sided 95% upper bound of the mean test {task.report_metric} / baseline is below "
+        f"{1 - data.margin:g}"
+    )
     plots.horizon_arms(task, data, main_arms, report.images / "horizon.png", f"memory horizon ({data.profile} profile)")
     sources = sorted({data.sources[a] for a in main_arms})
-    return ["## Memory horizon", "",
-            f"`make horizon TASK={task.name} PROFILE={data.profile}`: every variant × cell trained at each "
-            f"{data.axis} with {data.seeds} seeds (configurations: {'; '.join(sources)}). An arm's **horizon** is the "
-            f"largest {data.axis} at which {criterion}; failed and diverged runs are misses, scored at the "
-            f"baseline. {LEGEND}", "",
-            *format_table(task, {a: data.table[a] for a in main_arms}, data.margin), "",
-            f"![memory horizon]({task.name}/horizon.png)", ""]
+    return [
+        "## Memory horizon",
+        "",
+        f"`make horizon TASK={task.name} PROFILE={data.profile}`: every variant × cell trained at each "
+        f"{data.axis} with {data.seeds} seeds (configurations: {'; '.join(sources)}). An arm's **horizon** is the "
+        f"largest {data.axis} at which {criterion}; failed and diverged runs are misses, scored at the "
+        f"baseline. {LEGEND}",
+        "",
+        *format_table(task, {a: data.table[a] for a in main_arms}, data.margin),
+        "",
+        f"![memory horizon]({task.name}/horizon.png)",
+        "",
+    ]
 
 
 def ablation_section(report) -> list[str]:
@@ -43,22 +53,32 @@ def ablation_section(report) -> list[str]:
     if not arms:
         return []
     table = {"simple/rnn (tanh)": data.table.get("simple/rnn", {}), **{a: data.table[a] for a in arms}}
-    plots.horizon_arms(task, data, ["simple/rnn", *arms], report.images / "ablation.png",
-                       "simple RNN: activation ablation")
+    plots.horizon_arms(
+        task, data, ["simple/rnn", *arms], report.images / "ablation.png", "simple RNN: activation ablation"
+    )
     rows = []
     for arm in ["simple/rnn", *arms]:
         cells = data.table.get(arm, {})
         runs = sum(c.runs for c in cells.values())
         diverged = sum(c.diverged for c in cells.values())
-        rows.append([arm, str(runs), str(diverged),
-                     ", ".join(str(v) for v in sorted(cells) if cells[v].diverged) or MISSING])
-    return ["## Activation ablation (simple RNN)", "",
-            "The same simple RNN with tanh, with no activation (linear), with ReLU, and with ReLU and identity-"
-            "initialised recurrent weights (IRNN, Le, Jaitly & Hinton 2015), at each length; same table as above.", "",
-            *format_table(task, table, data.margin), "",
-            "Stability: runs stopped because the training loss became non-finite.", "",
-            *markdown_table(["arm", "runs", "diverged", "at lengths"], rows), "",
-            f"![activation ablation]({task.name}/ablation.png)", ""]
+        rows.append(
+            [arm, str(runs), str(diverged), ", ".join(str(v) for v in sorted(cells) if cells[v].diverged) or MISSING]
+        )
+    return [
+        "## Activation ablation (simple RNN)",
+        "",
+        "The same simple RNN with tanh, with no activation (linear), with ReLU, and with ReLU and identity-"
+        "initialised recurrent weights (IRNN, Le, Jaitly & Hinton 2015), at each length; same table as above.",
+        "",
+        *format_table(task, table, data.margin),
+        "",
+        "Stability: runs stopped because the training loss became non-finite.",
+        "",
+        *markdown_table(["arm", "runs", "diverged", "at lengths"], rows),
+        "",
+        f"![activation ablation]({task.name}/ablation.png)",
+        "",
+    ]
 
 
 # -- gradient-decay probe ----------------------------------------------------------------------------
@@ -73,8 +93,14 @@ def probe_section(report) -> list[str]:
     lengths = sorted({v for a in arms for v in data.table[a]})
     if not lengths:
         return []
-    header = ["arm", *(f"{data.axis}={v}: {name} trained / untrained" for v in (lengths[0], lengths[-1])
-                       for name in PROBE_RATIOS.values())]
+    header = [
+        "arm",
+        *(
+            f"{data.axis}={v}: {name} trained / untrained"
+            for v in (lengths[0], lengths[-1])
+            for name in PROBE_RATIOS.values()
+        ),
+    ]
     rows, curves = [], {}
     for arm in arms:
         cells = [arm]
@@ -87,17 +113,25 @@ def probe_section(report) -> list[str]:
         runs = probe_runs(data, arm, lengths[-1])
         if runs:
             curves[arm] = probe_curves(min(runs, key=lambda r: int(r.data.tags.get(Tag.SEED, 0))).info.run_id)
-    plots.gradient_probe(curves, report.images / "gradient_probe.png",
-                         f"{data.axis}={lengths[-1]}, seed with the lowest number")
-    return ["## Gradient-decay probe", "",
-            "The measured form of \"the derivative of h_100 with respect to x_1 is nearly 0\": on 32 validation "
-            "sequences, the norm of dh_T/dx_t (the last state's dependence on the input at step t) and of dL/dh_t "
-            "(the last step's loss with respect to the whole recurrent state after step t), for the trained network "
-            "(best-validation weights) and the same network at initialisation. The table gives the ratio of the "
-            "first step to the last (how much of the signal crosses the whole sequence; median over seeds; "
-            "dL/dh is not defined for bidirectional networks; 0 means the norm underflowed float32: nothing of the "
-            "first input reaches the end). Per-run CSV and PNG: artifacts `probe/` of each horizon run.", "",
-            *markdown_table(header, rows), "", f"![gradient probe]({task.name}/gradient_probe.png)", ""]
+    plots.gradient_probe(
+        curves, report.images / "gradient_probe.png", f"{data.axis}={lengths[-1]}, seed with the lowest number"
+    )
+    return [
+        "## Gradient-decay probe",
+        "",
+        'The measured form of "the derivative of h_100 with respect to x_1 is nearly 0": on 32 validation '
+        "sequences, the norm of dh_T/dx_t (the last state's dependence on the input at step t) and of dL/dh_t "
+        "(the last step's loss with respect to the whole recurrent state after step t), for the trained network "
+        "(best-validation weights) and the same network at initialisation. The table gives the ratio of the "
+        "first step to the last (how much of the signal crosses the whole sequence; median over seeds; "
+        "dL/dh is not defined for bidirectional networks; 0 means the norm underflowed float32: nothing of the "
+        "first input reaches the end). Per-run CSV and PNG: artifacts `probe/` of each horizon run.",
+        "",
+        *markdown_table(header, rows),
+        "",
+        f"![gradient probe]({task.name}/gradient_probe.png)",
+        "",
+    ]
 
 
 # -- zero input ---------------------------------------------------------------------------------------
@@ -126,8 +160,13 @@ def zero_input_table() -> ZeroInput:
     q, _ = torch.linalg.qr(torch.randn(ZERO_INPUT_HIDDEN, ZERO_INPUT_HIDDEN, dtype=torch.float64, generator=generator))
     start = torch.randn(ZERO_INPUT_HIDDEN, dtype=torch.float64, generator=generator)
     start /= start.norm()
-    return ZeroInput({(activation, r): zero_input_norms(r * q, ZERO_INPUT_STEPS, activation, start).tolist()
-                      for activation in ("linear", "tanh") for r in ZERO_INPUT_RADII})
+    return ZeroInput(
+        {
+            (activation, r): zero_input_norms(r * q, ZERO_INPUT_STEPS, activation, start).tolist()
+            for activation in ("linear", "tanh")
+            for r in ZERO_INPUT_RADII
+        }
+    )
 
 
 def zero_input_section(report) -> list[str]:
@@ -135,12 +174,19 @@ def zero_input_section(report) -> list[str]:
     if not table:
         return []
     shown = (0, 10, 50, 100)
-    rows = [[activation, f"{radius}", *(f"{norms[t]:.3g}" for t in shown)]
-            for (activation, radius), norms in table.items()]
+    rows = [
+        [activation, f"{radius}", *(f"{norms[t]:.3g}" for t in shown)] for (activation, radius), norms in table.items()
+    ]
     plots.zero_input(table.norms, report.images / "zero_input.png")
-    return ["## Zero input: tanh vs linear", "",
-            f"The thought experiment, computed: h_t = act(W h_(t−1)) with no input and no bias, W = r·Q for a seeded "
-            f"random orthogonal {ZERO_INPUT_HIDDEN}×{ZERO_INPUT_HIDDEN} matrix Q (spectral radius exactly r), from a "
-            "unit-norm h_0.", "", *markdown_table(["activation", "spectral radius", *(f"‖h_{t}‖" for t in shown)],
-                                                   rows), "",
-            f"![zero-input norms]({report.task.name}/zero_input.png)", ""]
+    return [
+        "## Zero input: tanh vs linear",
+        "",
+        f"The thought experiment, computed: h_t = act(W h_(t−1)) with no input and no bias, W = r·Q for a seeded "
+        f"random orthogonal {ZERO_INPUT_HIDDEN}×{ZERO_INPUT_HIDDEN} matrix Q (spectral radius exactly r), from a "
+        "unit-norm h_0.",
+        "",
+        *markdown_table(["activation", "spectral radius", *(f"‖h_{t}‖" for t in shown)], rows),
+        "",
+        f"![zero-input norms]({report.task.name}/zero_input.png)",
+        "",
+    ]

@@ -1,6 +1,7 @@
 """What a report says about itself before any number: whether it comes from a smoke profile (which
 checks the machinery, not the science) and, for a sweep still running or interrupted, the state of
 every planned study (done / running / not started) against the planned totals."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,13 @@ def is_smoke(profile: str | None) -> bool:
 
 
 def smoke_banner(profile: str, budget: str = "") -> list[str]:
-    return [f"> **Smoke run (profile `{profile}`): this report {SMOKE_NOTE}.** "
-            f"{budget + ' is' if budget else 'Its budget is'} far too small for any conclusion about the models, "
-            "so it carries no findings, no importances and no verdicts: it shows that sweeps, tracking and "
-            "reports work end to end.", ""]
+    return [
+        f"> **Smoke run (profile `{profile}`): this report {SMOKE_NOTE}.** "
+        f"{budget + ' is' if budget else 'Its budget is'} far too small for any conclusion about the models, "
+        "so it carries no findings, no importances and no verdicts: it shows that sweeps, tracking and "
+        "reports work end to end.",
+        "",
+    ]
 
 
 def study_label(variant: str, cell: str, grid: str = "") -> str:
@@ -65,18 +69,31 @@ def sweep_status(studies) -> tuple[list[str], bool]:
         state, detail = study_state(study, study.planned("trials", trials), study.planned("final_seeds", seeds))
         counts = study.state_counts()
         finished_runs += min(counts["complete"] + counts["pruned"], study.planned("trials", trials)) + min(
-            len(study.finished_finals), study.planned("final_seeds", seeds))
+            len(study.finished_finals), study.planned("final_seeds", seeds)
+        )
         done_studies += state == "done"
         rows.append(f"| {label} | {state} | {detail} |")
     total_studies = len(rows)
     planned_runs = total_studies * (trials + seeds)
     if done_studies == total_studies:
-        return ["## Status", "", f"Complete: all {total_studies} planned studies finished their {trials} trials "
-                f"and {seeds} final seeds ({planned_runs} runs).", ""], False
+        return [
+            "## Status",
+            "",
+            f"Complete: all {total_studies} planned studies finished their {trials} trials "
+            f"and {seeds} final seeds ({planned_runs} runs).",
+            "",
+        ], False
     share = f" ({100 * finished_runs / planned_runs:.0f}%)" if planned_runs else ""
-    return ["## Status", "",
-            f"**Incomplete**: {done_studies} of {total_studies} planned studies done, {finished_runs} of "
-            f"{planned_runs} planned runs finished{share} ({trials} trials + {seeds} final seeds per study). "
-            "A sweep still running, or interrupted: run the same `make sweep` command to resume. "
-            "Tables and findings below cover the finished runs only.", "",
-            "| study | state | finished |", "|---|---|---|", *rows, ""], True
+    return [
+        "## Status",
+        "",
+        f"**Incomplete**: {done_studies} of {total_studies} planned studies done, {finished_runs} of "
+        f"{planned_runs} planned runs finished{share} ({trials} trials + {seeds} final seeds per study). "
+        "A sweep still running, or interrupted: run the same `make sweep` command to resume. "
+        "Tables and findings below cover the finished runs only.",
+        "",
+        "| study | state | finished |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ], True

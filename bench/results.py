@@ -2,6 +2,7 @@
 pretrained vectors of a corpus, and the values computed from runs (final-seed metrics, baselines,
 best trials, probe ratios). Only from the store: works for any tracking URI, for sweeps run
 elsewhere and for sweeps still running. Imports mlflow, never torch or Lightning."""
+
 from __future__ import annotations
 
 import csv
@@ -84,13 +85,16 @@ def dataset_experiments(task: str) -> list[str]:
     try:
         experiments = tracking.client().search_experiments(filter_string=f"name LIKE '{task}/%'")
     except Exception as error:
-        raise UserError(f"cannot reach the MLflow store {tracking.safe_url(tracking.tracking_uri())}: "
-                        f"{tracking.scrub(first_line(error))}") from None
+        raise UserError(
+            f"cannot reach the MLflow store {tracking.safe_url(tracking.tracking_uri())}: "
+            f"{tracking.scrub(first_line(error))}"
+        ) from None
     return sorted(e.name.removeprefix(f"{task}/") for e in experiments)
 
 
-def read_task_runs(task: str, profile: str | None = None, dataset: str | None = None
-                   ) -> tuple[list[StudyResults], str, list]:
+def read_task_runs(
+    task: str, profile: str | None = None, dataset: str | None = None
+) -> tuple[list[StudyResults], str, list]:
     """(studies of the chosen profile, the profile, every run of the task's experiment, or of the
     dataset's). Runs left RUNNING by a process that is gone are closed first (a report touches the
     experiment too). Raises NoSweepRuns, holding the finished runs, when none of them belongs to a sweep."""
@@ -116,35 +120,39 @@ def read_task_runs(task: str, profile: str | None = None, dataset: str | None = 
     if profile is None:
         profile = parents[-1].data.tags.get(Tag.PROFILE) if parents else sorted(profiles)[0]
     if profile not in profiles:
-        raise UserError(f"no runs of profile {profile!r} for task {task} in {uri}; profiles there: "
-                        f"{', '.join(sorted(p for p in profiles if p))}")
+        raise UserError(
+            f"no runs of profile {profile!r} for task {task} in {uri}; profiles there: "
+            f"{', '.join(sorted(p for p in profiles if p))}"
+        )
     studies: dict[str, StudyResults] = {}
     for run in sorted(swept, key=lambda r: r.info.start_time):
         tags = run.data.tags
         if tags.get(Tag.PROFILE) != profile:
             continue
         name = tags.get(Tag.OPTUNA_STUDY, "").removesuffix(":final")
-        study = studies.setdefault(name, StudyResults(name, tags[Tag.VARIANT], tags[Tag.CELL], profile,
-                                                      tags.get(Tag.GRID, "")))
+        study = studies.setdefault(
+            name, StudyResults(name, tags[Tag.VARIANT], tags[Tag.CELL], profile, tags.get(Tag.GRID, ""))
+        )
         if tags[Tag.STAGE] == Stage.STUDY:
             study.parent = run
         elif tags[Tag.STAGE] == Stage.TRIAL:
             study.trials.append(run)
         else:
             study.finals.append(run)
-    ordered = sorted(studies.values(), key=lambda s: (grid_order(s.grid), VARIANT_ORDER.get(s.variant, 9),
-                                                      CELL_ORDER.get(s.cell, 9)))
+    ordered = sorted(
+        studies.values(), key=lambda s: (grid_order(s.grid), VARIANT_ORDER.get(s.variant, 9), CELL_ORDER.get(s.cell, 9))
+    )
     return ordered, profile, runs
 
 
 def grid_items(grid: str) -> list[str]:
-    """"train_subset=500:embedding_vectors=lm:imdb" -> ["train_subset=500", "embedding_vectors=lm:imdb"]:
+    """ "train_subset=500:embedding_vectors=lm:imdb" -> ["train_subset=500", "embedding_vectors=lm:imdb"]:
     items are joined by ":", and a ":" inside a value (lm:<corpus>) is not followed by `name=`."""
     return [part for part in re.split(r":(?=[A-Za-z_][A-Za-z0-9_]*=)", grid) if part]
 
 
 def grid_parts(grid: str) -> dict[str, str]:
-    """"train_subset=500:embedding_vectors=glove" -> {"train_subset": "500", "embedding_vectors": "glove"}."""
+    """ "train_subset=500:embedding_vectors=glove" -> {"train_subset": "500", "embedding_vectors": "glove"}."""
     return dict(part.partition("=")[::2] for part in grid_items(grid))
 
 
@@ -152,8 +160,11 @@ def counterpart(study: StudyResults, studies: list[StudyResults], variant: str, 
     """The study of `variant` x `cell` at the same grid point, ignoring knobs of `study`'s own variant
     grid (a simple study has no embedding source to match)."""
     ours = grid_parts(study.grid).items()
-    matches = [s for s in studies if s.variant == variant and s.cell == cell and s is not study
-               and grid_parts(s.grid).items() <= ours]
+    matches = [
+        s
+        for s in studies
+        if s.variant == variant and s.cell == cell and s is not study and grid_parts(s.grid).items() <= ours
+    ]
     return max(matches, key=lambda s: len(grid_parts(s.grid)), default=None)
 
 
@@ -193,8 +204,9 @@ def task_baseline(studies: list[StudyResults], metric: str) -> float | None:
 
 
 def best_trial(study: StudyResults, monitor_best: str, mode: str):
-    complete = [r for r in study.trials if r.data.tags.get(Tag.STATE) == State.COMPLETE
-                and monitor_best in r.data.metrics]
+    complete = [
+        r for r in study.trials if r.data.tags.get(Tag.STATE) == State.COMPLETE and monitor_best in r.data.metrics
+    ]
     if not complete:
         return None
     pick = min if mode == "min" else max
@@ -246,27 +258,42 @@ def group_single_runs(runs: list) -> list[RunGroup]:
     between them, so unlike runs never share a mean); each cross-validation is one group of its folds."""
     complete = [r for r in runs if r.data.tags.get(Tag.STATE) == State.COMPLETE]
     singles = [r for r in complete if not r.data.tags.get(Tag.STAGE)]
-    differing = sorted(k for k in {k for r in singles for k in r.data.params}
-                       if k not in ("seed", "variant", "cell") and len({r.data.params.get(k) for r in singles}) > 1)
+    differing = sorted(
+        k
+        for k in {k for r in singles for k in r.data.params}
+        if k not in ("seed", "variant", "cell") and len({r.data.params.get(k) for r in singles}) > 1
+    )
     groups: dict[tuple, RunGroup] = {}
     for run in sorted(singles, key=lambda r: r.info.start_time):
         knobs = ", ".join(f"{k}={run.data.params.get(k)}" for k in differing)
         key = ("runs", run.data.tags.get(Tag.VARIANT, "?"), run.data.tags.get(Tag.CELL, "?"), knobs)
         groups.setdefault(key, RunGroup(key[1], key[2], "runs", settings=knobs)).runs.append(run)
-    for parent in sorted((r for r in complete if r.data.tags.get(Tag.STAGE) == Stage.CV), key=lambda r: r.info.start_time):
+    for parent in sorted(
+        (r for r in complete if r.data.tags.get(Tag.STAGE) == Stage.CV), key=lambda r: r.info.start_time
+    ):
         tags = parent.data.tags
-        folds = sorted((r for r in complete if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
-                       key=lambda r: int(r.data.tags.get(Tag.FOLD, 0)))
-        groups[("cv", parent.info.run_id)] = RunGroup(tags.get(Tag.VARIANT, "?"), tags.get(Tag.CELL, "?"), "cv", folds,
-                                                      parent, f"{tags.get(Tag.FOLDS, '?')} folds, seed {tags.get(Tag.SEED, '?')}")
-    return sorted(groups.values(), key=lambda g: (g.kind, VARIANT_ORDER.get(g.variant, 9), CELL_ORDER.get(g.cell, 9),
-                                                  g.settings))
+        folds = sorted(
+            (r for r in complete if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+            key=lambda r: int(r.data.tags.get(Tag.FOLD, 0)),
+        )
+        groups[("cv", parent.info.run_id)] = RunGroup(
+            tags.get(Tag.VARIANT, "?"),
+            tags.get(Tag.CELL, "?"),
+            "cv",
+            folds,
+            parent,
+            f"{tags.get(Tag.FOLDS, '?')} folds, seed {tags.get(Tag.SEED, '?')}",
+        )
+    return sorted(
+        groups.values(), key=lambda g: (g.kind, VARIANT_ORDER.get(g.variant, 9), CELL_ORDER.get(g.cell, 9), g.settings)
+    )
 
 
 # -- horizon runs ------------------------------------------------------------------------------------
 def horizon_runs(task: str, profile: str | None = None, fingerprint: str | None = None) -> list:
-    query = f"tags.{Tag.STAGE} = '{Stage.HORIZON}'" + (f" and tags.{Tag.HORIZON_PROFILE} = '{profile}'"
-                                                       if profile else "")
+    query = f"tags.{Tag.STAGE} = '{Stage.HORIZON}'" + (
+        f" and tags.{Tag.HORIZON_PROFILE} = '{profile}'" if profile else ""
+    )
     query += f" and tags.{Tag.HORIZON_SPEC} = '{fingerprint}'" if fingerprint else ""
     return search_runs(task, query)
 
@@ -312,8 +339,11 @@ def load_horizon_data(task, margin_from_file=None) -> HorizonData | None:
         return None
     latest = max(runs, key=lambda r: r.info.start_time).data.tags
     profile, fingerprint = latest.get(Tag.HORIZON_PROFILE, ""), latest.get(Tag.HORIZON_SPEC)
-    runs = [r for r in runs if r.data.tags.get(Tag.HORIZON_PROFILE) == profile
-            and r.data.tags.get(Tag.HORIZON_SPEC) == fingerprint]
+    runs = [
+        r
+        for r in runs
+        if r.data.tags.get(Tag.HORIZON_PROFILE) == profile and r.data.tags.get(Tag.HORIZON_SPEC) == fingerprint
+    ]
     margin = latest.get(Tag.HORIZON_MARGIN)
     if margin is not None:
         margin = float(margin)
@@ -324,16 +354,21 @@ def load_horizon_data(task, margin_from_file=None) -> HorizonData | None:
             margin = DEFAULT_MARGIN
     seeds = len({r.data.tags.get(Tag.SEED) for r in runs})
     sources = {r.data.tags[Tag.ARM]: r.data.tags.get(Tag.CONFIG_SOURCE, "?") for r in runs}
-    return HorizonData(profile, collect(task, runs), runs, margin, runs[0].data.tags.get(Tag.HORIZON_AXIS, "T"),
-                       seeds, sources)
+    return HorizonData(
+        profile, collect(task, runs), runs, margin, runs[0].data.tags.get(Tag.HORIZON_AXIS, "T"), seeds, sources
+    )
 
 
 def probe_runs(data: HorizonData, arm: str, value: int) -> list:
     """The finished horizon runs of `arm` at length `value` that logged the gradient probe."""
-    return [r for r in data.runs if r.data.tags.get(Tag.ARM) == arm
-            and int(r.data.tags.get(Tag.HORIZON_VALUE, -1)) == value
-            and r.data.tags.get(Tag.STATE) == State.COMPLETE
-            and any(k.startswith(Metric.PROBE_PREFIX) for k in r.data.metrics)]
+    return [
+        r
+        for r in data.runs
+        if r.data.tags.get(Tag.ARM) == arm
+        and int(r.data.tags.get(Tag.HORIZON_VALUE, -1)) == value
+        and r.data.tags.get(Tag.STATE) == State.COMPLETE
+        and any(k.startswith(Metric.PROBE_PREFIX) for k in r.data.metrics)
+    ]
 
 
 def median(values: list[float]) -> float | None:
@@ -419,8 +454,9 @@ class TaskResults:
         return [r for s in self.studies for r in ([s.parent] if s.parent else []) + s.trials + s.finals]
 
 
-def load_task_results(task, profile: str | None = None, margin_from_file=None, dataset: str | None = None
-                      ) -> TaskResults:
+def load_task_results(
+    task, profile: str | None = None, margin_from_file=None, dataset: str | None = None
+) -> TaskResults:
     """The sweep of `profile` (default: the latest) and the latest horizon runs of `task` (or of one
     dataset of it); without a sweep, the finished single runs and cross-validations, grouped.
     UserError when the store has none of these."""

@@ -2,6 +2,7 @@
 
 Built on scipy.special's Student-t functions: importing scipy.stats costs about a second, which a
 report (goal: under 10 s for 200 runs) should not pay."""
+
 from __future__ import annotations
 
 import math

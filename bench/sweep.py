@@ -6,6 +6,7 @@ terminals or machines splits the work. A trial whose worker is gone (its pid on 
 Optuna heartbeat elsewhere) is failed and its retry queued; whichever worker comes next runs it, and
 no worker returns while a study still has work nobody is doing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -86,8 +87,12 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     def open_storage():
         with stable_in_practice():
             return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
-                heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=3))
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=interval,
+                grace_period=grace,
+                heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=3),
+            )
 
     for attempt in range(5):
         try:
@@ -101,8 +106,9 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
             if any(word in str(error) for word in ("already exists", "UNIQUE", "duplicate")) and attempt < 4:
                 time.sleep(0.5 * (attempt + 1))
                 continue
-            raise UserError(f"cannot open the Optuna storage {safe_url(url)}: {tracking.connection_error(error)}"
-                            ) from None
+            raise UserError(
+                f"cannot open the Optuna storage {safe_url(url)}: {tracking.connection_error(error)}"
+            ) from None
 
 
 def study_name(spec: SweepSpec, key: StudyKey, stage: str = "search") -> str:
@@ -115,8 +121,9 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     if spec.pruner["type"] == "median":
         return optuna.pruners.MedianPruner(**{"n_startup_trials": 3, "n_warmup_steps": 2, **options})
     if spec.pruner["type"] == "hyperband":  # resources are validations' steps (epochs without a step budget)
-        return optuna.pruners.HyperbandPruner(**{"min_resource": 2, "max_resource": spec.max_steps or spec.max_epochs,
-                                                 **options})
+        return optuna.pruners.HyperbandPruner(
+            **{"min_resource": 2, "max_resource": spec.max_steps or spec.max_epochs, **options}
+        )
     return optuna.pruners.NopPruner()
 
 
@@ -131,14 +138,21 @@ def sampler_seed_for(spec: SweepSpec, name: str, trials_so_far: int) -> int:
 def make_sampler(spec: SweepSpec, name: str, trials_so_far: int) -> optuna.samplers.BaseSampler:
     """TPE with `startup_trials` random start-up trials (Optuna's default 10 would leave small
     budgets all random): the model-based phase runs for the rest of the study's trials."""
-    return optuna.samplers.TPESampler(seed=sampler_seed_for(spec, name, trials_so_far),
-                                      n_startup_trials=spec.startup_trials)
+    return optuna.samplers.TPESampler(
+        seed=sampler_seed_for(spec, name, trials_so_far), n_startup_trials=spec.startup_trials
+    )
 
 
 def load(spec: SweepSpec, storage, name: str, trials_so_far: int = 0) -> optuna.Study:
     direction = "maximize" if get_task(spec.task).monitor_mode == "max" else "minimize"
-    return optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
-                               sampler=make_sampler(spec, name, trials_so_far), pruner=make_pruner(spec))
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction=direction,
+        load_if_exists=True,
+        sampler=make_sampler(spec, name, trials_so_far),
+        pruner=make_pruner(spec),
+    )
 
 
 def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
@@ -147,8 +161,9 @@ def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
         if dist["type"] == "float":
             values[key] = trial.suggest_float(key, dist["low"], dist["high"], log=dist.get("log", False))
         elif dist["type"] == "int":
-            values[key] = trial.suggest_int(key, dist["low"], dist["high"], step=dist.get("step", 1),
-                                            log=dist.get("log", False))
+            values[key] = trial.suggest_int(
+                key, dist["low"], dist["high"], step=dist.get("step", 1), log=dist.get("log", False)
+            )
         else:
             values[key] = trial.suggest_categorical(key, dist["choices"])
     return values
@@ -165,8 +180,9 @@ def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: d
     data = task.load_data(config.data_settings(), config.data_seed)
 
     def count(hidden: int) -> int:
-        return count_parameters(build_network(task, resolve_config(task_name, variant, cell, {**knobs, "hidden": hidden}),
-                                              data))
+        return count_parameters(
+            build_network(task, resolve_config(task_name, variant, cell, {**knobs, "hidden": hidden}), data)
+        )
 
     low, high = 1, 4096
     while low < high:  # parameter count grows monotonically with hidden
@@ -205,9 +221,11 @@ class Worker:
             try:
                 tracking.adopt_run(run_id)
             except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
-                raise UserError(f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
-                                f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
-                                f"resume against the MLflow store the sweep began with") from None
+                raise UserError(
+                    f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
+                    f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
+                    f"resume against the MLflow store the sweep began with"
+                ) from None
             return run_id
         with study_lock(self.storage, study.study_name):  # one parent run per study, even when workers race
             if study.user_attrs.get("mlflow_parent_run_id"):
@@ -215,17 +233,38 @@ class Worker:
             return self.create_parent_run(study, key)
 
     def create_parent_run(self, study: optuna.Study, key: StudyKey) -> str:
-        run_id = tracking.open_parent_run(self.spec.experiment, f"{self.spec.experiment}/{key.label}/sweep", tags={
-            T.TASK: self.spec.task, T.VARIANT: key.variant, T.CELL: key.cell, T.STAGE: tracking.Stage.STUDY,
-            T.PROFILE: self.spec.profile, T.GRID: key.suffix.lstrip(":"),
-            T.OPTUNA_STUDY: study.study_name, T.OPTUNA_STORAGE: safe_url(self.storage.url),
-            T.OPTUNA_VERSION: optuna.__version__, T.GIT_COMMIT: tracking.git_commit(),
-            T.SWEEP_FILE: str(self.spec.path), T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies])},
-            params={"trials": self.spec.trials, "max_epochs": self.spec.max_epochs, "max_steps": self.spec.max_steps,
-                    "eval_every_steps": self.spec.eval_every_steps, "patience_steps": self.spec.patience_steps,
-                    "startup_trials": self.spec.startup_trials, "pruner": self.spec.pruner["type"],
-                    "pruner_warmup": self.spec.pruner.get("n_warmup_steps", ""), "sampler_seed": self.spec.sampler_seed,
-                    "final_seeds": self.spec.final_seeds, **self.spec.fixed, **dict(key.grid)})
+        run_id = tracking.open_parent_run(
+            self.spec.experiment,
+            f"{self.spec.experiment}/{key.label}/sweep",
+            tags={
+                T.TASK: self.spec.task,
+                T.VARIANT: key.variant,
+                T.CELL: key.cell,
+                T.STAGE: tracking.Stage.STUDY,
+                T.PROFILE: self.spec.profile,
+                T.GRID: key.suffix.lstrip(":"),
+                T.OPTUNA_STUDY: study.study_name,
+                T.OPTUNA_STORAGE: safe_url(self.storage.url),
+                T.OPTUNA_VERSION: optuna.__version__,
+                T.GIT_COMMIT: tracking.git_commit(),
+                T.SWEEP_FILE: str(self.spec.path),
+                T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies]),
+            },
+            params={
+                "trials": self.spec.trials,
+                "max_epochs": self.spec.max_epochs,
+                "max_steps": self.spec.max_steps,
+                "eval_every_steps": self.spec.eval_every_steps,
+                "patience_steps": self.spec.patience_steps,
+                "startup_trials": self.spec.startup_trials,
+                "pruner": self.spec.pruner["type"],
+                "pruner_warmup": self.spec.pruner.get("n_warmup_steps", ""),
+                "sampler_seed": self.spec.sampler_seed,
+                "final_seeds": self.spec.final_seeds,
+                **self.spec.fixed,
+                **dict(key.grid),
+            },
+        )
         with interrupts.deferred():
             study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
             study.set_user_attr("mlflow_parent_run_id", run_id)
@@ -264,9 +303,12 @@ class Worker:
                 try:
                     if mlflow_client.get_run(run_id).info.status == "RUNNING":
                         owner = trial.user_attrs.get("worker") or {}
-                        tracking.close_run(run_id, "KILLED", tracking.State.INTERRUPTED,
-                                           f"process gone (host {owner.get('host')} pid {owner.get('pid')}); "
-                                           "its trial is retried")
+                        tracking.close_run(
+                            run_id,
+                            "KILLED",
+                            tracking.State.INTERRUPTED,
+                            f"process gone (host {owner.get('host')} pid {owner.get('pid')}); its trial is retried",
+                        )
                 except Exception:  # noqa: BLE001 - closed meanwhile by another worker
                     pass
 
@@ -306,11 +348,12 @@ class Worker:
                 return
             failures = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("fail_reason")]
             if len(failures) >= 2 * self.spec.trials:
-                raise UserError(f"study {name}: {len(failures)} trials failed (last: "
-                                f"{failures[-1].user_attrs['fail_reason']}); see their failure_reason in MLflow")
+                raise UserError(
+                    f"study {name}: {len(failures)} trials failed (last: "
+                    f"{failures[-1].user_attrs['fail_reason']}); see their failure_reason in MLflow"
+                )
             parent = self.parent_run(study, key)
-            study.optimize(lambda trial: self.objective(trial, study, key, parent), n_trials=1,
-                           catch=(Exception,))
+            study.optimize(lambda trial: self.objective(trial, study, key, parent), n_trials=1, catch=(Exception,))
             self.current_trial = None
             if self.progress:
                 self.progress.refresh()
@@ -333,25 +376,38 @@ class Worker:
         # Lightning and torch (seconds to import) only in the workers that train, not to plan or summarise.
         from bench.train import DivergedError, pruning_callback, train
 
-        knobs = {**self.spec.fixed, **dict(key.grid), **suggest(trial, self.spec.space_for(key.variant)),
-                 **self.spec.budget_knobs}
+        knobs = {
+            **self.spec.fixed,
+            **dict(key.grid),
+            **suggest(trial, self.spec.space_for(key.variant)),
+            **self.spec.budget_knobs,
+        }
         if self.spec.match_parameters:
-            knobs["hidden"] = hidden_for_parameter_count(self.spec.task, key.variant, key.cell, knobs,
-                                                         self.spec.match_parameters)
+            knobs["hidden"] = hidden_for_parameter_count(
+                self.spec.task, key.variant, key.cell, knobs, self.spec.match_parameters
+            )
             trial.set_user_attr("hidden", knobs["hidden"])
         config = resolve_config(self.spec.task, key.variant, key.cell, {**knobs, "seed": self.spec.sampler_seed})
         task = get_task(self.spec.task)
         try:
             result = train(
-                config, run_name=f"{self.spec.experiment}/{key.label}/trial{trial.number}", parent_run_id=parent,
-                tags={T.STAGE: tracking.Stage.TRIAL, T.OPTUNA_STUDY: study.study_name, T.OPTUNA_TRIAL: trial.number,
-                      T.GRID: key.suffix.lstrip(":"),
-                      T.PROFILE: self.spec.profile, T.OPTUNA_VERSION: optuna.__version__},
+                config,
+                run_name=f"{self.spec.experiment}/{key.label}/trial{trial.number}",
+                parent_run_id=parent,
+                tags={
+                    T.STAGE: tracking.Stage.TRIAL,
+                    T.OPTUNA_STUDY: study.study_name,
+                    T.OPTUNA_TRIAL: trial.number,
+                    T.GRID: key.suffix.lstrip(":"),
+                    T.PROFILE: self.spec.profile,
+                    T.OPTUNA_VERSION: optuna.__version__,
+                },
                 callbacks=[pruning_callback(trial, task.monitor, by_step=bool(self.spec.eval_every_steps))],
                 progress=False,
                 on_progress=self.progress.running(f"{key.label} trial {trial.number}") if self.progress else None,
                 finished_on=(optuna.TrialPruned, DivergedError),
-                on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+                on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
+            )
         except DivergedError as error:
             trial.set_user_attr("pruned_reason", str(error))
             raise optuna.TrialPruned(str(error)) from None
@@ -378,14 +434,17 @@ class Worker:
             for seed in self.spec.final_seeds:
                 failures = [t for t in trials if trial_seed(t) == seed and t.user_attrs.get("fail_reason")]
                 if len(failures) >= MAX_FINAL_FAILURES:
-                    raise UserError(f"study {final.study_name}: final seed {seed} failed {len(failures)} times "
-                                    f"(last: {failures[-1].user_attrs['fail_reason']})")
+                    raise UserError(
+                        f"study {final.study_name}: final seed {seed} failed {len(failures)} times "
+                        f"(last: {failures[-1].user_attrs['fail_reason']})"
+                    )
             held = {trial_seed(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
             for seed in [s for s in self.spec.final_seeds if s not in done | held]:
                 final.enqueue_trial({"seed": seed}, user_attrs={"best_trial": best.number})
             if final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                final.optimize(lambda trial: self.final_objective(trial, final, best, key, parent),
-                               n_trials=1, catch=(Exception,))
+                final.optimize(
+                    lambda trial: self.final_objective(trial, final, best, key, parent), n_trials=1, catch=(Exception,)
+                )
                 self.current_trial = None
                 if self.progress:
                     self.progress.refresh()
@@ -430,20 +489,33 @@ class Worker:
 
         seed = trial.suggest_categorical("seed", self.spec.final_seeds)
         for other in final.get_trials(deepcopy=False):
-            if other.number != trial.number and trial_seed(other) == seed and (
-                    other.state == TrialState.COMPLETE or (other.state in TAKEN and other.number < trial.number)):
+            if (
+                other.number != trial.number
+                and trial_seed(other) == seed
+                and (other.state == TrialState.COMPLETE or (other.state in TAKEN and other.number < trial.number))
+            ):
                 trial.set_user_attr("skipped", f"duplicate of trial {other.number}")
                 raise SlotTaken(f"seed {seed} is already evaluated by trial {other.number}")
         knobs = {**self.spec.fixed, **dict(key.grid), **best.params, **self.spec.budget_knobs, "seed": seed}
         if "hidden" in best.user_attrs:
             knobs["hidden"] = best.user_attrs["hidden"]
         config = resolve_config(self.spec.task, key.variant, key.cell, knobs)
-        result = train(config, run_name=f"{self.spec.experiment}/{key.label}/final-seed{seed}", parent_run_id=parent,
-                       tags={T.STAGE: tracking.Stage.FINAL, T.OPTUNA_STUDY: final.study_name,
-                             T.OPTUNA_TRIAL: trial.number, T.GRID: key.suffix.lstrip(":"),
-                             T.BEST_TRIAL: best.number, T.PROFILE: self.spec.profile},
-                       progress=False, on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
-                       on_progress=self.progress.running(f"{key.label} final seed {seed}") if self.progress else None)
+        result = train(
+            config,
+            run_name=f"{self.spec.experiment}/{key.label}/final-seed{seed}",
+            parent_run_id=parent,
+            tags={
+                T.STAGE: tracking.Stage.FINAL,
+                T.OPTUNA_STUDY: final.study_name,
+                T.OPTUNA_TRIAL: trial.number,
+                T.GRID: key.suffix.lstrip(":"),
+                T.BEST_TRIAL: best.number,
+                T.PROFILE: self.spec.profile,
+            },
+            progress=False,
+            on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
+            on_progress=self.progress.running(f"{key.label} final seed {seed}") if self.progress else None,
+        )
         for key, value in result.test_metrics.items():
             trial.set_user_attr(key, value)
         for key_name, value in result.baselines.items():
@@ -493,8 +565,10 @@ def check_same_store(study: optuna.Study) -> None:
     began = study.user_attrs.get("mlflow_store")
     now = safe_url(tracking.tracking_uri())
     if began and began != now:
-        raise UserError(f"study {study.study_name} began with the MLflow store {began}, but MLFLOW_TRACKING_URI "
-                        f"is now {now}: resume with the store it began with")
+        raise UserError(
+            f"study {study.study_name} began with the MLflow store {began}, but MLFLOW_TRACKING_URI "
+            f"is now {now}: resume with the store it began with"
+        )
 
 
 def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
@@ -505,13 +579,17 @@ def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
     task = get_task(spec.task)
     pick = min if task.monitor_mode == "min" else max
     metric = task.report_metric
-    return {"done": len(complete), "pruned": sum(t.state == TrialState.PRUNED for t in search),
-            "failed": sum(t.state == TrialState.FAIL and "skipped" not in t.user_attrs for t in search),
-            "best": pick((t.value for t in complete), default=None),
-            "finals": sum(t.state == TrialState.COMPLETE for t in final),
-            "tests": [t.user_attrs.get(f"test/{metric}") for t in final if t.state == TrialState.COMPLETE],
-            "baseline": next((t.user_attrs[f"baseline/{metric}"] for t in final if f"baseline/{metric}" in t.user_attrs),
-                             None)}
+    return {
+        "done": len(complete),
+        "pruned": sum(t.state == TrialState.PRUNED for t in search),
+        "failed": sum(t.state == TrialState.FAIL and "skipped" not in t.user_attrs for t in search),
+        "best": pick((t.value for t in complete), default=None),
+        "finals": sum(t.state == TrialState.COMPLETE for t in final),
+        "tests": [t.user_attrs.get(f"test/{metric}") for t in final if t.state == TrialState.COMPLETE],
+        "baseline": next(
+            (t.user_attrs[f"baseline/{metric}"] for t in final if f"baseline/{metric}" in t.user_attrs), None
+        ),
+    }
 
 
 class Progress:
@@ -545,8 +623,10 @@ class Progress:
                 searched += 1
                 if (key, "search") not in self.announced:
                     self.announced.add((key, "search"))
-                    messages.append(f"searched {key.label}: {c['done']} complete, {c['pruned']} pruned, "
-                                    f"{c['failed']} failed; best val {best}")
+                    messages.append(
+                        f"searched {key.label}: {c['done']} complete, {c['pruned']} pruned, "
+                        f"{c['failed']} failed; best val {best}"
+                    )
             elif not running:
                 running = f"{key.label} {trials}/{self.spec.trials} trials, best {best}"
             tests = [t for t in c["tests"] if t is not None]
@@ -554,8 +634,12 @@ class Progress:
                 self.announced.add((key, "final"))
                 spread = f" ± {statistics.stdev(tests):.3g}" if len(tests) > 1 else ""
                 baseline = "" if c["baseline"] is None else f" (baseline {c['baseline']:.3g})"
-                messages.append(f"final {key.label}: test/{metric} {statistics.fmean(tests):.4g}{spread} over "
-                                f"{len(tests)} seeds{baseline}" if tests else f"final {key.label}: done")
+                messages.append(
+                    f"final {key.label}: test/{metric} {statistics.fmean(tests):.4g}{spread} over "
+                    f"{len(tests)} seeds{baseline}"
+                    if tests
+                    else f"final {key.label}: done"
+                )
         if not first:  # a resumed sweep does not repeat what earlier invocations finished
             for message in messages:
                 self.line.write(message)
@@ -603,21 +687,34 @@ def summary_rows(spec: SweepSpec, storage) -> list[dict]:
     for key in spec.studies:
         counts = study_counts(spec, storage, key)
         tests = [t for t in counts["tests"] if t is not None]
-        rows.append({"variant": "/".join([key.variant, *(f"{k}={v}" for k, v in key.grid)]), "cell": key.cell, "complete": counts["done"], "pruned": counts["pruned"],
-                     "failed": counts["failed"], "best_val": counts["best"], "baseline": counts["baseline"],
-                     "test_mean": statistics.fmean(tests) if tests else None,
-                     "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0 if tests else None,
-                     "seeds": len(tests)})
+        rows.append(
+            {
+                "variant": "/".join([key.variant, *(f"{k}={v}" for k, v in key.grid)]),
+                "cell": key.cell,
+                "complete": counts["done"],
+                "pruned": counts["pruned"],
+                "failed": counts["failed"],
+                "best_val": counts["best"],
+                "baseline": counts["baseline"],
+                "test_mean": statistics.fmean(tests) if tests else None,
+                "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0 if tests else None,
+                "seeds": len(tests),
+            }
+        )
     return rows
 
 
 def format_summary(rows: list[dict], metric: str = "test/loss") -> str:
     width = max([15] + [len(r["variant"]) + 2 for r in rows])
-    lines = [f"{'variant':<{width}}{'cell':<6}{'trials c/p/f':>14}{'best val':>11}{metric + ' (mean ± sd)':>26}{'baseline':>10}"]
+    lines = [
+        f"{'variant':<{width}}{'cell':<6}{'trials c/p/f':>14}{'best val':>11}{metric + ' (mean ± sd)':>26}{'baseline':>10}"
+    ]
     for r in rows:
         best = "-" if r["best_val"] is None else f"{r['best_val']:.4f}"
         test = "-" if r["test_mean"] is None else f"{r['test_mean']:.4f} ± {r['test_std']:.4f} (n={r['seeds']})"
         trials = f"{r['complete']}/{r['pruned']}/{r['failed']}"
-        lines.append(f"{r['variant']:<{width}}{r['cell']:<6}{trials:>14}"
-                     f"{best:>11}{test:>26}{'-' if r['baseline'] is None else format(r['baseline'], '.4f'):>10}")
+        lines.append(
+            f"{r['variant']:<{width}}{r['cell']:<6}{trials:>14}"
+            f"{best:>11}{test:>26}{'-' if r['baseline'] is None else format(r['baseline'], '.4f'):>10}"
+        )
     return "\n".join(lines)

@@ -4,6 +4,7 @@ A file lists the variants x cells to compare (one Optuna study each), the knobs 
 search space shared by every study (plus per-variant extras), the budget and the evaluation.
 Profiles (`cpu`, `gpu`, `smoke`, ...) override any of these top-level keys.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,15 +23,39 @@ from bench.registry import get_task
 from bench.variants import CELLS, VARIANTS
 
 SWEEP_DIR = ROOT / "sweeps"
-TOP_KEYS = {"task", "description", "variants", "cells", "grid", "variant_grid", "fixed", "search_space", "variant_space", "trials",
-            "max_epochs", "max_steps", "eval_every_steps", "patience_steps", "startup_trials", "pruner", "sampler_seed",
-            "final_seeds", "match_parameters", "profiles"}
+TOP_KEYS = {
+    "task",
+    "description",
+    "variants",
+    "cells",
+    "grid",
+    "variant_grid",
+    "fixed",
+    "search_space",
+    "variant_space",
+    "trials",
+    "max_epochs",
+    "max_steps",
+    "eval_every_steps",
+    "patience_steps",
+    "startup_trials",
+    "pruner",
+    "sampler_seed",
+    "final_seeds",
+    "match_parameters",
+    "profiles",
+}
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
-DIST_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
-             "categorical": {"type", "choices"}}
-PRUNERS = {"median": {"type", "n_startup_trials", "n_warmup_steps"},
-           "hyperband": {"type", "min_resource", "max_resource", "reduction_factor"},
-           "none": {"type"}}
+DIST_KEYS = {
+    "float": {"type", "low", "high", "log"},
+    "int": {"type", "low", "high", "step", "log"},
+    "categorical": {"type", "choices"},
+}
+PRUNERS = {
+    "median": {"type", "n_startup_trials", "n_warmup_steps"},
+    "hyperband": {"type", "min_resource", "max_resource", "reduction_factor"},
+    "none": {"type"},
+}
 POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}
 
 
@@ -148,8 +173,9 @@ def default_profile() -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
-def load_sweep(task: str, profile: str | None = None, path: Path | None = None,
-               overrides: dict[str, str] | None = None) -> SweepSpec:
+def load_sweep(
+    task: str, profile: str | None = None, path: Path | None = None, overrides: dict[str, str] | None = None
+) -> SweepSpec:
     """Read, merge the profile into, and validate a sweep file. Raises UserError naming file and key.
     `overrides` (command-line key=value, e.g. data_dir=...) are added to `fixed`."""
     get_task(task)  # unknown task -> one line listing the tasks
@@ -176,12 +202,15 @@ def sweep_experiment(spec: SweepSpec) -> str:
     return tracking.experiment_name(spec.task, get_task(spec.task).dataset(config.task_settings))
 
 
-def read_profiled_file(path: Path, task: str, profile: str | None, kind: str, top_keys: set[str],
-                       profile_keys: set[str]) -> tuple[dict, str]:
+def read_profiled_file(
+    path: Path, task: str, profile: str | None, kind: str, top_keys: set[str], profile_keys: set[str]
+) -> tuple[dict, str]:
     """Read a task's YAML file (sweep or horizon), check its keys and merge the chosen profile into
     its top level. Returns (merged mapping, profile name); UserError names the file and key."""
     if not path.is_file():
-        raise UserError(f"no {kind} file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        raise UserError(
+            f"no {kind} file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
+        )
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -196,7 +225,9 @@ def read_profiled_file(path: Path, task: str, profile: str | None, kind: str, to
     profiles = raw.get("profiles") or {}
     profile = profile or default_profile()
     if profile not in profiles:
-        raise UserError(f"{path}: unknown profile {profile!r}; choose one of: {', '.join(profiles) or '(none defined)'}")
+        raise UserError(
+            f"{path}: unknown profile {profile!r}; choose one of: {', '.join(profiles) or '(none defined)'}"
+        )
     profile_overrides = profiles[profile] or {}
     if not isinstance(profile_overrides, dict):
         raise UserError(f"{path}: profiles.{profile}: expected a mapping")
@@ -227,7 +258,9 @@ def validate(path: Path, task: str, profile: str, merged: dict, from_command_lin
     for name in variant_space:
         if name not in VARIANTS:
             fail(f"variant_space.{name}", f"unknown variant; allowed: {', '.join(VARIANTS)}")
-    for prefix, space in [("search_space", search_space)] + [(f"variant_space.{v}", s) for v, s in variant_space.items()]:
+    for prefix, space in [("search_space", search_space)] + [
+        (f"variant_space.{v}", s) for v, s in variant_space.items()
+    ]:
         for key, dist in (space or {}).items():
             validate_distribution(fail, f"{prefix}.{key}", key, dist)
     for key in ("trials", "max_epochs"):
@@ -244,8 +277,11 @@ def validate(path: Path, task: str, profile: str, merged: dict, from_command_lin
     if not final_seeds or not all(isinstance(s, int) and s >= 0 for s in final_seeds):
         fail("final_seeds", "a positive count or a list of non-negative integer seeds")
     if sampler_seed in final_seeds:
-        fail("final_seeds", f"must not contain the search seed sampler_seed={sampler_seed}: the selected trial "
-                            "would count as its own replicate")
+        fail(
+            "final_seeds",
+            f"must not contain the search seed sampler_seed={sampler_seed}: the selected trial "
+            "would count as its own replicate",
+        )
     max_steps, eval_every_steps, patience_steps = check_budget(fail, merged)
     startup = merged.get("startup_trials", max(1, merged["trials"] // 2))
     if not isinstance(startup, int) or isinstance(startup, bool) or not 0 <= startup <= merged["trials"]:
@@ -264,8 +300,11 @@ def validate(path: Path, task: str, profile: str, merged: dict, from_command_lin
         if key in ("seed",):
             fail(f"fixed.{key}", "seeds are set by the sweep (sampler_seed, final_seeds)")
         if key in ("folds", "fold") and str(fixed[key]) not in ("0", "-1"):
-            fail(f"fixed.{key}", "cross-validation runs through make train (folds=K); a sweep tunes on validation "
-                                 "and tests its final seeds once")
+            fail(
+                f"fixed.{key}",
+                "cross-validation runs through make train (folds=K); a sweep tunes on validation "
+                "and tests its final seeds once",
+            )
     grid = merged.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         fail("grid", "expected a mapping of knob: [values] (e.g. train_subset: [500, 2000, 0])")
@@ -275,29 +314,71 @@ def validate(path: Path, task: str, profile: str, merged: dict, from_command_lin
             fail(f"variant_grid.{name}", f"unknown variant; allowed: {', '.join(VARIANTS)}")
         if not isinstance(knobs, dict) or not all(isinstance(v, list) and v for v in knobs.values()):
             fail(f"variant_grid.{name}", "expected a mapping of knob: [values] (e.g. embedding_vectors: [a, b])")
-    check_one_place_per_knob(fail, fixed, from_command_line, grid, variant_grid, search_space, variant_space,
-                             match is not None)
+    check_one_place_per_knob(
+        fail, fixed, from_command_line, grid, variant_grid, search_space, variant_space, match is not None
+    )
     points = grid_points(grid)
     # A variant's own grid (e.g. the embedding source of embedding-pretrained) multiplies its studies only.
-    studies = [StudyKey(v, c, point + extra) for point in points for v in variants
-               for extra in grid_points(variant_grid.get(v) or {}) for c in cells]
+    studies = [
+        StudyKey(v, c, point + extra)
+        for point in points
+        for v in variants
+        for extra in grid_points(variant_grid.get(v) or {})
+        for c in cells
+    ]
     for study in studies:
         space = {**search_space, **variant_space.get(study.variant, {})}
         if not space and merged["trials"] > 1:
-            fail("search_space", f"nothing is searched for {study.label}, so its {merged['trials']} trials would "
-                                 "be identical: add a search_space or set trials: 1")
-        check_every_value(path, profile, task, study, fixed, from_command_line, space,
-                          budget_knobs(merged["max_epochs"], max_steps, eval_every_steps, patience_steps))
-    return SweepSpec(task=task, profile=profile, path=path, variants=variants, cells=cells, fixed=fixed,
-                     search_space=search_space, variant_space=variant_space, trials=merged["trials"],
-                     max_epochs=merged["max_epochs"], pruner=pruner, sampler_seed=sampler_seed,
-                     final_seeds=final_seeds, match_parameters=match, description=merged.get("description", ""),
-                     grid=grid, studies=studies, max_steps=max_steps, eval_every_steps=eval_every_steps,
-                     patience_steps=patience_steps, startup_trials=startup)
+            fail(
+                "search_space",
+                f"nothing is searched for {study.label}, so its {merged['trials']} trials would "
+                "be identical: add a search_space or set trials: 1",
+            )
+        check_every_value(
+            path,
+            profile,
+            task,
+            study,
+            fixed,
+            from_command_line,
+            space,
+            budget_knobs(merged["max_epochs"], max_steps, eval_every_steps, patience_steps),
+        )
+    return SweepSpec(
+        task=task,
+        profile=profile,
+        path=path,
+        variants=variants,
+        cells=cells,
+        fixed=fixed,
+        search_space=search_space,
+        variant_space=variant_space,
+        trials=merged["trials"],
+        max_epochs=merged["max_epochs"],
+        pruner=pruner,
+        sampler_seed=sampler_seed,
+        final_seeds=final_seeds,
+        match_parameters=match,
+        description=merged.get("description", ""),
+        grid=grid,
+        studies=studies,
+        max_steps=max_steps,
+        eval_every_steps=eval_every_steps,
+        patience_steps=patience_steps,
+        startup_trials=startup,
+    )
 
 
-def check_one_place_per_knob(fail, fixed: dict, from_command_line: set[str], grid: dict, variant_grid: dict,
-                             search_space: dict, variant_space: dict, match_parameters: bool) -> None:
+def check_one_place_per_knob(
+    fail,
+    fixed: dict,
+    from_command_line: set[str],
+    grid: dict,
+    variant_grid: dict,
+    search_space: dict,
+    variant_space: dict,
+    match_parameters: bool,
+) -> None:
     """A searched knob that is also fixed (in the file, ARGS or a grid) would be silently overwritten by
     one of them: name both places."""
     places: dict[str, list[str]] = {}
@@ -324,8 +405,16 @@ def check_one_place_per_knob(fail, fixed: dict, from_command_line: set[str], gri
             fail(key, f"set in two places, {where[0]} and {where[1]}; keep one")
 
 
-def check_every_value(path: Path, profile: str, task: str, study: StudyKey, fixed: dict, from_command_line: set[str],
-                      space: dict, budget: dict) -> None:
+def check_every_value(
+    path: Path,
+    profile: str,
+    task: str,
+    study: StudyKey,
+    fixed: dict,
+    from_command_line: set[str],
+    space: dict,
+    budget: dict,
+) -> None:
     """Every value a trial can get must be a valid run config: the fixed knobs and grid point with each
     end of every range and each categorical choice, before anything starts."""
     base = {key: first_value(dist) for key, dist in space.items()}
@@ -338,8 +427,12 @@ def check_every_value(path: Path, profile: str, task: str, study: StudyKey, fixe
     candidates[1] = ("ARGS", None, base, fixed)
     for where, value, sample, *knobs in candidates:
         try:
-            resolve_config(task, study.variant, study.cell,
-                           {**(knobs[0] if knobs else fixed), **dict(study.grid), **sample, **budget})
+            resolve_config(
+                task,
+                study.variant,
+                study.cell,
+                {**(knobs[0] if knobs else fixed), **dict(study.grid), **sample, **budget},
+            )
         except UserError as error:
             if value is not None or where not in ("fixed/grid", "ARGS"):
                 where = f"search_space.{where} value {value!r}"

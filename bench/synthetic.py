@@ -1,4 +1,5 @@
 """Shared machinery of generated tasks: split seeds, numpy -> `datasets.Dataset`, on-disk cache."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,8 +58,13 @@ def cached_split(task: str, params: dict, generate: Callable[[], dict[str, np.nd
     return datasets.load_from_disk(str(target))
 
 
-def generated_splits(task: str, settings: dict, data_seed: int, version: int,
-                     generate: Callable[[int, int, np.random.Generator], dict[str, np.ndarray]]) -> dict:
+def generated_splits(
+    task: str,
+    settings: dict,
+    data_seed: int,
+    version: int,
+    generate: Callable[[int, int, np.random.Generator], dict[str, np.ndarray]],
+) -> dict:
     """train/validation/test of a generated task with settings T, n_train, n_val, n_test."""
     T = settings["T"]
     sizes = {"train": settings["n_train"], "validation": settings["n_val"], "test": settings["n_test"]}

@@ -1,6 +1,7 @@
 """The generic text-classification path shared by every sentiment task (and any local dataset):
 load (hub or local parquet/csv/jsonl) -> validate -> carve validation / labeled subset ->
 word-level tokenizer trained on train only -> `datasets.map(batched=True)` (cached) -> TaskData."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,16 +27,20 @@ def text_settings(text_column: str, max_length: int) -> dict:
         # Where the data is (see `find_files`): a folder with train/[validation/]test files, or with one
         # data file; or named files. Without any, the task's hub dataset.
         "data_dir": "",
-        "train_file": "", "validation_file": "", "test_file": "",  # train_file alone: one file, test carved
+        "train_file": "",
+        "validation_file": "",
+        "test_file": "",  # train_file alone: one file, test carved
         "dataset": "",  # a name for the experiment, run names and report (default: the data folder's name)
-        "text_column": text_column, "label_column": "label",
+        "text_column": text_column,
+        "label_column": "label",
         "label_map": "",  # e.g. neg:0,pos:1 or 1:0,2:1 (default: labels 0..K-1 as they are, strings in sorted order)
         "num_classes": 0,  # 0: from the training labels
         "max_length": max_length,  # tokens kept per text (longer texts are truncated at the end)
         # words: \w+ and punctuation runs; glove: also keeps the contractions GloVe knows (n't, 's, 're, ...)
         # as tokens; auto: glove when embedding_vectors is set, else words
         "tokenizer": "auto",
-        "min_freq": 2, "max_vocab": 20000,  # vocabulary from the training split only...
+        "min_freq": 2,
+        "max_vocab": 20000,  # vocabulary from the training split only...
         "vectors_vocab": 100000,  # ...plus, with embedding_vectors, the first N words of the vectors file
         "val_fraction": 0.1,  # stratified carve from train when the data has no validation split
         "test_fraction": 0.1,  # one file (or train + validation): stratified carve of the test split
@@ -51,25 +56,61 @@ def text_settings(text_column: str, max_length: int) -> dict:
     }
 
 
-def text_task(name: str, hub_id: str | None, text_column: str, max_length: int, description: str,
-              references: str = "", hub_test_split: str = "test") -> TaskSpec:
+def text_task(
+    name: str,
+    hub_id: str | None,
+    text_column: str,
+    max_length: int,
+    description: str,
+    references: str = "",
+    hub_test_split: str = "test",
+) -> TaskSpec:
     """A sentiment/text-classification task: the network reads token ids, predicts one class.
     Without a hub dataset (the generic task), runs are named after the dataset (the data folder)."""
+
     def load_data(settings: dict, data_seed: int) -> TaskData:
         return load_text_classification(name, hub_id, hub_test_split, settings, data_seed)
 
     return TaskSpec(
-        name=name, description=description, input_kind="tokens", output_kind="per-sequence",
-        loss="cross_entropy", settings=text_settings(text_column, max_length),
-        minimums={"max_length": 1, "min_freq": 1, "max_vocab": 3, "num_classes": 0, "train_subset": 0,
-                  "val_fraction": 0.0, "test_fraction": 0.0, "folds": 0, "fold": -1, "vectors_vocab": 0},
-        load_data=load_data, family="text", test_preset={"min_freq": 1}, batching="by-length",
-        metrics=(MetricSpec("acc", "accuracy"),), monitor="val/acc", monitor_mode="max",
+        name=name,
+        description=description,
+        input_kind="tokens",
+        output_kind="per-sequence",
+        loss="cross_entropy",
+        settings=text_settings(text_column, max_length),
+        minimums={
+            "max_length": 1,
+            "min_freq": 1,
+            "max_vocab": 3,
+            "num_classes": 0,
+            "train_subset": 0,
+            "val_fraction": 0.0,
+            "test_fraction": 0.0,
+            "folds": 0,
+            "fold": -1,
+            "vectors_vocab": 0,
+        },
+        load_data=load_data,
+        family="text",
+        test_preset={"min_freq": 1},
+        batching="by-length",
+        metrics=(MetricSpec("acc", "accuracy"),),
+        monitor="val/acc",
+        monitor_mode="max",
         # Early stopping decides the length: small sets need many epochs (issue 14 reported SST-2 sentences
         # gaining 3.4 points from 5 to 15 epochs), large ones stop after `patience` flat validation checks.
-        training_defaults={"lr": 2e-3, "hidden": 128, "embedding_size": 100, "batch_size": 64, "max_epochs": 30,
-                           "patience": 3, "gradient_clip": 5.0},
-        references=references, report_metric="acc", train_metrics=True,
+        training_defaults={
+            "lr": 2e-3,
+            "hidden": 128,
+            "embedding_size": 100,
+            "batch_size": 64,
+            "max_epochs": 30,
+            "patience": 3,
+            "gradient_clip": 5.0,
+        },
+        references=references,
+        report_metric="acc",
+        train_metrics=True,
         choices={"batching": ("auto", "packed", "bucketed", "padded"), "tokenizer": ("auto", "words", "glove")},
         dataset_name=dataset_name if hub_id is None else None,
     )
@@ -94,17 +135,24 @@ def find_files(settings: dict) -> dict[str, Path]:
                 if split not in files and (folder / f"{split}{suffix}").exists():
                     files[split] = folder / f"{split}{suffix}"
         if "train" not in files:
-            candidates = [p for p in data_files_in(folder) if p not in files.values()
-                          and p.stem not in ("unsupervised", "unlabeled")]
+            candidates = [
+                p
+                for p in data_files_in(folder)
+                if p not in files.values() and p.stem not in ("unsupervised", "unlabeled")
+            ]
             if not candidates and not files:
                 raise UserError(f"data_dir={folder} holds no .parquet, .csv or .jsonl file")
             if len(candidates) > 1:
-                raise UserError(f"data_dir={folder} holds several data files ({', '.join(p.name for p in candidates[:4])})"
-                                " and none named train.*: name them train/validation/test, or pick one with "
-                                "train_file=<path>")
+                raise UserError(
+                    f"data_dir={folder} holds several data files ({', '.join(p.name for p in candidates[:4])})"
+                    " and none named train.*: name them train/validation/test, or pick one with "
+                    "train_file=<path>"
+                )
             if candidates and files:
-                raise UserError(f"data_dir={folder} holds {', '.join(p.name for p in files.values())} and "
-                                f"{candidates[0].name}: name the training file train{candidates[0].suffix}")
+                raise UserError(
+                    f"data_dir={folder} holds {', '.join(p.name for p in files.values())} and "
+                    f"{candidates[0].name}: name the training file train{candidates[0].suffix}"
+                )
             if candidates:
                 files["train"] = candidates[0]
     for split, path in files.items():
@@ -113,8 +161,10 @@ def find_files(settings: dict) -> dict[str, Path]:
         if path.suffix not in FORMATS:
             raise UserError(f"{path}: unsupported format {path.suffix!r}; use .parquet, .csv or .jsonl")
     if files and "train" not in files:
-        raise UserError(f"found {' and '.join(f'{s} ({p.name})' for s, p in files.items())} but no training data: "
-                        "add a train file (train_file=<path>), or give one file with everything as train_file=<path>")
+        raise UserError(
+            f"found {' and '.join(f'{s} ({p.name})' for s, p in files.items())} but no training data: "
+            "add a train file (train_file=<path>), or give one file with everything as train_file=<path>"
+        )
     return files
 
 
@@ -145,7 +195,9 @@ def read_file(split: str, path: Path, hf_cache: str):
         if rows == 0:
             raise UserError(f"the {split} split is empty ({path})")
     try:
-        return datasets.load_dataset(FORMATS[path.suffix], data_files={split: str(path)}, split=split, cache_dir=hf_cache)
+        return datasets.load_dataset(
+            FORMATS[path.suffix], data_files={split: str(path)}, split=split, cache_dir=hf_cache
+        )
     except Exception as error:
         if "corresponds to no data" in str(error):
             raise UserError(f"the {split} split is empty ({path})") from None
@@ -160,13 +212,17 @@ def load_raw(name: str, hub_id: str | None, hub_test_split: str, settings: dict)
     if files:
         return {split: read_file(split, path, hf_cache) for split, path in files.items()}
     if hub_id is None:
-        raise UserError(f"task {name} reads local files only: set data_dir=<folder> (train/[validation/]test files, "
-                        "or one data file) or train_file=<path> [test_file=<path>]")
+        raise UserError(
+            f"task {name} reads local files only: set data_dir=<folder> (train/[validation/]test files, "
+            "or one data file) or train_file=<path> [test_file=<path>]"
+        )
     try:
         hub = datasets.load_dataset(hub_id, cache_dir=hf_cache)
     except Exception as error:
-        raise UserError(f"cannot load {hub_id} from the Hugging Face hub ({first_line(error, 120)}); "
-                        f"use local files: data_dir=<folder with train/test .parquet|.csv|.jsonl>") from None
+        raise UserError(
+            f"cannot load {hub_id} from the Hugging Face hub ({first_line(error, 120)}); "
+            f"use local files: data_dir=<folder with train/test .parquet|.csv|.jsonl>"
+        ) from None
     # The hub's SST-2 hides its test labels: its validation split is then the test split.
     raw = {"train": hub["train"], "test": hub[hub_test_split]}
     if "validation" in hub and hub_test_split != "validation":
@@ -193,8 +249,10 @@ def check_splits(raw: dict, columns: dict[str, str], label: str, classes: int = 
 def check_columns(split: str, dataset, columns: dict[str, str]) -> None:
     for role, column in columns.items():
         if column not in dataset.column_names:
-            raise UserError(f"{split} split has no column {column!r} (columns: {', '.join(dataset.column_names)});"
-                            f" set {role}=<name>")
+            raise UserError(
+                f"{split} split has no column {column!r} (columns: {', '.join(dataset.column_names)});"
+                f" set {role}=<name>"
+            )
 
 
 def check_integer_labels(labels: dict[str, list], classes: int) -> int:
@@ -208,18 +266,22 @@ def check_integer_labels(labels: dict[str, list], classes: int) -> int:
             why = f"class {missing[0]} never occurs" if train[0] >= 0 else "negative labels"
             shown = ", ".join(map(str, train[:8])) + (", ..." if len(train) > 8 else "")
             suggestion = ",".join(f"{v}:{i}" for i, v in enumerate(train[:8])) + (",..." if len(train) > 8 else "")
-            raise UserError(f"train split has labels {{{shown}}}, not 0..K-1 ({why}): set label_map={suggestion} "
-                            f"or remap the labels to 0..{len(train) - 1}")
+            raise UserError(
+                f"train split has labels {{{shown}}}, not 0..K-1 ({why}): set label_map={suggestion} "
+                f"or remap the labels to 0..{len(train) - 1}"
+            )
     for split, values in labels.items():
         bad = sorted(v for v in values if not 0 <= v < classes)
         if bad:
-            raise UserError(f"{split} split has labels outside 0..{classes - 1}: {bad[:5]}; set label_map=... "
-                            f"(e.g. {','.join(f'{v}:{i}' for i, v in enumerate(train))}) or remap them")
+            raise UserError(
+                f"{split} split has labels outside 0..{classes - 1}: {bad[:5]}; set label_map=... "
+                f"(e.g. {','.join(f'{v}:{i}' for i, v in enumerate(train))}) or remap them"
+            )
     return classes
 
 
 def parse_label_map(text: str) -> dict[str, int]:
-    """"neg:0,pos:1" -> {"neg": 0, "pos": 1}; ids must be 0..K-1."""
+    """ "neg:0,pos:1" -> {"neg": 0, "pos": 1}; ids must be 0..K-1."""
     mapping: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.rpartition(":")
@@ -247,15 +309,19 @@ def label_mapping(labels: dict[str, list], settings: dict) -> tuple[dict[str, in
         classes = check_integer_labels(integers, settings["num_classes"])
         return (None if kinds == {int} else {label_key(v): int(v) for vs in labels.values() for v in vs}), classes
     if kinds != {str}:
-        raise UserError(f"the labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}): "
-                        "use one kind (integers 0..K-1 or class names), or set label_map=<label>:<id>,...")
+        raise UserError(
+            f"the labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}): "
+            "use one kind (integers 0..K-1 or class names), or set label_map=<label>:<id>,..."
+        )
     names = sorted(set(labels["train"]))
     mapping = {name: index for index, name in enumerate(names)}
     for split, values in labels.items():
         unknown = sorted(set(values) - set(mapping))
         if unknown:
-            raise UserError(f"{split} split has labels that train lacks: {unknown[:5]}; "
-                            f"set label_map=<label>:<id>,... naming every class")
+            raise UserError(
+                f"{split} split has labels that train lacks: {unknown[:5]}; "
+                f"set label_map=<label>:<id>,... naming every class"
+            )
     return mapping, max(len(mapping), settings["num_classes"])
 
 
@@ -311,8 +377,10 @@ def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int, dict]:
     text, label = settings["text_column"], settings["label_column"]
     for split, dataset in raw.items():
         check_columns(split, dataset, {"text_column": text, "label_column": label})
-    selected = {split: dataset.select_columns([text, label]).rename_columns({text: "text", label: "label"})
-                for split, dataset in raw.items()}
+    selected = {
+        split: dataset.select_columns([text, label]).rename_columns({text: "text", label: "label"})
+        for split, dataset in raw.items()
+    }
     for split, dataset in selected.items():
         missing = sum(value is None for value in dataset["label"])
         if missing:
@@ -320,9 +388,16 @@ def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int, dict]:
     selected, dropped = drop_blank_texts(selected)
     mapping, classes = label_mapping({split: unique_labels(dataset) for split, dataset in selected.items()}, settings)
     if mapping is not None:
-        selected = {split: dataset.map(encode_labels, batched=True, fn_kwargs={"mapping": mapping},
-                                       features=label_ids(dataset.features), desc=f"label ids ({split})")
-                    for split, dataset in selected.items()}
+        selected = {
+            split: dataset.map(
+                encode_labels,
+                batched=True,
+                fn_kwargs={"mapping": mapping},
+                features=label_ids(dataset.features),
+                desc=f"label ids ({split})",
+            )
+            for split, dataset in selected.items()
+        }
     return selected, classes, {"label_map": mapping, "dropped": dropped}
 
 
@@ -367,8 +442,10 @@ def fold_split(pool, folds: int, fold: int, seed: int) -> tuple:
     labels = np.asarray(pool["label"])
     values, counts = np.unique(labels, return_counts=True)
     if counts.min() < folds:
-        raise UserError(f"folds={folds}: class {values[counts.argmin()]} has only {counts.min()} examples; "
-                        f"use at most folds={max(int(counts.min()), 2)}")
+        raise UserError(
+            f"folds={folds}: class {values[counts.argmin()]} has only {counts.min()} examples; "
+            f"use at most folds={max(int(counts.min()), 2)}"
+        )
     partition = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
     rest, test = list(partition)[fold]
     return pool.select(sorted(rest.tolist())), pool.select(sorted(test.tolist()))
@@ -386,30 +463,46 @@ def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
         raise UserError("folds=1 is not cross-validation: set folds=0 (off) or folds=K with K >= 2 (e.g. 10)")
     if folds:
         if not 0 <= settings["fold"] < folds:
-            raise UserError(f"fold={settings['fold']} is out of range for folds={folds}: 0..{folds - 1} "
-                            "(train runs every fold itself; set fold only to run one)")
+            raise UserError(
+                f"fold={settings['fold']} is out of range for folds={folds}: 0..{folds - 1} "
+                "(train runs every fold itself; set fold only to run one)"
+            )
         if len(splits) > 1 and not settings["cv_merge"]:
-            raise UserError(f"folds={folds} cross-validates over one file, but the data has {given} splits: "
-                            "set cv_merge=true to merge them into one pool, or give one file")
+            raise UserError(
+                f"folds={folds} cross-validates over one file, but the data has {given} splits: "
+                "set cv_merge=true to merge them into one pool, or give one file"
+            )
         pool = datasets.concatenate_datasets([splits[s] for s in SPLITS if s in splits])
         rest, test = fold_split(pool, folds, settings["fold"], seed)
         # The fold index is the run's own tag: the layout is the same sentence for every fold.
-        layout = (f"{folds}-fold cross-validation over {'the merged ' + given + ' splits' if len(splits) > 1 else 'one file'}"
-                  f" ({len(pool)} rows; stratified, data_seed={seed}): each fold is the test split once")
+        layout = (
+            f"{folds}-fold cross-validation over {'the merged ' + given + ' splits' if len(splits) > 1 else 'one file'}"
+            f" ({len(pool)} rows; stratified, data_seed={seed}): each fold is the test split once"
+        )
         splits = {"train": rest, "test": test}
     elif "test" not in splits:
-        rest, test = split_off(splits["train"], settings.get("test_fraction", 0.0), seed + 1,
-                               f"the data has no test split ({given} only): set test_fraction in (0, 1) to carve "
-                               "one, or folds=K to cross-validate")
-        layout = (f"{'train and validation files' if len(splits) > 1 else 'one file'}: test carved from "
-                  f"{'train' if len(splits) > 1 else 'it'} (test_fraction={settings['test_fraction']}, stratified, "
-                  f"data_seed={seed})")
+        rest, test = split_off(
+            splits["train"],
+            settings.get("test_fraction", 0.0),
+            seed + 1,
+            f"the data has no test split ({given} only): set test_fraction in (0, 1) to carve "
+            "one, or folds=K to cross-validate",
+        )
+        layout = (
+            f"{'train and validation files' if len(splits) > 1 else 'one file'}: test carved from "
+            f"{'train' if len(splits) > 1 else 'it'} (test_fraction={settings['test_fraction']}, stratified, "
+            f"data_seed={seed})"
+        )
         splits = {**splits, "train": rest, "test": test}
     else:
         layout = f"{given} splits as given"
     if "validation" not in splits:
-        train, validation = split_off(splits["train"], settings["val_fraction"], seed,
-                                      "the data has no validation split: set val_fraction in (0, 1) to carve one")
+        train, validation = split_off(
+            splits["train"],
+            settings["val_fraction"],
+            seed,
+            "the data has no validation split: set val_fraction in (0, 1) to carve one",
+        )
         splits = {**splits, "train": train, "validation": validation}
         layout += f"; validation carved from the training rows (val_fraction={settings['val_fraction']}, stratified)"
     if settings["train_subset"]:
@@ -439,8 +532,9 @@ def new_tokenizer(mode: str, vocab: dict[str, int] | None = None):
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.Replace("<br />", " "), normalizers.Lowercase()])
     if mode == "glove":
-        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(GLOVE_PATTERN), behavior="isolated")])
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(GLOVE_PATTERN), behavior="isolated")]
+        )
     else:
         tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     return tokenizer
@@ -454,8 +548,9 @@ def train_vocabulary(train, mode: str, min_freq: int, size: int) -> list[str]:
 
     tokenizer = new_tokenizer(mode)
     # Its own bar counts against an unknown total ("6471 / 0"): shown only with -v.
-    trainer = trainers.WordLevelTrainer(vocab_size=size, min_frequency=min_freq, special_tokens=SPECIALS,
-                                        show_progress=verbose())
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=size, min_frequency=min_freq, special_tokens=SPECIALS, show_progress=verbose()
+    )
     tokenizer.train_from_iterator((batch["text"] for batch in train.iter(batch_size=1000)), trainer=trainer)
     return [word for word, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
 
@@ -467,8 +562,9 @@ def build_tokenizer(train, settings: dict):
     vocabulary ever seeing validation or test text. Cached by content."""
     mode, vectors = tokenizer_mode(settings), settings.get("embedding_vectors", "")
     limit = settings.get("vectors_vocab", 0) if vectors else 0
-    key = hashlib.sha256(json.dumps([train._fingerprint, settings["min_freq"], settings["max_vocab"], mode,
-                                     vectors, limit, 2]).encode())
+    key = hashlib.sha256(
+        json.dumps([train._fingerprint, settings["min_freq"], settings["max_vocab"], mode, vectors, limit, 2]).encode()
+    )
     path = cache_dir() / "tokenizers" / f"{key.hexdigest()[:16]}.json"
     if path.exists():
         from tokenizers import Tokenizer
@@ -510,14 +606,22 @@ def _tokenizer(tokenizer_json: str):
 
 def tokenize(splits: dict, tokenizer, max_length: int) -> dict:
     as_json = tokenizer.to_str()
-    return {split: dataset.map(encode_batch, batched=True, batch_size=1000, remove_columns=["text"],
-                               fn_kwargs={"tokenizer_json": as_json, "max_length": max_length},
-                               desc=f"tokenising {split}")
-            for split, dataset in splits.items()}
+    return {
+        split: dataset.map(
+            encode_batch,
+            batched=True,
+            batch_size=1000,
+            remove_columns=["text"],
+            fn_kwargs={"tokenizer_json": as_json, "max_length": max_length},
+            desc=f"tokenising {split}",
+        )
+        for split, dataset in splits.items()
+    }
 
 
-def load_text_classification(name: str, hub_id: str | None, hub_test_split: str, settings: dict,
-                             data_seed: int) -> TaskData:
+def load_text_classification(
+    name: str, hub_id: str | None, hub_test_split: str, settings: dict, data_seed: int
+) -> TaskData:
     import numpy as np
 
     raw = load_raw(name, hub_id, hub_test_split, settings)
@@ -534,9 +638,11 @@ def load_text_classification(name: str, hub_id: str | None, hub_test_split: str,
     prior_entropy = -sum(c / total * math.log(c / total) for c in counts.values())
     vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
     lengths = tokenized["train"]["length"]
-    extra = {"baseline/acc": sum(label == majority for label in test_labels) / max(len(test_labels), 1),
-             "data/vocabulary": len(vocabulary),
-             "data/truncated_share": sum(n >= settings["max_length"] for n in lengths) / len(lengths)}
+    extra = {
+        "baseline/acc": sum(label == majority for label in test_labels) / max(len(test_labels), 1),
+        "data/vocabulary": len(vocabulary),
+        "data/truncated_share": sum(n >= settings["max_length"] for n in lengths) / len(lengths),
+    }
     unknown = SPECIALS.index("[UNK]")
     for split, dataset in tokenized.items():
         extra[f"data/{split}_examples"] = len(dataset)
@@ -545,10 +651,22 @@ def load_text_classification(name: str, hub_id: str | None, hub_test_split: str,
         extra[f"data/{split}_blank_texts_dropped"] = count
     dropped = {split: count for split, count in notes["dropped"].items() if count}
     if dropped:
-        print(f"note: dropped blank or missing texts: {', '.join(f'{s} {n}' for s, n in dropped.items())}", file=sys.stderr)
+        print(
+            f"note: dropped blank or missing texts: {', '.join(f'{s} {n}' for s, n in dropped.items())}",
+            file=sys.stderr,
+        )
     mapping = notes["label_map"]
     notes = {Tag.DATA_LAYOUT: layout, Tag.TOKENIZER: tokenizer_mode(settings)}
     if mapping is not None:
-        notes[Tag.LABEL_MAP] = ",".join(f"{label}:{index}" for label, index in sorted(mapping.items(), key=lambda i: i[1]))
-    return TaskData(splits=tokenized, input_size=tokenizer.get_vocab_size(), output_size=classes,
-                    baseline=prior_entropy, vocabulary=vocabulary, extra=extra, notes=notes)
+        notes[Tag.LABEL_MAP] = ",".join(
+            f"{label}:{index}" for label, index in sorted(mapping.items(), key=lambda i: i[1])
+        )
+    return TaskData(
+        splits=tokenized,
+        input_size=tokenizer.get_vocab_size(),
+        output_size=classes,
+        baseline=prior_entropy,
+        vocabulary=vocabulary,
+        extra=extra,
+        notes=notes,
+    )

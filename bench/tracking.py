@@ -2,6 +2,7 @@
 
 Imports mlflow lazily; nothing here imports torch or Lightning.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,11 @@ class Tag:
     PROFILE = "profile"  # the sweep profile (study, trial, final runs)
     GRID = "grid"  # the sweep grid point, "train_subset=500:embedding_vectors=glove-6b-50d"
     OPTUNA_STUDY, OPTUNA_TRIAL, OPTUNA_STORAGE, OPTUNA_VERSION = (
-        "optuna_study", "optuna_trial", "optuna_storage", "optuna_version")
+        "optuna_study",
+        "optuna_trial",
+        "optuna_storage",
+        "optuna_version",
+    )
     BEST_TRIAL = "best_trial"  # final-seed runs: the search trial whose configuration they retrain
     SWEEP_FILE = "sweep_file"
     GIT_COMMIT, HARDWARE, DEVICE, TORCH_VERSION = "git_commit", "hardware", "device", "torch_version"
@@ -95,7 +100,7 @@ def safe_url(url: str) -> str:
     if at < 0 or ":" not in rest[:at]:
         return url  # no password in it
     user = rest[:at].split(":", 1)[0]
-    return f"{scheme}://{user}:***@{rest[at + 1:]}"
+    return f"{scheme}://{user}:***@{rest[at + 1 :]}"
 
 
 def encoded_url(url: str) -> str:
@@ -106,7 +111,7 @@ def encoded_url(url: str) -> str:
         return url
     scheme, rest = url.split("://", 1)
     user = rest.split(":", 1)[0]
-    return f"{scheme}://{user}:{password.replace('@', '%40')}{rest[len(user) + 1 + len(password):]}"
+    return f"{scheme}://{user}:{password.replace('@', '%40')}{rest[len(user) + 1 + len(password) :]}"
 
 
 def url_password(url: str) -> str | None:
@@ -165,11 +170,14 @@ def _ensure_experiment(name: str) -> str:
     try:
         experiment = mlflow_client.get_experiment_by_name(name)
     except Exception as error:  # unreachable server, unreadable database, ...
-        raise UserError(f"cannot reach the MLflow store {safe_url(tracking_uri())}: "
-                        f"{scrub(first_line(error))}") from None
+        raise UserError(
+            f"cannot reach the MLflow store {safe_url(tracking_uri())}: {scrub(first_line(error))}"
+        ) from None
     if experiment is not None:
         if "mlflow.experimentKind" not in experiment.tags:
-            mlflow_client.set_experiment_tag(experiment.experiment_id, "mlflow.experimentKind", "custom_model_development")
+            mlflow_client.set_experiment_tag(
+                experiment.experiment_id, "mlflow.experimentKind", "custom_model_development"
+            )
         return experiment.experiment_id
     artifact_location = None
     if not tracking_uri().startswith(("http://", "https://", "databricks")):
@@ -177,8 +185,9 @@ def _ensure_experiment(name: str) -> str:
     try:
         # "custom_model_development" makes MLflow 3's UI open the model-training (runs) view,
         # not the GenAI view where runs are hidden behind a toggle.
-        return mlflow_client.create_experiment(name, artifact_location=artifact_location,
-                                               tags={"mlflow.experimentKind": "custom_model_development"})
+        return mlflow_client.create_experiment(
+            name, artifact_location=artifact_location, tags={"mlflow.experimentKind": "custom_model_development"}
+        )
     except Exception:
         experiment = mlflow_client.get_experiment_by_name(name)
         if experiment is None:
@@ -207,18 +216,25 @@ def hardware() -> str:
 def git_commit() -> str:
     """The code version of a run: commit hash, with `-dirty` if the tree has local changes."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 @contextlib.contextmanager
-def tracked_run(experiment: str, run_name: str, tags: dict, parent_run_id: str | None = None,
-                finished_on: tuple[type[BaseException], ...] = ()) -> Iterator[str]:
+def tracked_run(
+    experiment: str,
+    run_name: str,
+    tags: dict,
+    parent_run_id: str | None = None,
+    finished_on: tuple[type[BaseException], ...] = (),
+) -> Iterator[str]:
     """Create an MLflow run and always close it, so the store never keeps a run stuck in RUNNING.
 
     Tag `state` (Tag.STATE): complete (FINISHED), failed (FAILED, reason in tag `failure_reason`), interrupted
@@ -299,8 +315,12 @@ def heartbeat_interval() -> float:
 
 def open_run(experiment_id: str, run_name: str, tags: dict) -> str:
     """Create a RUNNING run owned by this process (host, pid), remembered so that an interrupt closes it."""
-    all_tags = {**{k: str(v) for k, v in tags.items()}, "mlflow.runName": run_name, **owner_tags(),
-                Tag.HEARTBEAT: f"{time.time():.0f}"}
+    all_tags = {
+        **{k: str(v) for k, v in tags.items()},
+        "mlflow.runName": run_name,
+        **owner_tags(),
+        Tag.HEARTBEAT: f"{time.time():.0f}",
+    }
     with interrupts.deferred():  # the run exists in the store if and only if we remember it
         run_id = client().create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
         _open_runs.add(run_id)
@@ -363,8 +383,12 @@ def close_orphan_runs(experiment_id: str) -> int:
             continue
         tags = run.data.tags
         try:
-            close_run(run.info.run_id, "KILLED", State.INTERRUPTED,
-                      f"process gone (host {tags.get(Tag.HOST)} pid {tags.get(Tag.PID)}); run the same command to resume")
+            close_run(
+                run.info.run_id,
+                "KILLED",
+                State.INTERRUPTED,
+                f"process gone (host {tags.get(Tag.HOST)} pid {tags.get(Tag.PID)}); run the same command to resume",
+            )
             closed += 1
         except Exception:  # noqa: BLE001 - another command closed it first
             pass
@@ -420,16 +444,19 @@ def check_server(uri: str) -> None:
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     scheme, rest = uri.split("://", 1)
     at = rest.rfind("@", 0, len(rest.split("/", 1)[0]) if "@" not in rest else len(rest.split("?", 1)[0]))
-    host_part = rest[at + 1:] if at >= 0 else rest  # credentials go in headers, not in the URL
+    host_part = rest[at + 1 :] if at >= 0 else rest  # credentials go in headers, not in the URL
     try:
-        urllib.request.urlopen(f"{scheme}://{host_part.rstrip('/')}/health", timeout=timeout,
-                               context=context if scheme == "https" else None).close()
+        urllib.request.urlopen(
+            f"{scheme}://{host_part.rstrip('/')}/health",
+            timeout=timeout,
+            context=context if scheme == "https" else None,
+        ).close()
     except urllib.error.HTTPError as error:
-        raise UserError(f"{safe_url(uri)} is not an MLflow tracking server that works: GET /health answered "
-                        f"HTTP {error.code}") from None
+        raise UserError(
+            f"{safe_url(uri)} is not an MLflow tracking server that works: GET /health answered HTTP {error.code}"
+        ) from None
     except (OSError, ValueError) as error:
-        raise UserError(f"cannot reach the MLflow store {safe_url(uri)}: {connection_error(error)}"
-                        ) from None
+        raise UserError(f"cannot reach the MLflow store {safe_url(uri)}: {connection_error(error)}") from None
 
 
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
@@ -445,14 +472,15 @@ def check_database(url: str, what: str) -> None:
         return
     scheme = url.split("://", 1)[0].split("+", 1)[0]
     rest = url.split("://", 1)[-1]
-    rest = rest[rest.rfind("@", 0, len(rest.split("?", 1)[0])) + 1:]
+    rest = rest[rest.rfind("@", 0, len(rest.split("?", 1)[0])) + 1 :]
     host_port = rest.split("/", 1)[0].split("?", 1)[0]
     if not host_port or host_port.startswith("[") or scheme not in DEFAULT_PORTS:
         return  # a local socket, an IPv6 literal or another database: its driver reports errors
     host, _, port = host_port.partition(":")
     try:
-        socket.create_connection((host, int(port or DEFAULT_PORTS[scheme])),
-                                 timeout=float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))).close()
+        socket.create_connection(
+            (host, int(port or DEFAULT_PORTS[scheme])), timeout=float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))
+        ).close()
     except (OSError, ValueError) as error:
         raise UserError(f"cannot open the {what} {safe_url(url)}: {connection_error(error)}") from None
 
@@ -474,15 +502,22 @@ def check_sqlite_path(path_text: str, what: str) -> None:
         if path.exists():
             open(path, "ab").close()
     except OSError as error:
-        raise UserError(f"cannot {'write' if path.exists() else 'create'} the {what} {path}: "
-                        f"{error.strerror or error}") from None
+        raise UserError(
+            f"cannot {'write' if path.exists() else 'create'} the {what} {path}: {error.strerror or error}"
+        ) from None
 
 
 def connection_error(error: BaseException) -> str:
     """The useful part of a connection error (the innermost reason), without any password."""
     text = str(error)
-    for marker in ("Connection refused", "timed out", "Name or service not known", "No route to host",
-                   "Temporary failure in name resolution", "certificate verify failed"):
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "Name or service not known",
+        "No route to host",
+        "Temporary failure in name resolution",
+        "certificate verify failed",
+    ):
         if marker.lower() in text.lower():
             return marker.lower()
     return scrub(text.splitlines()[0][:200] if text else type(error).__name__)

@@ -1,5 +1,6 @@
 """Train one configuration end to end: data -> model -> Trainer -> test from the best-val checkpoint,
 every step recorded in one MLflow run."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,8 +52,9 @@ class StopOnDivergence(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not torch.isfinite(loss):
-            raise DivergedError(f"diverged: training loss {loss.item()} at epoch {trainer.current_epoch}, "
-                                f"step {trainer.global_step}")
+            raise DivergedError(
+                f"diverged: training loss {loss.item()} at epoch {trainer.current_epoch}, step {trainer.global_step}"
+            )
 
     def on_validation_end(self, trainer, pl_module) -> None:
         value = trainer.callback_metrics.get("val/loss")
@@ -62,8 +64,10 @@ class StopOnDivergence(pl.Callback):
         if not math.isfinite(value):
             raise DivergedError(f"diverged: validation loss {value} at epoch {trainer.current_epoch}")
         if self.baseline and self.baseline > 0 and value > ABSURD_LOSS * self.baseline:
-            raise DivergedError(f"diverged: validation loss {value:.3g} at epoch {trainer.current_epoch} is more "
-                                f"than {ABSURD_LOSS:.0e} x the baseline {self.baseline:.3g}")
+            raise DivergedError(
+                f"diverged: validation loss {value:.3g} at epoch {trainer.current_epoch} is more "
+                f"than {ABSURD_LOSS:.0e} x the baseline {self.baseline:.3g}"
+            )
 
 
 class EpochTimer(pl.Callback):
@@ -91,7 +95,9 @@ class ReportProgress(pl.Callback):
         batches = trainer.num_training_batches or 1
         epoch = trainer.current_epoch
         if trainer.max_steps > 0:  # a step budget: the steps, not the (capping) epochs, measure progress
-            self.report(min(trainer.global_step / trainer.max_steps, 1.0), f"step {trainer.global_step}/{trainer.max_steps}")
+            self.report(
+                min(trainer.global_step / trainer.max_steps, 1.0), f"step {trainer.global_step}/{trainer.max_steps}"
+            )
             return
         fraction = (epoch + (batch_idx + 1) / batches) / trainer.max_epochs
         self.report(fraction, f"epoch {epoch + 1}/{trainer.max_epochs} step {batch_idx + 1}/{batches}")
@@ -113,8 +119,10 @@ class EpochLines(pl.Callback):
         if getattr(pl_module, "train_examples", 0):
             metrics["train/loss"] = float(pl_module.train_loss_sum) / pl_module.train_examples
         shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
-        self.progress.write(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
-                            f"({time.perf_counter() - self._start:.1f} s)")
+        self.progress.write(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
+            f"({time.perf_counter() - self._start:.1f} s)"
+        )
         self.progress.set_done(trainer.current_epoch + 1)
 
 
@@ -191,12 +199,22 @@ def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> Recurren
     if config.embedding_vectors:
         pretrained, coverage = embedding_for_task(task, data, config)
     net = RecurrentNet(
-        input_kind=task.input_kind, input_size=data.input_size,
-        output_size=data.output_size, output_kind=task.output_kind,
-        cell=config.cell, activation=config.activation, init=config.init, layers=config.layers,
-        bidirectional=config.bidirectional, hidden=config.hidden, embedding_size=config.embedding_size,
-        dropout=config.dropout, pooling=config.pooling, pretrained_embedding=pretrained,
-        freeze_embedding=config.freeze_embedding, pack=packs_sequences(config),
+        input_kind=task.input_kind,
+        input_size=data.input_size,
+        output_size=data.output_size,
+        output_kind=task.output_kind,
+        cell=config.cell,
+        activation=config.activation,
+        init=config.init,
+        layers=config.layers,
+        bidirectional=config.bidirectional,
+        hidden=config.hidden,
+        embedding_size=config.embedding_size,
+        dropout=config.dropout,
+        pooling=config.pooling,
+        pretrained_embedding=pretrained,
+        freeze_embedding=config.freeze_embedding,
+        pack=packs_sequences(config),
     )
     net.embedding_coverage = coverage  # vocabulary and per-split token coverage of the vectors, logged
     return net
@@ -211,10 +229,18 @@ def default_run_name(config: RunConfig) -> str:
     return f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}"
 
 
-def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str | None = None,
-          tags: dict | None = None, callbacks: list | None = None, progress: bool = True,
-          finished_on: tuple[type[BaseException], ...] = (), on_run_created=None,
-          on_progress=None) -> TrainResult:
+def train(
+    config: RunConfig,
+    *,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    tags: dict | None = None,
+    callbacks: list | None = None,
+    progress: bool = True,
+    finished_on: tuple[type[BaseException], ...] = (),
+    on_run_created=None,
+    on_progress=None,
+) -> TrainResult:
     """Run one training; raise on failure (the MLflow run is then closed as FAILED).
 
     `progress`: this run's own progress line and one line per epoch (the `train` command).
@@ -237,20 +263,31 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
     baseline = data.baseline
     T = tracking.Tag
     dataset = task.dataset(config.task_settings)
-    run_tags = {T.TASK: task.name, T.VARIANT: config.variant, T.CELL: config.cell, T.SEED: config.seed,
-                T.GIT_COMMIT: tracking.git_commit(), T.DATASET_FINGERPRINT: datamodule.fingerprint,
-                T.PARAM_COUNT: param_count, T.TORCH_VERSION: torch.__version__,
-                T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-                T.HARDWARE: tracking.hardware(), **data.notes, **({T.DATASET: dataset} if dataset else {}),
-                **(tags or {})}
-    with tracking.tracked_run(experiment, run_name or default_run_name(config), run_tags, parent_run_id,
-                              finished_on=finished_on) as run_id:
+    run_tags = {
+        T.TASK: task.name,
+        T.VARIANT: config.variant,
+        T.CELL: config.cell,
+        T.SEED: config.seed,
+        T.GIT_COMMIT: tracking.git_commit(),
+        T.DATASET_FINGERPRINT: datamodule.fingerprint,
+        T.PARAM_COUNT: param_count,
+        T.TORCH_VERSION: torch.__version__,
+        T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        T.HARDWARE: tracking.hardware(),
+        **data.notes,
+        **({T.DATASET: dataset} if dataset else {}),
+        **(tags or {}),
+    }
+    with tracking.tracked_run(
+        experiment, run_name or default_run_name(config), run_tags, parent_run_id, finished_on=finished_on
+    ) as run_id:
         if on_run_created:
             on_run_created(run_id)
         mlflow_client = tracking.client()
         tracking.log_params(run_id, config.as_flat_dict())
-        mlflow_client.log_dict(run_id, {"task": config.task, "variant": config.variant,
-                                        **config.as_flat_dict()}, "config.yaml")
+        mlflow_client.log_dict(
+            run_id, {"task": config.task, "variant": config.variant, **config.as_flat_dict()}, "config.yaml"
+        )
         mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
         if net.embedding_coverage is not None:
@@ -258,75 +295,116 @@ def train(config: RunConfig, *, run_name: str | None = None, parent_run_id: str 
         if config.embedding_vectors.startswith("lm:"):  # pin the vectors: which pretraining run they came from
             from bench.embeddings import vectors_source_run
 
-            mlflow_client.set_tag(run_id, tracking.Tag.EMBEDDING_SOURCE_RUN, vectors_source_run(config.embedding_vectors))
+            mlflow_client.set_tag(
+                run_id, tracking.Tag.EMBEDDING_SOURCE_RUN, vectors_source_run(config.embedding_vectors)
+            )
         extra = list(callbacks or [])
         line = None
         if progress:
             line = console.Progress(f"{task.name} {config.variant}/{config.cell}", config.max_epochs, "epochs")
             console.activate(line)
             line.set_done(0)
-            extra += [EpochLines(line), ReportProgress(lambda fraction, text: line.set_current(
-                text, fraction * config.max_epochs - int(fraction * config.max_epochs)))]
+            extra += [
+                EpochLines(line),
+                ReportProgress(
+                    lambda fraction, text: line.set_current(
+                        text, fraction * config.max_epochs - int(fraction * config.max_epochs)
+                    )
+                ),
+            ]
         if on_progress:
             extra.append(ReportProgress(on_progress))
         try:
-            return _fit_and_test(task, config, module, datamodule, run_id, extra, param_count, baseline, initial,
-                                 experiment)
+            return _fit_and_test(
+                task, config, module, datamodule, run_id, extra, param_count, baseline, initial, experiment
+            )
         finally:
             if line:
                 line.close()
                 console.activate(None)
 
 
-def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, param_count, baseline, initial,
-                  experiment):
+def _fit_and_test(
+    task, config, module, datamodule, run_id, extra_callbacks, param_count, baseline, initial, experiment
+):
     checkpoints = checkpoint_dir() / run_id
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode,
-                           save_top_k=1)
+    best = ModelCheckpoint(
+        dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode, save_top_k=1
+    )
     timer, history = EpochTimer(), ValidationHistory(task.monitor)
     early_stop = EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config.patience, check_finite=True)
     callbacks = [StopOnDivergence(baseline), best, early_stop, timer, history, *extra_callbacks]
     logger = MLFlowLogger(experiment_name=experiment, tracking_uri=tracking.tracking_uri(), run_id=run_id)
     trainer = pl.Trainer(
-        max_epochs=config.max_epochs, max_steps=config.max_steps or -1,
+        max_epochs=config.max_epochs,
+        max_steps=config.max_steps or -1,
         # A step budget validates every eval_every_steps optimizer steps, across epoch boundaries.
-        val_check_interval=config.eval_every_steps or None, check_val_every_n_epoch=None if config.eval_every_steps else 1,
-        accelerator=config.accelerator, devices=1,
-        precision=resolve_precision(config.precision), gradient_clip_val=config.gradient_clip or None,
-        callbacks=callbacks, logger=logger, enable_progress_bar=False, enable_model_summary=False,
+        val_check_interval=config.eval_every_steps or None,
+        check_val_every_n_epoch=None if config.eval_every_steps else 1,
+        accelerator=config.accelerator,
+        devices=1,
+        precision=resolve_precision(config.precision),
+        gradient_clip_val=config.gradient_clip or None,
+        callbacks=callbacks,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         # Step-level metrics every 50 steps, or once per epoch when an epoch is shorter.
-        log_every_n_steps=max(1, min(50, len(datamodule.train_dataloader()))), num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, len(datamodule.train_dataloader()))),
+        num_sanity_val_steps=0,
     )
     try:
         trainer.fit(module, datamodule=datamodule)
         if trainer.interrupted:
             raise KeyboardInterrupt
         # Selection happened on validation only; test is evaluated once, from the best checkpoint.
-        results = trainer.test(module, datamodule=datamodule, ckpt_path="best",
-                               verbose=console.verbose())[0]
+        results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=console.verbose())[0]
         test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
         best_val = float(best.best_model_score)
         # Gains are measured against the baseline loss (or in accuracy points), not the value itself.
         higher = task.monitor_mode == "max"
-        signal = convergence(history.points, higher, early_stopped=early_stop.wait_count >= early_stop.patience,
-                             scale=1.0 if higher else baseline if baseline > 0 else None)
-        final = {f"{task.monitor}_best": best_val, tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
-                 tracking.Metric.STEPS_TRAINED: trainer.global_step, **signal,
-                 tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),
-                 **test_metrics}
+        signal = convergence(
+            history.points,
+            higher,
+            early_stopped=early_stop.wait_count >= early_stop.patience,
+            scale=1.0 if higher else baseline if baseline > 0 else None,
+        )
+        final = {
+            f"{task.monitor}_best": best_val,
+            tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
+            tracking.Metric.STEPS_TRAINED: trainer.global_step,
+            **signal,
+            tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),
+            **test_metrics,
+        }
         if "test/loss" in test_metrics and baseline > 0:
             final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
         tracking.log_metrics(run_id, final)
         tracking.client().log_artifact(run_id, str(Path(best.best_model_path)), "checkpoints")
         if initial is not None:  # module.net holds the best-validation weights (loaded for test)
-            probe.log_probe(run_id, module.net, initial, datamodule, module.loss,
-                            f"{default_run_name(config)}: gradient probe on {probe.PROBE_ROWS} validation sequences")
-        baselines = {"baseline/loss": baseline, **{k: v for k, v in datamodule.data.extra.items()
-                                                   if k.startswith("baseline/")}}
-        return TrainResult(run_id=run_id, best_val=best_val, test_metrics=test_metrics,
-                           epochs=trainer.current_epoch, param_count=param_count,
-                           seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH], baseline=baseline, baselines=baselines,
-                           convergence=signal)
+            probe.log_probe(
+                run_id,
+                module.net,
+                initial,
+                datamodule,
+                module.loss,
+                f"{default_run_name(config)}: gradient probe on {probe.PROBE_ROWS} validation sequences",
+            )
+        baselines = {
+            "baseline/loss": baseline,
+            **{k: v for k, v in datamodule.data.extra.items() if k.startswith("baseline/")},
+        }
+        return TrainResult(
+            run_id=run_id,
+            best_val=best_val,
+            test_metrics=test_metrics,
+            epochs=trainer.current_epoch,
+            param_count=param_count,
+            seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH],
+            baseline=baseline,
+            baselines=baselines,
+            convergence=signal,
+        )
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)
 
@@ -349,20 +427,41 @@ def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidati
     task.load_data(first.data_settings(), config.data_seed)  # bad data fails before any run exists
     name = f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}/cv{folds}"
     T, dataset = tracking.Tag, task.dataset(config.task_settings)
-    tags = {T.TASK: task.name, T.VARIANT: config.variant, T.CELL: config.cell, T.SEED: config.seed,
-            T.STAGE: tracking.Stage.CV, T.FOLDS: folds, T.GIT_COMMIT: tracking.git_commit(),
-            **({T.DATASET: dataset} if dataset else {})}
+    tags = {
+        T.TASK: task.name,
+        T.VARIANT: config.variant,
+        T.CELL: config.cell,
+        T.SEED: config.seed,
+        T.STAGE: tracking.Stage.CV,
+        T.FOLDS: folds,
+        T.GIT_COMMIT: tracking.git_commit(),
+        **({T.DATASET: dataset} if dataset else {}),
+    }
     with tracking.tracked_run(experiment_of(config), name, tags) as parent:
         tracking.log_params(parent, config.as_flat_dict())
         results = []
         for fold in range(folds):
             fold_config = dataclasses.replace(config, task_settings={**config.task_settings, "fold": fold})
-            results.append(train(fold_config, run_name=f"{name}/fold{fold}", parent_run_id=parent, progress=progress,
-                                 tags={T.STAGE: tracking.Stage.FOLD, T.FOLD: fold, T.FOLDS: folds}))
+            results.append(
+                train(
+                    fold_config,
+                    run_name=f"{name}/fold{fold}",
+                    parent_run_id=parent,
+                    progress=progress,
+                    tags={T.STAGE: tracking.Stage.FOLD, T.FOLD: fold, T.FOLDS: folds},
+                )
+            )
         summary = {}
         for key in results[0].test_metrics | results[0].baselines:
             values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
             summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
-        tracking.log_metrics(parent, {f"cv/{key}_{part}": value for key, (mean, sd) in summary.items()
-                                      for part, value in (("mean", mean), ("sd", sd))} | {"cv/folds": folds})
+        tracking.log_metrics(
+            parent,
+            {
+                f"cv/{key}_{part}": value
+                for key, (mean, sd) in summary.items()
+                for part, value in (("mean", mean), ("sd", sd))
+            }
+            | {"cv/folds": folds},
+        )
     return CrossValidationResult(parent, results, summary)

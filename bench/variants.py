@@ -1,4 +1,5 @@
 """Cells and variants. A variant is a named preset of the one configurable network, not a class."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

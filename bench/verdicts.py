@@ -2,6 +2,7 @@
 supported, not supported (the data contradicts it, from converged runs), budget-limited (it rests on
 runs still improving when their budget ran out), inconclusive, or not tested. No verdict without
 numbers: a claim this task's runs do not test says so."""
+
 from __future__ import annotations
 
 import math
@@ -80,44 +81,87 @@ def short_vs_long(task, horizon, studies=()) -> Verdict:
     claim = "1. The simple RNN is good at short-term and bad at long-term dependence."
     found = rnn_lengths(task, studies, horizon)
     if found is None:
-        return Verdict(claim, NOT_TESTED, ["no simple-RNN runs at two or more lengths (`make horizon`, or a "
-                                           "sweep grid over T): this task's runs vary no gap length."])
+        return Verdict(
+            claim,
+            NOT_TESTED,
+            [
+                "no simple-RNN runs at two or more lengths (`make horizon`, or a "
+                "sweep grid over T): this task's runs vary no gap length."
+            ],
+        )
     cells, axis, margin, source = found
     higher = task.higher_is_better
     shortest, longest = min(cells), max(cells)
     short, long = cells[shortest], cells[longest]
-    evidence = [f"simple RNN at the shortest {axis}={shortest}: {describe_cell(short, margin, higher)}; at the "
-                f"longest {axis}={longest}: {describe_cell(long, margin, higher)} ({source}; test "
-                f"{task.report_metric}{'' if higher else ' / baseline'}, pass = bound beyond "
-                f"{'baseline + ' if higher else ''}{margin if higher else 1 - margin:g}{' × (1 − baseline)' if higher else ''})"]
-    evidence += [f"{axis}={v}: {describe_cell(cells[v], margin, higher)}" for v in sorted(cells)
-                 if v not in (shortest, longest)]
+    evidence = [
+        f"simple RNN at the shortest {axis}={shortest}: {describe_cell(short, margin, higher)}; at the "
+        f"longest {axis}={longest}: {describe_cell(long, margin, higher)} ({source}; test "
+        f"{task.report_metric}{'' if higher else ' / baseline'}, pass = bound beyond "
+        f"{'baseline + ' if higher else ''}{margin if higher else 1 - margin:g}{' × (1 − baseline)' if higher else ''})"
+    ]
+    evidence += [
+        f"{axis}={v}: {describe_cell(cells[v], margin, higher)}" for v in sorted(cells) if v not in (shortest, longest)
+    ]
     if horizon is not None:
         gated = [arm for arm in (f"simple/{c}" for c, spec in CELL_SPECS.items() if spec.gated) if arm in horizon.table]
-        evidence.append(f"horizons ({horizon.axis} an arm passes): simple RNN {horizon.describe('simple/rnn', higher)}"
-                        + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated))
+        evidence.append(
+            f"horizons ({horizon.axis} an arm passes): simple RNN {horizon.describe('simple/rnn', higher)}"
+            + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated)
+        )
         evidence += probe_evidence(horizon, max(horizon.table["simple/rnn"]))
     short_j, long_j = judge(short, margin, higher), judge(long, margin, higher)
     if UNKNOWN in (short_j, long_j):
-        return Verdict(claim, INCONCLUSIVE, evidence + [
-            f"fewer than 2 finished seeds at {axis}={shortest if short_j == UNKNOWN else longest}: unknown."])
+        return Verdict(
+            claim,
+            INCONCLUSIVE,
+            evidence
+            + [f"fewer than 2 finished seeds at {axis}={shortest if short_j == UNKNOWN else longest}: unknown."],
+        )
     if short_j == FAIL:
         if short.still_improving:
-            return Verdict(claim, BUDGET_LIMITED, evidence + [
-                f"it does not pass at the shortest {axis}={shortest}, but {short.still_improving} of its runs there "
-                f"were still improving when the budget ({short.budget or '?'}) ran out."])
-        return Verdict(claim, NOT_SUPPORTED, evidence + [
-            f"it fails the short half: at the shortest {axis}={shortest} it does not beat the baseline by the "
-            "margin, and its runs had converged."])
+            return Verdict(
+                claim,
+                BUDGET_LIMITED,
+                evidence
+                + [
+                    f"it does not pass at the shortest {axis}={shortest}, but {short.still_improving} of its runs there "
+                    f"were still improving when the budget ({short.budget or '?'}) ran out."
+                ],
+            )
+        return Verdict(
+            claim,
+            NOT_SUPPORTED,
+            evidence
+            + [
+                f"it fails the short half: at the shortest {axis}={shortest} it does not beat the baseline by the "
+                "margin, and its runs had converged."
+            ],
+        )
     if long_j == FAIL:
         if long.still_improving:
-            return Verdict(claim, BUDGET_LIMITED, evidence + [
-                f"it passes at {axis}={shortest} and fails at {axis}={longest}, but {long.still_improving} of its "
-                f"runs at {axis}={longest} were still improving when the budget ({long.budget or '?'}) ran out."])
-        return Verdict(claim, SUPPORTED, evidence + [f"it passes at the shortest {axis}={shortest} and fails at the "
-                                                     f"longest {axis}={longest}, with converged runs."])
-    return Verdict(claim, NOT_SUPPORTED, evidence + [f"it still passes at the longest {axis}={longest}: no "
-                                                     "long-term failure within this grid."])
+            return Verdict(
+                claim,
+                BUDGET_LIMITED,
+                evidence
+                + [
+                    f"it passes at {axis}={shortest} and fails at {axis}={longest}, but {long.still_improving} of its "
+                    f"runs at {axis}={longest} were still improving when the budget ({long.budget or '?'}) ran out."
+                ],
+            )
+        return Verdict(
+            claim,
+            SUPPORTED,
+            evidence
+            + [
+                f"it passes at the shortest {axis}={shortest} and fails at the "
+                f"longest {axis}={longest}, with converged runs."
+            ],
+        )
+    return Verdict(
+        claim,
+        NOT_SUPPORTED,
+        evidence + [f"it still passes at the longest {axis}={longest}: no long-term failure within this grid."],
+    )
 
 
 def contradictions(task, studies, horizon) -> list[str]:
@@ -135,10 +179,12 @@ def contradictions(task, studies, horizon) -> list[str]:
         swept, cell = cell_of(task, finals), horizon.table[arm][int(length)]
         outcomes = judge(cell, horizon.margin, higher), judge(swept, horizon.margin, higher)
         if set(outcomes) == {PASS, FAIL}:
-            lines.append(f"⚠ {arm} at {horizon.axis}={length}: the horizon says {outcomes[0]} "
-                         f"({describe_cell(cell, horizon.margin, higher)}), the sweep finals say {outcomes[1]} "
-                         f"({describe_cell(swept, horizon.margin, higher)}); budgets: horizon {cell.budget or '?'}, "
-                         f"sweep {swept.budget or '?'}.")
+            lines.append(
+                f"⚠ {arm} at {horizon.axis}={length}: the horizon says {outcomes[0]} "
+                f"({describe_cell(cell, horizon.margin, higher)}), the sweep finals say {outcomes[1]} "
+                f"({describe_cell(swept, horizon.margin, higher)}); budgets: horizon {cell.budget or '?'}, "
+                f"sweep {swept.budget or '?'}."
+            )
     return lines
 
 
@@ -148,8 +194,10 @@ def probe_evidence(horizon, value: int) -> list[str]:
         runs = probe_runs(horizon, arm, value)
         trained = probe_ratio(runs, "dhT_dx", "trained")
         if trained is not None:
-            lines.append(f"{arm} at {horizon.axis}={value}: ‖dh_T/dx_1‖ / ‖dh_T/dx_T‖ = {trained:.1e} trained, "
-                         f"{fmt(probe_ratio(runs, 'dhT_dx', 'untrained'))} untrained")
+            lines.append(
+                f"{arm} at {horizon.axis}={value}: ‖dh_T/dx_1‖ / ‖dh_T/dx_T‖ = {trained:.1e} trained, "
+                f"{fmt(probe_ratio(runs, 'dhT_dx', 'untrained'))} untrained"
+            )
     return lines
 
 
@@ -171,14 +219,25 @@ def tanh_bounded(zero_input, horizon) -> list[Verdict]:
     lin_up, tanh_up = zero_input[("linear", 1.1)][-1], zero_input[("tanh", 1.1)]
     lin_down, tanh_down = zero_input[("linear", 0.9)][-1], zero_input[("tanh", 0.9)][-1]
     trained = ablation_evidence(horizon)
-    bounded = max(tanh_up) <= hidden ** 0.5 + 1e-9
-    first = Verdict(explode, SUPPORTED if bounded and lin_up > 1e3 else NOT_SUPPORTED,
-                    [f"zero input, r = 1.1, 100 steps: ‖h‖ linear {lin_up:.3g}, tanh at most {max(tanh_up):.3g} "
-                     f"(|h_i| ≤ 1 ⇒ ‖h‖ ≤ √{hidden} = {hidden ** 0.5:.3g})", *trained])
-    second = Verdict(vanish, SUPPORTED if tanh_down > 10 * lin_down else NOT_SUPPORTED,
-                     [f"zero input, r = 0.9, 100 steps: ‖h‖ linear {lin_down:.3g}, tanh {tanh_down:.3g}",
-                      "|tanh(x)| ≤ |x|, so tanh can only shrink the state faster: it bounds explosion but cannot "
-                      "prevent vanishing (what the gated cells and IRNN address)."])
+    bounded = max(tanh_up) <= hidden**0.5 + 1e-9
+    first = Verdict(
+        explode,
+        SUPPORTED if bounded and lin_up > 1e3 else NOT_SUPPORTED,
+        [
+            f"zero input, r = 1.1, 100 steps: ‖h‖ linear {lin_up:.3g}, tanh at most {max(tanh_up):.3g} "
+            f"(|h_i| ≤ 1 ⇒ ‖h‖ ≤ √{hidden} = {hidden**0.5:.3g})",
+            *trained,
+        ],
+    )
+    second = Verdict(
+        vanish,
+        SUPPORTED if tanh_down > 10 * lin_down else NOT_SUPPORTED,
+        [
+            f"zero input, r = 0.9, 100 steps: ‖h‖ linear {lin_down:.3g}, tanh {tanh_down:.3g}",
+            "|tanh(x)| ≤ |x|, so tanh can only shrink the state faster: it bounds explosion but cannot "
+            "prevent vanishing (what the gated cells and IRNN address).",
+        ],
+    )
     return [first, second]
 
 
@@ -197,11 +256,14 @@ def ablation_evidence(horizon) -> list[str]:
         runs = sum(c.runs for c in cells.values())
         diverged = sum(c.diverged for c in cells.values())
         worst = max((ratio(c, False) or 0 for c in cells.values()), default=0)
-        lines.append(f"trained without gradient clipping, {arm}: {diverged} of {runs} runs diverged; worst mean "
-                     f"test loss / baseline {fmt(worst)}")
+        lines.append(
+            f"trained without gradient clipping, {arm}: {diverged} of {runs} runs diverged; worst mean "
+            f"test loss / baseline {fmt(worst)}"
+        )
     if clipped:
-        lines.append(f"not used as evidence (trained with gradient clipping, which masks an explosion): "
-                     f"{', '.join(clipped)}")
+        lines.append(
+            f"not used as evidence (trained with gradient clipping, which masks an explosion): {', '.join(clipped)}"
+        )
     return lines
 
 
@@ -212,8 +274,9 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
     pairs = [(s, counterpart(s, studies, "simple", s.cell)) for s in studies if s.variant == variant]
     pairs = [(s, reference) for s, reference in pairs if reference is not None]
     evidence, tests, signs, improving = [], [], [], 0
-    budget = next((run_budget(r.data.params) for s, _ in pairs for r in s.finished_finals
-                   if getattr(r.data, "params", None)), "?")
+    budget = next(
+        (run_budget(r.data.params) for s, _ in pairs for r in s.finished_finals if getattr(r.data, "params", None)), "?"
+    )
     for better, reference in pairs:
         a, b = final_values(better, metric), final_values(reference, metric)
         sa, sb = summarize(a), summarize(b)
@@ -222,9 +285,13 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         wins = sa.mean > sb.mean if higher else sa.mean < sb.mean
         tests.append(compare_p(task, a, b))
         signs.append(wins)
-        improving += sum(bool(still_improving(r.data.metrics)) for r in better.finished_finals + reference.finished_finals)
-        evidence.append(f"{better.cell}{' ' + better.grid if better.grid else ''}: {metric} {fmt(sa.mean)} ± "
-                        f"{fmt(sa.sd)} ({variant}) vs {fmt(sb.mean)} ± {fmt(sb.sd)} (simple)")
+        improving += sum(
+            bool(still_improving(r.data.metrics)) for r in better.finished_finals + reference.finished_finals
+        )
+        evidence.append(
+            f"{better.cell}{' ' + better.grid if better.grid else ''}: {metric} {fmt(sa.mean)} ± "
+            f"{fmt(sa.sd)} ({variant}) vs {fmt(sb.mean)} ± {fmt(sb.sd)} (simple)"
+        )
     adjusted = holm(tests)
     wins = losses = 0
     for index, (p, q, sign) in enumerate(zip(tests, adjusted, signs)):
@@ -235,7 +302,9 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         for cell in CELLS:
             arm, base = f"{variant}/{cell}", f"simple/{cell}"
             if arm in horizon.table and base in horizon.table:
-                evidence.append(f"horizon {arm} {horizon.describe(arm, higher)} vs {base} {horizon.describe(base, higher)}")
+                evidence.append(
+                    f"horizon {arm} {horizon.describe(arm, higher)} vs {base} {horizon.describe(base, higher)}"
+                )
     if not evidence:
         return Verdict(claim, NOT_TESTED, [f"no finished {variant} and simple studies with the same cell."])
     if wins and not losses:
@@ -245,10 +314,16 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
     else:
         verdict = INCONCLUSIVE
     scale = "" if higher else " on log values"
-    evidence.insert(0, f"{wins} significant win(s) and {losses} significant loss(es) for {variant} over "
-                       f"{len(tests)} comparisons (Welch{scale}, Holm-adjusted within this claim, α = 0.05)"
-                       + (f"; {improving} of the final runs compared were still improving at the end of their "
-                          f"budget ({budget})" if improving else ""))
+    evidence.insert(
+        0,
+        f"{wins} significant win(s) and {losses} significant loss(es) for {variant} over "
+        f"{len(tests)} comparisons (Welch{scale}, Holm-adjusted within this claim, α = 0.05)"
+        + (
+            f"; {improving} of the final runs compared were still improving at the end of their budget ({budget})"
+            if improving
+            else ""
+        ),
+    )
     return Verdict(claim, verdict, evidence)
 
 
@@ -261,6 +336,7 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
     pairs = [(p, s) for p, s in pairs if s is not None and p.finished_finals and s.finished_finals]
     if not pairs:
         return Verdict(claim, NOT_TESTED, ["no embedding-pretrained vs simple studies over labeled-subset sizes."])
+
     def size(pair) -> float:
         return min(final_values(pair[0], "data/train_examples") or [math.inf])
 
@@ -273,12 +349,18 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
         source = grid_parts(p.grid).get("embedding_vectors", "")
         pvalue = compare_p(task, a, b)
         params_p, params_s = summarize(final_values(p, "params/count")), summarize(final_values(s, "params/count"))
-        evidence.append(f"{int(size((p, s)))} labels, {p.cell}{' ' + source if source else ''}: {metric} {fmt(summarize(a).mean)} pretrained vs "
-                        f"{fmt(summarize(b).mean)} scratch (p = {fmt(pvalue)}); train (eval mode) − val gap "
-                        f"{fmt(gap_p.mean if gap_p else None)} vs {fmt(gap_s.mean if gap_s else None)}; trainable "
-                        f"parameters {int(params_p.mean) if params_p else '?'} vs {int(params_s.mean) if params_s else '?'}")
+        evidence.append(
+            f"{int(size((p, s)))} labels, {p.cell}{' ' + source if source else ''}: {metric} {fmt(summarize(a).mean)} pretrained vs "
+            f"{fmt(summarize(b).mean)} scratch (p = {fmt(pvalue)}); train (eval mode) − val gap "
+            f"{fmt(gap_p.mean if gap_p else None)} vs {fmt(gap_s.mean if gap_s else None)}; trainable "
+            f"parameters {int(params_p.mean) if params_p else '?'} vs {int(params_s.mean) if params_s else '?'}"
+        )
         if size((p, s)) == smallest and pvalue is not None:
-            better = summarize(a).mean > summarize(b).mean if task.higher_is_better else summarize(a).mean < summarize(b).mean
+            better = (
+                summarize(a).mean > summarize(b).mean
+                if task.higher_is_better
+                else summarize(a).mean < summarize(b).mean
+            )
             smaller_gap = gap_p is not None and gap_s is not None and gap_p.mean < gap_s.mean
             if pvalue < 0.05 and better and smaller_gap:
                 verdicts.append(SUPPORTED)
@@ -286,10 +368,12 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
                 verdicts.append(NOT_SUPPORTED)
             else:
                 verdicts.append(INCONCLUSIVE)
-    evidence.append("verdict from the smallest labeled size: pretrained vectors must be significantly better on "
-                    "test (Welch, α = 0.05) with a smaller gap between train accuracy (eval mode, at the best "
-                    "validation, on a fixed train sample) and validation accuracy; with several sources, supported "
-                    "if any source is, not supported if every source is significantly worse")
+    evidence.append(
+        "verdict from the smallest labeled size: pretrained vectors must be significantly better on "
+        "test (Welch, α = 0.05) with a smaller gap between train accuracy (eval mode, at the best "
+        "validation, on a fixed train sample) and validation accuracy; with several sources, supported "
+        "if any source is, not supported if every source is significantly worse"
+    )
     if SUPPORTED in verdicts:
         verdict = SUPPORTED
     elif verdicts and all(v == NOT_SUPPORTED for v in verdicts):
@@ -300,18 +384,26 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
 
 
 def all_verdicts(task, studies, horizon, zero_input) -> list[Verdict]:
-    return [short_vs_long(task, horizon, studies), *tanh_bounded(zero_input, horizon),
-            variant_claim(task, studies, horizon, "stacked", "3. Several layers beat one."),
-            variant_claim(task, studies, horizon, "bidirectional", "4. Bidirectional beats unidirectional."),
-            embeddings_curb_overfitting(task, studies)]
+    return [
+        short_vs_long(task, horizon, studies),
+        *tanh_bounded(zero_input, horizon),
+        variant_claim(task, studies, horizon, "stacked", "3. Several layers beat one."),
+        variant_claim(task, studies, horizon, "bidirectional", "4. Bidirectional beats unidirectional."),
+        embeddings_curb_overfitting(task, studies),
+    ]
 
 
 def verdict_section(verdicts: list[Verdict]) -> list[str]:
-    out = ["## Verdicts", "", "The claims of the material this suite was built from, each judged only on this "
-           "report's runs (and, for 2, on the zero-input computation above). Words: **supported**; **not "
-           "supported** (contradicted by converged runs); **budget-limited** (it rests on runs still improving "
-           "when their budget ran out); **inconclusive**; **not tested**. The first line under each claim is its "
-           "key number (the claims page shows it).", ""]
+    out = [
+        "## Verdicts",
+        "",
+        "The claims of the material this suite was built from, each judged only on this "
+        "report's runs (and, for 2, on the zero-input computation above). Words: **supported**; **not "
+        "supported** (contradicted by converged runs); **budget-limited** (it rests on runs still improving "
+        "when their budget ran out); **inconclusive**; **not tested**. The first line under each claim is its "
+        "key number (the claims page shows it).",
+        "",
+    ]
     for verdict in verdicts:
         out.append(f"- **{verdict.claim}** — ***{verdict.verdict}***")
         out += [f"  - {line}" for line in verdict.evidence]

@@ -3,6 +3,7 @@
 Two channels of length T: values uniform in [0, 1], and markers with exactly two 1s, one in each
 half. Target: the sum of the two marked values. Loss: MSE of the final output.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,12 @@ def memoryless_baseline(settings: dict) -> float:
 
 
 def load_data(settings: dict, data_seed: int) -> TaskData:
-    return TaskData(splits=generated_splits("adding", settings, data_seed, GENERATOR_VERSION, generate),
-                    input_size=2, output_size=1, baseline=memoryless_baseline(settings))
+    return TaskData(
+        splits=generated_splits("adding", settings, data_seed, GENERATOR_VERSION, generate),
+        input_size=2,
+        output_size=1,
+        baseline=memoryless_baseline(settings),
+    )
 
 
 TASK = TaskSpec(
@@ -48,7 +53,14 @@ TASK = TaskSpec(
     load_data=load_data,
     family="generated",
     test_preset={"T": 4, "n_train": 8, "n_val": 4, "n_test": 4},
-    training_defaults={"lr": 3e-3, "hidden": 64, "batch_size": 128, "gradient_clip": 1.0, "max_epochs": 12,
-                       "patience": 12, "embedding_size": 16},
+    training_defaults={
+        "lr": 3e-3,
+        "hidden": 64,
+        "batch_size": 128,
+        "gradient_clip": 1.0,
+        "max_epochs": 12,
+        "patience": 12,
+        "embedding_size": 16,
+    },
     references="Hochreiter & Schmidhuber 1997; Arjovsky, Shah & Bengio 2016",
 )

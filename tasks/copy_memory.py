@@ -3,6 +3,7 @@
 Input (length T+20): 10 symbols from 1..8, T-1 blanks (0), the delimiter 9, 10 blanks.
 Target: T+10 blanks, then the 10 symbols in order. Loss: cross-entropy over all T+20 steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,9 +32,13 @@ def generate(T: int, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def load_data(settings: dict, data_seed: int) -> TaskData:
-    return TaskData(splits=generated_splits("copy-memory", settings, data_seed, GENERATOR_VERSION, generate),
-                    input_size=VOCAB_SIZE, output_size=VOCAB_SIZE, baseline=memoryless_baseline(settings),
-                    vocabulary=[str(i) for i in range(VOCAB_SIZE)])
+    return TaskData(
+        splits=generated_splits("copy-memory", settings, data_seed, GENERATOR_VERSION, generate),
+        input_size=VOCAB_SIZE,
+        output_size=VOCAB_SIZE,
+        baseline=memoryless_baseline(settings),
+        vocabulary=[str(i) for i in range(VOCAB_SIZE)],
+    )
 
 
 def memoryless_baseline(settings: dict) -> float:
@@ -55,7 +60,14 @@ TASK = TaskSpec(
     metrics=(MetricSpec("recall_acc", "accuracy", last_steps=N_SYMBOLS),),
     # Measured: an LSTM at T=10 leaves the baseline plateau within ~3,000 steps at lr 1e-2,
     # but stays on it at lr 1e-3; hence the higher default learning rate.
-    training_defaults={"lr": 1e-2, "hidden": 64, "batch_size": 128, "gradient_clip": 1.0, "max_epochs": 20,
-                       "patience": 20, "embedding_size": 16},
+    training_defaults={
+        "lr": 1e-2,
+        "hidden": 64,
+        "batch_size": 128,
+        "gradient_clip": 1.0,
+        "max_epochs": 20,
+        "patience": 20,
+        "embedding_size": 16,
+    },
     references="Arjovsky, Shah & Bengio 2016; Bai, Kolter & Koltun 2018",
 )

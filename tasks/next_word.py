@@ -4,6 +4,7 @@ embeddings of the `embedding-pretrained` variant, and a task of its own (metric:
 The corpus is any text dataset or split (default: IMDB's 50,000 unlabeled reviews). Documents are
 split 90/5/5 (seeded) before anything else; the vocabulary is built on the training documents only;
 each split is one token stream cut into windows of seq_len+1 (inputs, and targets shifted by one)."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,11 @@ import numpy as np
 from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
 
-CORPORA = {"imdb": "stanfordnlp/imdb", "sst2": "stanfordnlp/sst2",
-           "rotten-tomatoes": "cornell-movie-review-data/rotten_tomatoes"}
+CORPORA = {
+    "imdb": "stanfordnlp/imdb",
+    "sst2": "stanfordnlp/sst2",
+    "rotten-tomatoes": "cornell-movie-review-data/rotten_tomatoes",
+}
 GENERATOR_VERSION = 1
 
 
@@ -31,17 +35,22 @@ def load_corpus(settings: dict):
         path = Path(settings["corpus_file"])
         if not path.is_file() or path.suffix not in FORMATS:
             raise UserError(f"corpus_file={path}: expected an existing .parquet, .csv or .jsonl file")
-        return datasets.load_dataset(FORMATS[path.suffix], data_files={"train": str(path)}, split="train",
-                                     cache_dir=hf_cache)
+        return datasets.load_dataset(
+            FORMATS[path.suffix], data_files={"train": str(path)}, split="train", cache_dir=hf_cache
+        )
     if settings["corpus"] not in CORPORA:
-        raise UserError(f"unknown corpus {settings['corpus']!r}; choose one of: {', '.join(CORPORA)} "
-                        f"(or corpus_file=<.parquet|.csv|.jsonl>)")
+        raise UserError(
+            f"unknown corpus {settings['corpus']!r}; choose one of: {', '.join(CORPORA)} "
+            f"(or corpus_file=<.parquet|.csv|.jsonl>)"
+        )
     try:
         return datasets.load_dataset(CORPORA[settings["corpus"]], split=settings["corpus_split"], cache_dir=hf_cache)
     except Exception as error:
-        raise UserError(f"cannot load {CORPORA[settings['corpus']]} ({str(error).splitlines()[0][:120]}); use a "
-                        f"local file: corpus_file=<path to a .parquet|.csv|.jsonl with a "
-                        f"{settings['text_column']} column>") from None
+        raise UserError(
+            f"cannot load {CORPORA[settings['corpus']]} ({str(error).splitlines()[0][:120]}); use a "
+            f"local file: corpus_file=<path to a .parquet|.csv|.jsonl with a "
+            f"{settings['text_column']} column>"
+        ) from None
 
 
 def exclusion_texts(settings: dict) -> set[str] | None:
@@ -65,19 +74,28 @@ def exclusion_texts(settings: dict) -> set[str] | None:
             raise UserError(f"exclude_file={path}: expected an existing .parquet, .csv or .jsonl file")
     elif settings["corpus_file"]:
         corpus = Path(settings["corpus_file"])
-        path = next((corpus.with_name(f"test{suffix}") for suffix in FORMATS
-                     if corpus.with_name(f"test{suffix}").is_file() and corpus.with_name(f"test{suffix}") != corpus), None)
+        path = next(
+            (
+                corpus.with_name(f"test{suffix}")
+                for suffix in FORMATS
+                if corpus.with_name(f"test{suffix}").is_file() and corpus.with_name(f"test{suffix}") != corpus
+            ),
+            None,
+        )
         if path is None:
             return None
     else:
         try:
             test = datasets.load_dataset(CORPORA[settings["corpus"]], split="test", cache_dir=str(cache_dir() / "hf"))
         except Exception as error:
-            raise UserError(f"cannot load the test split of {CORPORA[settings['corpus']]} to exclude it from the "
-                            f"corpus ({str(error).splitlines()[0][:100]}); set exclude_file=<file> or none") from None
+            raise UserError(
+                f"cannot load the test split of {CORPORA[settings['corpus']]} to exclude it from the "
+                f"corpus ({str(error).splitlines()[0][:100]}); set exclude_file=<file> or none"
+            ) from None
         return {text.strip() for text in test[settings["text_column"]]}
-    test = datasets.load_dataset(FORMATS[path.suffix], data_files={"test": str(path)}, split="test",
-                                 cache_dir=str(cache_dir() / "hf"))
+    test = datasets.load_dataset(
+        FORMATS[path.suffix], data_files={"test": str(path)}, split="test", cache_dir=str(cache_dir() / "hf")
+    )
     if settings["text_column"] not in test.column_names:
         raise UserError(f"exclude_file={path} has no column {settings['text_column']!r}")
     return {text.strip() for text in test[settings["text_column"]]}
@@ -93,7 +111,7 @@ def windows(ids: np.ndarray, seq_len: int, max_tokens: int) -> dict[str, np.ndar
     if count < 1:
         raise UserError(f"the corpus split is too short for one window of seq_len={seq_len}")
     inputs = ids[: count * seq_len].reshape(count, seq_len)
-    targets = ids[1: count * seq_len + 1].reshape(count, seq_len)
+    targets = ids[1 : count * seq_len + 1].reshape(count, seq_len)
     return {"inputs": inputs, "targets": targets}
 
 
@@ -104,25 +122,33 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
     corpus = load_corpus(settings)
     column = settings["text_column"]
     if column not in corpus.column_names:
-        raise UserError(f"the corpus has no column {column!r} (columns: {', '.join(corpus.column_names)}); "
-                        f"set text_column=<name>")
+        raise UserError(
+            f"the corpus has no column {column!r} (columns: {', '.join(corpus.column_names)}); set text_column=<name>"
+        )
     corpus = corpus.select_columns([column])
     if column != "text":
         corpus = corpus.rename_column(column, "text")
     excluded, before = exclusion_texts(settings), len(corpus)
     if excluded:
-        corpus = corpus.filter(keep_unseen, batched=True, fn_kwargs={"excluded": excluded},
-                               desc="dropping labeled test texts")
+        corpus = corpus.filter(
+            keep_unseen, batched=True, fn_kwargs={"excluded": excluded}, desc="dropping labeled test texts"
+        )
     if len(corpus) < 3:
         raise UserError("the corpus needs at least 3 documents (train, validation and test)")
     order = np.random.default_rng(data_seed).permutation(len(corpus))
     held = max(1, int(len(corpus) * 0.05))
-    documents = {"validation": corpus.select(order[:held]), "test": corpus.select(order[held:2 * held]),
-                 "train": corpus.select(order[2 * held:])}
+    documents = {
+        "validation": corpus.select(order[:held]),
+        "test": corpus.select(order[held : 2 * held]),
+        "train": corpus.select(order[2 * held :]),
+    }
     tokenizer = build_tokenizer(documents["train"], settings)
     tokenized = tokenize(documents, tokenizer, max_length=10**9)
-    limits = {"train": settings["max_tokens"], "validation": settings["max_tokens"] // 10,
-              "test": settings["max_tokens"] // 10}
+    limits = {
+        "train": settings["max_tokens"],
+        "validation": settings["max_tokens"] // 10,
+        "test": settings["max_tokens"] // 10,
+    }
     splits, train_ids = {}, None
     for split, dataset in tokenized.items():
         column_ids = dataset.data.column("input_ids").combine_chunks().values.to_numpy().astype(np.int32)
@@ -133,10 +159,19 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
     probabilities = counts[counts > 0] / counts.sum()
     unigram_entropy = float(-(probabilities * np.log(probabilities)).sum())  # best loss ignoring the context
     vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
-    return TaskData(splits=splits, input_size=tokenizer.get_vocab_size(), output_size=tokenizer.get_vocab_size(),
-                    baseline=unigram_entropy, vocabulary=vocabulary,
-                    extra={"baseline/perplexity": math.exp(unigram_entropy), "data/train_tokens": int(len(train_ids)),
-                           "data/vocabulary": len(vocabulary), "data/excluded_test_documents": before - len(corpus)})
+    return TaskData(
+        splits=splits,
+        input_size=tokenizer.get_vocab_size(),
+        output_size=tokenizer.get_vocab_size(),
+        baseline=unigram_entropy,
+        vocabulary=vocabulary,
+        extra={
+            "baseline/perplexity": math.exp(unigram_entropy),
+            "data/train_tokens": int(len(train_ids)),
+            "data/vocabulary": len(vocabulary),
+            "data/excluded_test_documents": before - len(corpus),
+        },
+    )
 
 
 TASK = TaskSpec(
@@ -145,16 +180,31 @@ TASK = TaskSpec(
     input_kind="tokens",
     output_kind="per-step",
     loss="cross_entropy",
-    settings={"corpus": "imdb", "corpus_split": "unsupervised", "corpus_file": "", "exclude_file": "",
-              "text_column": "text",
-              "seq_len": 35, "max_tokens": 1_000_000, "min_freq": 2, "max_vocab": 10000},
+    settings={
+        "corpus": "imdb",
+        "corpus_split": "unsupervised",
+        "corpus_file": "",
+        "exclude_file": "",
+        "text_column": "text",
+        "seq_len": 35,
+        "max_tokens": 1_000_000,
+        "min_freq": 2,
+        "max_vocab": 10000,
+    },
     minimums={"seq_len": 2, "max_tokens": 0, "min_freq": 1, "max_vocab": 3},
     load_data=load_data,
     family="language-model",
     test_preset={"seq_len": 6, "min_freq": 1},  # with a tiny corpus_file
     metrics=(MetricSpec("perplexity", "perplexity"),),
-    training_defaults={"lr": 2e-3, "hidden": 256, "embedding_size": 100, "batch_size": 64, "max_epochs": 3,
-                       "patience": 1, "gradient_clip": 1.0},
+    training_defaults={
+        "lr": 2e-3,
+        "hidden": 256,
+        "embedding_size": 100,
+        "batch_size": 64,
+        "max_epochs": 3,
+        "patience": 1,
+        "gradient_clip": 1.0,
+    },
     references="Bengio et al. 2003; Mikolov et al. 2010",
     report_metric="perplexity",
 )

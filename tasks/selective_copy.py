@@ -1,6 +1,7 @@
 """Selective copy: like copy memory, but the 10 symbols (from 1..8) sit at random positions among the
 first T+10 steps, blanks (0) elsewhere; after the delimiter (9) the 10 symbols must be reproduced in
 order of appearance. Length T+21; loss: cross-entropy over every step; recall accuracy on the last 10."""
+
 from __future__ import annotations
 
 import math
@@ -34,15 +35,21 @@ def memoryless_baseline(settings: dict) -> float:
 
 
 def load_data(settings: dict, data_seed: int) -> TaskData:
-    return TaskData(splits=generated_splits("selective-copy", settings, data_seed, GENERATOR_VERSION, generate),
-                    input_size=VOCAB_SIZE, output_size=VOCAB_SIZE, baseline=memoryless_baseline(settings),
-                    vocabulary=[str(i) for i in range(VOCAB_SIZE)])
+    return TaskData(
+        splits=generated_splits("selective-copy", settings, data_seed, GENERATOR_VERSION, generate),
+        input_size=VOCAB_SIZE,
+        output_size=VOCAB_SIZE,
+        baseline=memoryless_baseline(settings),
+        vocabulary=[str(i) for i in range(VOCAB_SIZE)],
+    )
 
 
 TASK = TaskSpec(
     name="selective-copy",
     description="recall 10 symbols scattered among the first T+10 steps, in order, after a delimiter",
-    input_kind="tokens", output_kind="per-step", loss="cross_entropy",
+    input_kind="tokens",
+    output_kind="per-step",
+    loss="cross_entropy",
     settings={"T": 10, "n_train": 32000, "n_val": 2000, "n_test": 2000},
     minimums={"T": 1, "n_train": 1, "n_val": 1, "n_test": 1},
     load_data=load_data,

@@ -1,6 +1,7 @@
 """Temporal order (Hochreiter & Schmidhuber 1997, as in Pascanu et al. 2013): sequences of length T
 over 6 symbols; an A-or-B at a position in [0.1T, 0.2T) and another in [0.5T, 0.6T), distractors
 (C..F) everywhere else; predict at the last step which of AA, AB, BA, BB occurred (4 classes)."""
+
 from __future__ import annotations
 
 import math
@@ -34,22 +35,36 @@ def generate(T: int, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def load_data(settings: dict, data_seed: int) -> TaskData:
-    return TaskData(splits=generated_splits("temporal-order", settings, data_seed, GENERATOR_VERSION, generate),
-                    input_size=VOCAB_SIZE, output_size=CLASSES, baseline=math.log(CLASSES),
-                    vocabulary=["A", "B", "C", "D", "E", "F"], extra={"baseline/acc": 1 / CLASSES})
+    return TaskData(
+        splits=generated_splits("temporal-order", settings, data_seed, GENERATOR_VERSION, generate),
+        input_size=VOCAB_SIZE,
+        output_size=CLASSES,
+        baseline=math.log(CLASSES),
+        vocabulary=["A", "B", "C", "D", "E", "F"],
+        extra={"baseline/acc": 1 / CLASSES},
+    )
 
 
 TASK = TaskSpec(
     name="temporal-order",
     description="which of AA/AB/BA/BB appeared at two far-apart windows among distractors; 4 classes",
-    input_kind="tokens", output_kind="per-sequence", loss="cross_entropy",
+    input_kind="tokens",
+    output_kind="per-sequence",
+    loss="cross_entropy",
     settings={"T": 50, "n_train": 20000, "n_val": 2000, "n_test": 2000},
     minimums={"T": 10, "n_train": 1, "n_val": 1, "n_test": 1},
     load_data=load_data,
     family="generated",
     test_preset={"T": 10, "n_train": 8, "n_val": 4, "n_test": 4},
     metrics=(MetricSpec("acc", "accuracy"),),
-    training_defaults={"lr": 3e-3, "hidden": 64, "batch_size": 128, "gradient_clip": 1.0, "max_epochs": 15,
-                       "patience": 15, "embedding_size": 16},
+    training_defaults={
+        "lr": 3e-3,
+        "hidden": 64,
+        "batch_size": 128,
+        "gradient_clip": 1.0,
+        "max_epochs": 15,
+        "patience": 15,
+        "embedding_size": 16,
+    },
     references="Hochreiter & Schmidhuber 1997; Pascanu, Mikolov & Bengio 2013",
 )

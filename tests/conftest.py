@@ -1,4 +1,5 @@
 """Test isolation: no hub access, and every test writes to its own temporary store and caches."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when `datasets` is imported: set first
@@ -34,8 +35,15 @@ def smoke_sweep_store(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in keys}
     os.environ.update({k: env[k] for k in keys})
     try:
-        path = write_sweep(base / "s.yaml", task="copy-memory", variants=["simple", "stacked"], cells=["rnn", "gru"],
-                           trials=2, final_seeds=2, fixed={"T": 2, "n_train": 128, "n_val": 32, "n_test": 32})
+        path = write_sweep(
+            base / "s.yaml",
+            task="copy-memory",
+            variants=["simple", "stacked"],
+            cells=["rnn", "gru"],
+            trials=2,
+            final_seeds=2,
+            fixed={"T": 2, "n_train": 128, "n_val": 32, "n_test": 32},
+        )
         run_sweep(load_sweep("copy-memory", "test", path), f"sqlite:///{base / 'optuna.db'}", show_progress=False)
     finally:
         for key, value in saved.items():

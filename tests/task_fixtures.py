@@ -1,4 +1,5 @@
 """Tiny settings for every registered task, so registry-wide tests run on small local data."""
+
 from pathlib import Path
 
 from tests.text_helpers import LOCAL, make_dataset, make_rows, write_split

@@ -1,4 +1,5 @@
 """The claims page: one row per task that tests a claim, an overall line, links into the reports."""
+
 import json
 
 from bench.claims import BUDGET_LIMITED, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, overall, write_claims
@@ -6,9 +7,15 @@ from bench.claims import BUDGET_LIMITED, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, o
 
 def summary(folder, task, verdicts):
     (folder / task).mkdir(parents=True)
-    (folder / task / "summary.json").write_text(json.dumps({
-        "task": task, "profile": "cpu", "verdicts": [{"id": i, "verdict": v, "key": f"{task} number {i}"}
-                                                     for i, v in verdicts.items()]}))
+    (folder / task / "summary.json").write_text(
+        json.dumps(
+            {
+                "task": task,
+                "profile": "cpu",
+                "verdicts": [{"id": i, "verdict": v, "key": f"{task} number {i}"} for i, v in verdicts.items()],
+            }
+        )
+    )
 
 
 def test_overall_names_where_each_verdict_comes_from():
@@ -43,8 +50,9 @@ def test_user_reports_go_to_a_git_ignored_folder_apart_from_the_references():
     assert REPORTS != REFERENCE and REFERENCE not in REPORTS.parents and REPORTS not in REFERENCE.parents
     ignored = subprocess.run(["git", "check-ignore", "-q", str(REPORTS / "copy-memory.md")], cwd=ROOT)
     assert ignored.returncode == 0
-    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "reports/reference/README.md"], cwd=ROOT,
-                             capture_output=True)
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "reports/reference/README.md"], cwd=ROOT, capture_output=True
+    )
     assert tracked.returncode == 0
 
 
@@ -54,6 +62,7 @@ def test_rewriting_a_reference_needs_one_task():
 
     from tests.sweep_helpers import ROOT
 
-    result = subprocess.run([sys.executable, "-m", "bench", "report", "--reference"], cwd=ROOT, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "report", "--reference"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--task" in result.stderr

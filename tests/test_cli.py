@@ -1,4 +1,5 @@
 """The command line: light start-up, and one-line errors with exit 2 that leave nothing behind."""
+
 import os
 import subprocess
 import sys
@@ -15,9 +16,11 @@ def run_cli(*args, env_extra=None, tmp_path=None):
 
 
 def test_help_and_list_do_not_import_torch_or_lightning():
-    code = ("import sys; from bench.cli import main; main(['list']);"
-            "heavy = [m for m in ('torch', 'lightning', 'mlflow', 'datasets') if m in sys.modules];"
-            "assert not heavy, heavy")
+    code = (
+        "import sys; from bench.cli import main; main(['list']);"
+        "heavy = [m for m in ('torch', 'lightning', 'mlflow', 'datasets') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     assert run_cli("--help").returncode == 0
 
@@ -29,19 +32,25 @@ def test_list_shows_tasks_variants_and_cells(capsys):
         assert name in out
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--task", "nope"], "unknown task 'nope'"),
-    (["--task", "copy-memory", "--variant", "wide"], "unknown variant 'wide'"),
-    (["--task", "copy-memory", "--cell", "cnn"], "unknown cell 'cnn'"),
-    (["--task", "copy-memory", "colour=red"], "unknown key 'colour'"),
-    (["--task", "copy-memory", "T=0"], "T=0 is out of range"),
-    (["--task", "adding", "hidden=1.5"], "hidden='1.5' is not valid"),
-    (["--task", "adding", "lr"], "not of the form key=value"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--task", "nope"], "unknown task 'nope'"),
+        (["--task", "copy-memory", "--variant", "wide"], "unknown variant 'wide'"),
+        (["--task", "copy-memory", "--cell", "cnn"], "unknown cell 'cnn'"),
+        (["--task", "copy-memory", "colour=red"], "unknown key 'colour'"),
+        (["--task", "copy-memory", "T=0"], "T=0 is out of range"),
+        (["--task", "adding", "hidden=1.5"], "hidden='1.5' is not valid"),
+        (["--task", "adding", "lr"], "not of the form key=value"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line_and_creates_nothing(tmp_path, args, message):
     store = tmp_path / "fresh.db"
-    result = run_cli("train", *args, env_extra={"MLFLOW_TRACKING_URI": f"sqlite:///{store}",
-                                                 "RNNBENCH_CACHE": str(tmp_path / "cache")})
+    result = run_cli(
+        "train",
+        *args,
+        env_extra={"MLFLOW_TRACKING_URI": f"sqlite:///{store}", "RNNBENCH_CACHE": str(tmp_path / "cache")},
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -54,12 +63,21 @@ def test_makefile_targets_run_their_commands():
 
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    expected = {"report": "-m bench report", "horizon": "-m bench horizon", "sweep": "-m bench sweep",
-                "bench-report": "bench.benchmarks.report_speed", "train": "-m bench train", "lint": "ruff check",
-                "dashboard": "-m bench dashboard", "ui": "-m bench ui", "list": "-m bench list"}
+    expected = {
+        "report": "-m bench report",
+        "horizon": "-m bench horizon",
+        "sweep": "-m bench sweep",
+        "bench-report": "bench.benchmarks.report_speed",
+        "train": "-m bench train",
+        "lint": "ruff check",
+        "dashboard": "-m bench dashboard",
+        "ui": "-m bench ui",
+        "list": "-m bench list",
+    }
     for target, command in expected.items():
-        result = subprocess.run(["make", "-n", "-o", ".venv/.installed", target], capture_output=True, text=True,
-                                cwd=ROOT)
+        result = subprocess.run(
+            ["make", "-n", "-o", ".venv/.installed", target], capture_output=True, text=True, cwd=ROOT
+        )
         assert result.returncode == 0 and command in result.stdout, (target, result.stdout)
         assert "overriding recipe" not in result.stderr, result.stderr
 
@@ -70,16 +88,22 @@ def test_make_train_and_the_cli_agree_on_the_default_cell():
 
     plain = subprocess.run(["make", "-n", "-o", ".venv/.installed", "train"], capture_output=True, text=True, cwd=ROOT)
     assert "--cell" not in plain.stdout, plain.stdout
-    chosen = subprocess.run(["make", "-n", "-o", ".venv/.installed", "train", "CELL=gru"], capture_output=True,
-                            text=True, cwd=ROOT)
+    chosen = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "train", "CELL=gru"], capture_output=True, text=True, cwd=ROOT
+    )
     assert "--cell gru" in chosen.stdout
     assert resolve_config("copy-memory").cell == RunConfig.cell == "lstm"
 
 
 def test_sweep_dry_run_and_list_task_reach_the_cli():
-    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "sweep", "TASK=adding", "DRY_RUN=1"],
-                         capture_output=True, text=True, cwd=ROOT)
+    dry = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "sweep", "TASK=adding", "DRY_RUN=1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert "--plan" in dry.stdout
-    listing = subprocess.run(["make", "-n", "-o", ".venv/.installed", "list", "TASK=adding"], capture_output=True,
-                             text=True, cwd=ROOT)
+    listing = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "list", "TASK=adding"], capture_output=True, text=True, cwd=ROOT
+    )
     assert "-m bench list --task adding" in listing.stdout

@@ -1,4 +1,5 @@
 """Resolving a run's configuration: precedence, types, and one-line errors for bad values."""
+
 import pytest
 
 from bench.config import parse_overrides, resolve_config
@@ -23,19 +24,22 @@ def test_overrides_are_key_value_pairs():
         parse_overrides(["hidden"])
 
 
-@pytest.mark.parametrize("task,variant,cell,overrides,message", [
-    ("nope", "simple", "lstm", {}, "unknown task 'nope'; choose one of: adding, copy-memory"),
-    ("copy-memory", "wide", "lstm", {}, "unknown variant 'wide'"),
-    ("copy-memory", "simple", "transformer", {}, "unknown cell 'transformer'; choose one of: rnn, lstm, gru"),
-    ("copy-memory", "simple", "lstm", {"hiden": "3"}, "unknown key 'hiden'"),
-    ("copy-memory", "simple", "lstm", {"T": "0"}, "T=0 is out of range"),
-    ("copy-memory", "simple", "lstm", {"hidden": "big"}, "hidden='big' is not valid: expected an integer"),
-    ("copy-memory", "simple", "lstm", {"lr": "nan"}, "expected a finite number"),
-    ("copy-memory", "simple", "lstm", {"lr": "0"}, "lr=0.0 is out of range: must be > 0"),
-    ("copy-memory", "stacked", "lstm", {"layers": "1"}, "stacked needs layers >= 2"),
-    ("copy-memory", "simple", "lstm", {"activation": "relu"}, "applies to cell rnn only"),
-    ("copy-memory", "embedding-pretrained", "lstm", {}, "needs embedding_vectors="),
-])
+@pytest.mark.parametrize(
+    "task,variant,cell,overrides,message",
+    [
+        ("nope", "simple", "lstm", {}, "unknown task 'nope'; choose one of: adding, copy-memory"),
+        ("copy-memory", "wide", "lstm", {}, "unknown variant 'wide'"),
+        ("copy-memory", "simple", "transformer", {}, "unknown cell 'transformer'; choose one of: rnn, lstm, gru"),
+        ("copy-memory", "simple", "lstm", {"hiden": "3"}, "unknown key 'hiden'"),
+        ("copy-memory", "simple", "lstm", {"T": "0"}, "T=0 is out of range"),
+        ("copy-memory", "simple", "lstm", {"hidden": "big"}, "hidden='big' is not valid: expected an integer"),
+        ("copy-memory", "simple", "lstm", {"lr": "nan"}, "expected a finite number"),
+        ("copy-memory", "simple", "lstm", {"lr": "0"}, "lr=0.0 is out of range: must be > 0"),
+        ("copy-memory", "stacked", "lstm", {"layers": "1"}, "stacked needs layers >= 2"),
+        ("copy-memory", "simple", "lstm", {"activation": "relu"}, "applies to cell rnn only"),
+        ("copy-memory", "embedding-pretrained", "lstm", {}, "needs embedding_vectors="),
+    ],
+)
 def test_bad_input_names_the_value_and_the_choices(task, variant, cell, overrides, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace("?", r"\?")):
         resolve_config(task, variant, cell, overrides)

@@ -1,5 +1,6 @@
 """What the terminal shows: the progress line (live, narrow, plain when there is no width), the resolved
 configuration block, a run's final line, and the sweep plan that starts nothing."""
+
 import io
 import os
 import pty
@@ -111,8 +112,20 @@ def test_list_with_a_task_shows_its_effective_defaults(capsys):
 @pytest.mark.slow
 def test_train_prints_its_resolved_configuration_and_a_final_line(capsys, monkeypatch):
     monkeypatch.setenv("TORCH_THREADS", "1")
-    code = main(["train", "--task", "copy-memory", "--no-progress", "T=2", "n_train=64", "n_val=32", "n_test=32",
-                 "max_epochs=1", "hidden=8"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "copy-memory",
+            "--no-progress",
+            "T=2",
+            "n_train=64",
+            "n_val=32",
+            "n_test=32",
+            "max_epochs=1",
+            "hidden=8",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("copy-memory · simple lstm · seed 0")
@@ -138,9 +151,16 @@ def test_final_line_of_a_classification_run_names_the_majority_class():
     from bench.registry import get_task
     from bench.train import TrainResult
 
-    result = TrainResult(run_id="r", best_val=0.5, test_metrics={"test/acc": 0.78, "test/loss": 0.69}, epochs=3,
-                         param_count=1000, seconds_per_epoch=1.0, baseline=0.6922,
-                         baselines={"baseline/loss": 0.6922, "baseline/acc": 0.509})
+    result = TrainResult(
+        run_id="r",
+        best_val=0.5,
+        test_metrics={"test/acc": 0.78, "test/loss": 0.69},
+        epochs=3,
+        param_count=1000,
+        seconds_per_epoch=1.0,
+        baseline=0.6922,
+        baselines={"baseline/loss": 0.6922, "baseline/acc": 0.509},
+    )
     url = "http://127.0.0.1:5000/#/experiments/1/runs/r"
     import bench.cli
 
@@ -156,17 +176,39 @@ def test_final_line_of_a_classification_run_names_the_majority_class():
 
 @pytest.mark.slow
 def test_sweep_plan_prints_studies_runs_and_time_and_starts_nothing(tmp_path, capsys, monkeypatch):
-    path = write_sweep(tmp_path / "s.yaml", variants=["simple", "stacked"], cells=["gru"], trials=3, final_seeds=2,
-                       max_epochs=2, variant_space={"stacked": {"layers": {"type": "int", "low": 2, "high": 3}}})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        variants=["simple", "stacked"],
+        cells=["gru"],
+        trials=3,
+        final_seeds=2,
+        max_epochs=2,
+        variant_space={"stacked": {"layers": {"type": "int", "low": 2, "high": 3}}},
+    )
     storage = tmp_path / "optuna.db"
     store = tmp_path / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
-    assert main(["sweep", "--task", "adding", "--profile", "test", "--file", str(path), "--storage",
-                 f"sqlite:///{storage}", "--plan"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--task",
+                "adding",
+                "--profile",
+                "test",
+                "--file",
+                str(path),
+                "--storage",
+                f"sqlite:///{storage}",
+                "--plan",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "budget   3 trials + 2 final seeds [0, 1] per study = 10 runs" in out
     assert "plan (nothing was started" in out
-    table = out[out.index("plan ("):]
+    table = out[out.index("plan (") :]
     assert "simple/gru" in table and "stacked/gru" in table
     assert "2 studies, 10 of 10 runs left, estimated at most" in table
     assert not storage.exists() and not store.exists()  # no study, no run, no store
@@ -176,10 +218,19 @@ def test_plan_estimate_is_runs_times_probed_seconds(tmp_path):
     from bench.plan import build_plan, format_plan
     from bench.sweep_config import load_sweep
 
-    spec = load_sweep("adding", "test", write_sweep(tmp_path / "s.yaml", variants=["simple"], cells=["rnn", "gru"],
-                                                    trials=3, final_seeds=2, max_epochs=4))
-    plans = build_plan(spec, f"sqlite:///{tmp_path / 'none.db'}", epoch_probe=lambda spec, key: 2.0,
-                       overhead_probe=lambda spec, key, epoch: 1.0)
+    spec = load_sweep(
+        "adding",
+        "test",
+        write_sweep(
+            tmp_path / "s.yaml", variants=["simple"], cells=["rnn", "gru"], trials=3, final_seeds=2, max_epochs=4
+        ),
+    )
+    plans = build_plan(
+        spec,
+        f"sqlite:///{tmp_path / 'none.db'}",
+        epoch_probe=lambda spec, key: 2.0,
+        overhead_probe=lambda spec, key, epoch: 1.0,
+    )
     assert [p.seconds_per_run for p in plans] == [9.0, 9.0]  # 1 s fixed + 4 epochs x 2 s
     text = format_plan(spec, plans, load=0.5)
     assert "10 of 10 runs left, estimated at most 1:30" in text and "load average 0.5" in text

@@ -1,5 +1,6 @@
 """`make dashboard` as a user sees it: optuna-dashboard on a smoke sweep's Optuna storage, opened in
 headless Chromium, lists the sweep's studies; its URL is printed only once the page answers."""
+
 import os
 import re
 import subprocess
@@ -21,23 +22,42 @@ def test_dashboard_lists_the_studies_of_a_smoke_sweep(smoke_sweep_store):
 
     port = free_port()
     storage = f"sqlite:///{smoke_sweep_store / 'optuna.db'}"
-    server = subprocess.Popen([sys.executable, "-m", "bench", "dashboard", "--port", str(port), "--storage", storage],
-                              env=worker_env(smoke_sweep_store), cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench", "dashboard", "--port", str(port), "--storage", storage],
+        env=worker_env(smoke_sweep_store),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         base = announced_url(server, "optuna-dashboard")
         assert base == f"http://127.0.0.1:{port}"
         wait_until_serving(base + "/dashboard", server)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic"])
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--disable-quic",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base + "/dashboard", wait_until="domcontentloaded", timeout=90000)
             # The smoke sweep's search studies (2 variants x 2 cells) and their final-seed studies.
-            for study in ("copy-memory:test:simple:rnn", "copy-memory:test:stacked:gru",
-                          "copy-memory:test:simple:gru:final"):
+            for study in (
+                "copy-memory:test:simple:rnn",
+                "copy-memory:test:stacked:gru",
+                "copy-memory:test:simple:gru:final",
+            ):
                 # Listed as "<study id>. <name>".
                 page.get_by_text(re.compile(rf"^\d+\. {re.escape(study)}$")).first.wait_for(timeout=60000)
             page.screenshot(path=str(ARTIFACTS / "optuna-dashboard.png"), full_page=True)
@@ -49,11 +69,16 @@ def test_dashboard_lists_the_studies_of_a_smoke_sweep(smoke_sweep_store):
 
 
 def test_dashboard_without_a_storage_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bench", "dashboard", "--storage",
-                             f"sqlite:///{tmp_path / 'missing.db'}"], capture_output=True, text=True, cwd=ROOT,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "dashboard", "--storage", f"sqlite:///{tmp_path / 'missing.db'}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: no Optuna storage at sqlite:///{tmp_path / 'missing.db'}: run a sweep first "
-        "(make sweep TASK=... PROFILE=smoke)"]
+        "(make sweep TASK=... PROFILE=smoke)"
+    ]
     assert not (tmp_path / "missing.db").exists()

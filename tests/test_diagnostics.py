@@ -1,4 +1,5 @@
 """Zero-input norms for known matrices, and the Jacobian probe against finite differences."""
+
 import pytest
 import torch
 
@@ -63,9 +64,18 @@ def tiny_net(cell: str, layers: int = 1, bidirectional: bool = False, activation
     from bench.models import RecurrentNet
 
     torch.manual_seed(0)
-    return RecurrentNet(input_kind="floats", input_size=2, output_size=3, output_kind="per-step", cell=cell,
-                        activation=activation, layers=layers, bidirectional=bidirectional, hidden=3,
-                        embedding_size=2).double()
+    return RecurrentNet(
+        input_kind="floats",
+        input_size=2,
+        output_size=3,
+        output_kind="per-step",
+        cell=cell,
+        activation=activation,
+        layers=layers,
+        bidirectional=bidirectional,
+        hidden=3,
+        embedding_size=2,
+    ).double()
 
 
 def ce(logits, targets):
@@ -102,7 +112,7 @@ def test_state_gradient_of_a_stacked_lstm_matches_finite_differences_of_its_stat
     def loss_with(t_perturbed, which, index, eps):
         state, outs = None, []
         for t in range(4):
-            out, state = net.recurrent(x[:, t:t + 1], state)
+            out, state = net.recurrent(x[:, t : t + 1], state)
             if t == t_perturbed:
                 h, c = (s.clone() for s in state)
                 (h if which == 0 else c)[index] += eps
@@ -138,8 +148,9 @@ def test_gradient_probe_columns(cell, activation):
     assert probe["distance"] == [4, 3, 2, 1, 0]
     assert all(v > 0 for v in probe["dL_dh"] + probe["dL_dx"] + probe["dhT_dx"])
     if activation == "tanh":
-        torch.testing.assert_close(torch.tensor(probe["dhT_dx"], dtype=torch.float64),
-                                   input_jacobian_norms(net.recurrent, net.encoder(inputs)))
+        torch.testing.assert_close(
+            torch.tensor(probe["dhT_dx"], dtype=torch.float64), input_jacobian_norms(net.recurrent, net.encoder(inputs))
+        )
 
 
 def test_bidirectional_probe_has_no_state_gradient_but_input_gradients():
@@ -155,8 +166,17 @@ def test_identity_init_makes_the_recurrence_carry_the_state():
     from bench.models import RecurrentNet
 
     for activation in ("relu", "linear"):
-        net = RecurrentNet(input_kind="floats", input_size=2, output_size=1, output_kind="per-sequence",
-                           cell="rnn", activation=activation, init="identity", hidden=4, embedding_size=2)
+        net = RecurrentNet(
+            input_kind="floats",
+            input_size=2,
+            output_size=1,
+            output_kind="per-sequence",
+            cell="rnn",
+            activation=activation,
+            init="identity",
+            hidden=4,
+            embedding_size=2,
+        )
         start = torch.rand(1, 1, 4)
         _, final = net.recurrent(torch.zeros(1, 5, 2), start)
         torch.testing.assert_close(final, start)  # zero input: h stays where it started

@@ -1,5 +1,6 @@
 """Memory horizon: the file, the grid of runs in MLflow (resumable), the horizon rule, the report
 sections and the verdicts built from them."""
+
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -22,11 +23,24 @@ SHIPPED = sorted(p.stem for p in (SWEEP_DIR / "horizon").glob("*.yaml"))
 
 
 def write_horizon(path, **overrides):
-    spec = {"task": "copy-memory", "axis": "T", "margin": 0.1, "configs_from": None,
-            "fixed": {"lr": 0.01, "hidden": 8, "batch_size": 16, "embedding_size": 4},
-            "variants": ["simple"], "cells": ["rnn", "gru"], "ablation": {"irnn": {"activation": "relu", "init": "identity"}},
-            "profiles": {"test": {"values": [3, 5], "seeds": 2, "max_epochs": 1,
-                                  "settings": {"n_train": 32, "n_val": 16, "n_test": 16}}}}
+    spec = {
+        "task": "copy-memory",
+        "axis": "T",
+        "margin": 0.1,
+        "configs_from": None,
+        "fixed": {"lr": 0.01, "hidden": 8, "batch_size": 16, "embedding_size": 4},
+        "variants": ["simple"],
+        "cells": ["rnn", "gru"],
+        "ablation": {"irnn": {"activation": "relu", "init": "identity"}},
+        "profiles": {
+            "test": {
+                "values": [3, 5],
+                "seeds": 2,
+                "max_epochs": 1,
+                "settings": {"n_train": 32, "n_val": 16, "n_test": 16},
+            }
+        },
+    }
     spec.update(overrides)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -40,17 +54,23 @@ def test_shipped_horizon_files_load(task, profile):
     assert {a.label for a in spec.arms} >= {"simple/rnn", "simple/rnn/irnn"}
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"values": []}, "values"),
-    ({"margin": 1.5}, "margin"),
-    ({"axis": "length"}, "axis"),
-    ({"cells": ["transformer"]}, "unknown cell"),
-    ({"ablation": {"tanh3": {"activation": "sigmoid"}}}, "unknown activation"),
-    ({"bogus": 1}, "unknown key bogus"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"values": []}, "values"),
+        ({"margin": 1.5}, "margin"),
+        ({"axis": "length"}, "axis"),
+        ({"cells": ["transformer"]}, "unknown cell"),
+        ({"ablation": {"tanh3": {"activation": "sigmoid"}}}, "unknown activation"),
+        ({"bogus": 1}, "unknown key bogus"),
+    ],
+)
 def test_bad_horizon_files_fail_in_one_line(tmp_path, change, message):
-    path = write_horizon(tmp_path / "h.yaml", **change) if "values" not in change else write_horizon(
-        tmp_path / "h.yaml", profiles={"test": change})
+    path = (
+        write_horizon(tmp_path / "h.yaml", **change)
+        if "values" not in change
+        else write_horizon(tmp_path / "h.yaml", profiles={"test": change})
+    )
     with pytest.raises(UserError) as error:
         load_horizon("copy-memory", "test", path)
     assert message in str(error.value) and "\n" not in str(error.value)
@@ -58,9 +78,13 @@ def test_bad_horizon_files_fail_in_one_line(tmp_path, change, message):
 
 def test_cli_rejects_a_bad_horizon_file_with_exit_2(tmp_path):
     path = write_horizon(tmp_path / "h.yaml", margin=-1)
-    result = subprocess.run([sys.executable, "-m", "bench", "horizon", "--task", "copy-memory", "--profile", "test",
-                             "--file", str(path)], capture_output=True, text=True, cwd=ROOT,
-                            env=worker_env(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "horizon", "--task", "copy-memory", "--profile", "test", "--file", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=worker_env(tmp_path),
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "margin" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()
@@ -116,16 +140,26 @@ def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path, caps
     assert len(horizon_runs("copy-memory", "test")) == 12
 
     report = write_report("copy-memory", out_dir=tmp_path / "reports").read_text()
-    for section in ("## Memory horizon", "## Activation ablation", "## Gradient-decay probe",
-                    "## Zero input: tanh vs linear", "## Verdicts"):
+    for section in (
+        "## Memory horizon",
+        "## Activation ablation",
+        "## Gradient-decay probe",
+        "## Zero input: tanh vs linear",
+        "## Verdicts",
+    ):
         assert section in report
     for image in ("horizon", "ablation", "gradient_probe", "zero_input"):
         assert (tmp_path / "reports" / "copy-memory" / f"{image}.png").stat().st_size > 1000
     row = next(line for line in report.splitlines() if line.startswith("| simple/gru |"))
     assert row.endswith("|") and len(row.split("|")) == 2 + 2 + 2  # arm, two lengths, horizon
 
-    edited = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h2.yaml", cells=["rnn"], ablation={},
-                                                               fixed={"lr": 0.02, "hidden": 8, "batch_size": 16}))
+    edited = load_horizon(
+        "copy-memory",
+        "test",
+        write_horizon(
+            tmp_path / "h2.yaml", cells=["rnn"], ablation={}, fixed={"lr": 0.02, "hidden": 8, "batch_size": 16}
+        ),
+    )
     assert edited.fingerprint != spec.fingerprint
     assert run_horizon(edited, show_progress=False)["complete"] == 4  # changed knobs: a fresh set of runs
 
@@ -135,17 +169,21 @@ def test_configurations_come_from_the_sweeps_best_trial(smoke_sweep_store, monke
     for key, value in worker_env(smoke_sweep_store).items():
         if key.startswith(("MLFLOW_", "RNNBENCH_")):
             monkeypatch.setenv(key, value)
-    spec = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h.yaml", configs_from="test",
-                                                              variants=["simple", "stacked"]))
+    spec = load_horizon(
+        "copy-memory", "test", write_horizon(tmp_path / "h.yaml", configs_from="test", variants=["simple", "stacked"])
+    )
     tuned = tuned_configs(spec)
     assert set(tuned) == {(v, c) for v in ("simple", "stacked") for c in ("rnn", "gru")}
     experiment = tracking.client().get_experiment_by_name("copy-memory")
     for (variant, cell), (knobs, source) in tuned.items():
         final = tracking.client().search_runs(
-            [experiment.experiment_id], f"tags.stage = 'final' and tags.variant = '{variant}' and tags.cell = '{cell}'")[0]
+            [experiment.experiment_id], f"tags.stage = 'final' and tags.variant = '{variant}' and tags.cell = '{cell}'"
+        )[0]
         best = tracking.client().search_runs(
-            [experiment.experiment_id], f"tags.stage = 'trial' and tags.variant = '{variant}' and tags.cell = '{cell}' "
-            f"and tags.optuna_trial = '{final.data.tags['best_trial']}'")[0]
+            [experiment.experiment_id],
+            f"tags.stage = 'trial' and tags.variant = '{variant}' and tags.cell = '{cell}' "
+            f"and tags.optuna_trial = '{final.data.tags['best_trial']}'",
+        )[0]
         if best.data.metrics["convergence/still_improving"]:  # budget-limited: its noise is not handed on
             assert knobs == {} and source.endswith("was still improving at the end of its budget")
             continue
@@ -169,11 +207,19 @@ def test_verdict_short_vs_long():
     from bench.verdicts import NOT_SUPPORTED, SUPPORTED, short_vs_long
 
     task = get_task("copy-memory")
-    assert short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0),
-                                             "simple/lstm": cells(0.1, 0.2, 1.0)})).verdict == SUPPORTED
+    assert (
+        short_vs_long(
+            task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0), "simple/lstm": cells(0.1, 0.2, 1.0)})
+        ).verdict
+        == SUPPORTED
+    )
     assert short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 0.5, 0.5)})).verdict == NOT_SUPPORTED
-    assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 1.0),
-                                             "simple/lstm": cells(0.2, 1.0, 1.0)})).verdict == NOT_SUPPORTED
+    assert (
+        short_vs_long(
+            task, horizon_data({"simple/rnn": cells(1.0, 1.0, 1.0), "simple/lstm": cells(0.2, 1.0, 1.0)})
+        ).verdict
+        == NOT_SUPPORTED
+    )
     assert "not tested" in short_vs_long(task, None).verdict
 
 
@@ -192,9 +238,16 @@ def test_claim_1_from_sweep_finals_over_a_length_grid():
     from bench.verdicts import SUPPORTED, short_vs_long
 
     def finals(losses, length):  # temporal-order reports cross-entropy against log 4
-        runs = [SimpleNamespace(data=SimpleNamespace(
-            metrics={"test/loss": v, "baseline/loss": 1.386, "convergence/still_improving": 0.0},
-            tags={"state": "complete"}, params={"max_steps": "4000", "T": str(length)})) for v in losses]
+        runs = [
+            SimpleNamespace(
+                data=SimpleNamespace(
+                    metrics={"test/loss": v, "baseline/loss": 1.386, "convergence/still_improving": 0.0},
+                    tags={"state": "complete"},
+                    params={"max_steps": "4000", "T": str(length)},
+                )
+            )
+            for v in losses
+        ]
         return SimpleNamespace(variant="simple", cell="rnn", grid=f"T={length}", finished_finals=runs)
 
     studies = [finals([0.010, 0.020, 0.015], 10), finals([1.38, 1.39, 1.385], 50)]
@@ -205,8 +258,11 @@ def test_claim_1_from_sweep_finals_over_a_length_grid():
 def test_a_horizon_that_contradicts_the_sweep_finals_is_flagged():
     from bench.verdicts import contradictions
 
-    final = SimpleNamespace(data=SimpleNamespace(metrics={"test/loss": 0.017, "baseline/loss": 0.1},
-                                                 tags={"state": "complete"}, params={"T": "50"}))
+    final = SimpleNamespace(
+        data=SimpleNamespace(
+            metrics={"test/loss": 0.017, "baseline/loss": 0.1}, tags={"state": "complete"}, params={"T": "50"}
+        )
+    )
     swept = SimpleNamespace(variant="simple", cell="rnn", grid="", finished_finals=[final, final, final])
     flagged = contradictions(get_task("adding"), [swept], horizon_data({"simple/rnn": {50: Cell([0.1, 0.1], 0.1)}}))
     assert len(flagged) == 1 and "horizon says fail" in flagged[0] and "sweep finals say pass" in flagged[0]
@@ -222,16 +278,18 @@ def test_verdict_tanh_bounded_from_the_zero_input_computation():
 
 
 def study(variant, cell, values):
-    runs = [SimpleNamespace(data=SimpleNamespace(metrics={"test/loss": v}, tags={"state": "complete"}))
-            for v in values]
+    runs = [SimpleNamespace(data=SimpleNamespace(metrics={"test/loss": v}, tags={"state": "complete"})) for v in values]
     return SimpleNamespace(variant=variant, cell=cell, grid="", finished_finals=runs)
 
 
-@pytest.mark.parametrize("stacked,expected", [
-    ([0.10, 0.11, 0.09, 0.10], "supported"),
-    ([0.50, 0.51, 0.49, 0.50], "not supported"),
-    ([0.29, 0.31, 0.30, 0.32], "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "stacked,expected",
+    [
+        ([0.10, 0.11, 0.09, 0.10], "supported"),
+        ([0.50, 0.51, 0.49, 0.50], "not supported"),
+        ([0.29, 0.31, 0.30, 0.32], "inconclusive"),
+    ],
+)
 def test_verdict_several_layers(stacked, expected):
     from bench.verdicts import variant_claim
 
@@ -246,14 +304,24 @@ def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatc
     from bench.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, embeddings_curb_overfitting
 
     def labeled(variant, grid, accuracies, gap):
-        runs = [SimpleNamespace(data=SimpleNamespace(metrics={"test/acc": a, "data/train_examples": int(
-            grid.split("=")[1].split(":")[0]) or 6920}, tags={"state": "complete"}), gap=gap) for a in accuracies]
+        runs = [
+            SimpleNamespace(
+                data=SimpleNamespace(
+                    metrics={"test/acc": a, "data/train_examples": int(grid.split("=")[1].split(":")[0]) or 6920},
+                    tags={"state": "complete"},
+                ),
+                gap=gap,
+            )
+            for a in accuracies
+        ]
         return SimpleNamespace(variant=variant, cell="lstm", grid=grid, finished_finals=runs)
 
     monkeypatch.setattr(verdicts, "train_validation_gap", lambda run, task: run.gap)
     task = get_task("sst2")
-    scratch = [labeled("simple", "train_subset=500", [0.52, 0.53, 0.51], 0.3),
-               labeled("simple", "train_subset=0", [0.74, 0.75, 0.73], 0.1)]
+    scratch = [
+        labeled("simple", "train_subset=500", [0.52, 0.53, 0.51], 0.3),
+        labeled("simple", "train_subset=0", [0.74, 0.75, 0.73], 0.1),
+    ]
     glove = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=glove-6b-50d", [0.63, 0.64, 0.62], 0.0)
     worse = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=lm:x", [0.40, 0.41, 0.39], 0.0)
     same = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=lm:y", [0.52, 0.54, 0.50], 0.0)

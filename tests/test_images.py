@@ -1,4 +1,5 @@
 """Sequential and permuted MNIST on generated digits: layout, permutation, local formats, bad input."""
+
 import numpy as np
 import pytest
 
@@ -107,8 +108,18 @@ def test_without_hub_access_the_error_names_the_override():
 def test_a_gru_learns_the_generated_digits_row_by_row(tmp_path):
     from bench.train import train
 
-    config = resolve_config("seq-mnist", "simple", "gru", {
-        "data_dir": str(make_digits(tmp_path / "d", sizes=(300, 50, 50))), "pixels_per_step": 28,
-        "hidden": 32, "lr": 0.01, "max_epochs": 6, "batch_size": 32})
+    config = resolve_config(
+        "seq-mnist",
+        "simple",
+        "gru",
+        {
+            "data_dir": str(make_digits(tmp_path / "d", sizes=(300, 50, 50))),
+            "pixels_per_step": 28,
+            "hidden": 32,
+            "lr": 0.01,
+            "max_epochs": 6,
+            "batch_size": 32,
+        },
+    )
     result = train(config, progress=False)
     assert result.test_metrics["test/acc"] > 0.8  # chance: 0.1

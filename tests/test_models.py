@@ -1,4 +1,5 @@
 """Every cell x variant builds and trains a step on every task's shapes; parameter counts."""
+
 import pytest
 import torch
 
@@ -66,9 +67,20 @@ def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, varia
 
 @pytest.mark.parametrize("hidden,input_size", [(1, 1), (8, 3), (64, 16), (100, 50)])
 def test_simple_rnn_has_the_textbook_parameter_count(hidden, input_size):
-    net = RecurrentNet(input_kind="floats", input_size=2, output_size=1, output_kind="per-sequence",
-                       cell="rnn", hidden=hidden, embedding_size=input_size)
-    assert count_parameters(net.recurrent) == textbook_rnn_parameters(hidden, input_size) == hidden * (hidden + input_size) + hidden
+    net = RecurrentNet(
+        input_kind="floats",
+        input_size=2,
+        output_size=1,
+        output_kind="per-sequence",
+        cell="rnn",
+        hidden=hidden,
+        embedding_size=input_size,
+    )
+    assert (
+        count_parameters(net.recurrent)
+        == textbook_rnn_parameters(hidden, input_size)
+        == hidden * (hidden + input_size) + hidden
+    )
 
 
 def test_single_bias_is_fixed_at_zero_and_not_trained():
@@ -82,8 +94,16 @@ def test_single_bias_is_fixed_at_zero_and_not_trained():
 def test_simple_rnn_computes_the_textbook_recurrence(activation):
     """h_t = act(A·[h_{t-1}; x_t] + b), checked against a hand-written loop."""
     torch.manual_seed(0)
-    net = RecurrentNet(input_kind="floats", input_size=3, output_size=1, output_kind="per-step", cell="rnn",
-                       activation=activation, hidden=5, embedding_size=3)
+    net = RecurrentNet(
+        input_kind="floats",
+        input_size=3,
+        output_size=1,
+        output_kind="per-step",
+        cell="rnn",
+        activation=activation,
+        hidden=5,
+        embedding_size=3,
+    )
     x = torch.randn(2, 7, 3)
     outputs, _ = net.recurrent(x)
     act = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda v: v}[activation]
@@ -100,15 +120,32 @@ def test_simple_rnn_computes_the_textbook_recurrence(activation):
 
 
 def test_linear_rnn_has_the_textbook_parameter_count():
-    net = RecurrentNet(input_kind="floats", input_size=2, output_size=1, output_kind="per-sequence",
-                       cell="rnn", activation="linear", hidden=6, embedding_size=4)
+    net = RecurrentNet(
+        input_kind="floats",
+        input_size=2,
+        output_size=1,
+        output_kind="per-sequence",
+        cell="rnn",
+        activation="linear",
+        hidden=6,
+        embedding_size=4,
+    )
     assert count_parameters(net.recurrent) == textbook_rnn_parameters(6, 4)
 
 
 def test_bidirectional_sequence_head_reads_both_directions_final_states():
     torch.manual_seed(0)
-    net = RecurrentNet(input_kind="floats", input_size=2, output_size=1, output_kind="per-sequence",
-                       cell="gru", bidirectional=True, layers=2, hidden=4, embedding_size=3)
+    net = RecurrentNet(
+        input_kind="floats",
+        input_size=2,
+        output_size=1,
+        output_kind="per-sequence",
+        cell="gru",
+        bidirectional=True,
+        layers=2,
+        hidden=4,
+        embedding_size=3,
+    )
     x = torch.randn(2, 6, 2)
     outputs, _ = net.recurrent(net.encoder(x))
     forward_last, backward_first = outputs[:, -1, :4], outputs[:, 0, 4:]
@@ -118,17 +155,27 @@ def test_bidirectional_sequence_head_reads_both_directions_final_states():
 
 def test_pretrained_embedding_rows_come_from_the_vectors_file(symbol_vectors):
     task = get_task("copy-memory")
-    config = resolve_config("copy-memory", "embedding-pretrained", "gru",
-                            {"embedding_vectors": str(symbol_vectors), "embedding_size": 8, "n_train": 8, "n_val": 4,
-                             "n_test": 4})
+    config = resolve_config(
+        "copy-memory",
+        "embedding-pretrained",
+        "gru",
+        {"embedding_vectors": str(symbol_vectors), "embedding_size": 8, "n_train": 8, "n_val": 4, "n_test": 4},
+    )
     data = tiny_data(task, config)
     net = build_network(task, config, data)
     assert net.embedding_coverage["embedding/coverage"] == pytest.approx(0.9)
     torch.testing.assert_close(net.encoder.weight[3], torch.tensor([(3 + j) / 10 for j in range(8)]))
     assert not net.encoder.weight.requires_grad  # frozen by default
-    tuned = build_network(task, resolve_config(
-        "copy-memory", "embedding-pretrained", "gru",
-        {"embedding_vectors": str(symbol_vectors), "embedding_size": 8, "freeze_embedding": "false"}), data)
+    tuned = build_network(
+        task,
+        resolve_config(
+            "copy-memory",
+            "embedding-pretrained",
+            "gru",
+            {"embedding_vectors": str(symbol_vectors), "embedding_size": 8, "freeze_embedding": "false"},
+        ),
+        data,
+    )
     assert tuned.encoder.weight.requires_grad
 
 

@@ -1,4 +1,5 @@
 """The extra long-range tasks: positions, labels, determinism."""
+
 import math
 
 import numpy as np
@@ -14,7 +15,7 @@ def test_selective_copy_scatters_ten_symbols_and_recalls_them_in_order(T):
     assert inputs.shape == targets.shape == (300, T + 21)
     head = inputs[:, : T + 10]
     assert ((head > 0).sum(axis=1) == 10).all() and head.max() <= 8
-    assert (inputs[:, T + 10] == 9).all() and (inputs[:, T + 11:] == 0).all()
+    assert (inputs[:, T + 10] == 9).all() and (inputs[:, T + 11 :] == 0).all()
     assert (targets[:, : T + 11] == 0).all()
     for row in range(300):
         np.testing.assert_array_equal(targets[row, -10:], head[row][head[row] > 0])

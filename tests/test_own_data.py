@@ -1,5 +1,6 @@
 """Your own text data: split layouts, K-fold cross-validation, dataset names, labels and blank texts as
 users have them, and a vocabulary that uses pretrained vectors fully. Small generated data only."""
+
 import re
 
 import numpy as np
@@ -29,8 +30,19 @@ def one_file(folder, rows=None, name="all.parquet"):
 def cli_error(capsys, tmp_path, *overrides, data=None):
     """Run `train` on the generic task; return (exit code, the one stderr line)."""
     args = [f"data_dir={data}"] if data else []
-    code = main(["train", "--task", "text-classification", "--no-progress", *args,
-                 *[f"{k}={v}" for k, v in LOCAL.items()], "max_epochs=1", "hidden=8", *overrides])
+    code = main(
+        [
+            "train",
+            "--task",
+            "text-classification",
+            "--no-progress",
+            *args,
+            *[f"{k}={v}" for k, v in LOCAL.items()],
+            "max_epochs=1",
+            "hidden=8",
+            *overrides,
+        ]
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1, lines
@@ -61,15 +73,23 @@ def test_train_and_validation_files_get_a_carved_test_split(tmp_path):
 
 
 LAYOUT_ERRORS = {
-    "two unnamed files": ("several data files (a.parquet, b.parquet) and none named train.*: name them "
-                          "train/validation/test, or pick one with train_file=<path>"),
-    "test only": ("found test (test.parquet) but no training data: add a train file (train_file=<path>), or give "
-                  "one file with everything as train_file=<path>"),
+    "two unnamed files": (
+        "several data files (a.parquet, b.parquet) and none named train.*: name them "
+        "train/validation/test, or pick one with train_file=<path>"
+    ),
+    "test only": (
+        "found test (test.parquet) but no training data: add a train file (train_file=<path>), or give "
+        "one file with everything as train_file=<path>"
+    ),
     "empty folder": "holds no .parquet, .csv or .jsonl file",
-    "no test fraction": ("the data has no test split (train only): set test_fraction in (0, 1) to carve one, or "
-                         "folds=K to cross-validate"),
-    "folds over three files": ("folds=3 cross-validates over one file, but the data has train, validation, test "
-                               "splits: set cv_merge=true to merge them into one pool, or give one file"),
+    "no test fraction": (
+        "the data has no test split (train only): set test_fraction in (0, 1) to carve one, or "
+        "folds=K to cross-validate"
+    ),
+    "folds over three files": (
+        "folds=3 cross-validates over one file, but the data has train, validation, test "
+        "splits: set cv_merge=true to merge them into one pool, or give one file"
+    ),
     "one fold": "folds=1 is not cross-validation: set folds=0 (off) or folds=K with K >= 2 (e.g. 10)",
 }
 
@@ -112,9 +132,24 @@ def test_folds_partition_the_pool_stratified_and_seeded(tmp_path):
 @pytest.mark.slow
 def test_cross_validation_runs_one_child_run_per_fold_and_a_mean_and_sd(tmp_path, capsys):
     folder = one_file(tmp_path / "cvdata", make_rows(150, 4))
-    code = main(["train", "--task", "text-classification", "--variant", "simple", "--cell", "gru", "--no-progress",
-                 f"data_dir={folder}", *[f"{k}={v}" for k, v in LOCAL.items()], "folds=3", "max_epochs=1",
-                 "hidden=8", "embedding_size=8"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "text-classification",
+            "--variant",
+            "simple",
+            "--cell",
+            "gru",
+            "--no-progress",
+            f"data_dir={folder}",
+            *[f"{k}={v}" for k, v in LOCAL.items()],
+            "folds=3",
+            "max_epochs=1",
+            "hidden=8",
+            "embedding_size=8",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     client = tracking.client()
@@ -169,12 +204,22 @@ def test_label_map_renumbers_labels(tmp_path):
 
 
 LABEL_ERRORS = {
-    "labels 1..K": ({0: 1, 1: 2}, [], "train split has labels {1, 2}, not 0..K-1 (class 0 never occurs): set "
-                                      "label_map=1:0,2:1 or remap the labels to 0..1"),
-    "unknown test label": ({0: "neg", 1: "pos"}, ["test:maybe"], "test split has labels that train lacks: "
-                                                                  "['maybe']; set label_map=<label>:<id>,... naming every class"),
-    "bad label map": ({0: "neg", 1: "pos"}, ["label_map=neg=0"], "label_map='neg=0': expected label:id pairs "
-                                                                 "separated by commas, e.g. neg:0,pos:1"),
+    "labels 1..K": (
+        {0: 1, 1: 2},
+        [],
+        "train split has labels {1, 2}, not 0..K-1 (class 0 never occurs): set "
+        "label_map=1:0,2:1 or remap the labels to 0..1",
+    ),
+    "unknown test label": (
+        {0: "neg", 1: "pos"},
+        ["test:maybe"],
+        "test split has labels that train lacks: ['maybe']; set label_map=<label>:<id>,... naming every class",
+    ),
+    "bad label map": (
+        {0: "neg", 1: "pos"},
+        ["label_map=neg=0"],
+        "label_map='neg=0': expected label:id pairs separated by commas, e.g. neg:0,pos:1",
+    ),
 }
 
 
@@ -212,7 +257,8 @@ def test_a_split_left_empty_by_blank_texts_or_an_empty_file_is_one_line_and_exit
     code, line = cli_error(capsys, tmp_path, data=folder)
     assert code == 2 and line == "error: the test split is empty after dropping 2 blank or missing texts"
     pd.DataFrame({"review": pd.Series([], dtype=str), "stars": pd.Series([], dtype=int)}).to_parquet(
-        folder / "test.parquet")
+        folder / "test.parquet"
+    )
     code, line = cli_error(capsys, tmp_path, data=folder)
     assert code == 2 and line == f"error: the test split is empty ({folder / 'test.parquet'})"
 
@@ -226,8 +272,9 @@ def test_glove_tokenizer_keeps_contractions_as_glove_has_them():
 
 
 def write_vectors(path, words):
-    path.write_text("".join(f"{w} " + " ".join(f"{(i + j) / 100:.2f}" for j in range(4)) + "\n"
-                            for i, w in enumerate(words)))
+    path.write_text(
+        "".join(f"{w} " + " ".join(f"{(i + j) / 100:.2f}" for j in range(4)) + "\n" for i, w in enumerate(words))
+    )
     return path
 
 
@@ -263,8 +310,22 @@ def test_text_defaults_let_early_stopping_decide_and_the_summary_shows_the_major
     config = resolve_config("text-classification", "simple", "lstm", {})
     assert config.max_epochs >= 20 and config.patience >= 2
     folder = make_dataset(tmp_path / "small", sizes=(200, 50, 50))
-    code = main(["train", "--task", "text-classification", "--cell", "gru", "--no-progress", f"data_dir={folder}",
-                 *[f"{k}={v}" for k, v in LOCAL.items()], "hidden=8", "embedding_size=8", "patience=1", "lr=0.01"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "text-classification",
+            "--cell",
+            "gru",
+            "--no-progress",
+            f"data_dir={folder}",
+            *[f"{k}={v}" for k, v in LOCAL.items()],
+            "hidden=8",
+            "embedding_size=8",
+            "patience=1",
+            "lr=0.01",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     line = next(line for line in out.splitlines() if "for always predicting the majority class" in line)
@@ -289,13 +350,25 @@ def test_report_of_single_runs_and_a_cross_validation_without_any_sweep(tmp_path
     experiment = "text-classification/tiny-reviews"
     notes = {"data/layout": "one file: test carved", "data/label_map": "neg:0,pos:1"}
     for seed, acc in ((0, 0.70), (1, 0.80)):
-        log_run(experiment, f"s{seed}", "simple", notes, {"test/acc": acc, "baseline/acc": 0.5, "test/loss": 0.6},
-                params={"seed": str(seed)})
+        log_run(
+            experiment,
+            f"s{seed}",
+            "simple",
+            notes,
+            {"test/acc": acc, "baseline/acc": 0.5, "test/loss": 0.6},
+            params={"seed": str(seed)},
+        )
     log_run(experiment, "b0", "bidirectional", notes, {"test/acc": 0.9, "baseline/acc": 0.5})
     parent = log_run(experiment, "cv", "simple", {"stage": "cv", "folds": 3, "seed": 0}, {})
     for fold, acc in enumerate((0.6, 0.7, 0.8)):
-        log_run(experiment, f"f{fold}", "simple", {**notes, "stage": "fold", "fold": fold}, {"test/acc": acc,
-                                                                                         "baseline/acc": 0.5}, parent)
+        log_run(
+            experiment,
+            f"f{fold}",
+            "simple",
+            {**notes, "stage": "fold", "fold": fold},
+            {"test/acc": acc, "baseline/acc": 0.5},
+            parent,
+        )
     text = write_report("text-classification", dataset="tiny-reviews", out_dir=tmp_path).read_text()
     assert (tmp_path / "text-classification-tiny-reviews.md").exists()
     assert "no sweep in this experiment" in text and "make report TASK=text-classification DATASET=tiny-reviews" in text
@@ -316,10 +389,12 @@ def test_report_and_sweep_targets_take_a_dataset_and_a_file():
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     make = ["make", "-n", "-o", ".venv/.installed"]
-    report = subprocess.run([*make, "report", "TASK=text-classification", "DATASET=mr"], capture_output=True,
-                            text=True, cwd=ROOT).stdout
-    sweep = subprocess.run([*make, "sweep", "TASK=text-classification", "FILE=my.yaml"], capture_output=True,
-                           text=True, cwd=ROOT).stdout
+    report = subprocess.run(
+        [*make, "report", "TASK=text-classification", "DATASET=mr"], capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    sweep = subprocess.run(
+        [*make, "sweep", "TASK=text-classification", "FILE=my.yaml"], capture_output=True, text=True, cwd=ROOT
+    ).stdout
     assert "--task text-classification --dataset 'mr'" in report and "--file 'my.yaml'" in sweep
     helped = subprocess.run(["make", "help"], capture_output=True, text=True, cwd=ROOT).stdout
     assert "DATASET=<name>" in helped and "FILE=" in helped
@@ -352,14 +427,31 @@ def test_a_sweep_report_of_one_dataset_is_named_after_it(tmp_path):
     parent = log_run(experiment, "p", "simple", {**common, "stage": "study"}, {})
     notes = {"data/layout": "one file: test carved from it", "data/label_map": "neg:0,pos:1"}
     for trial, best in enumerate((0.7, 0.8)):
-        log_run(experiment, f"t{trial}", "simple", {**common, **notes, "stage": "trial", "optuna_trial": trial},
-                {"val/acc_best": best}, parent, params={"lr": str(0.001 * (trial + 1))})
+        log_run(
+            experiment,
+            f"t{trial}",
+            "simple",
+            {**common, **notes, "stage": "trial", "optuna_trial": trial},
+            {"val/acc_best": best},
+            parent,
+            params={"lr": str(0.001 * (trial + 1))},
+        )
     for seed, acc in ((1, 0.75), (2, 0.77)):
-        log_run(experiment, f"f{seed}", "simple", {**common, **notes, "stage": "final", "optuna_study": study + ":final"},
-                {"test/acc": acc, "baseline/acc": 0.5, "test/loss": 0.5}, parent, params={"seed": str(seed)})
+        log_run(
+            experiment,
+            f"f{seed}",
+            "simple",
+            {**common, **notes, "stage": "final", "optuna_study": study + ":final"},
+            {"test/acc": acc, "baseline/acc": 0.5, "test/loss": 0.5},
+            parent,
+            params={"seed": str(seed)},
+        )
     path = write_report("text-classification", dataset="swept-reviews", out_dir=tmp_path)
     text = path.read_text()
-    assert path.name == "text-classification-swept-reviews.md" and (tmp_path / "text-classification-swept-reviews").is_dir()
+    assert (
+        path.name == "text-classification-swept-reviews.md"
+        and (tmp_path / "text-classification-swept-reviews").is_dir()
+    )
     assert "make report TASK=text-classification DATASET=swept-reviews" in text
     assert "**Dataset**: `swept-reviews`" in text and "**Labels** (name:id): neg:0,pos:1" in text
     assert "0.7600 ± 0.0141" in text

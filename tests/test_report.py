@@ -1,4 +1,5 @@
 """Reports: built from a smoke sweep, checked against MLflow independently; bad input leaves nothing."""
+
 import re
 import statistics
 import subprocess
@@ -40,18 +41,26 @@ def test_report_table_matches_the_runs_in_mlflow(store_env, tmp_path):
     finals = client.search_runs([experiment.experiment_id], "tags.stage = 'final'")
     assert set(rows) == {(v, c) for v in ("simple", "stacked") for c in ("rnn", "gru")}
     for (variant, cell), row in rows.items():
-        losses = [r.data.metrics["test/loss"] for r in finals
-                  if r.data.tags["variant"] == variant and r.data.tags["cell"] == cell]
+        losses = [
+            r.data.metrics["test/loss"]
+            for r in finals
+            if r.data.tags["variant"] == variant and r.data.tags["cell"] == cell
+        ]
         mean, sd = statistics.mean(losses), statistics.stdev(losses)
         assert row["test/loss mean ± sd"] == f"{mean:.4f} ± {sd:.4f}" or row["test/loss mean ± sd"].startswith(
-            f"{mean:.4f} ± {sd:.4g}"), row
+            f"{mean:.4f} ± {sd:.4g}"
+        ), row
         assert row["n"] == "2"
         assert row["baseline"] == f"{finals[0].data.metrics['baseline/loss']:.4f}"
-        accuracy = statistics.mean(r.data.metrics["test/recall_acc"] for r in finals
-                                   if r.data.tags["variant"] == variant and r.data.tags["cell"] == cell)
+        accuracy = statistics.mean(
+            r.data.metrics["test/recall_acc"]
+            for r in finals
+            if r.data.tags["variant"] == variant and r.data.tags["cell"] == cell
+        )
         assert row["test/recall_acc mean ± sd"].startswith(f"{accuracy:.4f}")
-        trials = client.search_runs([experiment.experiment_id],
-                                    f"tags.stage = 'trial' and tags.variant = '{variant}' and tags.cell = '{cell}'")
+        trials = client.search_runs(
+            [experiment.experiment_id], f"tags.stage = 'trial' and tags.variant = '{variant}' and tags.cell = '{cell}'"
+        )
         best = min(r.data.metrics["val/loss_best"] for r in trials if r.data.tags["state"] == "complete")
         assert row["best val"] == f"{best:.4f}"
         ours = [r for r in finals if r.data.tags["variant"] == variant and r.data.tags["cell"] == cell]
@@ -71,8 +80,12 @@ def test_report_images_are_png_and_every_link_resolves(store_env, tmp_path):
     assert "## Verdicts" in report.read_text()
     images = list((tmp_path / "copy-memory").glob("*.png"))
     # no horizon runs in this store: of the long-range sections only the zero-input computation
-    assert {p.name for p in images} == {"test_metric.png", "val_curves.png", "optimization_history.png",
-                                        "zero_input.png"}
+    assert {p.name for p in images} == {
+        "test_metric.png",
+        "val_curves.png",
+        "optimization_history.png",
+        "zero_input.png",
+    }
     for image in images:
         assert image.read_bytes()[:8] == PNG_SIGNATURE and image.stat().st_size > 1000
     assert "[copy-memory](copy-memory.md)" in index.read_text()
@@ -104,15 +117,22 @@ def test_report_bad_input_exits_2_and_leaves_no_file(tmp_path, case):
     args = ["--task", "nope" if case == "unknown task" else "copy-memory", "--out", str(tmp_path / "out")]
     env = worker_env(tmp_path)
     if case == "unreachable store":
-        env.update(MLFLOW_TRACKING_URI="http://127.0.0.1:9", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
-                   MLFLOW_HTTP_REQUEST_TIMEOUT="3")
+        env.update(
+            MLFLOW_TRACKING_URI="http://127.0.0.1:9",
+            MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+            MLFLOW_HTTP_REQUEST_TIMEOUT="3",
+        )
     start = time.time()
-    result = subprocess.run([sys.executable, "-m", "bench", "report", *args], capture_output=True, text=True,
-                            env=env, cwd=ROOT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "report", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    expected = {"unknown task": "unknown task 'nope'", "empty store": "no runs for task copy-memory in",
-                "unreachable store": "cannot reach the MLflow store"}[case]
+    expected = {
+        "unknown task": "unknown task 'nope'",
+        "empty store": "no runs for task copy-memory in",
+        "unreachable store": "cannot reach the MLflow store",
+    }[case]
     assert expected in result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
     assert time.time() - start < 60

@@ -1,6 +1,7 @@
 """A report says what it is before any number: a smoke run is labelled and draws no conclusions, a
 partial sweep lists every planned study with its state. The slow tests work on a copy of the smoke
 sweep's store, so the shared one is never changed; the fast ones on runs made in memory."""
+
 import json
 import shutil
 from types import SimpleNamespace
@@ -15,14 +16,23 @@ from bench.tracking import Tag
 
 
 def run(state: str = "complete", tags: dict | None = None, params: dict | None = None):
-    return SimpleNamespace(info=SimpleNamespace(status="FINISHED"),
-                           data=SimpleNamespace(tags={Tag.STATE: state, **(tags or {})}, params=params or {}))
+    return SimpleNamespace(
+        info=SimpleNamespace(status="FINISHED"),
+        data=SimpleNamespace(tags={Tag.STATE: state, **(tags or {})}, params=params or {}),
+    )
 
 
 def study(variant: str, cell: str, trials: int, finals: int, plan: list[str] | None = None) -> StudyResults:
     parent = run("", {Tag.SWEEP_STUDIES: json.dumps(plan)} if plan else {}, {"trials": "3", "final_seeds": "[0, 1]"})
-    return StudyResults(f"t:smoke:{variant}:{cell}", variant, cell, "smoke", parent=parent,
-                        trials=[run() for _ in range(trials)], finals=[run() for _ in range(finals)])
+    return StudyResults(
+        f"t:smoke:{variant}:{cell}",
+        variant,
+        cell,
+        "smoke",
+        parent=parent,
+        trials=[run() for _ in range(trials)],
+        finals=[run() for _ in range(finals)],
+    )
 
 
 def test_status_lists_planned_studies_not_started_with_the_planned_totals():
@@ -89,18 +99,32 @@ def test_a_partial_report_lists_every_planned_study_with_its_state(store_copy, t
     assert sorted(recorded) == ["simple/gru", "simple/rnn", "stacked/gru", "stacked/rnn"]  # what the sweep planned
     # A sweep of 6 studies, interrupted: two never started, one final seed of stacked/gru missing.
     for parent in parents:
-        client.set_tag(parent.info.run_id, Tag.SWEEP_STUDIES, json.dumps(recorded + ["bidirectional/rnn", "bidirectional/gru"]))
-    final = next(r for r in runs if r.data.tags.get("stage") == "final" and r.data.tags["variant"] == "stacked"
-                 and r.data.tags["cell"] == "gru")
+        client.set_tag(
+            parent.info.run_id, Tag.SWEEP_STUDIES, json.dumps(recorded + ["bidirectional/rnn", "bidirectional/gru"])
+        )
+    final = next(
+        r
+        for r in runs
+        if r.data.tags.get("stage") == "final" and r.data.tags["variant"] == "stacked" and r.data.tags["cell"] == "gru"
+    )
     client.set_tag(final.info.run_id, "state", "failed")
     text = write_report("copy-memory", "test", tmp_path).read_text()
     status = text.split("## Status", 1)[1].split("\n## ", 1)[0]
     assert "3 of 6 planned studies done" in status
     assert "15 of 24 planned runs finished" in status
-    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in status.splitlines()
-            if line.startswith("| ") and not line.startswith("| study")}
-    assert rows == {"simple/rnn": "done", "simple/gru": "done", "stacked/rnn": "done", "stacked/gru": "running",
-                    "bidirectional/rnn": "not started", "bidirectional/gru": "not started"}
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in status.splitlines()
+        if line.startswith("| ") and not line.startswith("| study")
+    }
+    assert rows == {
+        "simple/rnn": "done",
+        "simple/gru": "done",
+        "stacked/rnn": "done",
+        "stacked/gru": "running",
+        "bidirectional/rnn": "not started",
+        "bidirectional/gru": "not started",
+    }
     assert "- **Hardware**:" in text and not text.split("- **Hardware**:")[1].splitlines()[0].rstrip().endswith("?")
 
 

@@ -1,4 +1,5 @@
 """Sweeps that search: per-study samplers, start-up budgets, search spaces and step budgets."""
+
 import optuna
 import pytest
 import yaml
@@ -9,9 +10,11 @@ from bench.sweep import load, study_name, study_trials, suggest
 from bench.sweep_config import SWEEP_DIR, load_sweep
 from tests.sweep_helpers import write_sweep
 
-SPACE = {"lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
-         "hidden": {"type": "categorical", "choices": [32, 64, 128]},
-         "batch_size": {"type": "categorical", "choices": [32, 64, 128]}}
+SPACE = {
+    "lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
+    "hidden": {"type": "categorical", "choices": [32, 64, 128]},
+    "batch_size": {"type": "categorical", "choices": [32, 64, 128]},
+}
 SYNTHETIC = ("copy-memory", "adding", "temporal-order", "selective-copy")
 
 
@@ -60,8 +63,11 @@ def test_a_second_worker_draws_a_different_point_while_the_first_runs(tmp_path):
 
 def test_the_sampler_seed_changes_the_points(tmp_path):
     spec = three_studies(tmp_path)
-    other = load_sweep("adding", "test", write_sweep(tmp_path / "o.yaml", cells=["rnn", "lstm", "gru"],
-                                                     search_space=SPACE, trials=4, sampler_seed=7))
+    other = load_sweep(
+        "adding",
+        "test",
+        write_sweep(tmp_path / "o.yaml", cells=["rnn", "lstm", "gru"], search_space=SPACE, trials=4, sampler_seed=7),
+    )
     assert one_worker(spec, 1) != one_worker(other, 1)
 
 
@@ -146,9 +152,23 @@ def test_a_step_budget_stops_at_max_steps_and_validates_across_epochs():
     from bench.config import resolve_config
     from bench.train import train
 
-    config = resolve_config("adding", "simple", "gru", {"T": 4, "n_train": 256, "n_val": 64, "n_test": 64,
-                                                        "batch_size": 32, "hidden": 8, "max_epochs": 100,
-                                                        "max_steps": 40, "eval_every_steps": 10, "patience": 100})
+    config = resolve_config(
+        "adding",
+        "simple",
+        "gru",
+        {
+            "T": 4,
+            "n_train": 256,
+            "n_val": 64,
+            "n_test": 64,
+            "batch_size": 32,
+            "hidden": 8,
+            "max_epochs": 100,
+            "max_steps": 40,
+            "eval_every_steps": 10,
+            "patience": 100,
+        },
+    )
     result = train(config, progress=False)  # 8 steps an epoch: validations fall inside epochs
     metrics = tracking.client().get_run(result.run_id).data.metrics
     assert metrics["steps_trained"] == 40
@@ -170,7 +190,8 @@ def test_the_plan_times_a_step_budget_not_the_capping_epochs(tmp_path):
 
     path = write_sweep(tmp_path / "s.yaml", max_epochs=1000, max_steps=64, eval_every_steps=8)
     spec = load_sweep("adding", "test", path)
-    plans = build_plan(spec, f"sqlite:///{tmp_path / 'none.db'}", epoch_probe=lambda s, k: 1.0,
-                       overhead_probe=lambda s, k, e: 0.0)
+    plans = build_plan(
+        spec, f"sqlite:///{tmp_path / 'none.db'}", epoch_probe=lambda s, k: 1.0, overhead_probe=lambda s, k, e: 0.0
+    )
     per_epoch = -(-256 // study_config(spec, spec.studies[0]).batch_size)  # n_train 256
     assert plans[0].seconds_per_run == pytest.approx(64 / per_epoch)  # one second an epoch

@@ -1,4 +1,5 @@
 """The report's statistics against scipy.stats (the reference implementation)."""
+
 import statistics
 
 import pytest
@@ -36,8 +37,9 @@ def test_one_sided_upper_bound_matches_scipy():
     from bench.stats import one_sided_bound
 
     values = [0.85, 0.93, 0.80, 0.88]
-    expected = scipy_stats.t.interval(0.90, len(values) - 1, loc=statistics.fmean(values),
-                                      scale=scipy_stats.sem(values))[1]  # two-sided 90% = one-sided 95%
+    expected = scipy_stats.t.interval(
+        0.90, len(values) - 1, loc=statistics.fmean(values), scale=scipy_stats.sem(values)
+    )[1]  # two-sided 90% = one-sided 95%
     assert one_sided_bound(values) == pytest.approx(expected, rel=1e-12)
     assert one_sided_bound([0.5]) is None
 

@@ -1,4 +1,5 @@
 """Sweeps end to end: studies and MLflow runs, kill-and-resume, concurrent workers, diverging trials."""
+
 import collections
 import os
 import signal
@@ -26,8 +27,14 @@ def runs_of(task: str, store_uri: str | None = None):
 
 @pytest.mark.slow
 def test_smoke_sweep_creates_studies_and_linked_mlflow_runs(tmp_path):
-    path = write_sweep(tmp_path / "s.yaml", task="copy-memory", cells=["rnn", "lstm"], trials=3, final_seeds=2,
-                       fixed={"T": 2, "n_train": 128, "n_val": 32, "n_test": 32})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        task="copy-memory",
+        cells=["rnn", "lstm"],
+        trials=3,
+        final_seeds=2,
+        fixed={"T": 2, "n_train": 128, "n_val": 32, "n_test": 32},
+    )
     spec = load_sweep("copy-memory", "test", path)
     storage_url = f"sqlite:///{tmp_path / 'optuna.db'}"
     rows = run_sweep(spec, storage_url, show_progress=False)
@@ -69,11 +76,16 @@ def test_rerunning_a_finished_sweep_redoes_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_a_diverging_trial_is_pruned_with_its_reason_and_the_sweep_goes_on(tmp_path):
-    path = write_sweep(tmp_path / "s.yaml", cells=["rnn"], trials=4, final_seeds=1,
-                       fixed={"T": 30, "n_train": 512, "n_val": 64, "n_test": 64, "activation": "linear",
-                              "gradient_clip": 0.0},
-                       search_space={"lr": {"type": "categorical", "choices": [1e-3, 1e4]}},
-                       pruner={"type": "none"}, max_epochs=3)
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        cells=["rnn"],
+        trials=4,
+        final_seeds=1,
+        fixed={"T": 30, "n_train": 512, "n_val": 64, "n_test": 64, "activation": "linear", "gradient_clip": 0.0},
+        search_space={"lr": {"type": "categorical", "choices": [1e-3, 1e4]}},
+        pruner={"type": "none"},
+        max_epochs=3,
+    )
     spec = load_sweep("adding", "test", path)
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     run_sweep(spec, url, show_progress=False)
@@ -108,8 +120,14 @@ def shared_store(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_killed_worker_is_resumed_without_losing_or_redoing_trials(tmp_path, shared_store):
     # Trials of a few seconds: long enough to be caught mid-training, short enough for a loaded machine.
-    path = write_sweep(tmp_path / "s.yaml", trials=3, final_seeds=1, max_epochs=20,
-                       fixed={"T": 20, "n_train": 2048, "n_val": 64, "n_test": 64}, pruner={"type": "none"})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        trials=3,
+        final_seeds=1,
+        max_epochs=20,
+        fixed={"T": 20, "n_train": 2048, "n_val": 64, "n_test": 64},
+        pruner={"type": "none"},
+    )
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     beats = {"RNNBENCH_HEARTBEAT_INTERVAL": "1", "RNNBENCH_HEARTBEAT_GRACE": "3"}
     spec = load_sweep("adding", "test", path)
@@ -124,9 +142,14 @@ def test_killed_worker_is_resumed_without_losing_or_redoing_trials(tmp_path, sha
 
     # Kill it mid-trial: after one trial finished and the next has an MLflow run (i.e. is training).
     try:
-        wait_for(lambda: study() and study().get_trials(states=FINISHED)
-                 and any("mlflow_run_id" in t.user_attrs for t in study().get_trials(states=(TrialState.RUNNING,))),
-                 timeout=600)
+        wait_for(
+            lambda: (
+                study()
+                and study().get_trials(states=FINISHED)
+                and any("mlflow_run_id" in t.user_attrs for t in study().get_trials(states=(TrialState.RUNNING,)))
+            ),
+            timeout=600,
+        )
         time.sleep(1.0)
     finally:
         worker.send_signal(signal.SIGKILL)  # also when waiting failed: never leave a worker behind
@@ -136,8 +159,9 @@ def test_killed_worker_is_resumed_without_losing_or_redoing_trials(tmp_path, sha
     assert len(killed) == 1
 
     time.sleep(4)  # past the heartbeat grace period
-    result = subprocess.run(sweep_command(path, url), env=worker_env(tmp_path, beats), capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        sweep_command(path, url), env=worker_env(tmp_path, beats), capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     after = study().get_trials()
     assert {t.number: t.value for t in after if t.number in before} == before  # kept, not redone
@@ -148,8 +172,14 @@ def test_killed_worker_is_resumed_without_losing_or_redoing_trials(tmp_path, sha
 
 
 def assert_concurrent_workers_split_the_work(tmp_path, storage_url):
-    path = write_sweep(tmp_path / "s.yaml", trials=6, final_seeds=2, max_epochs=3, pruner={"type": "none"},
-                       fixed={"T": 8, "n_train": 1024, "n_val": 64, "n_test": 64})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        trials=6,
+        final_seeds=2,
+        max_epochs=3,
+        pruner={"type": "none"},
+        fixed={"T": 8, "n_train": 1024, "n_val": 64, "n_test": 64},
+    )
     spec = load_sweep("adding", "test", path)
     # As the README says: create the MLflow store and experiment once, then start the workers.
     tracking.ensure_experiment("adding")
@@ -161,8 +191,11 @@ def assert_concurrent_workers_split_the_work(tmp_path, storage_url):
     finished = study.get_trials(states=FINISHED)
     assert len(finished) == 6
     run_ids = [t.user_attrs["mlflow_run_id"] for t in finished]
-    trial_runs = [r for r in runs_of("adding") if r.data.tags.get("stage") == "trial"
-                  and r.data.tags.get("optuna_study") == study.study_name]
+    trial_runs = [
+        r
+        for r in runs_of("adding")
+        if r.data.tags.get("stage") == "trial" and r.data.tags.get("optuna_study") == study.study_name
+    ]
     per_trial = collections.Counter(r.data.tags["optuna_trial"] for r in trial_runs)
     assert sorted(run_ids) == sorted(r.info.run_id for r in trial_runs)  # exactly one run per trial
     assert all(count == 1 for count in per_trial.values())

@@ -1,4 +1,5 @@
 """Sweep files: profiles merge, and every malformed file fails in one line with exit 2, creating nothing."""
+
 import subprocess
 import sys
 
@@ -28,8 +29,9 @@ def test_sweep_files_exist_for_the_long_range_and_sentiment_tasks():
 
 def test_default_comparison_is_every_variant_for_every_cell():
     spec = load_sweep("copy-memory", "cpu")
-    assert {(s.variant, s.cell) for s in spec.studies} == {(v, c) for v in ("simple", "stacked", "bidirectional")
-                                                           for c in ("rnn", "lstm", "gru")}
+    assert {(s.variant, s.cell) for s in spec.studies} == {
+        (v, c) for v in ("simple", "stacked", "bidirectional") for c in ("rnn", "lstm", "gru")
+    }
     assert all(s.grid == () for s in spec.studies)
     assert len(spec.final_seeds) == 3
 
@@ -45,11 +47,21 @@ def test_a_variant_grid_multiplies_that_variants_studies_only(tmp_path):
 
     from bench.results import counterpart
 
-    path = write_sweep(tmp_path / "s.yaml", variants=["simple", "stacked"], grid={"T": [4, 8]},
-                       variant_grid={"stacked": {"layers": [2, 3]}})
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        variants=["simple", "stacked"],
+        grid={"T": [4, 8]},
+        variant_grid={"stacked": {"layers": [2, 3]}},
+    )
     keys = load_sweep("adding", "test", path).studies
-    assert [s.label for s in keys] == ["simple/gru/T=4", "stacked/gru/T=4/layers=2", "stacked/gru/T=4/layers=3",
-                                       "simple/gru/T=8", "stacked/gru/T=8/layers=2", "stacked/gru/T=8/layers=3"]
+    assert [s.label for s in keys] == [
+        "simple/gru/T=4",
+        "stacked/gru/T=4/layers=2",
+        "stacked/gru/T=4/layers=3",
+        "simple/gru/T=8",
+        "stacked/gru/T=8/layers=2",
+        "stacked/gru/T=8/layers=3",
+    ]
     # comparisons pair each stacked study with the simple one at the same shared grid point
     studies = [SimpleNamespace(variant=k.variant, cell=k.cell, grid=k.suffix.lstrip(":")) for k in keys]
     for study in studies[1:3] + studies[4:]:
@@ -57,7 +69,9 @@ def test_a_variant_grid_multiplies_that_variants_studies_only(tmp_path):
     from bench.results import grid_parts
 
     assert grid_parts("train_subset=500:embedding_vectors=lm:imdb-unsupervised") == {
-        "train_subset": "500", "embedding_vectors": "lm:imdb-unsupervised"}  # a ":" inside a value
+        "train_subset": "500",
+        "embedding_vectors": "lm:imdb-unsupervised",
+    }  # a ":" inside a value
     bad = write_sweep(tmp_path / "b.yaml", variant_grid={"huge": {"layers": [2]}})
     with pytest.raises(UserError, match="variant_grid.huge"):
         load_sweep("adding", "test", bad)
@@ -79,14 +93,18 @@ BAD_FILES = {
     "malformed yaml": ("task: adding\nsearch_space: {lr: [\n", "malformed YAML"),
     "unknown key": ({"colour": "red"}, "unknown key colour"),
     "unknown profile key": ({"profiles": {"test": {"speed": 1}}}, "unknown key profiles.test.speed"),
-    "low above high": ({"search_space": {"lr": {"type": "float", "low": 0.1, "high": 0.01}}},
-                       "search_space.lr (profile test): low (0.1) > high (0.01)"),
+    "low above high": (
+        {"search_space": {"lr": {"type": "float", "low": 0.1, "high": 0.01}}},
+        "search_space.lr (profile test): low (0.1) > high (0.01)",
+    ),
     "non-positive lr": ({"search_space": {"lr": {"type": "float", "low": 0.0, "high": 0.01}}}, "lr must be positive"),
     "unknown variant": ({"variants": ["wide"]}, "variants (profile test): unknown variant 'wide'"),
     "unknown cell": ({"cells": ["cnn"]}, "cells (profile test): unknown cell 'cnn'"),
     "unknown knob": ({"search_space": {"colour": {"type": "categorical", "choices": [1]}}}, "unknown key 'colour'"),
-    "unknown distribution field": ({"search_space": {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "lg": True}}},
-                                   "unknown field 'lg'"),
+    "unknown distribution field": (
+        {"search_space": {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "lg": True}}},
+        "unknown field 'lg'",
+    ),
 }
 
 
@@ -103,11 +121,14 @@ def test_bad_sweep_file_is_one_line_naming_file_and_key(tmp_path, case):
     assert message in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--task", "nope"], "unknown task 'nope'"),
-    (["--task", "adding", "--profile", "huge"], "unknown profile 'huge'; choose one of: test"),
-    (["--task", "adding", "--profile", "test", "--bad-file"], None),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--task", "nope"], "unknown task 'nope'"),
+        (["--task", "adding", "--profile", "huge"], "unknown profile 'huge'; choose one of: test"),
+        (["--task", "adding", "--profile", "test", "--bad-file"], None),
+    ],
+)
 def test_sweep_cli_bad_input_exits_2_and_creates_nothing(tmp_path, args, message):
     sweep_file = write_sweep(tmp_path / "s.yaml")
     storage = tmp_path / "optuna.db"
@@ -115,8 +136,13 @@ def test_sweep_cli_bad_input_exits_2_and_creates_nothing(tmp_path, args, message
         args = [a for a in args if a != "--bad-file"]
         sweep_file.write_text(sweep_file.read_text() + "colour: red\n")
         message = "unknown key colour"
-    result = subprocess.run([sys.executable, "-m", "bench", "sweep", *args, "--file", str(sweep_file), "--storage",
-                             f"sqlite:///{storage}"], capture_output=True, text=True, cwd=ROOT, env=worker_env(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "sweep", *args, "--file", str(sweep_file), "--storage", f"sqlite:///{storage}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=worker_env(tmp_path),
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
     assert not storage.exists() and not (tmp_path / "mlflow.db").exists()
@@ -138,5 +164,6 @@ def test_matching_parameter_counts_picks_the_closest_hidden_size(variant, cell):
 
     def count(h):
         return count_parameters(build_network(task, resolve_config("copy-memory", variant, cell, {"hidden": h}), data))
+
     assert abs(count(hidden) - target) <= min(abs(count(hidden - 1) - target), abs(count(hidden + 1) - target))
     assert abs(count(hidden) - target) / target < 0.05

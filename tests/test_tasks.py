@@ -1,4 +1,5 @@
 """Task definitions: layout, targets, ranges, determinism, disjoint splits, baselines."""
+
 import math
 
 import numpy as np
@@ -24,11 +25,11 @@ def test_copy_memory_layout_and_target_alignment(T):
     assert inputs.shape == targets.shape == (200, T + 20)
     symbols = inputs[:, :10]
     assert symbols.min() >= 1 and symbols.max() <= 8
-    assert (inputs[:, 10:T + 9] == 0).all()  # T-1 blanks
+    assert (inputs[:, 10 : T + 9] == 0).all()  # T-1 blanks
     assert (inputs[:, T + 9] == 9).all()  # the delimiter
-    assert (inputs[:, T + 10:] == 0).all()  # 10 blanks while recalling
-    assert (targets[:, :T + 10] == 0).all()
-    np.testing.assert_array_equal(targets[:, T + 10:], symbols)
+    assert (inputs[:, T + 10 :] == 0).all()  # 10 blanks while recalling
+    assert (targets[:, : T + 10] == 0).all()
+    np.testing.assert_array_equal(targets[:, T + 10 :], symbols)
 
 
 def test_copy_memory_symbols_are_uniform_over_1_to_8():
@@ -85,7 +86,7 @@ def test_memoryless_predictor_scores_the_copy_memory_baseline():
     targets = splits("copy-memory", T=T)["test"]["targets"]
     probabilities = np.zeros((T + 20, 10))
     probabilities[: T + 10, 0] = 1.0
-    probabilities[T + 10:, 1:9] = 1 / 8
+    probabilities[T + 10 :, 1:9] = 1 / 8
     steps = np.arange(T + 20)
     cross_entropy = -np.log(probabilities[steps[None, :], targets]).mean()
     assert cross_entropy == pytest.approx(copy_memory.memoryless_baseline({"T": T}), rel=1e-9)
@@ -126,9 +127,20 @@ def test_metric_direction_is_declared_by_its_kind_not_guessed_from_its_name():
     from bench.registry import MetricSpec, TaskSpec
 
     def spec(metrics, report_metric):
-        return TaskSpec(name="x", description="", input_kind="floats", output_kind="per-sequence", loss="mse",
-                        settings={}, minimums={}, load_data=None, family="generated", test_preset={},
-                        metrics=metrics, report_metric=report_metric)
+        return TaskSpec(
+            name="x",
+            description="",
+            input_kind="floats",
+            output_kind="per-sequence",
+            loss="mse",
+            settings={},
+            minimums={},
+            load_data=None,
+            family="generated",
+            test_preset={},
+            metrics=metrics,
+            report_metric=report_metric,
+        )
 
     assert spec((MetricSpec("score", "accuracy"),), "score").higher_is_better  # no "acc" in the name
     assert not spec((MetricSpec("acc", "perplexity"),), "acc").higher_is_better

@@ -71,14 +71,24 @@ def test_bucket_sampler_covers_every_example_once_with_similar_lengths():
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("layers,bidirectional,pooling", [(1, False, "last"), (2, True, "last"), (1, True, "mean"),
-                                                          (2, False, "max")])
+@pytest.mark.parametrize(
+    "layers,bidirectional,pooling", [(1, False, "last"), (2, True, "last"), (1, True, "mean"), (2, False, "max")]
+)
 def test_packed_batches_give_the_logits_of_unpadded_single_sequences(tmp_path, cell, layers, bidirectional, pooling):
     data, config = load(make_dataset(tmp_path / "d"))
     torch.manual_seed(0)
-    net = RecurrentNet(input_kind="tokens", input_size=data.input_size, output_size=2, output_kind="per-sequence",
-                       cell=cell, layers=layers, bidirectional=bidirectional, hidden=8, embedding_size=6,
-                       pooling=pooling).eval()
+    net = RecurrentNet(
+        input_kind="tokens",
+        input_size=data.input_size,
+        output_size=2,
+        output_kind="per-sequence",
+        cell=cell,
+        layers=layers,
+        bidirectional=bidirectional,
+        hidden=8,
+        embedding_size=6,
+        pooling=pooling,
+    ).eval()
     sequences = TokenSequences.from_dataset(data.splits["train"])
     batch = sequences[list(range(16))]
     assert batch["inputs"].shape[1] == int(batch["lengths"].max()) and (batch["inputs"] == 0).any()
@@ -93,8 +103,17 @@ def test_packed_batches_give_the_logits_of_unpadded_single_sequences(tmp_path, c
 def test_unpacked_padded_batches_read_the_last_valid_step_of_a_unidirectional_net(tmp_path, pad_to, pooling):
     data, _ = load(make_dataset(tmp_path / "d"))
     torch.manual_seed(0)
-    net = RecurrentNet(input_kind="tokens", input_size=data.input_size, output_size=2, output_kind="per-sequence",
-                       cell="gru", hidden=8, embedding_size=6, pooling=pooling, pack=False).eval()
+    net = RecurrentNet(
+        input_kind="tokens",
+        input_size=data.input_size,
+        output_size=2,
+        output_kind="per-sequence",
+        cell="gru",
+        hidden=8,
+        embedding_size=6,
+        pooling=pooling,
+        pack=False,
+    ).eval()
     batch = TokenSequences.from_dataset(data.splits["train"], pad_to=pad_to)[list(range(8))]
     assert (batch["inputs"].shape[1] == 64) if pad_to else (batch["inputs"].shape[1] == int(batch["lengths"].max()))
     with torch.no_grad():
@@ -110,14 +129,19 @@ def test_batching_policy_packs_only_bidirectional_nets_unless_asked():
     assert packs_sequences(resolve_config("sst2", "bidirectional", "lstm", {"accelerator": "cpu"}))
     assert packs_sequences(resolve_config("sst2", "simple", "lstm", {"batching": "packed"}))
     with pytest.raises(ValueError, match="unidirectional"):
-        RecurrentNet(input_kind="tokens", input_size=5, output_size=2, output_kind="per-sequence", bidirectional=True,
-                     pack=False)
+        RecurrentNet(
+            input_kind="tokens", input_size=5, output_size=2, output_kind="per-sequence", bidirectional=True, pack=False
+        )
 
 
 def test_datamodule_batches_text_by_length_buckets(tmp_path):
     task = get_task("text-classification")
-    config = resolve_config("text-classification", "simple", "gru",
-                            {"data_dir": str(make_dataset(tmp_path / "d")), **LOCAL, "batch_size": 16})
+    config = resolve_config(
+        "text-classification",
+        "simple",
+        "gru",
+        {"data_dir": str(make_dataset(tmp_path / "d")), **LOCAL, "batch_size": 16},
+    )
     module = TaskDataModule(task, config.task_settings, 0, 16, 0)
     module.setup()
     batch = next(iter(module.train_dataloader()))
@@ -170,9 +194,20 @@ def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monke
     corpus = tmp_path / "corpus.jsonl"
     write_split(tmp_path, "corpus", [{"text": r["review"]} for r in make_rows(300, 7)], "jsonl")
     monkeypatch.setattr(pretrain, "EMBEDDINGS_DIR", tmp_path / "embeddings")
-    lm_config = resolve_config("next-word", "simple", "gru", {
-        "corpus_file": str(corpus), "seq_len": 8, "min_freq": 1, "max_epochs": 1, "hidden": 16,
-        "embedding_size": 12, "batch_size": 16})
+    lm_config = resolve_config(
+        "next-word",
+        "simple",
+        "gru",
+        {
+            "corpus_file": str(corpus),
+            "seq_len": 8,
+            "min_freq": 1,
+            "max_epochs": 1,
+            "hidden": 16,
+            "embedding_size": 12,
+            "batch_size": 16,
+        },
+    )
     vectors_path, lm = pretrain.pretrain_embeddings(lm_config, progress=False)
     assert vectors_path.exists() and "test/perplexity" in lm.test_metrics
     lm_run = tracking.client().get_run(lm.run_id)
@@ -187,9 +222,18 @@ def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monke
         load_word_vectors("lm:wiki-x")
 
     folder = make_dataset(tmp_path / "d")
-    config = resolve_config("text-classification", "embedding-pretrained", "lstm", {
-        "data_dir": str(folder), **LOCAL, "embedding_vectors": str(vectors_path), "embedding_size": 12,
-        "max_epochs": 1})
+    config = resolve_config(
+        "text-classification",
+        "embedding-pretrained",
+        "lstm",
+        {
+            "data_dir": str(folder),
+            **LOCAL,
+            "embedding_vectors": str(vectors_path),
+            "embedding_size": 12,
+            "max_epochs": 1,
+        },
+    )
     data = get_task("text-classification").load_data(config.task_settings, 0)
     classifier = build_network(get_task("text-classification"), config, data)
     lm_words = dict(line.split(" ", 1) for line in vectors_path.read_text().splitlines())
@@ -230,8 +274,11 @@ def test_the_accuracy_baseline_is_the_train_majority_class_scored_on_test(tmp_pa
 def test_the_lm_corpus_drops_texts_of_the_labeled_test_split(tmp_path):
     folder = tmp_path / "imdb"
     corpus = [{"text": f"document {i} " + " ".join(["the", "movie", "was", "good"] * 5)} for i in range(60)]
-    test = [{"text": corpus[3]["text"], "label": 1}, {"text": corpus[7]["text"] + " ", "label": 0},
-            {"text": "never in the corpus", "label": 0}]
+    test = [
+        {"text": corpus[3]["text"], "label": 1},
+        {"text": corpus[7]["text"] + " ", "label": 0},
+        {"text": "never in the corpus", "label": 0},
+    ]
     write_split(folder, "unsupervised", corpus, "parquet")
     write_split(folder, "test", test, "parquet")
     settings = {"corpus_file": str(folder / "unsupervised.parquet"), "seq_len": 4, "max_tokens": 0, "min_freq": 1}
@@ -247,8 +294,12 @@ def test_text_runs_score_a_fixed_train_sample_in_eval_mode_at_each_validation(tm
     from bench import tracking
     from bench.train import train
 
-    config = resolve_config("text-classification", "simple", "lstm", {"data_dir": str(make_dataset(tmp_path / "d")),
-                                                                      **LOCAL, "max_epochs": 2})
+    config = resolve_config(
+        "text-classification",
+        "simple",
+        "lstm",
+        {"data_dir": str(make_dataset(tmp_path / "d")), **LOCAL, "max_epochs": 2},
+    )
     result = train(config, progress=False)
     client = tracking.client()
     val = client.get_metric_history(result.run_id, "val/acc")

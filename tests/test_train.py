@@ -1,4 +1,5 @@
 """End to end: training reaches below the baseline and every run is readable back from MLflow."""
+
 import pytest
 
 from bench import tracking
@@ -24,8 +25,17 @@ def test_lstm_learns_copy_memory_far_below_the_memoryless_baseline():
     assert run.info.run_name == "copy-memory/simple/lstm/seed0"
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     assert params["cell"] == "lstm" and params["T"] == "5" and params["lr"] == "0.005"
-    for key in ("train/loss", "val/loss", "val/recall_acc", "test/loss", "test/recall_acc", "baseline/loss",
-                "val/loss_best", "params/count", "time/seconds_per_epoch"):
+    for key in (
+        "train/loss",
+        "val/loss",
+        "val/recall_acc",
+        "test/loss",
+        "test/recall_acc",
+        "baseline/loss",
+        "val/loss_best",
+        "params/count",
+        "time/seconds_per_epoch",
+    ):
         assert key in metrics, key
     assert metrics["test/loss"] == pytest.approx(result.test_metrics["test/loss"])
     history = tracking.client().get_metric_history(result.run_id, "val/loss")
@@ -41,8 +51,12 @@ def test_lstm_learns_copy_memory_far_below_the_memoryless_baseline():
 @pytest.mark.slow
 def test_test_metrics_come_from_the_best_validation_checkpoint():
     """Validation loss re-measured on the restored best checkpoint equals the best epoch's value."""
-    config = resolve_config("adding", "simple", "gru", {"T": 10, "n_train": 2000, "n_val": 300, "n_test": 300,
-                                                        "max_epochs": 4, "lr": 0.05, "hidden": 16})
+    config = resolve_config(
+        "adding",
+        "simple",
+        "gru",
+        {"T": 10, "n_train": 2000, "n_val": 300, "n_test": 300, "max_epochs": 4, "lr": 0.05, "hidden": 16},
+    )
     result = train(config, progress=False)
     history = [m.value for m in tracking.client().get_metric_history(result.run_id, "val/loss")]
     assert result.best_val == pytest.approx(min(history))
@@ -73,9 +87,22 @@ def test_a_failing_training_leaves_a_failed_run_with_its_reason():
 
 
 def test_a_diverging_linear_rnn_stops_at_once():
-    config = resolve_config("adding", "simple", "rnn", {"activation": "linear", "lr": 1e3, "gradient_clip": 0,
-                                                       "T": 30, "n_train": 2000, "n_val": 64, "n_test": 64,
-                                                       "max_epochs": 50, "batch_size": 16})
+    config = resolve_config(
+        "adding",
+        "simple",
+        "rnn",
+        {
+            "activation": "linear",
+            "lr": 1e3,
+            "gradient_clip": 0,
+            "T": 30,
+            "n_train": 2000,
+            "n_val": 64,
+            "n_test": 64,
+            "max_epochs": 50,
+            "batch_size": 16,
+        },
+    )
     created = []
     with pytest.raises(DivergedError, match="diverged"):
         train(config, progress=False, on_run_created=created.append)

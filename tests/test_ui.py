@@ -1,4 +1,5 @@
 """The MLflow UI as a user sees it: `python -m bench ui` serving a smoke sweep, opened in headless Chromium."""
+
 import os
 import socket
 import subprocess
@@ -64,8 +65,15 @@ def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, mon
     test_loss = final.data.metrics["test/loss"]
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "bench", "ui", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench", "ui", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         base = announced_url(server, "MLflow UI")  # printed only once the page answers
@@ -75,20 +83,35 @@ def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, mon
         assert len(group.strip().splitlines()) <= 3, group
         wait_until_serving(base + "/", server)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic"])
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--disable-quic",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             # The experiment list: where a user starts.
             page.goto(base + "/#/experiments", wait_until="domcontentloaded", timeout=90000)
             page.get_by_text("copy-memory").first.wait_for(timeout=60000)
             # The experiment's runs: the model-training view, with the run names we give.
-            page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs", wait_until="domcontentloaded", timeout=90000)
+            page.goto(
+                f"{base}/#/experiments/{experiment.experiment_id}/runs", wait_until="domcontentloaded", timeout=90000
+            )
             page.get_by_text("copy-memory/simple/rnn/sweep").first.wait_for(timeout=60000)
             page.screenshot(path=str(ARTIFACTS / "mlflow-ui-runs.png"), full_page=True)
             # One final-seed run: its test metric is on the page.
-            page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs/{final.info.run_id}",
-                      wait_until="domcontentloaded", timeout=90000)
+            page.goto(
+                f"{base}/#/experiments/{experiment.experiment_id}/runs/{final.info.run_id}",
+                wait_until="domcontentloaded",
+                timeout=90000,
+            )
             page.get_by_text("test/loss").first.wait_for(timeout=60000)
             body = page.inner_text("body")
             page.screenshot(path=str(ARTIFACTS / "mlflow-ui-run.png"), full_page=True)

@@ -1,4 +1,5 @@
 """Small generated text-classification data for the text tests (no network, no shared data)."""
+
 import json
 import random
 from pathlib import Path

@@ -5,6 +5,7 @@ Lengths come from IMDB's real reviews (data_dir=... with the IMDB files, tokenis
 without data, from a log-normal fitted to IMDB's word counts (median 174, 95th percentile 598).
 Usage: python -m bench.benchmarks.batching [data_dir=../shared/data/imdb] [examples=3000] [device=cpu|cuda]
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,9 @@ def synthetic_sequences(examples: int) -> tuple[TokenSequences, str]:
     lengths = np.clip(rng.lognormal(math.log(174), sigma, examples).astype(int), 1, MAX_LENGTH)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     tokens = rng.integers(2, VOCAB, offsets[-1])
-    return TokenSequences(offsets, tokens, rng.integers(0, 2, examples)), \
-        f"log-normal lengths fitted to IMDB (median 174, p95 598), {examples} sequences"
+    return TokenSequences(
+        offsets, tokens, rng.integers(0, 2, examples)
+    ), f"log-normal lengths fitted to IMDB (median 174, p95 598), {examples} sequences"
 
 
 def epoch(net, data: TokenSequences, batches, device, optimizer) -> tuple[float, int]:
@@ -65,20 +67,41 @@ def main() -> None:
     device = torch.device(args.get("device", "cuda" if torch.cuda.is_available() else "cpu"))
     data, source = imdb_sequences(args["data_dir"], examples) if "data_dir" in args else synthetic_sequences(examples)
     padded = TokenSequences(data.offsets, data.tokens, data.labels.numpy(), pad_to=MAX_LENGTH)
-    random_batches = [list(b) for b in torch.utils.data.BatchSampler(
-        torch.utils.data.RandomSampler(range(len(data)), generator=torch.Generator().manual_seed(0)), BATCH, False)]
+    random_batches = [
+        list(b)
+        for b in torch.utils.data.BatchSampler(
+            torch.utils.data.RandomSampler(range(len(data)), generator=torch.Generator().manual_seed(0)), BATCH, False
+        )
+    ]
     buckets = lambda: list(BucketBatchSampler(data.lengths, BATCH, True, 0))  # noqa: E731
-    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; data: {source}; "
-          f"LSTM hidden 128, embedding 100, batch {BATCH}, max_length {MAX_LENGTH}")
-    print(f"mean length {data.lengths.mean():.0f}, padding share when padded to max: "
-          f"{1 - data.lengths.mean() / MAX_LENGTH:.0%}")
+    print(
+        f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; data: {source}; "
+        f"LSTM hidden 128, embedding 100, batch {BATCH}, max_length {MAX_LENGTH}"
+    )
+    print(
+        f"mean length {data.lengths.mean():.0f}, padding share when padded to max: "
+        f"{1 - data.lengths.mean() / MAX_LENGTH:.0%}"
+    )
     for bidirectional in (False, True):
         torch.manual_seed(0)
-        nets = {pack: RecurrentNet(input_kind="tokens", input_size=VOCAB, output_size=2, output_kind="per-sequence",
-                                   cell="lstm", bidirectional=bidirectional, hidden=128, embedding_size=100,
-                                   pack=pack).to(device) for pack in ((True, False) if not bidirectional else (True,))}
-        runs = {"bucketed + packed": (nets[True], data, buckets),
-                "padded to max_length": (nets[True], padded, lambda: random_batches)}
+        nets = {
+            pack: RecurrentNet(
+                input_kind="tokens",
+                input_size=VOCAB,
+                output_size=2,
+                output_kind="per-sequence",
+                cell="lstm",
+                bidirectional=bidirectional,
+                hidden=128,
+                embedding_size=100,
+                pack=pack,
+            ).to(device)
+            for pack in ((True, False) if not bidirectional else (True,))
+        }
+        runs = {
+            "bucketed + packed": (nets[True], data, buckets),
+            "padded to max_length": (nets[True], padded, lambda: random_batches),
+        }
         if not bidirectional:
             runs["bucketed, not packed"] = (nets[False], data, buckets)
         rates = {}
@@ -88,8 +111,10 @@ def main() -> None:
                 seconds, tokens = epoch(net, dataset, batches(), device, optimizer)
                 rates[name] = max(rates.get(name, 0), tokens / seconds)
         baseline = rates["padded to max_length"]
-        print(f"{'bidirectional' if bidirectional else 'unidirectional'} LSTM: " + "; ".join(
-            f"{name} {rate:,.0f} tokens/s ({rate / baseline:.2f}x)" for name, rate in rates.items()))
+        print(
+            f"{'bidirectional' if bidirectional else 'unidirectional'} LSTM: "
+            + "; ".join(f"{name} {rate:,.0f} tokens/s ({rate / baseline:.2f}x)" for name, rate in rates.items())
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Wall time of `python -m bench --help` and `python -m bench list` (best of 5 runs each)."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,5 +1,6 @@
 """Seconds to generate copy-memory data: 100,000 sequences at T=1000 (numpy), then as a cached
 `datasets.Dataset` (first build writes the cache, second build reads it)."""
+
 from __future__ import annotations
 
 import os

@@ -2,6 +2,7 @@
 Lightning Trainer, MLflow logging off) vs a bare PyTorch loop, same model, data and batch size, on
 whatever device is present, in fp32 and (on GPU) bf16-mixed. Needs no MLflow or datasets, so it
 runs on a bare GPU machine. Usage: python -m bench.benchmarks.gpu_overhead"""
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,15 @@ T, N, BATCH, HIDDEN, EPOCHS = 100, 20000, 256, 128, 3
 
 def make_net():
     torch.manual_seed(0)
-    return RecurrentNet(input_kind="tokens", input_size=10, output_size=10, output_kind="per-step", cell="lstm",
-                        hidden=HIDDEN, embedding_size=16)
+    return RecurrentNet(
+        input_kind="tokens",
+        input_size=10,
+        output_size=10,
+        output_kind="per-step",
+        cell="lstm",
+        hidden=HIDDEN,
+        embedding_size=16,
+    )
 
 
 def loader(data, seed=0):
@@ -41,7 +49,10 @@ def bare(data, device, bf16: bool) -> float:
     start = time.perf_counter()
     for _ in range(EPOCHS):
         for batch in loader(data):
-            inputs, targets = batch["inputs"].to(device, non_blocking=True), batch["targets"].to(device, non_blocking=True)
+            inputs, targets = (
+                batch["inputs"].to(device, non_blocking=True),
+                batch["targets"].to(device, non_blocking=True),
+            )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = net(inputs)
             loss = F.cross_entropy(logits.reshape(-1, 10).float(), targets.reshape(-1))
@@ -58,10 +69,19 @@ def suite(data, device, precision: str) -> float:
     from bench.train import EpochTimer, StopOnDivergence
 
     module = RecurrentTaskModule(get_task("copy-memory"), make_net(), lr=1e-2, weight_decay=0.0, num_classes=10)
-    trainer = pl.Trainer(max_epochs=EPOCHS, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-                         precision=precision, gradient_clip_val=1.0, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[StopOnDivergence(), EpochTimer()])
+    trainer = pl.Trainer(
+        max_epochs=EPOCHS,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        precision=precision,
+        gradient_clip_val=1.0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[StopOnDivergence(), EpochTimer()],
+    )
     start = time.perf_counter()
     trainer.fit(module, train_dataloaders=loader(data))
     return time.perf_counter() - start
@@ -73,15 +93,19 @@ def main() -> None:
     data = InMemoryBatches(arrays, ("inputs", "targets"))
     steps = EPOCHS * -(-N // BATCH)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(f"device {name}; torch {torch.__version__}; copy-memory T={T}, LSTM hidden {HIDDEN}, batch {BATCH}, "
-          f"{steps} steps")
+    print(
+        f"device {name}; torch {torch.__version__}; copy-memory T={T}, LSTM hidden {HIDDEN}, batch {BATCH}, "
+        f"{steps} steps"
+    )
     modes = [("fp32", False, "32-true")] + ([("bf16-mixed", True, "bf16-mixed")] if device.type == "cuda" else [])
     for label, bf16, precision in modes:
         bare(data, device, bf16)  # warm-up (cuDNN plans, allocator)
         b = min(bare(data, device, bf16) for _ in range(2))
         s = min(suite(data, device, precision) for _ in range(2))
-        print(f"{label}: bare loop {b:.2f} s ({steps / b:.0f} steps/s), suite {s:.2f} s ({steps / s:.0f} steps/s), "
-              f"ratio suite/bare {s / b:.3f}")
+        print(
+            f"{label}: bare loop {b:.2f} s ({steps / b:.0f} steps/s), suite {s:.2f} s ({steps / s:.0f} steps/s), "
+            f"ratio suite/bare {s / b:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ unpruned study's best validation value, as ratios (goal <= 0.4).
 
 Usage: python -m bench.benchmarks.pruning [--task adding] [--trials 20] [--pruner median]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,27 @@ def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
 
     name = "none" if pruner["type"] == "none" else pruner["type"]
     spec_file = work / f"{name}.yaml"
-    spec_file.write_text(yaml.safe_dump({
-        "task": task, "variants": ["simple"], "cells": ["lstm"],
-        "fixed": {"T": 50 if task == "adding" else 10, "n_train": 4000, "n_val": 500, "n_test": 500},
-        "search_space": {"lr": {"type": "float", "low": 1e-4, "high": 3e-2, "log": True},
-                         "hidden": {"type": "categorical", "choices": [16, 32, 64]},
-                         "batch_size": {"type": "categorical", "choices": [32, 64, 128]}},
-        "trials": trials, "max_epochs": 10, "pruner": pruner, "sampler_seed": 0, "final_seeds": 1,
-        "profiles": {"bench": {}}}))
+    spec_file.write_text(
+        yaml.safe_dump(
+            {
+                "task": task,
+                "variants": ["simple"],
+                "cells": ["lstm"],
+                "fixed": {"T": 50 if task == "adding" else 10, "n_train": 4000, "n_val": 500, "n_test": 500},
+                "search_space": {
+                    "lr": {"type": "float", "low": 1e-4, "high": 3e-2, "log": True},
+                    "hidden": {"type": "categorical", "choices": [16, 32, 64]},
+                    "batch_size": {"type": "categorical", "choices": [32, 64, 128]},
+                },
+                "trials": trials,
+                "max_epochs": 10,
+                "pruner": pruner,
+                "sampler_seed": 0,
+                "final_seeds": 1,
+                "profiles": {"bench": {}},
+            }
+        )
+    )
     spec = load_sweep(task, "bench", spec_file)
     storage = make_storage(f"sqlite:///{work / (name + '.db')}")
     Worker(spec, storage).search(StudyKey("simple", "lstm"))
@@ -68,21 +82,33 @@ def main() -> None:
     p_epochs, p_seconds, p_total_epochs, p_total_seconds = cost_to_reach(pruned, best)
     p_best = min(t.value for t in pruned if t.value is not None and t.state.name == "COMPLETE")
     print(f"task {args.task}, simple LSTM, {args.trials} trials x up to 10 epochs, TPE seed 0")
-    print(f"unpruned: best val {best:.4f}, reached after {u_epochs} epochs / {u_seconds:.0f} s; "
-          f"whole study {u_total_epochs} epochs / {u_total_seconds:.0f} s")
-    print(f"{args.pruner} pruner: best val {p_best:.4f} ({sum(t.state.name == 'PRUNED' for t in pruned)} pruned); "
-          f"whole study {p_total_epochs} epochs / {p_total_seconds:.0f} s")
+    print(
+        f"unpruned: best val {best:.4f}, reached after {u_epochs} epochs / {u_seconds:.0f} s; "
+        f"whole study {u_total_epochs} epochs / {u_total_seconds:.0f} s"
+    )
+    print(
+        f"{args.pruner} pruner: best val {p_best:.4f} ({sum(t.state.name == 'PRUNED' for t in pruned)} pruned); "
+        f"whole study {p_total_epochs} epochs / {p_total_seconds:.0f} s"
+    )
     if p_epochs is None:
-        print(f"the pruned study never reached the unpruned best ({best:.4f}); "
-              f"total-cost ratio {p_total_epochs / u_total_epochs:.2f} (epochs), "
-              f"{p_total_seconds / u_total_seconds:.2f} (time)")
+        print(
+            f"the pruned study never reached the unpruned best ({best:.4f}); "
+            f"total-cost ratio {p_total_epochs / u_total_epochs:.2f} (epochs), "
+            f"{p_total_seconds / u_total_seconds:.2f} (time)"
+        )
     else:
-        print(f"to reach the unpruned best: {p_epochs} epochs / {p_seconds:.0f} s pruned vs "
-              f"{u_epochs} epochs / {u_seconds:.0f} s unpruned")
-        print(f"ratio (pruned cost to reach it / unpruned cost to reach it): epochs {p_epochs / u_epochs:.2f}, "
-              f"wall time {p_seconds / u_seconds:.2f} (goal <= 0.4)")
-        print(f"ratio (pruned cost to reach it / whole unpruned study): epochs {p_epochs / u_total_epochs:.2f}, "
-              f"wall time {p_seconds / u_total_seconds:.2f}")
+        print(
+            f"to reach the unpruned best: {p_epochs} epochs / {p_seconds:.0f} s pruned vs "
+            f"{u_epochs} epochs / {u_seconds:.0f} s unpruned"
+        )
+        print(
+            f"ratio (pruned cost to reach it / unpruned cost to reach it): epochs {p_epochs / u_epochs:.2f}, "
+            f"wall time {p_seconds / u_seconds:.2f} (goal <= 0.4)"
+        )
+        print(
+            f"ratio (pruned cost to reach it / whole unpruned study): epochs {p_epochs / u_total_epochs:.2f}, "
+            f"wall time {p_seconds / u_total_seconds:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Time to load and tokenise IMDB train + test (50,000 reviews) the first time (empty cache) and
 again from datasets' cache. Usage: python -m bench.benchmarks.tokenize data_dir=../shared/data/imdb"""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ def main() -> None:
             seconds = time.perf_counter() - start
             rows = sum(len(split) for split in data.splits.values())
             print(f"IMDB load + vocabulary + tokenise, {rows:,} reviews: {label}: {seconds:.1f} s")
-        print(f"vocabulary {data.input_size:,} words; {data.extra['data/truncated_share']:.1%} of training reviews "
-              f"reach max_length={config.task_settings['max_length']}")
+        print(
+            f"vocabulary {data.input_size:,} words; {data.extra['data/truncated_share']:.1%} of training reviews "
+            f"reach max_length={config.task_settings['max_length']}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Both do per epoch one pass over train (Adam, grad-norm clipping) and one over va
 The suite's time is Trainer.fit's wall time (MLflow logging, checkpointing, metrics included).
 Usage: python -m bench.benchmarks.training_overhead [key=value ...]  (defaults: copy-memory, LSTM)
 """
+
 from __future__ import annotations
 
 import sys
@@ -69,10 +70,14 @@ def main() -> None:
         suite_times.append(suite(config))
     bare, ours = min(bare_times), min(suite_times)
     steps = config.max_epochs * -(-config.task_settings["n_train"] // config.batch_size)
-    print(f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"config: copy-memory T={config.task_settings['T']} lstm hidden={config.hidden} "
-          f"batch={config.batch_size} epochs={config.max_epochs} ({steps} steps)")
+    print(
+        f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"config: copy-memory T={config.task_settings['T']} lstm hidden={config.hidden} "
+        f"batch={config.batch_size} epochs={config.max_epochs} ({steps} steps)"
+    )
     print(f"bare PyTorch loop: {bare:.2f} s (runs: {', '.join(f'{t:.2f}' for t in bare_times)})")
     print(f"suite Trainer.fit: {ours:.2f} s (runs: {', '.join(f'{t:.2f}' for t in suite_times)})")
     print(f"ratio suite/bare: {ours / bare:.3f}x (goal <= 1.05x)")
