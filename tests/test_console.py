@@ -206,7 +206,7 @@ def test_sweep_plan_prints_studies_runs_and_time_and_starts_nothing(tmp_path, ca
         == 0
     )
     out = capsys.readouterr().out
-    assert "budget   3 trials + 2 final seeds [0, 1] per study = 10 runs" in out
+    assert "budget   3 trials + 2 final seeds [1, 2] per study = 10 runs" in out
     assert "plan (nothing was started" in out
     table = out[out.index("plan (") :]
     assert "simple/gru" in table and "stacked/gru" in table
