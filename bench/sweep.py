@@ -672,10 +672,15 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
             worker.search(key)
         for key in spec.studies:
             worker.finals(key)
-    except (KeyboardInterrupt, interrupts.Interrupted) as error:
-        worker.fail_current_trial(str(error) if isinstance(error, interrupts.Interrupted) else "interrupted")
-        tracking.close_open_runs(tracking.interrupted_reason(error))
-        raise
+    except BaseException as error:
+        interrupt = interrupts.interruption(error)
+        if interrupt is None:
+            raise
+        worker.fail_current_trial(str(interrupt) if isinstance(interrupt, interrupts.Interrupted) else "interrupted")
+        tracking.close_open_runs(tracking.interrupted_reason(interrupt))
+        if interrupt is error:
+            raise
+        raise interrupt from None
     finally:
         if progress:
             progress.close()

@@ -275,3 +275,21 @@ def test_sigterm_inside_a_tracked_run_closes_it_as_killed(shared_store):
 )
 def test_store_urls_are_shown_without_their_password(url, shown):
     assert tracking.safe_url(url) == shown
+
+
+def test_an_interrupt_masked_by_a_library_finally_block_is_still_an_interrupt():
+    # Optuna's _run_trial: a signal inside its tell escapes `except Exception`, then its `finally`
+    # raises UnboundLocalError with the interrupt only as context (seen in the SIGINT fault injection).
+    from bench import interrupts
+
+    def tell_then_finally():
+        try:
+            raise interrupts.Interrupted(signal.SIGINT)
+        finally:
+            raise UnboundLocalError("cannot access local variable 'updated_state'")
+
+    with pytest.raises(UnboundLocalError) as masked:
+        tell_then_finally()
+    found = interrupts.interruption(masked.value)
+    assert isinstance(found, interrupts.Interrupted) and found.exit_code == 130
+    assert interrupts.interruption(ValueError("plain failure")) is None
