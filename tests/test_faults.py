@@ -293,3 +293,41 @@ def test_an_interrupt_masked_by_a_library_finally_block_is_still_an_interrupt():
     found = interrupts.interruption(masked.value)
     assert isinstance(found, interrupts.Interrupted) and found.exit_code == 130
     assert interrupts.interruption(ValueError("plain failure")) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_signal(
+    tmp_path, shared_store, signum, code
+):
+    from tests.test_horizon import write_horizon
+
+    # Runs of a few seconds each, so the signal lands while one of them is training.
+    path = write_horizon(tmp_path / "h.yaml", cells=["gru"], ablation={})
+    text = path.read_text().replace("n_train: 32", "n_train: 20000").replace("max_epochs: 1", "max_epochs: 3")
+    path.write_text(text)
+    command = [sys.executable, "-m", "bench", "horizon", "--task", "copy-memory", "--profile", "test"]
+    tracking.ensure_experiment("copy-memory")  # the store exists before this test and the worker both read it
+    worker = subprocess.Popen(
+        [*command, "--file", str(path)],
+        env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not [r for r in all_runs("copy-memory") if r.data.metrics.get("val/loss")]:
+        time.sleep(0.2)
+    worker.send_signal(signum)
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == code, out + err
+    name = signal.Signals(signum).name
+    assert re.fullmatch(
+        rf"interrupted by {name}: \d+ open MLflow run\(s\) closed as KILLED; run the same command to resume",
+        err.strip().splitlines()[-1],
+    ), err
+    runs = all_runs("copy-memory")
+    assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    assert killed and all(r.data.tags["state"] == "interrupted" for r in killed)
