@@ -331,3 +331,38 @@ def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_si
     assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
     killed = [r for r in runs if r.info.status == "KILLED"]
     assert killed and all(r.data.tags["state"] == "interrupted" for r in killed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_pretrain_embeddings_closes_its_run_as_killed_and_exits_128_plus_signal(
+    tmp_path, shared_store, signum, code
+):
+    from tests.text_helpers import make_rows, write_split
+
+    write_split(tmp_path, "corpus", [{"text": r["review"]} for r in make_rows(20000, 7)], "jsonl")
+    knobs = ["seq_len=8", "min_freq=1", "max_epochs=3", "hidden=16", "embedding_size=12", "batch_size=16"]
+    tracking.ensure_experiment("next-word")  # the store exists before this test and the worker both read it
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bench", "pretrain-embeddings", "--corpus", "tiny"]
+        + [f"corpus_file={tmp_path / 'corpus.jsonl'}", *knobs],
+        env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not [r for r in all_runs("next-word") if r.info.status == "RUNNING"]:
+        time.sleep(0.2)
+    time.sleep(2)  # inside training, not only the run's creation
+    worker.send_signal(signum)
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == code, out + err
+    name = signal.Signals(signum).name
+    assert (
+        err.strip().splitlines()[-1]
+        == f"interrupted by {name}: 1 open MLflow run(s) closed as KILLED; run the same command to resume"
+    ), err
+    (run,) = all_runs("next-word")
+    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
