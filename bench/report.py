@@ -805,9 +805,12 @@ def index_summary(report: Report) -> dict:
 
 
 def render(report: Report) -> tuple[str, dict]:
-    sections = (
-        SWEEP_SECTIONS if report.studies else SINGLE_RUN_SECTIONS if report.results.groups else HORIZON_ONLY_SECTIONS
-    )
+    if report.studies:
+        sections = SWEEP_SECTIONS
+    elif report.results.groups:  # single runs, and the long-range sections when horizon runs exist too
+        sections = [*SINGLE_RUN_SECTIONS, *(LONG_RANGE_SECTIONS if report.horizon else [])]
+    else:
+        sections = HORIZON_ONLY_SECTIONS
     return "\n".join(line for section in sections for line in section(report)), index_summary(report)
 
 
