@@ -191,22 +191,30 @@ def run_of_experiment(tag: str, value: str):
     return runs[0]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signal(tmp_path, shared_store, signum, code):
+def interrupt_when(command: list[str], tmp_path, ready, signum: int, cwd=ROOT) -> subprocess.Popen:
+    """Start `command` as a worker, send it `signum` once `ready()` holds (or after 240 s), and wait."""
     worker = subprocess.Popen(
-        train_command(),
+        command,
         env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}),
-        cwd=ROOT,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.time() + 240
-    while time.time() < deadline and not [r for r in all_runs("adding") if r.data.metrics.get("val/loss")]:
+    while time.time() < deadline and not ready():
         time.sleep(0.2)
     worker.send_signal(signum)
-    out, err = worker.communicate(timeout=120)
+    worker.out, worker.err = worker.communicate(timeout=120)
+    return worker
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signal(tmp_path, shared_store, signum, code):
+    ready = lambda: [r for r in all_runs("adding") if r.data.metrics.get("val/loss")]  # noqa: E731
+    worker = interrupt_when(train_command(), tmp_path, ready, signum)
+    out, err = worker.out, worker.err
     assert worker.returncode == code, out + err
     name = signal.Signals(signum).name
     assert (
@@ -308,19 +316,9 @@ def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_si
     path.write_text(text)
     command = [sys.executable, "-m", "bench", "horizon", "--task", "copy-memory", "--profile", "test"]
     tracking.ensure_experiment("copy-memory")  # the store exists before this test and the worker both read it
-    worker = subprocess.Popen(
-        [*command, "--file", str(path)],
-        env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 240
-    while time.time() < deadline and not [r for r in all_runs("copy-memory") if r.data.metrics.get("val/loss")]:
-        time.sleep(0.2)
-    worker.send_signal(signum)
-    out, err = worker.communicate(timeout=120)
+    ready = lambda: [r for r in all_runs("copy-memory") if r.data.metrics.get("val/loss")]  # noqa: E731
+    worker = interrupt_when([*command, "--file", str(path)], tmp_path, ready, signum)
+    out, err = worker.out, worker.err
     assert worker.returncode == code, out + err
     name = signal.Signals(signum).name
     assert re.fullmatch(
@@ -343,21 +341,17 @@ def test_a_signal_during_pretrain_embeddings_closes_its_run_as_killed_and_exits_
     write_split(tmp_path, "corpus", [{"text": r["review"]} for r in make_rows(20000, 7)], "jsonl")
     knobs = ["seq_len=8", "min_freq=1", "max_epochs=3", "hidden=16", "embedding_size=12", "batch_size=16"]
     tracking.ensure_experiment("next-word")  # the store exists before this test and the worker both read it
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "bench", "pretrain-embeddings", "--corpus", "tiny"]
-        + [f"corpus_file={tmp_path / 'corpus.jsonl'}", *knobs],
-        env=worker_env(tmp_path, {"OMP_NUM_THREADS": "1"}),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 240
-    while time.time() < deadline and not [r for r in all_runs("next-word") if r.info.status == "RUNNING"]:
-        time.sleep(0.2)
-    time.sleep(2)  # inside training, not only the run's creation
-    worker.send_signal(signum)
-    out, err = worker.communicate(timeout=120)
+    command = [sys.executable, "-m", "bench", "pretrain-embeddings", "--corpus", "tiny"]
+    command += [f"corpus_file={tmp_path / 'corpus.jsonl'}", *knobs]
+
+    def ready():  # inside training, not only the run's creation
+        if not [r for r in all_runs("next-word") if r.info.status == "RUNNING"]:
+            return False
+        time.sleep(2)
+        return True
+
+    worker = interrupt_when(command, tmp_path, ready, signum, cwd=tmp_path)
+    out, err = worker.out, worker.err
     assert worker.returncode == code, out + err
     name = signal.Signals(signum).name
     assert (
