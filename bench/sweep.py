@@ -334,6 +334,16 @@ class Worker:
         time.sleep(float(os.environ.get("RNNBENCH_POLL_SECONDS", "2")))
 
     # -- search ---------------------------------------------------------------------------------------
+    def run_tags(self, key: StudyKey, stage: str, study: str, trial_number: int) -> dict:
+        """The tags a trial run and a final-seed run share: stage, Optuna study and trial, grid, profile."""
+        return {
+            T.STAGE: stage,
+            T.OPTUNA_STUDY: study,
+            T.OPTUNA_TRIAL: trial_number,
+            T.GRID: key.suffix.lstrip(":"),
+            T.PROFILE: self.spec.profile,
+        }
+
     def search(self, key: StudyKey) -> None:
         """Run trials of this study until its budget is finished or held by live workers. A queued
         (WAITING) retry is always run, by whichever worker gets here: it never counts as taken here."""
@@ -395,11 +405,7 @@ class Worker:
                 run_name=f"{self.spec.experiment}/{key.label}/trial{trial.number}",
                 parent_run_id=parent,
                 tags={
-                    T.STAGE: tracking.Stage.TRIAL,
-                    T.OPTUNA_STUDY: study.study_name,
-                    T.OPTUNA_TRIAL: trial.number,
-                    T.GRID: key.suffix.lstrip(":"),
-                    T.PROFILE: self.spec.profile,
+                    **self.run_tags(key, tracking.Stage.TRIAL, study.study_name, trial.number),
                     T.OPTUNA_VERSION: optuna.__version__,
                 },
                 callbacks=[pruning_callback(trial, task.monitor, by_step=bool(self.spec.eval_every_steps))],
@@ -505,12 +511,8 @@ class Worker:
             run_name=f"{self.spec.experiment}/{key.label}/final-seed{seed}",
             parent_run_id=parent,
             tags={
-                T.STAGE: tracking.Stage.FINAL,
-                T.OPTUNA_STUDY: final.study_name,
-                T.OPTUNA_TRIAL: trial.number,
-                T.GRID: key.suffix.lstrip(":"),
+                **self.run_tags(key, tracking.Stage.FINAL, final.study_name, trial.number),
                 T.BEST_TRIAL: best.number,
-                T.PROFILE: self.spec.profile,
             },
             progress=False,
             on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
