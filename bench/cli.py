@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, interrupts.Interrupted) as error:
         signum = error.signum if isinstance(error, interrupts.Interrupted) else 2
         name = "SIGINT" if signum == 2 else "SIGTERM"
-        closed = close_open_runs(f"interrupted by {name}; run the same command to resume")
+        closed = close_interrupted(error)
         print(
             f"interrupted by {name}: {closed} open MLflow run(s) closed as KILLED; run the same command to resume",
             file=sys.stderr,
@@ -521,9 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def close_open_runs(reason: str) -> int:
+def close_interrupted(error: BaseException) -> int:
     if "bench.tracking" not in sys.modules:  # nothing was opened (and mlflow stays unimported)
         return 0
     from bench import tracking
 
-    return tracking.close_open_runs(reason)
+    return tracking.close_interrupted(error)

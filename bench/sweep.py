@@ -678,8 +678,9 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
         interrupt = interrupts.interruption(error)
         if interrupt is None:
             raise
+        interrupts.release(error)  # an interrupted query's cursor would keep a store locked
         worker.fail_current_trial(str(interrupt) if isinstance(interrupt, interrupts.Interrupted) else "interrupted")
-        tracking.close_open_runs(tracking.interrupted_reason(interrupt))
+        tracking.close_interrupted(interrupt)
         if interrupt is error:
             raise
         raise interrupt from None

@@ -251,6 +251,7 @@ def tracked_run(
         close_run(run_id, "FINISHED", State.PRUNED, str(error))
         raise
     except (KeyboardInterrupt, interrupts.Interrupted) as error:
+        interrupts.release(error)  # an interrupted query's cursor would keep the store locked
         close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(error))
         raise
     except BaseException as error:
@@ -265,7 +266,7 @@ def tracked_run(
 def interrupted_reason(error: BaseException) -> str:
     if isinstance(error, interrupts.Interrupted):
         return f"{error}; run the same command to resume"
-    return "interrupted by the user"
+    return "interrupted by SIGINT; run the same command to resume"  # a KeyboardInterrupt
 
 
 # -- who owns a run: open runs of this process, and runs whose process is gone ------------------------
@@ -361,6 +362,13 @@ def close_run(run_id: str, status: str, state: str, reason: str = "") -> None:
         if state == State.INTERRUPTED and run_id in _open_runs:
             _interrupted_here.add(run_id)
         _open_runs.discard(run_id)
+
+
+def close_interrupted(error: BaseException) -> int:
+    """The clean-up after SIGINT/SIGTERM: free what the interrupted code held (an open cursor keeps the
+    store locked), then close this process's open runs as KILLED. Returns how many it closed."""
+    interrupts.release(error)
+    return close_open_runs(interrupted_reason(error))
 
 
 def close_open_runs(reason: str) -> int:

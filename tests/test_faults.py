@@ -268,6 +268,36 @@ def test_sigterm_inside_a_tracked_run_closes_it_as_killed(shared_store):
     assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
 
 
+def test_an_interrupt_while_a_store_query_reads_rows_leaves_no_lock_for_the_clean_up(shared_store, monkeypatch):
+    # The CI failure: SIGINT landed after MLflow's SELECT had run and before its rows were read (in
+    # SQLAlchemy's row-processor set-up); the open cursor, kept alive by the traceback, held SQLite's
+    # lock, and closing the sweep's runs waited 20 s and failed with "database is locked".
+    from sqlalchemy.orm import loading
+
+    from bench import interrupts
+
+    experiment = tracking.ensure_experiment("adding")
+    run_id = tracking.open_run(experiment, "parent", {})
+    read_rows = loading.instances
+
+    def interrupted_before_the_rows(*args, **kwargs):
+        monkeypatch.setattr(loading, "instances", read_rows)
+        raise interrupts.Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(loading, "instances", interrupted_before_the_rows)
+    started = time.time()
+    with pytest.raises(interrupts.Interrupted):
+        try:
+            tracking.ensure_experiment("adding")
+        except interrupts.Interrupted as error:
+            tracking.close_interrupted(error)  # what the command's handler does
+            raise
+    assert loading.instances is read_rows  # the interrupt did land inside the query
+    assert time.time() - started < 15  # no wait for SQLite's 20 s busy timeout
+    run = tracking.client().get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
+
+
 @pytest.mark.parametrize(
     "url, shown",
     [
