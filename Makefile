@@ -38,8 +38,9 @@ lint: $(VENV)/.installed ## ruff: lint and format check (configured in pyproject
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(VENV)/.installed ## fast test suite (no slow end-to-end tests)
-	$(PY) -m pytest -m "not slow" -q
+TEST_JOBS ?= auto
+test: $(VENV)/.installed ## fast test suite (no slow end-to-end tests), a pytest worker per core (TEST_JOBS=0: all in one process)
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)
 
 test-all: $(VENV)/.installed ## every test, slow end-to-end ones included (what CI runs)
 	$(PY) -m pytest -q

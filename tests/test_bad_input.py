@@ -243,6 +243,7 @@ def test_a_data_error_leaves_no_cache_folder_behind(tmp_path, capsys, monkeypatc
     assert not (tmp_path / "fresh-cache").exists()
 
 
+@pytest.mark.slow
 def test_a_report_of_an_unfinished_sweep_lists_the_studies_not_started(tmp_path, monkeypatch):
     from bench.report import write_report
     from bench.sweep import Worker

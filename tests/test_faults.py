@@ -225,6 +225,7 @@ def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signa
     assert run.data.tags["failure_reason"].startswith(f"interrupted by {name}")
 
 
+@pytest.mark.slow
 def test_a_run_left_running_by_sigkill_is_closed_by_the_next_command(tmp_path, shared_store):
     code = (
         "from bench import tracking; import os, signal; e = tracking.ensure_experiment('adding'); "

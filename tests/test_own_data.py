@@ -306,6 +306,7 @@ def test_vocabulary_takes_in_the_vectors_words_without_reading_test_text(tmp_pat
 
 
 # -- 6. defaults and the run summary ------------------------------------------------------------------
+@pytest.mark.slow
 def test_text_defaults_let_early_stopping_decide_and_the_summary_shows_the_majority_class(tmp_path, capsys):
     config = resolve_config("text-classification", "simple", "lstm", {})
     assert config.max_epochs >= 20 and config.patience >= 2
