@@ -193,13 +193,22 @@ def load_sweep(
 
 
 def sweep_experiment(spec: SweepSpec) -> str:
-    """Where the sweep's runs go: the experiment of its (first) study's resolved configuration."""
+    """Where the sweep's runs go: the experiment of its studies' dataset. A sweep covers one dataset
+    (one experiment, one report): a grid that spans datasets is refused, not mixed into one."""
     from bench import tracking
-    from bench.registry import get_task
 
-    study = spec.studies[0]
-    config = resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
-    return tracking.experiment_name(spec.task, get_task(spec.task).dataset(config.task_settings))
+    task = get_task(spec.task)
+    datasets: dict[str, str] = {}
+    for study in spec.studies:
+        config = resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
+        datasets.setdefault(task.dataset(config.task_settings), study.label)
+    if len(datasets) > 1:
+        names = ", ".join(f"{name or spec.task} ({label})" for name, label in datasets.items())
+        raise UserError(
+            f"{spec.path}: the studies span datasets {names}; a sweep covers one dataset (one experiment, "
+            'one report): run one sweep per dataset, e.g. make sweep FILE=... ARGS="data_dir=..."'
+        )
+    return tracking.experiment_name(spec.task, next(iter(datasets)))
 
 
 def read_profiled_file(

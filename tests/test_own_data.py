@@ -237,6 +237,18 @@ def test_labels_it_cannot_use_are_one_line_and_exit_2(tmp_path, capsys, case):
     assert code == 2 and line == f"error: {message}", line
 
 
+def test_labels_of_two_kinds_across_files_are_one_line_and_exit_2(tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    write_split(folder, "train", words_and({0: 0, 1: 1}), "parquet")  # integer ids
+    write_split(folder, "test", words_and({0: "neg", 1: "pos"}, 50, 2), "parquet")  # class names
+    code, line = cli_error(capsys, tmp_path, data=folder)
+    assert code == 2
+    assert line == (
+        "error: the labels mix types (int, str): use one kind (integers 0..K-1 or class names), "
+        "or set label_map=<label>:<id>,..."
+    )
+
+
 def test_blank_and_missing_texts_are_dropped_and_counted_per_split(tmp_path, capsys):
     folder = tmp_path / "b"
     rows = make_rows(400, 1)
@@ -416,6 +428,28 @@ def test_a_sweep_on_your_own_data_lands_in_the_datasets_experiment(tmp_path):
         assert load_sweep("text-classification", profile).studies
     with pytest.raises(UserError, match="fixed.folds .*cross-validation runs through make train"):
         load_sweep("text-classification", "smoke", overrides={"folds": "5"})
+
+
+def test_a_sweep_whose_grid_spans_datasets_is_refused_not_mixed_into_one_experiment(tmp_path):
+    from bench.sweep_config import load_sweep
+    from tests.sweep_helpers import write_sweep
+
+    first, second = one_file(tmp_path / "first"), one_file(tmp_path / "second")
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        task="text-classification",
+        cells=["lstm"],
+        variants=["simple"],
+        trials=1,
+        search_space={},
+        fixed=dict(LOCAL),
+        grid={"data_dir": [str(first), str(second)]},
+    )
+    with pytest.raises(UserError) as error:
+        load_sweep("text-classification", "test", path)
+    message = str(error.value)
+    assert "the studies span datasets first (simple/lstm/data_dir=" in message and "second (" in message
+    assert "a sweep covers one dataset" in message and "\n" not in message
 
 
 def test_a_sweep_report_of_one_dataset_is_named_after_it(tmp_path):
