@@ -1,11 +1,9 @@
 """`python -m bench`: see bench/cli.py."""
 
-import sys
-
 from bench import interrupts
 
 interrupts.install()  # first: a Ctrl-C while the CLI is still importing ends in one line, not a traceback
 
 from bench.cli import main  # noqa: E402
 
-sys.exit(main())
+interrupts.exit_process(main())

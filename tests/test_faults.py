@@ -299,6 +299,26 @@ def test_an_interrupt_while_a_store_query_reads_rows_leaves_no_lock_for_the_clea
     assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
 
 
+def test_a_library_thread_left_running_by_an_interrupt_does_not_hang_the_exit(tmp_path):
+    # Optuna's trial heartbeat thread is not a daemon; a SIGINT inside its start or stop leaves it
+    # running, and the interpreter then waited for it forever (a sweep hung after SIGINT).
+    script = tmp_path / "stray.py"
+    script.write_text(
+        "import os, signal, threading, time\n"
+        "from bench import interrupts\n"
+        "interrupts.install()\n"
+        "threading.Thread(target=threading.Event().wait).start()  # never told to stop\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)\n"
+        "except interrupts.Interrupted as error:\n"
+        "    print('closed', flush=True)\n"
+        "    interrupts.exit_process(error.exit_code)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130 and result.stdout == "closed\n", result.stderr
+
+
 @pytest.mark.parametrize(
     "url, shown",
     [
