@@ -11,32 +11,13 @@ from typing import Any
 
 from bench.config import resolve_config
 from bench.errors import UserError
+from bench.file_schema import HorizonFile, top_keys, validate
 from bench.paths import ROOT
 from bench.registry import get_task
-from bench.sweep_config import budget_knobs, check_budget, describe_budget, read_profiled_file
-from bench.variants import CELLS, VARIANTS
+from bench.sweep_config import budget_knobs, describe_budget, read_profiled_file
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
-TOP_KEYS = {
-    "task",
-    "description",
-    "axis",
-    "margin",
-    "configs_from",
-    "fixed",
-    "variants",
-    "cells",
-    "ablation",
-    "values",
-    "seeds",
-    "max_epochs",
-    "max_steps",
-    "eval_every_steps",
-    "patience_steps",
-    "settings",
-    "jobs",
-    "profiles",
-}
+TOP_KEYS = top_keys(HorizonFile)
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles", "configs_from"}
 
 
@@ -108,62 +89,35 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
     path = path or horizon_path(task)
     merged, profile = read_profiled_file(path, task, profile, "horizon", TOP_KEYS, PROFILE_KEYS)
 
-    def fail(key: str, message: str):
-        raise UserError(f"{path}: {key} (profile {profile}): {message}")
-
-    axis = merged.get("axis", "T")
-    if axis not in get_task(task).settings:
-        fail("axis", f"{axis!r} is not a setting of task {task}")
-    values = merged.get("values")
-    if not isinstance(values, list) or not values or not all(isinstance(v, int) and v >= 1 for v in values):
-        fail("values", "a non-empty list of positive integers (the lengths to train at)")
-    seeds = merged.get("seeds", 3)
-    seeds = list(range(seeds)) if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
-    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        fail("seeds", "a positive count or a list of non-negative integer seeds")
-    margin = merged.get("margin", 0.1)
-    if not isinstance(margin, (int, float)) or not 0 <= margin < 1:
-        fail("margin", f"a number in [0, 1) (got {margin!r})")
-    max_epochs, jobs = merged.get("max_epochs", 10), merged.get("jobs", 1)
-    for key, value in (("max_epochs", max_epochs), ("jobs", jobs)):
-        if not isinstance(value, int) or value < 1:
-            fail(key, f"a positive integer (got {value!r})")
-    max_steps, eval_every_steps, patience_steps = check_budget(fail, merged)
-    variants, cells = merged.get("variants") or ["simple"], merged.get("cells") or list(CELLS)
-    for name in variants:
-        if name not in VARIANTS:
-            fail("variants", f"unknown variant {name!r}; allowed: {', '.join(VARIANTS)}")
-    for name in cells:
-        if name not in CELLS:
-            fail("cells", f"unknown cell {name!r}; allowed: {', '.join(CELLS)}")
-    ablation = merged.get("ablation") or {}
-    if not isinstance(ablation, dict) or not all(isinstance(v, dict) for v in ablation.values()):
-        fail("ablation", "a mapping of arm name: {knob: value} applied to the simple RNN")
-    fixed, settings = merged.get("fixed") or {}, merged.get("settings") or {}
-    arms = [Arm(v, c) for v in variants for c in cells] + [Arm("simple", "rnn", name) for name in ablation]
+    file = validate(HorizonFile, merged, path, profile)
+    if file.axis not in get_task(task).settings:
+        raise UserError(f"{path}: axis (profile {profile}): {file.axis!r} is not a setting of task {task}")
+    arms = [Arm(v, c) for v in file.variants for c in file.cells] + [
+        Arm("simple", "rnn", name) for name in file.ablation
+    ]
     spec = HorizonSpec(
         task=task,
         profile=profile,
         path=path,
-        axis=axis,
-        values=sorted(values),
-        seeds=seeds,
-        margin=float(margin),
-        max_epochs=max_epochs,
-        settings=settings,
-        fixed=fixed,
+        axis=file.axis,
+        values=file.values,
+        seeds=file.seeds,
+        margin=file.margin,
+        max_epochs=file.max_epochs,
+        settings=file.settings,
+        fixed=file.fixed,
         arms=arms,
-        ablation=ablation,
-        configs_from=merged.get("configs_from"),
-        jobs=jobs,
-        description=merged.get("description", ""),
-        max_steps=max_steps,
-        eval_every_steps=eval_every_steps,
-        patience_steps=patience_steps,
+        ablation=file.ablation,
+        configs_from=file.configs_from,
+        jobs=file.jobs,
+        description=file.description,
+        max_steps=file.max_steps,
+        eval_every_steps=file.eval_every_steps,
+        patience_steps=file.patience_steps,
     )
     for arm in arms:  # every arm must resolve to a valid run at every length
         try:
-            resolve_config(task, arm.variant, arm.cell, run_knobs(spec, arm, {}, values[-1], seeds[0]))
+            resolve_config(task, arm.variant, arm.cell, run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0]))
         except UserError as error:
             raise UserError(f"{path}: fixed/settings/ablation (profile {profile}, {arm.label}): {error}") from None
     return spec

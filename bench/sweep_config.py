@@ -18,45 +18,13 @@ import yaml
 
 from bench.config import resolve_config
 from bench.errors import UserError
+from bench.file_schema import SweepFile, distribution_values, first_value, top_keys, validate
 from bench.paths import ROOT
 from bench.registry import get_task
-from bench.variants import CELLS, VARIANTS
 
 SWEEP_DIR = ROOT / "sweeps"
-TOP_KEYS = {
-    "task",
-    "description",
-    "variants",
-    "cells",
-    "grid",
-    "variant_grid",
-    "fixed",
-    "search_space",
-    "variant_space",
-    "trials",
-    "max_epochs",
-    "max_steps",
-    "eval_every_steps",
-    "patience_steps",
-    "startup_trials",
-    "pruner",
-    "sampler_seed",
-    "final_seeds",
-    "match_parameters",
-    "profiles",
-}
+TOP_KEYS = top_keys(SweepFile)
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
-DIST_KEYS = {
-    "float": {"type", "low", "high", "log"},
-    "int": {"type", "low", "high", "step", "log"},
-    "categorical": {"type", "choices"},
-}
-PRUNERS = {
-    "median": {"type", "n_startup_trials", "n_warmup_steps"},
-    "hyperband": {"type", "min_resource", "max_resource", "reduction_factor"},
-    "none": {"type"},
-}
-POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}
 
 
 @dataclass(frozen=True)
@@ -132,26 +100,6 @@ def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, pati
     return text + (f", early-stopping patience {patience_steps:,} steps" if patience_steps else "")
 
 
-def check_budget(fail, merged: dict) -> tuple[int, int, int]:
-    """max_steps / eval_every_steps / patience_steps of a sweep or horizon file: all or none."""
-    values = []
-    for key in ("max_steps", "eval_every_steps", "patience_steps"):
-        value = merged.get(key, 0) or 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            fail(key, f"a non-negative integer number of optimizer steps (got {value!r})")
-        values.append(value)
-    max_steps, every, patience = values
-    if max_steps and not every:
-        fail("eval_every_steps", "a step budget (max_steps) needs a validation interval in steps")
-    if every and not max_steps:
-        fail("max_steps", "eval_every_steps needs a step budget (max_steps)")
-    if every > max_steps:
-        fail("eval_every_steps", f"{every} is longer than the budget max_steps={max_steps}")
-    if patience and not every:
-        fail("patience_steps", "needs eval_every_steps (patience is counted in validations)")
-    return max_steps, every, patience
-
-
 def sweep_path(task: str) -> Path:
     return SWEEP_DIR / f"{task}.yaml"
 
@@ -186,7 +134,7 @@ def load_sweep(
         merged["fixed"] = {**(merged.get("fixed") or {}), **overrides}
         # Studies with other data or settings must not mix with these: name them apart.
         prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
-    spec = validate(path, task, profile, merged, set(overrides or {}))
+    spec = validate_sweep(path, task, profile, merged, set(overrides or {}))
     spec.study_prefix = prefix
     spec.experiment = sweep_experiment(spec)
     return spec
@@ -250,131 +198,72 @@ def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> Non
             raise UserError(f"{path}: unknown key {prefix}{key}; allowed: {', '.join(sorted(allowed))}")
 
 
-def validate(path: Path, task: str, profile: str, merged: dict, from_command_line: set[str] = frozenset()) -> SweepSpec:
+def validate_sweep(
+    path: Path, task: str, profile: str, merged: dict, from_command_line: set[str] = frozenset()
+) -> SweepSpec:
+    """The file through its schema (`file_schema.SweepFile`), then what needs the task: no knob set in
+    two places, and every value a trial can get is a valid run."""
+    file = validate(SweepFile, merged, path, profile)
+
     def fail(key: str, message: str):
         raise UserError(f"{path}: {key} (profile {profile}): {message}")
 
-    variants = merged.get("variants") or ["simple", "stacked", "bidirectional"]
-    cells = merged.get("cells") or list(CELLS)
-    for name in variants:
-        if name not in VARIANTS:
-            fail("variants", f"unknown variant {name!r}; allowed: {', '.join(VARIANTS)}")
-    for name in cells:
-        if name not in CELLS:
-            fail("cells", f"unknown cell {name!r}; allowed: {', '.join(CELLS)}")
-    search_space = merged.get("search_space") or {}
-    variant_space = merged.get("variant_space") or {}
-    for name in variant_space:
-        if name not in VARIANTS:
-            fail(f"variant_space.{name}", f"unknown variant; allowed: {', '.join(VARIANTS)}")
-    for prefix, space in [("search_space", search_space)] + [
-        (f"variant_space.{v}", s) for v, s in variant_space.items()
-    ]:
-        for key, dist in (space or {}).items():
-            validate_distribution(fail, f"{prefix}.{key}", key, dist)
-    for key in ("trials", "max_epochs"):
-        if not isinstance(merged.get(key), int) or merged[key] < 1:
-            fail(key, f"must be a positive integer (got {merged.get(key)!r})")
-    sampler_seed = merged.get("sampler_seed", 0)
-    if not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool) or sampler_seed < 0:
-        fail("sampler_seed", f"a non-negative integer (got {sampler_seed!r})")
-    final_seeds = merged.get("final_seeds", 3)
-    if isinstance(final_seeds, int) and not isinstance(final_seeds, bool):
-        # The search trains with seed sampler_seed: the final seeds are the next ones, so none of the
-        # replicates is the selected run itself.
-        final_seeds = [sampler_seed + 1 + index for index in range(final_seeds)]
-    if not final_seeds or not all(isinstance(s, int) and s >= 0 for s in final_seeds):
-        fail("final_seeds", "a positive count or a list of non-negative integer seeds")
-    if sampler_seed in final_seeds:
-        fail(
-            "final_seeds",
-            f"must not contain the search seed sampler_seed={sampler_seed}: the selected trial "
-            "would count as its own replicate",
-        )
-    max_steps, eval_every_steps, patience_steps = check_budget(fail, merged)
-    startup = merged.get("startup_trials", max(1, merged["trials"] // 2))
-    if not isinstance(startup, int) or isinstance(startup, bool) or not 0 <= startup <= merged["trials"]:
-        fail("startup_trials", f"an integer from 0 to trials={merged['trials']} (got {startup!r})")
-    pruner = merged.get("pruner") or {"type": "median"}
-    if not isinstance(pruner, dict) or pruner.get("type") not in PRUNERS:
-        fail("pruner.type", f"allowed: {', '.join(PRUNERS)}")
-    check_keys(path, "pruner.", pruner, PRUNERS[pruner["type"]])
-    match = merged.get("match_parameters")
-    if match is not None and (not isinstance(match, int) or match < 1):
-        fail("match_parameters", "a target parameter count (positive integer) or null")
-    fixed = merged.get("fixed") or {}
-    if not isinstance(fixed, dict):
-        fail("fixed", "expected a mapping of knob: value")
-    for key in fixed:
-        if key in ("seed",):
-            fail(f"fixed.{key}", "seeds are set by the sweep (sampler_seed, final_seeds)")
-        if key in ("folds", "fold") and str(fixed[key]) not in ("0", "-1"):
-            fail(
-                f"fixed.{key}",
-                "cross-validation runs through make train (folds=K); a sweep tunes on validation "
-                "and tests its final seeds once",
-            )
-    grid = merged.get("grid") or {}
-    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
-        fail("grid", "expected a mapping of knob: [values] (e.g. train_subset: [500, 2000, 0])")
-    variant_grid = merged.get("variant_grid") or {}
-    for name, knobs in variant_grid.items():
-        if name not in VARIANTS:
-            fail(f"variant_grid.{name}", f"unknown variant; allowed: {', '.join(VARIANTS)}")
-        if not isinstance(knobs, dict) or not all(isinstance(v, list) and v for v in knobs.values()):
-            fail(f"variant_grid.{name}", "expected a mapping of knob: [values] (e.g. embedding_vectors: [a, b])")
+    search_space = {key: dist.model_dump(exclude_unset=True) for key, dist in file.search_space.items()}
+    variant_space = {
+        name: {key: dist.model_dump(exclude_unset=True) for key, dist in space.items()}
+        for name, space in file.variant_space.items()
+    }
     check_one_place_per_knob(
-        fail, fixed, from_command_line, grid, variant_grid, search_space, variant_space, match is not None
+        fail,
+        file.fixed,
+        from_command_line,
+        file.grid,
+        file.variant_grid,
+        search_space,
+        variant_space,
+        file.match_parameters is not None,
     )
-    points = grid_points(grid)
+    budget = budget_knobs(file.max_epochs, file.max_steps, file.eval_every_steps, file.patience_steps)
+    points = grid_points(file.grid)
     # A variant's own grid (e.g. the embedding source of embedding-pretrained) multiplies its studies only.
     studies = [
         StudyKey(v, c, point + extra)
         for point in points
-        for v in variants
-        for extra in grid_points(variant_grid.get(v) or {})
-        for c in cells
+        for v in file.variants
+        for extra in grid_points(file.variant_grid.get(v) or {})
+        for c in file.cells
     ]
     for study in studies:
         space = {**search_space, **variant_space.get(study.variant, {})}
-        if not space and merged["trials"] > 1:
+        if not space and file.trials > 1:
             fail(
                 "search_space",
-                f"nothing is searched for {study.label}, so its {merged['trials']} trials would "
+                f"nothing is searched for {study.label}, so its {file.trials} trials would "
                 "be identical: add a search_space or set trials: 1",
             )
-        check_every_value(
-            path,
-            profile,
-            task,
-            study,
-            fixed,
-            from_command_line,
-            space,
-            budget_knobs(merged["max_epochs"], max_steps, eval_every_steps, patience_steps),
-        )
+        check_every_value(path, profile, task, study, file.fixed, from_command_line, space, budget)
     return SweepSpec(
         task=task,
         profile=profile,
         path=path,
-        variants=variants,
-        cells=cells,
-        fixed=fixed,
+        variants=file.variants,
+        cells=file.cells,
+        fixed=file.fixed,
         search_space=search_space,
         variant_space=variant_space,
-        trials=merged["trials"],
-        max_epochs=merged["max_epochs"],
-        pruner=pruner,
-        sampler_seed=sampler_seed,
-        final_seeds=final_seeds,
-        match_parameters=match,
-        description=merged.get("description", ""),
-        grid=grid,
+        trials=file.trials,
+        max_epochs=file.max_epochs,
+        pruner=file.pruner.model_dump(exclude_none=True),
+        sampler_seed=file.sampler_seed,
+        final_seeds=file.final_seeds,
+        match_parameters=file.match_parameters,
+        description=file.description,
+        grid=file.grid,
         studies=studies,
-        max_steps=max_steps,
-        eval_every_steps=eval_every_steps,
-        patience_steps=patience_steps,
-        startup_trials=startup,
+        max_steps=file.max_steps,
+        eval_every_steps=file.eval_every_steps,
+        patience_steps=file.patience_steps,
+        startup_trials=file.startup_trials,
     )
 
 
@@ -429,7 +318,7 @@ def check_every_value(
     base = {key: first_value(dist) for key, dist in space.items()}
     candidates = [("ARGS", None, base)]
     for key, dist in space.items():
-        values = dist["choices"] if dist["type"] == "categorical" else [dist["low"], dist["high"]]
+        values = distribution_values(dist)
         candidates += [(key, value, {**base, key: value}) for value in values]
     from_file = {key: value for key, value in fixed.items() if key not in from_command_line}
     candidates.insert(0, ("fixed/grid", None, base, from_file))
@@ -453,32 +342,3 @@ def grid_points(grid: dict[str, list]) -> list[tuple]:
     for key, values in grid.items():
         points = [point + ((key, value),) for point in points for value in values]
     return points
-
-
-def validate_distribution(fail, where: str, key: str, dist: Any) -> None:
-    if not isinstance(dist, dict) or dist.get("type") not in DIST_KEYS:
-        fail(where, f"expected a mapping with type: {' | '.join(DIST_KEYS)}")
-    for field_name in dist:
-        if field_name not in DIST_KEYS[dist["type"]]:
-            fail(where, f"unknown field {field_name!r}; allowed: {', '.join(sorted(DIST_KEYS[dist['type']]))}")
-    if dist["type"] == "categorical":
-        if not isinstance(dist.get("choices"), list) or not dist["choices"]:
-            fail(where, "choices must be a non-empty list")
-        values = dist["choices"]
-    else:
-        low, high = dist.get("low"), dist.get("high")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
-            fail(where, "low and high must be numbers")
-        if dist["type"] == "int" and not all(isinstance(v, int) for v in (low, high)):
-            fail(where, "low and high must be integers for type int")
-        if low > high:
-            fail(where, f"low ({low}) > high ({high})")
-        if dist.get("log") and low <= 0:
-            fail(where, f"log scale needs low > 0 (got {low})")
-        values = [low, high]
-    if key in POSITIVE_KEYS and any(isinstance(v, (int, float)) and v <= 0 for v in values):
-        fail(where, f"{key} must be positive (got {values})")
-
-
-def first_value(dist: dict) -> Any:
-    return dist["choices"][0] if dist["type"] == "categorical" else dist["low"]

@@ -22,6 +22,9 @@ from tests.sweep_helpers import ROOT, worker_env
 SHIPPED = sorted(p.stem for p in (SWEEP_DIR / "horizon").glob("*.yaml"))
 
 
+TEST_PROFILE = {"values": [3, 5], "seeds": 2, "max_epochs": 1, "settings": {"n_train": 32, "n_val": 16, "n_test": 16}}
+
+
 def write_horizon(path, **overrides):
     spec = {
         "task": "copy-memory",
@@ -32,14 +35,7 @@ def write_horizon(path, **overrides):
         "variants": ["simple"],
         "cells": ["rnn", "gru"],
         "ablation": {"irnn": {"activation": "relu", "init": "identity"}},
-        "profiles": {
-            "test": {
-                "values": [3, 5],
-                "seeds": 2,
-                "max_epochs": 1,
-                "settings": {"n_train": 32, "n_val": 16, "n_test": 16},
-            }
-        },
+        "profiles": {"test": TEST_PROFILE},
     }
     spec.update(overrides)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -63,13 +59,16 @@ def test_shipped_horizon_files_load(task, profile):
         ({"cells": ["transformer"]}, "unknown cell"),
         ({"ablation": {"tanh3": {"activation": "sigmoid"}}}, "unknown activation"),
         ({"bogus": 1}, "unknown key bogus"),
+        ({"settings": [1]}, "settings (profile test): expected a mapping of task setting: value"),
+        ({"seeds": [-1]}, "seeds (profile test): a positive count or a list of non-negative integer seeds"),
+        ({"max_steps": 100}, "eval_every_steps (profile test): a step budget (max_steps) needs a validation interval"),
     ],
 )
 def test_bad_horizon_files_fail_in_one_line(tmp_path, change, message):
     path = (
         write_horizon(tmp_path / "h.yaml", **change)
-        if "values" not in change
-        else write_horizon(tmp_path / "h.yaml", profiles={"test": change})
+        if not {"values", "seeds", "settings"} & set(change)  # (keys the test profile sets)
+        else write_horizon(tmp_path / "h.yaml", profiles={"test": {**TEST_PROFILE, **change}})
     )
     with pytest.raises(UserError) as error:
         load_horizon("copy-memory", "test", path)

@@ -105,6 +105,23 @@ BAD_FILES = {
         {"search_space": {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "lg": True}}},
         "unknown field 'lg'",
     ),
+    "pruner field of another pruner": (
+        {"pruner": {"type": "median", "min_resource": 1}},
+        "unknown key pruner.min_resource; allowed: n_startup_trials, n_warmup_steps, type",
+    ),
+    "final seed equal to the search seed": (
+        {"final_seeds": [0, 1]},
+        "final_seeds (profile test): must not contain the search seed sampler_seed=0",
+    ),
+    "a boolean where a count belongs": ({"trials": True}, "trials (profile test): must be a positive integer"),
+    "a distribution without a type": (
+        {"search_space": {"lr": {"low": 1e-3, "high": 1e-2}}},
+        "search_space.lr (profile test): expected a mapping with type: float | int | categorical",
+    ),
+    "an int range of floats": (
+        {"search_space": {"hidden": {"type": "int", "low": 1.5, "high": 4}}},
+        "search_space.hidden (profile test): low and high must be integers for type int",
+    ),
 }
 
 
