@@ -55,22 +55,24 @@ class RunConfig:
     probe: bool = False  # log the gradient-decay probe (dL/dh_t, dh_T/dx_t; trained vs untrained) as artifacts
     # task-specific settings (T, dataset sizes, ...), declared by the task
     task_settings: dict[str, Any] = field(default_factory=dict)
+    # not a knob: the file behind embedding_vectors=lm:<corpus>, found once at the edge
+    # (`embeddings.pin_vectors`) so that loading data and building the network never query MLflow
+    vectors_file: str = ""
 
     def as_flat_dict(self) -> dict[str, Any]:
         """All values in one flat mapping: what MLflow logs as params."""
-        flat = {k: v for k, v in dataclasses.asdict(self).items() if k != "task_settings"}
+        flat = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_KNOBS}
         flat.update(self.task_settings)
         return flat
 
     def data_settings(self) -> dict[str, Any]:
         """What the task's data loader reads: its settings, plus the word-vectors source (a text
         vocabulary takes in the words those vectors know)."""
-        return {**self.task_settings, "embedding_vectors": self.embedding_vectors}
+        return {**self.task_settings, "embedding_vectors": self.vectors_file or self.embedding_vectors}
 
 
-GENERAL_KEYS = tuple(
-    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", "task_settings")
-)
+NOT_KNOBS = ("task_settings", "vectors_file")
+GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", *NOT_KNOBS))
 CHOICES = {
     "cell": CELLS,
     "activation": ACTIVATIONS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,20 @@ def pretrained_lm_vectors(source: str) -> tuple[Path, str]:
     return found
 
 
+def pin_vectors(config):
+    """The run configuration with embedding_vectors=lm:<corpus> pinned: `lm:<corpus>@<run id>` (logged,
+    so the run says which pretraining run it used) and `vectors_file` set. Called once at the edge
+    (train, the sweep's parameter matching, the plan); files and packages pass unchanged."""
+    if not config.embedding_vectors.startswith(LM_PREFIX) or config.vectors_file:
+        return config
+    corpus = config.embedding_vectors[len(LM_PREFIX) :].partition("@")[0]
+    path, run_id = pretrained_lm_vectors(config.embedding_vectors[len(LM_PREFIX) :])
+    return dataclasses.replace(config, embedding_vectors=f"{LM_PREFIX}{corpus}@{run_id}", vectors_file=str(path))
+
+
 def vectors_source_run(spec: str) -> str:
-    """The pretraining run id behind embedding_vectors=lm:..., "" for files and packages."""
-    return pretrained_lm_vectors(spec[len(LM_PREFIX) :])[1] if str(spec).startswith(LM_PREFIX) else ""
+    """The pretraining run id of a pinned embedding_vectors=lm:<corpus>@<run id>, "" for files and packages."""
+    return spec.partition("@")[2] if str(spec).startswith(LM_PREFIX) else ""
 
 
 def load_vector_words(path: str | Path) -> list[str]:
@@ -72,7 +84,7 @@ def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     if str(path) == GLOVE_PACKAGE:
         return load_glove_package()
     if str(path).startswith(LM_PREFIX):
-        path = pretrained_lm_vectors(str(path)[len(LM_PREFIX) :])[0]
+        raise ValueError(f"embedding_vectors={path} is not pinned: call embeddings.pin_vectors(config) first")
     path = Path(path)
     if not path.is_file():
         raise UserError(f"word-vectors file {path} does not exist")
@@ -140,7 +152,7 @@ def embedding_for_task(task, data, config):
 
     if task.input_kind != "tokens" or data.vocabulary is None:
         raise UserError(f"task {task.name} has no token vocabulary: embedding_vectors cannot apply")
-    words, vectors = load_word_vectors(config.embedding_vectors)
+    words, vectors = load_word_vectors(config.vectors_file or config.embedding_vectors)
     if vectors.shape[1] != config.embedding_size:
         raise UserError(
             f"embedding_size={config.embedding_size} but the vectors in {config.embedding_vectors} "

@@ -102,14 +102,15 @@ def probe_seconds_per_epoch(spec: SweepSpec, key: StudyKey) -> float:
     import torch
 
     from bench.data import TaskDataModule
+    from bench.embeddings import pin_vectors
     from bench.module import RecurrentTaskModule
     from bench.registry import get_task
     from bench.train import apply_thread_setting, build_network
 
     apply_thread_setting()
-    config = study_config(spec, key)
+    config = pin_vectors(study_config(spec, key))
     task = get_task(spec.task)
-    datamodule = TaskDataModule(task, config.task_settings, config.data_seed, config.batch_size, config.seed)
+    datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
     datamodule.setup()
     net = build_network(task, config, datamodule.data)
     module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=datamodule.data.output_size)

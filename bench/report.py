@@ -575,7 +575,10 @@ def pinned_vectors(finals: list) -> list[str]:
     """Which pretraining run each `lm:` vectors source resolved to, as the runs recorded it."""
     pins = sorted(
         {
-            (r.data.params.get("embedding_vectors", ""), r.data.tags.get(Tag.EMBEDDING_SOURCE_RUN, "?"))
+            (
+                r.data.params.get("embedding_vectors", "").partition("@")[0],
+                r.data.tags.get(Tag.EMBEDDING_SOURCE_RUN, "?"),
+            )
             for r in finals
             if r.data.params.get("embedding_vectors", "").startswith("lm:")
         }

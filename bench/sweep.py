@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -172,17 +173,16 @@ def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
 def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: dict, target: int) -> int:
     """The hidden size whose network has the parameter count closest to `target`, so variants are
     compared at equal size (as in the literature) rather than at equal width."""
+    from bench.embeddings import pin_vectors
     from bench.models import count_parameters  # torch: only where a sweep matches parameter counts
     from bench.train import build_network
 
     task = get_task(task_name)
-    config = resolve_config(task_name, variant, cell, knobs)
+    config = pin_vectors(resolve_config(task_name, variant, cell, knobs))
     data = task.load_data(config.data_settings(), config.data_seed)
 
     def count(hidden: int) -> int:
-        return count_parameters(
-            build_network(task, resolve_config(task_name, variant, cell, {**knobs, "hidden": hidden}), data)
-        )
+        return count_parameters(build_network(task, dataclasses.replace(config, hidden=hidden), data))
 
     low, high = 1, 4096
     while low < high:  # parameter count grows monotonically with hidden

@@ -21,7 +21,7 @@ from bench import console, probe, tracking
 from bench.config import RunConfig
 from bench.convergence import convergence
 from bench.data import TaskDataModule
-from bench.embeddings import embedding_for_task
+from bench.embeddings import embedding_for_task, pin_vectors, vectors_source_run
 from bench.errors import UserError
 from bench.models import RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
@@ -249,6 +249,7 @@ def train(
     `on_run_created(run_id)`: called once the MLflow run exists (sweeps link trial and run).
     """
     task = get_task(config.task)
+    config = pin_vectors(config)  # lm:<corpus> -> one pretraining run's file, found here and only here
     console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
     apply_thread_setting()
     pl.seed_everything(config.seed, workers=True, verbose=False)
@@ -292,9 +293,7 @@ def train(
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
         if net.embedding_coverage is not None:
             tracking.log_metrics(run_id, net.embedding_coverage)
-        if config.embedding_vectors.startswith("lm:"):  # pin the vectors: which pretraining run they came from
-            from bench.embeddings import vectors_source_run
-
+        if config.embedding_vectors.startswith("lm:"):  # pinned: which pretraining run they came from
             mlflow_client.set_tag(
                 run_id, tracking.Tag.EMBEDDING_SOURCE_RUN, vectors_source_run(config.embedding_vectors)
             )

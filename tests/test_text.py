@@ -213,15 +213,27 @@ def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monke
     lm_run = tracking.client().get_run(lm.run_id)
     assert "embeddings" in {a.path for a in tracking.client().list_artifacts(lm.run_id)}
     assert lm_run.data.metrics["baseline/perplexity"] > 1
-    from bench.embeddings import load_word_vectors
-
-    named_words, named = load_word_vectors("lm:imdb-corpus")  # sweeps name the source: corpus-file stem
-    path_words, by_path = load_word_vectors(vectors_path)
-    assert named_words == path_words and (named == by_path).all()
-    with pytest.raises(UserError, match="no finished pretraining run on corpus 'wiki-x'"):
-        load_word_vectors("lm:wiki-x")
+    from bench.embeddings import load_word_vectors, pin_vectors
 
     folder = make_dataset(tmp_path / "d")
+    knobs = {"data_dir": str(folder), **LOCAL, "embedding_size": 12, "max_epochs": 1}
+
+    def classifier_config(vectors):
+        return resolve_config(
+            "text-classification", "embedding-pretrained", "lstm", {**knobs, "embedding_vectors": vectors}
+        )
+
+    # Sweeps name the source (the corpus-file stem); it is pinned to one pretraining run at the edge,
+    # and loading or building never queries MLflow for it.
+    pinned = pin_vectors(classifier_config("lm:imdb-corpus"))
+    assert pinned.embedding_vectors == f"lm:imdb-corpus@{lm.run_id}"
+    named_words, named = load_word_vectors(pinned.vectors_file)
+    path_words, by_path = load_word_vectors(vectors_path)
+    assert named_words == path_words and (named == by_path).all()
+    with pytest.raises(ValueError, match="not pinned"):
+        load_word_vectors("lm:imdb-corpus")
+    with pytest.raises(UserError, match="no finished pretraining run on corpus 'wiki-x'"):
+        pin_vectors(classifier_config("lm:wiki-x"))
     config = resolve_config(
         "text-classification",
         "embedding-pretrained",
@@ -245,6 +257,10 @@ def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monke
     result = train(config, progress=False)
     coverage = tracking.client().get_run(result.run_id).data.metrics["embedding/coverage"]
     assert coverage == pytest.approx(len(shared) / len(data.vocabulary))
+    named_run = tracking.client().get_run(train(classifier_config("lm:imdb-corpus"), progress=False).run_id)
+    assert named_run.data.params["embedding_vectors"] == f"lm:imdb-corpus@{lm.run_id}"
+    assert named_run.data.tags[tracking.Tag.EMBEDDING_SOURCE_RUN] == lm.run_id
+    assert named_run.data.metrics["embedding/coverage"] == pytest.approx(coverage)
 
 
 def test_malformed_vectors_file_is_a_user_error(tmp_path):
