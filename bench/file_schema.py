@@ -39,8 +39,8 @@ class Strict(BaseModel):
 # -- search-space distributions ------------------------------------------------------------------------
 class FloatRange(Strict):
     type: Literal["float"]
-    low: float
-    high: float
+    low: int | float  # (an int stays an int: messages show the value as written)
+    high: int | float
     log: bool = False
 
     @model_validator(mode="after")
