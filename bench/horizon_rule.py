@@ -136,7 +136,7 @@ def describe_horizon(cells: dict[int, Cell], margin: float, higher_is_better: bo
 def score(cell: Cell, higher_is_better: bool) -> float | None:
     """What the horizon plot shows: metric / baseline (losses), or the metric itself (accuracy)."""
     summary = summarize(cell.values)
-    if summary is None or cell.baseline is None:
+    if summary is None or cell.baseline is None or (not higher_is_better and cell.baseline == 0):
         return None
     return summary.mean if higher_is_better else summary.mean / cell.baseline
 

@@ -54,7 +54,7 @@ from bench.results import (
     searched_keys,
     train_validation_gap,
 )
-from bench.stats import below_p, holm, summarize, welch_p, welch_p_log
+from bench.stats import below_p, compare, holm, summarize
 from bench.sweep_config import describe_budget
 from bench.tracking import Metric, Tag
 from bench.verdicts import Verdict, all_verdicts, contradictions, verdict_section
@@ -427,12 +427,11 @@ def findings(studies, baseline, metric, higher_is_better: bool) -> list[str]:
                 )
             )
     for better, reference in comparisons(studies):
-        a, b = final_values(better, metric), final_values(reference, metric)
-        tests.append(welch_p(a, b) if higher_is_better else welch_p_log(a, b))
-        sa, sb = summarize(a), summarize(b)
+        comparison = compare(final_values(better, metric), final_values(reference, metric), higher_is_better)
+        tests.append(comparison.p)
+        sa, sb = comparison.a, comparison.b
         if sa and sb:
-            wins = sa.mean > sb.mean if higher_is_better else sa.mean < sb.mean
-            winner, loser = (better, reference) if wins else (reference, better)
+            winner, loser = (better, reference) if comparison.a_better else (reference, better)
             texts.append(
                 (
                     f"**{label(better)} vs {label(reference)}**: {metric} {fmt(sa.mean)} ± {fmt(sa.sd)} vs "

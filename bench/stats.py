@@ -80,6 +80,26 @@ def below_p(values: list[float], reference: float) -> float | None:
     return float(stdtr(len(values) - 1, t))
 
 
+@dataclass
+class Comparison:
+    """Two groups of final values (one per seed): their summaries, the two-sided Welch p-value, and
+    whether the first group is the better one."""
+
+    a: Summary | None
+    b: Summary | None
+    p: float | None
+    a_better: bool | None
+
+
+def compare(a: list[float], b: list[float], higher_is_better: bool) -> Comparison:
+    """Welch on the values for accuracies, on log values for losses (MSE, cross-entropy, perplexity),
+    which differ by ratios: 0.00022 vs 0.0278 is a 126-fold difference, not a small one."""
+    sa, sb = summarize(a), summarize(b)
+    p = welch_p(a, b) if higher_is_better else welch_p_log(a, b)
+    better = None if not (sa and sb) else (sa.mean > sb.mean if higher_is_better else sa.mean < sb.mean)
+    return Comparison(sa, sb, p, better)
+
+
 def holm(pvalues: list[float | None]) -> list[float | None]:
     """Holm–Bonferroni adjusted p-values (family-wise error control), None passed through."""
     indexed = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)

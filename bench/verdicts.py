@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from bench.claims import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, claim_id
 from bench.convergence import still_improving
-from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget
+from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget, score
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
-from bench.stats import holm, summarize, welch_p, welch_p_log
+from bench.stats import compare, holm, summarize
 from bench.variants import CELL_SPECS, CELLS
 
 DEFAULT_MARGIN = 0.1  # sweep-finals evidence for claim 1 uses the horizon files' margin
@@ -32,11 +32,6 @@ class Verdict:
 
     def as_record(self) -> dict:
         return {"id": claim_id(self.claim), "claim": self.claim, "verdict": self.verdict, "key": self.key}
-
-
-def compare_p(task, a: list[float], b: list[float]) -> float | None:
-    """Welch p-value; on log values for losses (MSE, cross-entropy, perplexity), which differ by ratios."""
-    return welch_p(a, b) if task.higher_is_better else welch_p_log(a, b)
 
 
 def cell_of(task, runs: list) -> Cell:
@@ -201,13 +196,6 @@ def probe_evidence(horizon, value: int) -> list[str]:
     return lines
 
 
-def ratio(cell, higher: bool) -> float | None:
-    summary = summarize(cell.values)
-    if summary is None or not cell.baseline:
-        return None
-    return summary.mean if higher else summary.mean / cell.baseline
-
-
 # -- 2. tanh keeps h bounded --------------------------------------------------------------------------
 def tanh_bounded(zero_input, horizon) -> list[Verdict]:
     """From the zero-input computation (`ZeroInput`: norms by (activation, radius), and the state size)."""
@@ -255,7 +243,7 @@ def ablation_evidence(horizon) -> list[str]:
             continue
         runs = sum(c.runs for c in cells.values())
         diverged = sum(c.diverged for c in cells.values())
-        worst = max((ratio(c, False) or 0 for c in cells.values()), default=0)
+        worst = max((score(c, False) or 0 for c in cells.values()), default=0)
         lines.append(
             f"trained without gradient clipping, {arm}: {diverged} of {runs} runs diverged; worst mean "
             f"test loss / baseline {fmt(worst)}"
@@ -278,13 +266,12 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         (run_budget(r.data.params) for s, _ in pairs for r in s.finished_finals if getattr(r.data, "params", None)), "?"
     )
     for better, reference in pairs:
-        a, b = final_values(better, metric), final_values(reference, metric)
-        sa, sb = summarize(a), summarize(b)
+        comparison = compare(final_values(better, metric), final_values(reference, metric), higher)
+        sa, sb = comparison.a, comparison.b
         if not (sa and sb):
             continue
-        wins = sa.mean > sb.mean if higher else sa.mean < sb.mean
-        tests.append(compare_p(task, a, b))
-        signs.append(wins)
+        tests.append(comparison.p)
+        signs.append(comparison.a_better)
         improving += sum(
             bool(still_improving(r.data.metrics)) for r in better.finished_finals + reference.finished_finals
         )
@@ -347,7 +334,7 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
         gap_p = summarize([g for g in (train_validation_gap(r, task) for r in p.finished_finals) if g is not None])
         gap_s = summarize([g for g in (train_validation_gap(r, task) for r in s.finished_finals) if g is not None])
         source = grid_parts(p.grid).get("embedding_vectors", "")
-        pvalue = compare_p(task, a, b)
+        pvalue = compare(a, b, task.higher_is_better).p
         params_p, params_s = summarize(final_values(p, "params/count")), summarize(final_values(s, "params/count"))
         evidence.append(
             f"{int(size((p, s)))} labels, {p.cell}{' ' + source if source else ''}: {metric} {fmt(summarize(a).mean)} pretrained vs "
