@@ -97,11 +97,8 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
 
     for attempt in range(5):
         try:
-            if url.startswith("sqlite:///"):
-                # Workers started together race to create the schema: one at a time per file.
-                with FileLock(url.removeprefix("sqlite:///") + ".lock", timeout=120):
-                    return open_storage()
-            return open_storage()
+            with tracking.sqlite_creation_lock(url):  # workers started together race to create the schema
+                return open_storage()
         except Exception as error:
             # On a server, a concurrent schema creation makes the loser fail once; it then finds it.
             if any(word in str(error) for word in ("already exists", "UNIQUE", "duplicate")) and attempt < 4:

@@ -401,17 +401,25 @@ def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int, dict]:
     return selected, classes, {"label_map": mapping, "dropped": dropped}
 
 
+def stratified_rows(labels, per_class, seed: int) -> list[int]:
+    """Row indices drawn without replacement from every class (in sorted class order, one seeded
+    generator): `per_class(rows of the class)` rows of each."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for value in np.unique(labels):
+        rows = np.flatnonzero(labels == value)
+        chosen.extend(rng.choice(rows, size=per_class(len(rows)), replace=False).tolist())
+    return chosen
+
+
 def stratified_take(dataset, size: int, seed: int):
     """A seeded stratified subset of `size` rows (proportional per class)."""
     import numpy as np
 
     labels = np.asarray(dataset["label"])
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for value in np.unique(labels):
-        rows = np.flatnonzero(labels == value)
-        take = max(1, round(size * len(rows) / len(labels)))
-        chosen.extend(rng.choice(rows, size=min(take, len(rows)), replace=False).tolist())
+    chosen = stratified_rows(labels, lambda rows: min(max(1, round(size * rows / len(labels))), rows), seed)
     return dataset.select(sorted(chosen[:size] if len(chosen) > size else chosen))
 
 
@@ -421,13 +429,7 @@ def split_off(dataset, fraction: float, seed: int, what: str) -> tuple:
 
     if not 0 < fraction < 1:
         raise UserError(what)
-    labels = np.asarray(dataset["label"])
-    rng = np.random.default_rng(seed)
-    held = []
-    for value in np.unique(labels):
-        rows = np.flatnonzero(labels == value)
-        held.extend(rng.choice(rows, size=max(1, int(len(rows) * fraction)), replace=False).tolist())
-    held_set = set(held)
+    held_set = set(stratified_rows(np.asarray(dataset["label"]), lambda rows: max(1, int(rows * fraction)), seed))
     rest = [i for i in range(len(dataset)) if i not in held_set]
     if not rest:
         raise UserError(f"{what.split(':')[0]}: nothing left to train on ({len(dataset)} rows)")

@@ -155,14 +155,21 @@ def ensure_experiment(name: str) -> str:
     so the next command that touches an experiment finds them."""
     uri = tracking_uri()
     check_store(uri)
-    if uri.startswith("sqlite:///"):
-        # Creating a SQLite store (and its tables) from several processes at once can fail.
-        with FileLock(uri.removeprefix("sqlite:///") + ".lock", timeout=120):
-            experiment_id = _ensure_experiment(name)
-    else:
+    with sqlite_creation_lock(uri):
         experiment_id = _ensure_experiment(name)
     close_orphan_runs(experiment_id)
     return experiment_id
+
+
+@contextlib.contextmanager
+def sqlite_creation_lock(url: str) -> Iterator[None]:
+    """One process at a time per SQLite file while a store's tables may be created (MLflow's or
+    Optuna's): creating them from several processes at once fails. Servers need no lock."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    with FileLock(url.removeprefix("sqlite:///") + ".lock", timeout=120):
+        yield
 
 
 def _ensure_experiment(name: str) -> str:
