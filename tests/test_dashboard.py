@@ -9,15 +9,12 @@ import sys
 import pytest
 
 from tests.sweep_helpers import ROOT, worker_env
-from tests.test_ui import ARTIFACTS, CHROMIUM, announced_url, free_port, wait_until_serving
+from tests.test_ui import ARTIFACTS, announced_url, free_port, launch_chromium, require_chromium, wait_until_serving
 
 
 @pytest.mark.slow
 def test_dashboard_lists_the_studies_of_a_smoke_sweep(smoke_sweep_store):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -37,19 +34,7 @@ def test_dashboard_lists_the_studies_of_a_smoke_sweep(smoke_sweep_store):
         assert base == f"http://127.0.0.1:{port}"
         wait_until_serving(base + "/dashboard", server)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--disable-quic",
-                ],
-            )
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base + "/dashboard", wait_until="domcontentloaded", timeout=90000)
             # The smoke sweep's search studies (2 variants x 2 cells) and their final-seed studies.

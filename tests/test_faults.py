@@ -156,7 +156,7 @@ def test_sweep_killed_at_ten_random_moments_and_resumed_at_once_finishes_exactly
 def test_sweep_interrupted_at_ten_random_moments_exits_130_and_resumes_exactly(tmp_path, shared_store):
     history = kill_at_moments(tmp_path, signal.SIGINT, kills=10, seed=13)
     for moment, code, output in history:
-        assert code == 130, (moment, code, output)
+        assert code == 130, f"signal at moment {moment!r}: exit code {code}\n{output}"
         assert "Traceback" not in output, output
         assert re.fullmatch(
             r"interrupted by SIGINT: \d+ open MLflow run\(s\) closed as KILLED; run the same command "

@@ -23,6 +23,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def require_chromium() -> None:
+    """Skip a browser test where Chromium is missing; in CI, where it must be installed, fail it."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+
+
+def launch_chromium(playwright):
+    """The system's headless Chromium, with nothing that reaches out to the network on its own."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    )
+
+
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -50,10 +75,7 @@ def announced_url(server: subprocess.Popen, name: str) -> str:
 
 @pytest.mark.slow
 def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, monkeypatch):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     env = worker_env(smoke_sweep_store)
@@ -83,19 +105,7 @@ def test_mlflow_ui_shows_the_experiment_runs_and_a_metric(smoke_sweep_store, mon
         assert len(group.strip().splitlines()) <= 3, group
         wait_until_serving(base + "/", server)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--disable-quic",
-                ],
-            )
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             # The experiment list: where a user starts.
             page.goto(base + "/#/experiments", wait_until="domcontentloaded", timeout=90000)
