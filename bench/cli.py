@@ -171,12 +171,12 @@ def command_train(args: argparse.Namespace) -> None:
 
         outcome = cross_validate(config, progress=not args.no_progress)
         for fold, result in enumerate(outcome.folds):
-            print(f"fold {fold}: {final_line(task, result, time.monotonic() - started)}")
+            print(f"fold {fold}: {final_line(task, result, result.seconds)}")
         folds = len(outcome.folds)
         print(
             f"{folds}-fold cross-validation, run {outcome.parent_run_id}: "
             + ", ".join(f"{key} {mean:.4g} ± {sd:.2g}" for key, (mean, sd) in sorted(outcome.summary.items()))
-            + " (mean ± sd over folds)"
+            + f" (mean ± sd over folds), {console.duration(time.monotonic() - started)}"
         )
         return
     result = train(config, progress=not args.no_progress)

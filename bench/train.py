@@ -178,6 +178,7 @@ class TrainResult:
     baseline: float
     baselines: dict[str, float] = field(default_factory=dict)  # baseline/<metric> for every metric known
     convergence: dict[str, float] = field(default_factory=dict)  # bench.convergence: still improving at the end?
+    seconds: float = 0.0  # wall time of the run, data loading included
 
 
 def resolve_precision(precision: str) -> str:
@@ -248,6 +249,7 @@ def train(
     `finished_on`: exception types (e.g. optuna.TrialPruned) that end the run normally but early.
     `on_run_created(run_id)`: called once the MLflow run exists (sweeps link trial and run).
     """
+    started = time.monotonic()
     task = get_task(config.task)
     config = pin_vectors(config)  # lm:<corpus> -> one pretraining run's file, found here and only here
     console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
@@ -314,9 +316,11 @@ def train(
         if on_progress:
             extra.append(ReportProgress(on_progress))
         try:
-            return _fit_and_test(
+            result = _fit_and_test(
                 task, config, module, datamodule, run_id, extra, param_count, baseline, initial, experiment
             )
+            result.seconds = time.monotonic() - started
+            return result
         finally:
             if line:
                 line.close()

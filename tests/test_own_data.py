@@ -164,6 +164,19 @@ def test_cross_validation_runs_one_child_run_per_fold_and_a_mean_and_sd(tmp_path
     assert parent.data.metrics["cv/test/acc_sd"] == pytest.approx(np.std(accuracies, ddof=1))
     assert parent.info.status == "FINISHED" and all(r.info.status == "FINISHED" for r in children)
     assert "3-fold cross-validation" in out and "mean ± sd over folds" in out
+    # Each fold's line gives that fold's own time (they add up to about the whole), not the time
+    # since the command started (three times the whole).
+    fold_seconds = [seconds(t) for t in re.findall(r"^fold \d: .* epochs?, ([0-9:]+(?: s)?) · ", out, flags=re.M)]
+    total = seconds(re.search(r"mean ± sd over folds\), ([0-9:]+(?: s)?)", out).group(1))
+    assert len(fold_seconds) == 3 and sum(fold_seconds) <= total + 3, out
+
+
+def seconds(text: str) -> int:
+    """console.duration's `42 s` / `3:05` back in seconds."""
+    if text.endswith(" s"):
+        return int(text[:-2])
+    minutes, secs = text.split(":")[-2:]
+    return int(minutes) * 60 + int(secs)
 
 
 # -- 2. dataset names --------------------------------------------------------------------------------
