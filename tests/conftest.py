@@ -1,6 +1,7 @@
 """Test isolation: no hub access, and every test writes to its own temporary store and caches."""
 
 import os
+import shutil
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when `datasets` is imported: set first
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -9,11 +10,13 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def isolated_store(tmp_path_factory, monkeypatch):
-    """A session-wide MLflow store (creating a sqlite store costs ~1 s) and dataset cache;
-    tests find their own runs by id or by a unique experiment/tag."""
+def isolated_store(tmp_path_factory, monkeypatch, empty_mlflow_store):
+    """A session-wide MLflow store (a copy of the empty one: creating a sqlite store's tables costs
+    seconds) and dataset cache; tests find their own runs by id or by a unique experiment/tag."""
     base = tmp_path_factory.getbasetemp() / "store"
     base.mkdir(exist_ok=True)
+    if not (base / "mlflow.db").exists():
+        shutil.copy(empty_mlflow_store, base / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{base / 'mlflow.db'}")
     monkeypatch.setenv("RNNBENCH_CACHE", str(base / "datasets"))
     monkeypatch.setenv("RNNBENCH_CHECKPOINTS", str(base / "checkpoints"))
@@ -52,3 +55,14 @@ def smoke_sweep_store(tmp_path_factory):
             else:
                 os.environ[key] = value
     return base
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_store(tmp_path_factory):
+    """An MLflow SQLite store with its tables created and nothing in it, made once per session: tests
+    that need a store of their own copy the file instead of migrating a new one."""
+    import mlflow
+
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path

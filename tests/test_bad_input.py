@@ -275,6 +275,7 @@ def only_prefix(prefix):
 
 
 # -- resume ------------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # trains (or publishes from two processes): end to end
 def test_resume_runs_the_queued_retry_of_a_dead_workers_trial_instead_of_waiting_forever(tmp_path):
     """The state that hung 3 of 3 resumes: #0 RUNNING of a dead process (then FAIL + WAITING retry),
     #1 COMPLETE. The resume must run the retry and finish, at once, not wait on it."""
@@ -354,6 +355,7 @@ for i in range(int(sys.argv[2])):
 """
 
 
+@pytest.mark.slow  # trains (or publishes from two processes): end to end
 def test_two_reports_published_at_once_never_show_a_half_written_report_or_a_missing_folder(tmp_path):
     out = tmp_path / "reports"
     out.mkdir()

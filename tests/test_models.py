@@ -38,9 +38,37 @@ def tiny_task(tmp_path_factory):
     return overrides_and_data
 
 
-@pytest.mark.parametrize("task_name", sorted(all_tasks()))
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def pairwise_cases() -> list[tuple[str, str, str]]:
+    """Every task x variant, every task x cell and every variant x cell at least once: task i with
+    variant j takes cell (i + j) mod 3. The full product runs in the slow suite."""
+    variants = sorted(VARIANTS)
+    return [
+        (task, variant, CELLS[(i + j) % len(CELLS)])
+        for i, task in enumerate(sorted(all_tasks()))
+        for j, variant in enumerate(variants)
+    ]
+
+
+def full_product() -> list:
+    covered = set(pairwise_cases())
+    return [
+        pytest.param(task, variant, cell, marks=pytest.mark.slow)
+        for task in sorted(all_tasks())
+        for variant in sorted(VARIANTS)
+        for cell in CELLS
+        if (task, variant, cell) not in covered
+    ]
+
+
+def test_the_fast_cases_cover_every_pair():
+    cases = pairwise_cases()
+    for pick in ((0, 1), (0, 2), (1, 2)):
+        pairs = {(case[pick[0]], case[pick[1]]) for case in cases}
+        names = [sorted(all_tasks()), sorted(VARIANTS), list(CELLS)]
+        assert len(pairs) == len(names[pick[0]]) * len(names[pick[1]])
+
+
+@pytest.mark.parametrize("task_name,variant,cell", pairwise_cases() + full_product())
 def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, variant, symbol_vectors, tiny_task):
     task = get_task(task_name)
     overrides, data = tiny_task(task)

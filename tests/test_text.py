@@ -70,9 +70,17 @@ def test_bucket_sampler_covers_every_example_once_with_similar_lengths():
     assert list(sampler) != batches  # a new order next epoch
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+PACKED_SHAPES = [(1, False, "last"), (2, True, "last"), (1, True, "mean"), (2, False, "max")]
+
+
 @pytest.mark.parametrize(
-    "layers,bidirectional,pooling", [(1, False, "last"), (2, True, "last"), (1, True, "mean"), (2, False, "max")]
+    "cell,layers,bidirectional,pooling",
+    [
+        # Each shape with one cell in the fast suite (every cell at least once); the rest in the slow one.
+        pytest.param(cell, *shape, marks=() if (i % 3) == ["rnn", "lstm", "gru"].index(cell) else pytest.mark.slow)
+        for i, shape in enumerate(PACKED_SHAPES)
+        for cell in ["rnn", "lstm", "gru"]
+    ],
 )
 def test_packed_batches_give_the_logits_of_unpadded_single_sequences(tmp_path, cell, layers, bidirectional, pooling):
     data, config = load(make_dataset(tmp_path / "d"))
