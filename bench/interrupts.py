@@ -20,7 +20,7 @@ from typing import Iterator, NoReturn
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-_state = {"installed": False, "critical": 0, "pending": None, "received": None}
+_state = {"installed": False, "critical": 0, "pending": None, "received": None, "cleaning": False}
 
 
 class Interrupted(BaseException):
@@ -43,13 +43,33 @@ class Interrupted(BaseException):
 
 
 def _handler(signum: int, frame) -> None:
-    if _state["received"] is not None:
+    if _state["cleaning"]:
         return  # already stopping: a second Ctrl-C must not cut the clean-up short
-    _state["received"] = signum
-    if _state["critical"]:
-        _state["pending"] = signum  # raised when the critical section ends
+    if _state["received"] is None:
+        _state["received"] = signum
+    # (A second signal before any clean-up began means the first was swallowed: raise it again.)
+    if _state["critical"] or inside_finalizer(frame):
+        _state["pending"] = _state["received"]  # raised at the end of the critical section / next checkpoint
         return
-    raise Interrupted(signum)
+    raise Interrupted(_state["received"])
+
+
+def inside_finalizer(frame) -> bool:
+    """True while Python runs a `__del__` (e.g. a database cursor or connection collected by the garbage
+    collector): an exception raised there is printed as "Exception ignored" and dropped, so the
+    interrupt would be lost and the half-finished clean-up could leave the store locked."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def checkpoint() -> None:
+    """Raise the interrupt here if one arrived and has not yet been raised (it was deferred, or a library
+    swallowed it): called where stopping is safe (between trials, after each training batch)."""
+    if _state["received"] is not None and not _state["cleaning"] and not _state["critical"]:
+        raise Interrupted(_state["received"])
 
 
 def interruption(error: BaseException) -> BaseException | None:
@@ -75,6 +95,7 @@ def release(error: BaseException | None) -> None:
     the clean-up's own write (closing the runs as KILLED) waited 20 s and failed with "database is
     locked" (seen at 1 of 10 SIGINT moments in the fault-injection test). Clearing the finished frames
     of the traceback (and of its context chain) closes the cursor; frames still running are skipped."""
+    _state["cleaning"] = True  # from here on the process is stopping: further signals wait for it
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -101,7 +122,7 @@ def install() -> None:
     """Route SIGINT and SIGTERM to `Interrupted` in this process (main thread only)."""
     for signum in SIGNALS:
         signal.signal(signum, _handler)
-    _state.update(installed=True, received=None, pending=None, critical=0)
+    _state.update(installed=True, received=None, pending=None, critical=0, cleaning=False)
 
 
 def received() -> int | None:
@@ -118,6 +139,6 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         _state["critical"] -= 1
-        if not _state["critical"] and _state["pending"] is not None:
+        if not _state["critical"] and _state["pending"] is not None and not _state["cleaning"]:
             signum, _state["pending"] = _state["pending"], None
             raise Interrupted(signum)

@@ -346,6 +346,7 @@ class Worker:
         (WAITING) retry is always run, by whichever worker gets here: it never counts as taken here."""
         name = study_name(self.spec, key)
         while True:
+            interrupts.checkpoint()  # between trials: an interrupt a library swallowed stops here
             study = load(self.spec, self.storage, name, len(study_trials(self.storage, name)))
             self.recover_dead_trials(study)
             trials = study.get_trials(deepcopy=False)
@@ -428,6 +429,7 @@ class Worker:
         best = search.best_trial
         final = load(self.spec, self.storage, study_name(self.spec, key, "final"))
         while True:  # until every seed is finished: a seed on a dead worker is redone here
+            interrupts.checkpoint()
             parent = self.parent_run(search, key)
             self.recover_dead_trials(final)
             trials = final.get_trials(deepcopy=False)
@@ -460,6 +462,7 @@ class Worker:
         run any slot that opens again (a dead worker's retry, a failed trial)."""
         name = study_name(self.spec, key)
         while True:
+            interrupts.checkpoint()
             study = optuna.load_study(study_name=name, storage=self.storage)
             self.recover_dead_trials(study)
             finished = study.get_trials(deepcopy=False, states=FINISHED)

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
-from bench import console, probe, tracking
+from bench import console, interrupts, probe, tracking
 from bench.config import RunConfig
 from bench.convergence import convergence
 from bench.data import TaskDataModule
@@ -68,6 +68,14 @@ class StopOnDivergence(pl.Callback):
                 f"diverged: validation loss {value:.3g} at epoch {trainer.current_epoch} is more "
                 f"than {ABSURD_LOSS:.0e} x the baseline {self.baseline:.3g}"
             )
+
+
+class StopOnInterrupt(pl.Callback):
+    """Raise, after each batch, an interrupt that arrived and was deferred or swallowed by a library
+    (see `interrupts.checkpoint`), so Ctrl-C always stops a training."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        interrupts.checkpoint()
 
 
 class EpochTimer(pl.Callback):
@@ -336,7 +344,7 @@ def _fit_and_test(
     )
     timer, history = EpochTimer(), ValidationHistory(task.monitor)
     early_stop = EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config.patience, check_finite=True)
-    callbacks = [StopOnDivergence(baseline), best, early_stop, timer, history, *extra_callbacks]
+    callbacks = [StopOnDivergence(baseline), StopOnInterrupt(), best, early_stop, timer, history, *extra_callbacks]
     logger = MLFlowLogger(experiment_name=experiment, tracking_uri=tracking.tracking_uri(), run_id=run_id)
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,

@@ -322,6 +322,54 @@ def test_a_library_thread_left_running_by_an_interrupt_does_not_hang_the_exit(tm
     assert result.returncode == 130 and result.stdout == "closed\n", result.stderr
 
 
+def test_an_interrupt_that_lands_in_a_finalizer_is_not_lost(tmp_path):
+    # A signal handled while the garbage collector ran a __del__ (a database cursor or connection) was
+    # raised there, printed as "Exception ignored" and dropped: the sweep then went on, and a second
+    # Ctrl-C was ignored as "already stopping". Now it waits for the next checkpoint.
+    script = tmp_path / "finalizer.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "from bench import interrupts\n"
+        "interrupts.install()\n"
+        "class Cursor:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(0.2)  # the handler runs here, inside __del__\n"
+        "        print('finalized', flush=True)\n"
+        "Cursor()\n"
+        "try:\n"
+        "    interrupts.checkpoint()  # e.g. between two trials\n"
+        "    print('not stopped', flush=True)\n"
+        "except interrupts.Interrupted as error:\n"
+        "    print('stopped at the checkpoint', flush=True)\n"
+        "    interrupts.exit_process(error.exit_code)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "finalized\nstopped at the checkpoint\n", result.stdout + result.stderr
+    assert result.returncode == 130 and "Exception ignored" not in result.stderr, result.stderr
+
+
+def test_a_second_signal_raises_again_when_the_first_was_swallowed():
+    from bench import interrupts
+
+    previous = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    interrupts.install()
+    try:
+        for _ in range(2):  # e.g. a library's `except BaseException: pass` ate the first one
+            with pytest.raises(interrupts.Interrupted):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+        interrupts.release(None)  # the clean-up has begun: a further signal now waits for it
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        interrupts.install()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 @pytest.mark.parametrize(
     "url, shown",
     [
