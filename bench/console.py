@@ -200,6 +200,12 @@ class Progress:
             self.details = details
         self.draw(force=True)
 
+    def set_position(self, done: float, text: str) -> None:
+        """Where a run measured in small units (optimizer steps) is now: redrawn at the usual rate, not
+        on every unit as `set_done` would."""
+        self.done = min(done, self.total)
+        self.set_current(text)
+
     def set_current(self, text: str, fraction: float = 0.0) -> None:
         if self.timed_from is None:  # imports, stores and data preparation are not a rate of training
             self.timed_from = (self.clock(), self.progressed())

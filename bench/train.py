@@ -115,8 +115,8 @@ class EpochLines(pl.Callback):
     """One permanent line per finished epoch (train and validation metrics, seconds): what `train`
     shows under its progress line, and all it shows when the output is not a terminal."""
 
-    def __init__(self, progress: console.Progress) -> None:
-        self.progress = progress
+    def __init__(self, progress: console.Progress, by_steps: bool = False) -> None:
+        self.progress, self.by_steps = progress, by_steps
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
@@ -127,11 +127,14 @@ class EpochLines(pl.Callback):
         if getattr(pl_module, "train_examples", 0):
             metrics["train/loss"] = float(pl_module.train_loss_sum) / pl_module.train_examples
         shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
-        self.progress.write(
-            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
-            f"({time.perf_counter() - self._start:.1f} s)"
+        where = (
+            f"epoch {trainer.current_epoch + 1} (step {trainer.global_step:,}/{trainer.max_steps:,})"
+            if self.by_steps
+            else f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
         )
-        self.progress.set_done(trainer.current_epoch + 1)
+        self.progress.write(f"{where}: {shown} ({time.perf_counter() - self._start:.1f} s)")
+        if not self.by_steps:
+            self.progress.set_done(trainer.current_epoch + 1)
 
 
 def apply_thread_setting() -> None:
@@ -310,14 +313,18 @@ def train(
         extra = list(callbacks or [])
         line = None
         if progress:
-            line = console.Progress(f"{task.name} {config.variant}/{config.cell}", config.max_epochs, "epochs")
+            # A step budget is measured in steps; its epochs are only a cap (e.g. 1000), not the length.
+            total, unit = (config.max_steps, "steps") if config.max_steps else (config.max_epochs, "epochs")
+            line = console.Progress(f"{task.name} {config.variant}/{config.cell}", total, unit)
             console.activate(line)
             line.set_done(0)
             extra += [
-                EpochLines(line),
+                EpochLines(line, by_steps=bool(config.max_steps)),
                 ReportProgress(
-                    lambda fraction, text: line.set_current(
-                        text, fraction * config.max_epochs - int(fraction * config.max_epochs)
+                    lambda fraction, text: (
+                        line.set_position(fraction * total, text)
+                        if config.max_steps
+                        else line.set_current(text, fraction * total - int(fraction * total))
                     )
                 ),
             ]
