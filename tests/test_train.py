@@ -109,3 +109,15 @@ def test_a_diverging_linear_rnn_stops_at_once():
     run = run_of(created[0])
     assert run.info.status == "FAILED" and "diverged" in run.data.tags["failure_reason"]
     assert int(run.data.metrics.get("epoch", 0)) < 50
+
+
+@pytest.mark.slow
+def test_a_step_budget_shows_progress_in_steps_not_against_the_epoch_cap(capsys):
+    from bench.cli import main
+
+    knobs = ["max_steps=12", "eval_every_steps=4", "max_epochs=1000", "n_train=64", "n_val=32", "n_test=32", "T=4"]
+    assert main(["train", "--task", "adding", "--cell", "gru", *knobs]) == 0
+    captured = capsys.readouterr()
+    out = (captured.out + captured.err).replace("\r", "\n")
+    assert "epoch 1 (step 1/12)" in out and "12/12 steps" in out, out
+    assert "/1000" not in out, out
