@@ -14,6 +14,10 @@ from bench.config import RunConfig
 from bench.errors import UserError
 from bench.variants import CELLS
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon")
 
 

@@ -12,6 +12,10 @@ import sys
 import time
 from typing import Callable, TextIO
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 VERBOSE_ENV = "RNNBENCH_VERBOSE"  # inherited by worker processes (horizon jobs)
 PLAIN_INTERVAL = 30.0  # seconds between plain progress lines (no terminal, or a 0-column one)
 LIVE_INTERVAL = 0.5  # seconds between redraws of the live line

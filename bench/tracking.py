@@ -22,6 +22,10 @@ from bench import interrupts
 from bench.errors import UserError, first_line
 from bench.paths import ROOT, artifact_root
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 
 # -- the MLflow schema: every tag, tag value and metric name a writer sets and a reader reads ---------
 class Tag:

@@ -28,6 +28,10 @@ from bench.module import RecurrentTaskModule
 from bench.paths import checkpoint_dir
 from bench.registry import TaskData, TaskSpec, get_task
 
+# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
+# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
+# (tests/test_cli.py checks that they import no torch or Lightning).
+
 # Lightning advice that does not apply (pyproject.toml filters the same for the tests, with reasons):
 # our loaders index whole batches in memory, so extra worker processes would only add overhead; and
 # Lightning's own code trips a deprecation of the torch version we pin.

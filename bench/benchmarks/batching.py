@@ -19,6 +19,9 @@ import torch.nn.functional as F
 from bench.data import BucketBatchSampler, TokenSequences
 from bench.models import RecurrentNet
 
+# Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
+# functions that use them, after the environment (cache, threads) is set up.
+
 MAX_LENGTH, VOCAB, BATCH = 400, 20000, 64
 
 

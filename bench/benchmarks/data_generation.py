@@ -9,6 +9,9 @@ import time
 
 import numpy as np
 
+# Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
+# functions that use them, after the environment (cache, threads) is set up.
+
 
 def main(n: int = 100_000, T: int = 1000) -> None:
     from tasks import copy_memory

@@ -19,6 +19,9 @@ from bench.models import RecurrentNet
 from bench.registry import get_task
 from tasks import copy_memory
 
+# Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
+# functions that use them, after the environment (cache, threads) is set up.
+
 warnings.filterwarnings("ignore")
 T, N, BATCH, HIDDEN, EPOCHS = 100, 20000, 256, 128, 3
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import yaml
 
+# Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
+# functions that use them, after the environment (cache, threads) is set up.
+
 
 def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
     import optuna

@@ -12,6 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
+# functions that use them, after the environment (cache, threads) is set up.
+
 
 def fill_store(work: Path) -> int:
     import optuna

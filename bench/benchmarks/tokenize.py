@@ -8,6 +8,9 @@ import sys
 import tempfile
 import time
 
+# Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
+# functions that use them, after the environment (cache, threads) is set up.
+
 
 def main() -> None:
     args = dict(a.split("=", 1) for a in sys.argv[1:])
