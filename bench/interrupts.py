@@ -15,12 +15,23 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from typing import Iterator, NoReturn
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-_state = {"installed": False, "critical": 0, "pending": None, "received": None, "cleaning": False}
+_state = {
+    "installed": False,
+    "critical": 0,  # our own critical sections (`deferred`)
+    "database": 0,  # database connections the main thread holds (SQLAlchemy pool checkouts)
+    "pending": None,  # a signal held back, raised as soon as it is safe
+    "pending_since": None,
+    "received": None,
+    "cleaning": False,
+}
+POLL_SECONDS = 0.05  # how often a held-back interrupt looks for a safe moment (SIGALRM)
+MAX_DATABASE_WAIT = 30.0  # longer than SQLite's 20 s busy wait: then raise even inside a database call
 
 
 class Interrupted(BaseException):
@@ -47,11 +58,80 @@ def _handler(signum: int, frame) -> None:
         return  # already stopping: a second Ctrl-C must not cut the clean-up short
     if _state["received"] is None:
         _state["received"] = signum
+    elif _state["pending"] is not None and not _state["critical"]:
+        deliver(_state["received"])  # a second signal while the first waits: the user insists
     # (A second signal before any clean-up began means the first was swallowed: raise it again.)
-    if _state["critical"] or inside_finalizer(frame):
-        _state["pending"] = _state["received"]  # raised at the end of the critical section / next checkpoint
+    if unsafe(frame):
+        hold_back()
         return
-    raise Interrupted(_state["received"])
+    deliver(_state["received"])
+
+
+def deliver(signum: int) -> NoReturn:
+    """Raise the interrupt now: nothing stays held back, no alarm stays armed (at exit Python's default
+    SIGALRM action would kill the process)."""
+    _state["pending"], _state["pending_since"] = None, None
+    if _state["installed"]:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    raise Interrupted(signum)
+
+
+def unsafe(frame) -> bool:
+    """Raising here would break what is running: our critical section, a finalizer, or a database
+    call (a query interrupted between its execution and its rows kept SQLite locked, and libraries
+    that catch BaseException then committed a half-done session)."""
+    return bool(_state["critical"] or _state["database"] or inside_finalizer(frame))
+
+
+def hold_back() -> None:
+    """Keep the interrupt pending and look again every POLL_SECONDS (SIGALRM) for a safe moment."""
+    _state["pending"] = _state["received"]
+    if _state["pending_since"] is None:
+        _state["pending_since"] = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, POLL_SECONDS)
+
+
+def _alarm(signum: int, frame) -> None:
+    if _state["pending"] is None or _state["cleaning"]:
+        return
+    waited = time.monotonic() - _state["pending_since"]
+    if _state["critical"] or inside_finalizer(frame) or (_state["database"] and waited < MAX_DATABASE_WAIT):
+        signal.setitimer(signal.ITIMER_REAL, POLL_SECONDS)
+        return
+    deliver(_state["pending"])
+
+
+def watch_database_connections() -> None:
+    """Count the database connections the main thread holds (MLflow's and Optuna's SQLAlchemy pools),
+    so that a signal never lands inside a database call: it waits until the connection is returned."""
+    if _state.get("watching"):
+        return
+    from sqlalchemy import event, pool
+
+    def checkout(*args) -> None:
+        if threading.current_thread() is threading.main_thread():
+            _state["database"] += 1
+
+    def checkin(*args) -> None:
+        if threading.current_thread() is threading.main_thread():
+            _state["database"] = max(0, _state["database"] - 1)
+
+    event.listen(pool.Pool, "checkout", checkout)
+    event.listen(pool.Pool, "checkin", checkin)
+    _state["watching"] = True
+
+
+def _unraisable(hook):
+    """An interrupt raised inside a finalizer or a weakref callback (SQLAlchemy's class registry) is
+    dropped by Python with an "Exception ignored" traceback: keep it pending instead, silently."""
+
+    def handle(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Interrupted) and not _state["cleaning"]:
+            hold_back()
+            return
+        hook(unraisable)
+
+    return handle
 
 
 def inside_finalizer(frame) -> bool:
@@ -69,7 +149,7 @@ def checkpoint() -> None:
     """Raise the interrupt here if one arrived and has not yet been raised (it was deferred, or a library
     swallowed it): called where stopping is safe (between trials, after each training batch)."""
     if _state["received"] is not None and not _state["cleaning"] and not _state["critical"]:
-        raise Interrupted(_state["received"])
+        deliver(_state["received"])
 
 
 def interruption(error: BaseException) -> BaseException | None:
@@ -96,6 +176,8 @@ def release(error: BaseException | None) -> None:
     locked" (seen at 1 of 10 SIGINT moments in the fault-injection test). Clearing the finished frames
     of the traceback (and of its context chain) closes the cursor; frames still running are skipped."""
     _state["cleaning"] = True  # from here on the process is stopping: further signals wait for it
+    if _state["installed"]:
+        signal.setitimer(signal.ITIMER_REAL, 0)  # no held-back interrupt is raised into the clean-up
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -110,6 +192,7 @@ def exit_process(code: int) -> NoReturn:
     when SIGINT lands inside its start or stop (seen: a sweep hung in threading._shutdown after SIGINT
     in the fault-injection test). Then leave at once, without waiting for such threads."""
     if received() is not None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         stragglers = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
         if any(t.is_alive() for t in stragglers):
             sys.stdout.flush()
@@ -122,7 +205,10 @@ def install() -> None:
     """Route SIGINT and SIGTERM to `Interrupted` in this process (main thread only)."""
     for signum in SIGNALS:
         signal.signal(signum, _handler)
-    _state.update(installed=True, received=None, pending=None, critical=0, cleaning=False)
+    signal.signal(signal.SIGALRM, _alarm)
+    if not _state["installed"]:
+        sys.unraisablehook = _unraisable(sys.unraisablehook)
+    _state.update(installed=True, received=None, pending=None, pending_since=None, critical=0, cleaning=False)
 
 
 def received() -> int | None:
@@ -140,5 +226,4 @@ def deferred() -> Iterator[None]:
     finally:
         _state["critical"] -= 1
         if not _state["critical"] and _state["pending"] is not None and not _state["cleaning"]:
-            signum, _state["pending"] = _state["pending"], None
-            raise Interrupted(signum)
+            deliver(_state["pending"])

@@ -74,6 +74,7 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
 def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats, so a trial whose worker died is failed and retried.
     (Optuna's journal file storage has no heartbeat; SQLite, with a lock timeout, serves one machine.)"""
+    interrupts.watch_database_connections()  # a signal never lands inside a storage call
     url = tracking.encoded_url(url or os.environ.get("STORAGE") or default_storage_url())
     interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
     grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))

@@ -145,6 +145,7 @@ def tracking_uri() -> str:
 def client():
     from mlflow.tracking import MlflowClient
 
+    interrupts.watch_database_connections()  # a signal never lands inside a store call
     return MlflowClient(tracking_uri=tracking_uri())
 
 

@@ -370,6 +370,62 @@ def test_a_second_signal_raises_again_when_the_first_was_swallowed():
             signal.signal(signum, handler)
 
 
+def test_a_signal_during_a_database_call_is_raised_once_the_connection_is_returned(tmp_path):
+    # SIGTERM landed inside MLflow's log_batch while its session read a run; a library caught the
+    # interrupt, committed the half-done session and hit "database is locked". Now it waits.
+    script = tmp_path / "database.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "import sqlalchemy\n"
+        "from bench import interrupts\n"
+        "interrupts.install()\n"
+        "interrupts.watch_database_connections()\n"
+        f"engine = sqlalchemy.create_engine('sqlite:///{tmp_path / 'x.db'}')\n"
+        "try:\n"
+        "    with engine.connect() as connection:\n"
+        "        connection.execute(sqlalchemy.text('select 1'))\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(0.3)  # the handler runs here, while the connection is held\n"
+        "        print('database call finished', flush=True)\n"
+        "    time.sleep(5)\n"
+        "    print('not stopped', flush=True)\n"
+        "except interrupts.Interrupted as error:\n"
+        "    print('stopped after the call', flush=True)\n"
+        "    interrupts.exit_process(error.exit_code)\n"
+    )
+    started = time.time()
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "database call finished\nstopped after the call\n", result.stdout + result.stderr
+    assert result.returncode == 143 and time.time() - started < 30
+
+
+def test_an_interrupt_dropped_by_a_weakref_callback_is_kept_silently(tmp_path):
+    # SQLAlchemy's class registry cleans up in a weakref callback; an interrupt raised there was
+    # printed as "Exception ignored ... Traceback" and dropped.
+    script = tmp_path / "weakref_callback.py"
+    script.write_text(
+        "import os, signal, time, weakref\n"
+        "from bench import interrupts\n"
+        "interrupts.install()\n"
+        "class Thing: pass\n"
+        "def cleanup(ref):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(0.2)\n"
+        "thing = Thing()\n"
+        "ref = weakref.ref(thing, cleanup)\n"
+        "try:\n"
+        "    del thing\n"
+        "    time.sleep(5)\n"
+        "    print('not stopped', flush=True)\n"
+        "except interrupts.Interrupted as error:\n"
+        "    print('stopped', flush=True)\n"
+        "    interrupts.exit_process(error.exit_code)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "stopped\n" and result.returncode == 130, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize(
     "url, shown",
     [
