@@ -108,13 +108,16 @@ def watch_database_connections() -> None:
         return
     from sqlalchemy import event, pool
 
-    def checkout(*args) -> None:
-        if threading.current_thread() is threading.main_thread():
-            _state["database"] += 1
+    held: set[int] = set()  # the connection records checked out by the main thread
 
-    def checkin(*args) -> None:
+    def checkout(connection, record, proxy) -> None:
         if threading.current_thread() is threading.main_thread():
-            _state["database"] = max(0, _state["database"] - 1)
+            held.add(id(record))
+            _state["database"] = len(held)
+
+    def checkin(connection, record) -> None:  # (in whatever thread returns it, e.g. the garbage collector's)
+        held.discard(id(record))
+        _state["database"] = len(held)
 
     event.listen(pool.Pool, "checkout", checkout)
     event.listen(pool.Pool, "checkin", checkin)
