@@ -40,7 +40,7 @@ lint: $(VENV)/.installed ## ruff: lint and format check (configured in pyproject
 
 TEST_JOBS ?= auto
 test: $(VENV)/.installed ## fast test suite (no slow end-to-end tests), a pytest worker per core (TEST_JOBS=0: all in one process)
-	$(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS) --dist worksteal
 
 test-all: $(VENV)/.installed ## every test, slow end-to-end ones included (what CI runs)
 	$(PY) -m pytest -q
