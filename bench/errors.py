@@ -9,3 +9,8 @@ def first_line(error: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message (its type name when the message is empty)."""
     text = str(error).strip()
     return (text.splitlines()[0] if text else type(error).__name__)[:limit]
+
+
+def failure_reason(error: BaseException, limit: int = 500) -> str:
+    """`Type: first line of the message`: how a failed run or trial records why it failed."""
+    return f"{type(error).__name__}: {error}".splitlines()[0][:limit]

@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 
 from bench import console, interrupts, tracking
 from bench.config import resolve_config
-from bench.errors import UserError
+from bench.errors import UserError, failure_reason
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
@@ -376,7 +376,7 @@ class Worker:
         except (optuna.TrialPruned, SlotTaken):
             raise
         except Exception as error:
-            reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            reason = failure_reason(error)
             trial.set_user_attr("fail_reason", reason)
             say(f"{study.study_name} trial {trial.number} failed: {reason}")
             raise
@@ -486,7 +486,7 @@ class Worker:
         except SlotTaken:
             raise
         except Exception as error:
-            reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            reason = failure_reason(error)
             trial.set_user_attr("fail_reason", reason)
             say(f"{final.study_name} trial {trial.number} failed: {reason}")
             raise

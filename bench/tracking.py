@@ -19,7 +19,7 @@ from typing import Iterator
 from filelock import FileLock
 
 from bench import interrupts
-from bench.errors import UserError, first_line
+from bench.errors import UserError, failure_reason, first_line
 from bench.paths import ROOT, artifact_root
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -269,7 +269,7 @@ def tracked_run(
     except BaseException as error:
         with contextlib.suppress(Exception):
             client().log_text(run_id, traceback.format_exc(), "traceback.txt")
-        close_run(run_id, "FAILED", State.FAILED, f"{type(error).__name__}: {error}")
+        close_run(run_id, "FAILED", State.FAILED, failure_reason(error))
         raise
     else:
         close_run(run_id, "FINISHED", State.COMPLETE)
