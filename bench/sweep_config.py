@@ -108,10 +108,13 @@ def sweep_path(task: str) -> Path:
     return SWEEP_DIR / f"{task}.yaml"
 
 
+REPLACED_WHOLE = {"pruner", "ablation"}  # a profile's pruner or ablation arms replace the file's, not merge
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "pruner":
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in REPLACED_WHOLE:
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)

@@ -47,7 +47,15 @@ def write_horizon(path, **overrides):
 def test_shipped_horizon_files_load(task, profile):
     spec = load_horizon(task, profile)
     assert spec.values == sorted(spec.values) and spec.seeds
-    assert {a.label for a in spec.arms} >= {"simple/rnn", "simple/rnn/irnn"}
+    assert {a.label for a in spec.arms} >= {"simple/rnn", "simple/lstm"}
+
+
+def test_a_profiles_ablation_arms_replace_the_files(tmp_path):
+    both = {"irnn": {"activation": "relu", "init": "identity"}, "linear": {"activation": "linear"}}
+    path = write_horizon(
+        tmp_path / "h.yaml", ablation=both, profiles={"test": {**TEST_PROFILE, "ablation": {"linear": {"activation": "linear"}}}}
+    )
+    assert [a.label for a in load_horizon("copy-memory", "test", path).arms] == ["simple/rnn", "simple/gru", "simple/rnn/linear"]
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def test_sweep_files_exist_for_the_long_range_and_sentiment_tasks():
 
 
 def test_default_comparison_is_every_variant_for_every_cell():
-    spec = load_sweep("copy-memory", "cpu")
+    spec = load_sweep("copy-memory", "gpu")
     assert {(s.variant, s.cell) for s in spec.studies} == {
         (v, c) for v in ("simple", "stacked", "bidirectional") for c in ("rnn", "lstm", "gru")
     }
