@@ -50,3 +50,15 @@ def fmt_param(value: str | None) -> str:
     except ValueError:
         return value
     return value if number.is_integer() and "." not in value else f"{number:.3g}"
+
+
+def compute_text(busy: float, summed: float, count: int) -> str:
+    """The wall time a set of runs took (see results.compute_time), as a report states it."""
+    from bench.console import duration
+
+    if not count:
+        return MISSING
+    return (
+        f"{duration(busy)} of wall time while a run trained (pauses between sittings not counted); "
+        f"{duration(summed)} of run time summed over {count} runs"
+    )

@@ -29,7 +29,7 @@ from bench.convergence import still_improving
 from bench.errors import first_line
 from bench.horizon_rule import ordered_arms
 from bench.horizon_spec import load_horizon
-from bench.markdown import MISSING, fmt, fmt_param, markdown_table
+from bench.markdown import MISSING, compute_text, fmt, fmt_param, markdown_table
 from bench.paths import ROOT
 from bench.registry import all_tasks, get_task
 from bench.report_diagnostics import (
@@ -46,6 +46,7 @@ from bench.results import (
     StudyResults,
     TaskResults,
     best_trial,
+    compute_time,
     counterpart,
     final_values,
     grid_parts,
@@ -217,6 +218,7 @@ def setup_section(report: Report) -> list[str]:
         "configuration is retrained once per final seed and evaluated once on test, from the best-validation "
         "checkpoint. The test split never takes part in selection.",
         f"- **Dates**: {when(min(starts)) if starts else MISSING} to {when(max(ends)) if ends else MISSING}",
+        f"- **Compute**: {compute_text(*compute_time(everything))}",
         f"- **Code version**: {', '.join(f'`{c}`' for c in commits) or 'unknown'}",
         f"- **Hardware**: {'; '.join(sweep_hardware(results)) or 'unknown'}"
         + (f"; torch {', '.join(torch_versions)}" if torch_versions else ""),

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from bench import plots
 from bench.horizon_rule import LEGEND, format_table, ordered_arms
-from bench.markdown import MISSING, markdown_table, scientific
-from bench.results import probe_curves, probe_ratio, probe_runs
+from bench.markdown import MISSING, compute_text, markdown_table, scientific
+from bench.results import compute_time, probe_curves, probe_ratio, probe_runs
 from bench.tracking import Tag
 
 ZERO_INPUT_RADII = (0.9, 1.0, 1.1)
@@ -39,6 +39,8 @@ def horizon_section(report) -> list[str]:
         f"{data.axis} with {data.seeds} seeds (configurations: {'; '.join(sources)}). An arm's **horizon** is the "
         f"largest {data.axis} at which {criterion}; failed and diverged runs are misses, scored at the "
         f"baseline. {LEGEND}",
+        "",
+        f"Compute (every arm, the ablation's too): {compute_text(*compute_time(data.runs))}.",
         "",
         *format_table(task, {a: data.table[a] for a in main_arms}, data.margin),
         "",

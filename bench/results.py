@@ -145,6 +145,20 @@ def read_task_runs(
     return ordered, profile, runs
 
 
+def compute_time(runs: list) -> tuple[float, float, int]:
+    """(busy wall seconds, run seconds summed, runs) of finished runs. Busy time is the union of the runs'
+    start-end intervals: the wall time during which at least one of them trained, so idle time between
+    sittings does not count and parallel workers do not count twice."""
+    spans = sorted((r.info.start_time, r.info.end_time) for r in runs if r.info.start_time and r.info.end_time)
+    busy, until = 0, None
+    for start, end in spans:
+        if until is None or start > until:
+            busy, until = busy + end - start, end
+        elif end > until:
+            busy, until = busy + end - until, end
+    return busy / 1000, sum(end - start for start, end in spans) / 1000, len(spans)
+
+
 def grid_items(grid: str) -> list[str]:
     """ "train_subset=500:embedding_vectors=lm:imdb" -> ["train_subset=500", "embedding_vectors=lm:imdb"]:
     items are joined by ":", and a ":" inside a value (lm:<corpus>) is not followed by `name=`."""

@@ -53,9 +53,15 @@ def test_shipped_horizon_files_load(task, profile):
 def test_a_profiles_ablation_arms_replace_the_files(tmp_path):
     both = {"irnn": {"activation": "relu", "init": "identity"}, "linear": {"activation": "linear"}}
     path = write_horizon(
-        tmp_path / "h.yaml", ablation=both, profiles={"test": {**TEST_PROFILE, "ablation": {"linear": {"activation": "linear"}}}}
+        tmp_path / "h.yaml",
+        ablation=both,
+        profiles={"test": {**TEST_PROFILE, "ablation": {"linear": {"activation": "linear"}}}},
     )
-    assert [a.label for a in load_horizon("copy-memory", "test", path).arms] == ["simple/rnn", "simple/gru", "simple/rnn/linear"]
+    assert [a.label for a in load_horizon("copy-memory", "test", path).arms] == [
+        "simple/rnn",
+        "simple/gru",
+        "simple/rnn/linear",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -136,3 +136,23 @@ def test_report_bad_input_exits_2_and_leaves_no_file(tmp_path, case):
     assert expected in result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
     assert time.time() - start < 60
+
+
+def test_compute_time_counts_parallel_workers_once_and_skips_pauses_between_sittings():
+    from types import SimpleNamespace
+
+    from bench.markdown import compute_text
+    from bench.results import compute_time
+
+    def run(start_s, end_s):
+        return SimpleNamespace(info=SimpleNamespace(start_time=start_s * 1000, end_time=end_s * 1000))
+
+    # two workers overlap on 10-110 and 60-160; a second sitting an hour later; one run still running
+    runs = [
+        run(10, 110),
+        run(60, 160),
+        run(3760, 3810),
+        SimpleNamespace(info=SimpleNamespace(start_time=1, end_time=None)),
+    ]
+    assert compute_time(runs) == (200.0, 250.0, 3)
+    assert compute_text(*compute_time(runs)).startswith("3:20 of wall time while a run trained")
