@@ -26,6 +26,7 @@ class Cell:
     diverged: int = 0
     failed: int = 0
     still_improving: int = 0  # finished runs whose validation was still improving when the budget ran out
+    at_baseline: int = 0  # finished runs that never left the baseline (within AT_BASELINE of it on test)
     budget: str = ""  # the runs' budget, e.g. "4000 steps" (what a budget-limited verdict names)
     clips: set = field(default_factory=set)  # the runs' gradient_clip values (claim 2a needs unclipped runs)
 
@@ -67,10 +68,23 @@ def add_run(task, cell: Cell, run) -> None:
     if outcome == "complete" and metric in run.data.metrics and math.isfinite(run.data.metrics[metric]):
         cell.values.append(run.data.metrics[metric])
         cell.still_improving += bool(still_improving(run.data.metrics))
+        cell.at_baseline += never_left_baseline(run.data.metrics[metric], cell.baseline, task.higher_is_better)
     elif outcome in ("diverged", "complete"):  # complete without a finite metric: a miss too
         cell.diverged += 1
     elif outcome == "failed":
         cell.failed += 1
+
+
+AT_BASELINE = 0.01  # within 1% of the baseline loss (or 1 accuracy point): the run never left it
+
+
+def never_left_baseline(value: float, baseline: float | None, higher_is_better: bool) -> bool:
+    """A plateau at the memoryless baseline that lasted the whole budget: the best-validation model
+    scores within AT_BASELINE of the baseline on test. Such a run is not "still improving", yet a
+    plateau longer than the budget cannot be told from a cell that cannot learn."""
+    if not baseline:
+        return False
+    return value <= baseline + AT_BASELINE if higher_is_better else value >= (1 - AT_BASELINE) * baseline
 
 
 def run_budget(params: dict) -> str:

@@ -44,6 +44,7 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
 
 TASK = TaskSpec(
     name="adding",
+    short_lag=10,  # at T=10 the two marked values lie at most 9 steps before the answer
     description="output the sum of the two marked values among T; MSE of the final output",
     input_kind="floats",
     output_kind="per-sequence",

@@ -47,6 +47,7 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
 
 TASK = TaskSpec(
     name="temporal-order",
+    short_lag=10,  # at T=10 the two symbols come 5-9 steps before the answer
     description="which of AA/AB/BA/BB appeared at two far-apart windows among distractors; 4 classes",
     input_kind="tokens",
     output_kind="per-sequence",

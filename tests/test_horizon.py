@@ -11,7 +11,7 @@ import yaml
 from bench import tracking
 from bench.errors import UserError
 from bench.horizon import run_horizon, tuned_configs
-from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, arm_horizon, describe_horizon, judge
+from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, arm_horizon, describe_horizon, judge
 from bench.horizon_spec import load_horizon
 from bench.registry import get_task
 from bench.results import horizon_runs
@@ -219,7 +219,7 @@ def cells(*ratios):
 def test_verdict_short_vs_long():
     from bench.verdicts import NOT_SUPPORTED, SUPPORTED, short_vs_long
 
-    task = get_task("copy-memory")
+    task = get_task("adding")  # T=10 is a short lag there
     assert (
         short_vs_long(
             task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0), "simple/lstm": cells(0.1, 0.2, 1.0)})
@@ -239,12 +239,46 @@ def test_verdict_short_vs_long():
 def test_claim_1_is_judged_on_the_shortest_length_not_any_length():
     from bench.verdicts import BUDGET_LIMITED, NOT_SUPPORTED, short_vs_long
 
-    task = get_task("copy-memory")
+    task = get_task("adding")  # a task whose shortest length is a short lag
     table = {"simple/rnn": cells(1.0, 1.0, 0.85)}  # baseline at the two shortest T, 0.85x at a longer one
     assert short_vs_long(task, horizon_data(table)).verdict == NOT_SUPPORTED
     table["simple/rnn"][10].still_improving, table["simple/rnn"][10].budget = 3, "5,000 optimizer steps"
     verdict = short_vs_long(task, horizon_data(table))
     assert verdict.verdict == BUDGET_LIMITED and "5,000 optimizer steps" in verdict.evidence[-1]
+
+
+def test_claim_1_on_a_task_without_short_lags_tests_the_long_half_only():
+    from bench.verdicts import NOT_SUPPORTED, NOT_TESTED, short_vs_long
+
+    task = get_task("copy-memory")  # 10 symbols held over T + 10 steps: a capacity test at every T
+    verdict = short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0)}))
+    assert verdict.verdict == NOT_TESTED and verdict.key.startswith("long half only")
+    assert "the long half holds" in verdict.evidence[-1]
+    # the RNN still good at the longest length contradicts the long half, whatever the short lags
+    assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 0.5)})).verdict == NOT_SUPPORTED
+
+
+def test_a_run_that_never_left_the_baseline_is_counted_and_named():
+    from bench.verdicts import NOT_SUPPORTED, short_vs_long
+
+    task = get_task("adding")
+
+    def run(loss):
+        metrics = {"test/loss": loss, "baseline/loss": 0.1667, "convergence/still_improving": 0.0}
+        return SimpleNamespace(
+            data=SimpleNamespace(metrics=metrics, tags={"state": "complete"}, params={"max_steps": "4000"})
+        )
+
+    table = {"simple/rnn": {10: Cell(), 50: Cell()}}
+    for value, losses in ((10, [0.1666, 0.1670, 0.1668]), (50, [0.1667, 0.1669, 0.1668])):
+        for loss in losses:
+            add_run(task, table["simple/rnn"][value], run(loss))
+    assert table["simple/rnn"][10].at_baseline == 3
+    verdict = short_vs_long(task, horizon_data(table))
+    assert (
+        verdict.verdict == NOT_SUPPORTED
+        and "3 of 3 never left the baseline in 4,000 optimizer steps" in verdict.evidence[-1]
+    )
 
 
 def test_claim_1_from_sweep_finals_over_a_length_grid():
