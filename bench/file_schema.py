@@ -370,7 +370,9 @@ class HorizonFile(Budget):
     @field_validator("seeds", mode="before")
     @classmethod
     def seed_count(cls, value):
-        return seed_list(value, 3)
+        # a count starts at seed 1: seed 0 is the sweeps' search seed, and a horizon run at the sweep's
+        # length with it would replay the selected trial (the bias final seeds avoid)
+        return seed_list(value, 3, first=1)
 
     @field_validator("margin", mode="before")
     @classmethod

@@ -100,8 +100,17 @@ def finished_keys(spec: HorizonSpec) -> set[tuple]:
     }
 
 
+def resolve_configs(spec: HorizonSpec) -> HorizonSpec:
+    """Fix the configurations this call trains with (once: the sweep may move on meanwhile). They are
+    part of the spec's fingerprint, so runs resumed after the sweep's best changed start a fresh set
+    instead of mixing two configurations in one cell."""
+    if spec.tuned is None:
+        spec.tuned = tuned_configs(spec)
+    return spec
+
+
 def plan(spec: HorizonSpec) -> list[Job]:
-    tuned = tuned_configs(spec)
+    tuned = resolve_configs(spec).tuned
     jobs = []
     for value in spec.values:  # shortest first: partial results already cover every arm
         for seed in spec.seeds:
@@ -154,6 +163,7 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
     from bench import console
 
     console.quiet_libraries()  # this line is the only bar on screen
+    resolve_configs(spec)  # before the fingerprint is read
     done, planned = finished_keys(spec), plan(spec)
     pending = [job for job in planned if job.key not in done]
     jobs = min(jobs or spec.jobs, max(len(pending), 1))

@@ -48,12 +48,22 @@ def run_outcome(run) -> str:
 
 
 def collect(task, runs: list) -> dict[str, dict[int, Cell]]:
-    """arm label -> value -> Cell, from horizon runs."""
+    """arm label -> value -> Cell, from horizon runs. A failed run that was retried (the horizon trains a
+    failed (arm, value, seed) again) counts once: by its result, not also as a miss."""
     table: dict[str, dict[int, Cell]] = {}
+    ended = {seed_key(r) for r in runs if run_outcome(r) in ("complete", "diverged")}
     for run in runs:
+        if run_outcome(run) not in ("complete", "diverged") and seed_key(run) in ended:
+            continue
         tags = run.data.tags
         add_run(task, table.setdefault(tags[Tag.ARM], {}).setdefault(int(tags[Tag.HORIZON_VALUE]), Cell()), run)
     return table
+
+
+def seed_key(run) -> tuple:
+    """(arm, value, seed) of a horizon run: one seed of one cell."""
+    tags = run.data.tags
+    return tags[Tag.ARM], tags[Tag.HORIZON_VALUE], tags.get(Tag.SEED)
 
 
 def add_run(task, cell: Cell, run) -> None:

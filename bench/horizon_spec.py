@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class HorizonSpec:
     max_steps: int = 0  # optimizer-step budget of every run (0: epochs only)
     eval_every_steps: int = 0
     patience_steps: int = 0
+    # (variant, cell) -> (searched knobs, where from): the configurations the arms train with, resolved
+    # from the sweep once per call (horizon.resolve_configs); None until then
+    tuned: dict[tuple[str, str], tuple[dict, str]] | None = field(default=None, compare=False)
 
     @property
     def budget_knobs(self) -> dict[str, int]:
@@ -76,6 +79,8 @@ class HorizonSpec:
         }
         if self.max_steps:  # (files without a step budget keep their old fingerprint)
             knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
+        if self.tuned:  # a sweep whose best changed since: a fresh set, never one cell of two configurations
+            knobs["tuned"] = {f"{v}/{c}": knobs for (v, c), (knobs, _) in sorted(self.tuned.items())}
         return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 

@@ -50,6 +50,35 @@ def test_shipped_horizon_files_load(task, profile):
     assert {a.label for a in spec.arms} >= {"simple/rnn", "simple/lstm"}
 
 
+def test_horizon_seeds_given_as_a_count_leave_out_the_search_seed():
+    assert load_horizon("copy-memory", "cpu").seeds == [1, 2, 3, 4, 5]
+
+
+def test_the_resolved_sweep_configurations_are_part_of_the_fingerprint(tmp_path):
+    spec = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h.yaml"))
+    plain = spec.fingerprint
+    spec.tuned = {}
+    assert spec.fingerprint == plain  # no sweep: the file alone
+    spec.tuned = {("simple", "rnn"): ({"lr": 0.01}, "sweep cpu best trial 3")}
+    first = spec.fingerprint
+    spec.tuned = {("simple", "rnn"): ({"lr": 0.02}, "sweep cpu best trial 5")}
+    assert len({plain, first, spec.fingerprint}) == 3  # the sweep's best moved on: a fresh set of runs
+
+
+def test_a_failed_run_that_was_retried_counts_once_by_its_result():
+    from bench.horizon_rule import collect
+
+    def run(state, loss=None, seed="1"):
+        metrics = {"baseline/loss": 0.69} | ({"test/loss": loss} if loss is not None else {})
+        tags = {"state": state, "arm": "simple/lstm", "horizon_value": "10", "seed": seed}
+        return SimpleNamespace(data=SimpleNamespace(metrics=metrics, tags=tags, params={}))
+
+    cell = collect(get_task("copy-memory"), [run("failed"), run("complete", 0.2), run("failed", seed="2")])[
+        "simple/lstm"
+    ][10]
+    assert (cell.values, cell.failed) == ([0.2], 1)  # seed 1's retry replaced its failure; seed 2 is a miss
+
+
 def test_a_profiles_ablation_arms_replace_the_files(tmp_path):
     both = {"irnn": {"activation": "relu", "init": "identity"}, "linear": {"activation": "linear"}}
     path = write_horizon(
