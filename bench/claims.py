@@ -105,10 +105,11 @@ def write_claims(out_dir: Path) -> Path:
             if found is None:
                 continue
             verdicts[summary["task"]] = found["verdict"]
-            if found["verdict"] != NOT_TESTED:
+            if found["verdict"] != NOT_TESTED or found.get("scope"):  # a part tested is shown, not counted
+                scope = f" ({found['scope']})" if found.get("scope") else ""
                 rows.append(
                     f"| [{summary['task']}]({summary['task']}.md#verdicts) | {summary.get('profile', '?')} | "
-                    f"{found['verdict']} | {found.get('key', '')} |"
+                    f"{found['verdict']}{scope} | {found.get('key', '')} |"
                 )
         if number == "6":
             verdicts["(computed)"] = computed["verdict"]

@@ -24,6 +24,7 @@ class Verdict:
     claim: str
     verdict: str
     evidence: list[str] = field(default_factory=list)
+    scope: str = ""  # what part of the claim a task's runs test, when only a part (e.g. "long half only")
 
     @property
     def key(self) -> str:
@@ -31,7 +32,8 @@ class Verdict:
         return self.evidence[0] if self.evidence else ""
 
     def as_record(self) -> dict:
-        return {"id": claim_id(self.claim), "claim": self.claim, "verdict": self.verdict, "key": self.key}
+        record = {"id": claim_id(self.claim), "claim": self.claim, "verdict": self.verdict, "key": self.key}
+        return record | ({"scope": self.scope} if self.scope else {})
 
 
 def cell_of(task, runs: list) -> Cell:
@@ -194,7 +196,7 @@ def long_half_only(
         if long.still_improving
         else f"the long half holds: at the longest {axis}={longest} it does not beat the baseline by the margin."
     )
-    return Verdict(claim, NOT_TESTED, [f"long half only: {evidence[0]}", *evidence[1:], note, held])
+    return Verdict(claim, NOT_TESTED, [f"long half only: {evidence[0]}", *evidence[1:], note, held], "long half holds")
 
 
 def contradictions(task, studies, horizon) -> list[str]:
@@ -430,6 +432,7 @@ def verdict_section(verdicts: list[Verdict]) -> list[str]:
         "",
     ]
     for verdict in verdicts:
-        out.append(f"- **{verdict.claim}** — ***{verdict.verdict}***")
+        scope = f" ({verdict.scope})" if verdict.scope else ""
+        out.append(f"- **{verdict.claim}** — ***{verdict.verdict}***{scope}")
         out += [f"  - {line}" for line in verdict.evidence]
     return out + [""]

@@ -41,6 +41,18 @@ def test_the_claims_page_has_a_row_per_testing_task_and_links_to_its_verdicts(tm
     assert "regenerate them): old." in text
 
 
+def test_a_task_that_tests_part_of_a_claim_is_shown_but_not_counted(tmp_path):
+    summary(tmp_path, "temporal-order", {"1": SUPPORTED})
+    (tmp_path / "copy-memory").mkdir()
+    record = {"id": "1", "verdict": NOT_TESTED, "key": "long half only: ...", "scope": "long half holds"}
+    (tmp_path / "copy-memory" / "summary.json").write_text(
+        json.dumps({"task": "copy-memory", "profile": "cpu", "verdicts": [record]})
+    )
+    claim1 = write_claims(tmp_path).read_text().split("## 1.")[1].split("## 2a.")[0]
+    assert "| cpu | not tested (long half holds) | long half only: ... |" in claim1
+    assert "**Overall: supported (on temporal-order)**" in claim1
+
+
 def test_user_reports_go_to_a_git_ignored_folder_apart_from_the_references():
     import subprocess
 

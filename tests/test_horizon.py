@@ -282,6 +282,7 @@ def test_claim_1_on_a_task_without_short_lags_tests_the_long_half_only():
     task = get_task("copy-memory")  # 10 symbols held over T + 10 steps: a capacity test at every T
     verdict = short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0)}))
     assert verdict.verdict == NOT_TESTED and verdict.key.startswith("long half only")
+    assert verdict.scope == "long half holds" and verdict.as_record()["scope"] == "long half holds"
     assert "the long half holds" in verdict.evidence[-1]
     # the RNN still good at the longest length contradicts the long half, whatever the short lags
     assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 0.5)})).verdict == NOT_SUPPORTED
