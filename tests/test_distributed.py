@@ -158,9 +158,13 @@ def test_two_workers_on_an_mlflow_server_and_postgresql_survive_a_kill_and_finis
     name = study_name(spec, spec.studies[0])
     workers = [worker(path, env), worker(path, env)]
 
+    polled = []  # one storage for the polling: a new one every 0.2 s held a PostgreSQL connection each until
+    # garbage-collected, and on a loaded machine (a longer wait) ran the server out of connections
+
     def running_with_run():
+        polled[:] = polled or [make_storage(optuna_url)]
         try:
-            study = optuna.load_study(study_name=name, storage=make_storage(optuna_url))
+            study = optuna.load_study(study_name=name, storage=polled[0])
         except KeyError:
             return []
         return [t for t in study.get_trials(states=(TrialState.RUNNING,)) if "mlflow_run_id" in t.user_attrs]
