@@ -218,7 +218,7 @@ def setup_section(report: Report) -> list[str]:
         "configuration is retrained once per final seed and evaluated once on test, from the best-validation "
         "checkpoint. The test split never takes part in selection.",
         f"- **Dates**: {when(min(starts)) if starts else MISSING} to {when(max(ends)) if ends else MISSING}",
-        f"- **Compute**: {compute_text(*compute_time(everything))}",
+        f"- **Compute**: {compute_text(*compute_time([r for s in studies for r in s.trials + s.finals]))}",
         f"- **Code version**: {', '.join(f'`{c}`' for c in commits) or 'unknown'}",
         f"- **Hardware**: {'; '.join(sweep_hardware(results)) or 'unknown'}"
         + (f"; torch {', '.join(torch_versions)}" if torch_versions else ""),
@@ -306,8 +306,9 @@ def hyperparameters_section(report: Report) -> list[str]:
     for study in report.studies:
         best = best_trial(study, report.results.monitor_best, report.task.monitor_mode)
         trial = best.data.tags.get(Tag.OPTUNA_TRIAL, "?") if best else MISSING
+        variant = f"{study.variant} ({study.grid})" if study.grid else study.variant
         rows.append(
-            [study.variant, study.cell, trial, *(fmt_param(best.data.params.get(k)) if best else MISSING for k in keys)]
+            [variant, study.cell, trial, *(fmt_param(best.data.params.get(k)) if best else MISSING for k in keys)]
         )
     return ["## Best hyperparameters", "", *markdown_table(["variant", "cell", "best trial", *keys], rows), ""]
 
