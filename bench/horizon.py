@@ -23,7 +23,7 @@ from bench import interrupts
 from bench.config import resolve_config
 from bench.convergence import still_improving
 from bench.errors import UserError
-from bench.horizon_rule import run_outcome
+from bench.horizon_rule import run_outcome, seed_key
 from bench.horizon_spec import Arm, HorizonSpec, run_knobs
 from bench.results import horizon_runs, read_task_runs
 from bench.sweep_config import load_sweep
@@ -94,7 +94,7 @@ class Job:
 def finished_keys(spec: HorizonSpec) -> set[tuple]:
     """(arm, value, seed) of this spec's horizon runs that ended with a result (complete, or diverged)."""
     return {
-        (r.data.tags[Tag.ARM], int(r.data.tags[Tag.HORIZON_VALUE]), int(r.data.tags[Tag.SEED]))
+        seed_key(r)
         for r in horizon_runs(spec.task, spec.profile, spec.fingerprint)
         if run_outcome(r) in ("complete", "diverged")
     }

@@ -60,10 +60,10 @@ def collect(task, runs: list) -> dict[str, dict[int, Cell]]:
     return table
 
 
-def seed_key(run) -> tuple:
-    """(arm, value, seed) of a horizon run: one seed of one cell."""
+def seed_key(run) -> tuple[str, int, int]:
+    """(arm, value, seed) of a horizon run: one seed of one cell (a planned job's key)."""
     tags = run.data.tags
-    return tags[Tag.ARM], tags[Tag.HORIZON_VALUE], tags.get(Tag.SEED)
+    return tags[Tag.ARM], int(tags[Tag.HORIZON_VALUE]), int(tags[Tag.SEED])
 
 
 def add_run(task, cell: Cell, run) -> None:

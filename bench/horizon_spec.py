@@ -80,7 +80,7 @@ class HorizonSpec:
         if self.max_steps:  # (files without a step budget keep their old fingerprint)
             knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
         if self.tuned:  # a sweep whose best changed since: a fresh set, never one cell of two configurations
-            knobs["tuned"] = {f"{v}/{c}": knobs for (v, c), (knobs, _) in sorted(self.tuned.items())}
+            knobs["tuned"] = {f"{v}/{c}": tuned for (v, c), (tuned, _) in sorted(self.tuned.items())}
         return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 

@@ -16,6 +16,7 @@ from bench.results import counterpart, final_values, grid_parts, probe_ratio, pr
 from bench.stats import compare, holm, summarize
 from bench.variants import CELL_SPECS, CELLS
 
+CLAIM_1 = "1. The simple RNN is good at short-term and bad at long-term dependence."
 DEFAULT_MARGIN = 0.1  # sweep-finals evidence for claim 1 uses the horizon files' margin
 
 
@@ -76,7 +77,7 @@ def rnn_lengths(task, studies, horizon) -> tuple[dict[int, Cell], str, float, st
 def short_vs_long(task, horizon, studies=()) -> Verdict:
     """Judged on the shortest length for "short" and the longest for "long", each by the horizon rule
     (one-sided 95% bound of the mean against the margin)."""
-    claim = "1. The simple RNN is good at short-term and bad at long-term dependence."
+    claim = CLAIM_1
     found = rnn_lengths(task, studies, horizon)
     if found is None:
         return Verdict(
@@ -176,7 +177,7 @@ def long_half_only(
     """Claim 1 on a task whose lengths are all beyond a short lag (task.short_lag): only the long half
     is tested. The RNN passing at the longest length contradicts the claim; failing there is the long
     half only, so the claim is not tested here (its short half needs a short-lag task)."""
-    claim = "1. The simple RNN is good at short-term and bad at long-term dependence."
+    claim = CLAIM_1
     lags = f"its short lags end at {axis}={task.short_lag}" if task.short_lag else "it declares no short lag"
     note = (
         f"{task.name} tests the long half only: {axis}={shortest} is no short-term test here ({lags}); the short "
