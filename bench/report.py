@@ -263,7 +263,8 @@ def results_section(report: Report) -> list[str]:
             study.cell,
             f"{fmt(main.mean)} ± {fmt(main.sd)}" if main else MISSING,
             f"[{fmt(main.ci_low)}, {fmt(main.ci_high)}]" if main else MISSING,
-            str(main.n if main else 0),
+            str(main.n if main else 0)
+            + (f" (+{len(study.diverged_finals)} diverged)" if study.diverged_finals else ""),
         ]
         for key in metric_keys[1:]:
             extra = summarize(final_values(study, key))
@@ -287,7 +288,8 @@ def results_section(report: Report) -> list[str]:
     return [
         "## Results",
         "",
-        f"{metric} of the final seeds ({better} is better); gap = mean − baseline "
+        f"{metric} of the final seeds ({better} is better); n = seeds that finished (a diverged seed is "
+        "counted beside them, not in the mean); gap = mean − baseline "
         "(and mean / baseline); best val = the study's best trial on validation; still improving = final runs "
         "whose validation was still improving when their budget ran out (best-so-far gain over 1% of the "
         "baseline loss, or 1 accuracy point, in the last fifth of the steps), and ↑ if the study's best trial "

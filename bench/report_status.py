@@ -48,8 +48,9 @@ def study_state(study, planned_trials: int, planned_seeds: int) -> tuple[str, st
     """(done | running, what is finished) for a study that has runs."""
     counts = study.state_counts()
     finished = counts["complete"] + counts["pruned"]
-    seeds = len(study.finished_finals)
-    detail = f"{finished}/{planned_trials} trials, {seeds}/{planned_seeds} final seeds"
+    seeds = len(study.finished_finals) + len(study.diverged_finals)
+    diverged = f" ({len(study.diverged_finals)} diverged)" if study.diverged_finals else ""
+    detail = f"{finished}/{planned_trials} trials, {seeds}/{planned_seeds} final seeds{diverged}"
     return ("done" if finished >= planned_trials and seeds >= planned_seeds else "running"), detail
 
 
@@ -69,7 +70,7 @@ def sweep_status(studies) -> tuple[list[str], bool]:
         state, detail = study_state(study, study.planned("trials", trials), study.planned("final_seeds", seeds))
         counts = study.state_counts()
         finished_runs += min(counts["complete"] + counts["pruned"], study.planned("trials", trials)) + min(
-            len(study.finished_finals), study.planned("final_seeds", seeds)
+            len(study.finished_finals) + len(study.diverged_finals), study.planned("final_seeds", seeds)
         )
         done_studies += state == "done"
         rows.append(f"| {label} | {state} | {detail} |")

@@ -45,6 +45,11 @@ class StudyResults:
     def finished_finals(self) -> list:
         return [r for r in self.finals if r.data.tags.get(Tag.STATE) == State.COMPLETE]
 
+    @property
+    def diverged_finals(self) -> list:
+        """Final seeds that diverged: done (the same seed would diverge again), with no test value."""
+        return [r for r in self.finals if r.data.tags.get(Tag.STATE) == State.PRUNED]
+
     def planned(self, key: str, default: int) -> int:
         if self.parent is None:
             return default

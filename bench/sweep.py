@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import statistics
 import time
@@ -492,7 +493,7 @@ class Worker:
             raise
 
     def train_final(self, trial, final, best, key: StudyKey, parent: str) -> float:
-        from bench.train import train  # torch, Lightning: see train_trial
+        from bench.train import DivergedError, train  # torch, Lightning: see train_trial
 
         seed = trial.suggest_categorical("seed", self.spec.final_seeds)
         for other in final.get_trials(deepcopy=False):
@@ -507,18 +508,26 @@ class Worker:
         if "hidden" in best.user_attrs:
             knobs["hidden"] = best.user_attrs["hidden"]
         config = resolve_config(self.spec.task, key.variant, key.cell, knobs)
-        result = train(
-            config,
-            run_name=f"{self.spec.experiment}/{key.label}/final-seed{seed}",
-            parent_run_id=parent,
-            tags={
-                **self.run_tags(key, tracking.Stage.FINAL, final.study_name, trial.number),
-                T.BEST_TRIAL: best.number,
-            },
-            progress=False,
-            on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
-            on_progress=self.progress.running(f"{key.label} final seed {seed}") if self.progress else None,
-        )
+        try:
+            result = train(
+                config,
+                run_name=f"{self.spec.experiment}/{key.label}/final-seed{seed}",
+                parent_run_id=parent,
+                tags={
+                    **self.run_tags(key, tracking.Stage.FINAL, final.study_name, trial.number),
+                    T.BEST_TRIAL: best.number,
+                },
+                progress=False,
+                finished_on=(DivergedError,),
+                on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
+                on_progress=self.progress.running(f"{key.label} final seed {seed}") if self.progress else None,
+            )
+        except DivergedError as error:
+            # A result, not a fault: the same seed would diverge again. The seed is done, its run says
+            # why, and the report counts it beside the seeds that finished.
+            trial.set_user_attr("diverged", str(error))
+            say(f"{final.study_name} seed {seed} diverged: {error}")
+            return math.inf
         for key, value in result.test_metrics.items():
             trial.set_user_attr(key, value)
         for key_name, value in result.baselines.items():
@@ -589,6 +598,7 @@ def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
         "best": pick((t.value for t in complete), default=None),
         "finals": sum(t.state == TrialState.COMPLETE for t in final),
         "tests": [t.user_attrs.get(f"test/{metric}") for t in final if t.state == TrialState.COMPLETE],
+        "diverged": sum(t.state == TrialState.COMPLETE and "diverged" in t.user_attrs for t in final),
         "baseline": next(
             (t.user_attrs[f"baseline/{metric}"] for t in final if f"baseline/{metric}" in t.user_attrs), None
         ),
@@ -637,11 +647,12 @@ class Progress:
                 self.announced.add((key, "final"))
                 spread = f" ± {statistics.stdev(tests):.3g}" if len(tests) > 1 else ""
                 baseline = "" if c["baseline"] is None else f" (baseline {c['baseline']:.3g})"
+                diverged = f", {c['diverged']} diverged" if c["diverged"] else ""
                 messages.append(
                     f"final {key.label}: test/{metric} {statistics.fmean(tests):.4g}{spread} over "
-                    f"{len(tests)} seeds{baseline}"
+                    f"{len(tests)} seeds{diverged}{baseline}"
                     if tests
-                    else f"final {key.label}: done"
+                    else f"final {key.label}: done{diverged}"
                 )
         if not first:  # a resumed sweep does not repeat what earlier invocations finished
             for message in messages:
@@ -708,6 +719,7 @@ def summary_rows(spec: SweepSpec, storage) -> list[dict]:
                 "test_mean": statistics.fmean(tests) if tests else None,
                 "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0 if tests else None,
                 "seeds": len(tests),
+                "diverged": counts["diverged"],
             }
         )
     return rows
@@ -721,6 +733,7 @@ def format_summary(rows: list[dict], metric: str = "test/loss") -> str:
     for r in rows:
         best = "-" if r["best_val"] is None else f"{r['best_val']:.4f}"
         test = "-" if r["test_mean"] is None else f"{r['test_mean']:.4f} ± {r['test_std']:.4f} (n={r['seeds']})"
+        test += f" +{r['diverged']} diverged" if r.get("diverged") else ""
         trials = f"{r['complete']}/{r['pruned']}/{r['failed']}"
         lines.append(
             f"{r['variant']:<{width}}{r['cell']:<6}{trials:>14}"

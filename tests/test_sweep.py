@@ -98,6 +98,50 @@ def test_a_diverging_trial_is_pruned_with_its_reason_and_the_sweep_goes_on(tmp_p
     assert "diverged" in run.data.tags["failure_reason"]
 
 
+@pytest.mark.slow
+def test_a_diverging_final_seed_is_done_counted_as_diverged_and_the_sweep_finishes(tmp_path, monkeypatch):
+    """Retrying a seed that diverged would diverge again: the seed is done, its run is kept with the
+    reason, and the summary and the report count it beside the seeds that finished."""
+    from bench import sweep as sweep_module
+    from bench.report import write_report
+
+    real = sweep_module.resolve_config
+
+    def seed_2_diverges(task, variant, cell, knobs):  # a real divergence, caused by seed 2's configuration
+        if knobs.get("seed") == 2:
+            knobs = {**knobs, "lr": 1e4, "activation": "linear", "gradient_clip": 0.0}
+        return real(task, variant, cell, knobs)
+
+    monkeypatch.setattr(sweep_module, "resolve_config", seed_2_diverges)
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        cells=["rnn"],
+        trials=2,
+        final_seeds=2,
+        fixed={"T": 30, "n_train": 512, "n_val": 64, "n_test": 64},
+        pruner={"type": "none"},
+        max_epochs=3,
+    )
+    spec = load_sweep("adding", "test", path)
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    rows = run_sweep(spec, url, show_progress=False)
+    assert (rows[0]["seeds"], rows[0]["diverged"]) == (1, 1)
+    final = optuna.load_study(
+        study_name=study_name(spec, StudyKey("simple", "rnn"), "final"), storage=make_storage(url)
+    )
+    assert [t.state for t in final.trials] == [TrialState.COMPLETE] * 2  # no retries
+    diverged = next(t for t in final.trials if "diverged" in t.user_attrs)
+    assert diverged.params["seed"] == 2
+    run = tracking.client().get_run(diverged.user_attrs["mlflow_run_id"])
+    assert run.data.tags["state"] == "pruned" and "diverged" in run.data.tags["failure_reason"]
+    assert "test/loss" not in run.data.metrics
+
+    report = write_report("adding", profile="test", out_dir=tmp_path / "reports", storage_url=url).read_text()
+    row = next(line for line in report.split("## Results", 1)[1].splitlines() if line.startswith("| simple | rnn"))
+    assert "| 1 (+1 diverged) |" in row
+    assert "Complete: all 1 planned studies finished their 2 trials and 2 final seeds" in report
+
+
 def wait_for(predicate, timeout=120, interval=0.2):
     deadline = time.time() + timeout
     while time.time() < deadline:
