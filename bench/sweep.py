@@ -127,30 +127,42 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def sampler_seed_for(spec: SweepSpec, name: str, trials_so_far: int) -> int:
-    """The seed of a study's sampler: from the sweep's sampler_seed and the study's own name, so studies
-    draw different points; and from the trials it already holds, so one worker is reproducible (and
-    resumes the same sequence) while a second worker, arriving at another count, draws differently."""
-    text = f"{spec.sampler_seed}:{name}:{trials_so_far}"
+def sampler_seed_for(spec: SweepSpec, name: str, trial_number: int) -> int:
+    """The seed of one trial's draw: from the sweep's sampler_seed and the study's own name, so studies
+    draw different points; and from the trial's number, which the storage hands out once per study, so
+    one worker is reproducible (and resumes the same sequence) while workers asking at the same instant
+    (two numbers) still draw differently."""
+    text = f"{spec.sampler_seed}:{name}:{trial_number}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
-def make_sampler(spec: SweepSpec, name: str, trials_so_far: int) -> optuna.samplers.BaseSampler:
+class TrialSeededTPE(optuna.samplers.TPESampler):
     """TPE with `startup_trials` random start-up trials (Optuna's default 10 would leave small
-    budgets all random): the model-based phase runs for the rest of the study's trials."""
-    return optuna.samplers.TPESampler(
-        seed=sampler_seed_for(spec, name, trials_so_far), n_startup_trials=spec.startup_trials
-    )
+    budgets all random), its random state re-seeded for each trial from `sampler_seed_for`.
+
+    Seeding once per sampler is not enough: every worker loads the study with a fresh sampler, so two
+    workers that load it together would draw the same point. Optuna has no public per-trial seed; the
+    two generators re-seeded here are TPE's own and its start-up RandomSampler's (Optuna 5.0)."""
+
+    def __init__(self, spec: SweepSpec, name: str) -> None:
+        super().__init__(seed=sampler_seed_for(spec, name, 0), n_startup_trials=spec.startup_trials)
+        self.spec, self.name = spec, name
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        seed = sampler_seed_for(self.spec, self.name, trial.number)
+        self._rng.rng.seed(seed)
+        self._random_sampler._rng.rng.seed(seed)
+        super().before_trial(study, trial)
 
 
-def load(spec: SweepSpec, storage, name: str, trials_so_far: int = 0) -> optuna.Study:
+def load(spec: SweepSpec, storage, name: str) -> optuna.Study:
     direction = "maximize" if get_task(spec.task).monitor_mode == "max" else "minimize"
     return optuna.create_study(
         study_name=name,
         storage=storage,
         direction=direction,
         load_if_exists=True,
-        sampler=make_sampler(spec, name, trials_so_far),
+        sampler=TrialSeededTPE(spec, name),
         pruner=make_pruner(spec),
     )
 
@@ -349,7 +361,7 @@ class Worker:
         name = study_name(self.spec, key)
         while True:
             interrupts.checkpoint()  # between trials: an interrupt a library swallowed stops here
-            study = load(self.spec, self.storage, name, len(study_trials(self.storage, name)))
+            study = load(self.spec, self.storage, name)
             self.recover_dead_trials(study)
             trials = study.get_trials(deepcopy=False)
             active = [t for t in trials if t.state in ACTIVE]

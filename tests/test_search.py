@@ -6,7 +6,7 @@ import yaml
 
 from bench.convergence import BEST_STEP, LAST_FIFTH_GAIN, STILL, convergence
 from bench.errors import UserError
-from bench.sweep import load, study_name, study_trials, suggest
+from bench.sweep import load, study_name, suggest
 from bench.sweep_config import SWEEP_DIR, load_sweep
 from tests.sweep_helpers import write_sweep
 
@@ -26,7 +26,7 @@ def three_studies(tmp_path):
 def ask(spec, storage, key) -> tuple[optuna.Study, dict]:
     """What one worker does for its next trial: load the study (a fresh sampler) and draw a point."""
     name = study_name(spec, key)
-    study = load(spec, storage, name, len(study_trials(storage, name)))
+    study = load(spec, storage, name)
     trial = study.ask()
     return study, suggest(trial, spec.space_for(key.variant))
 
@@ -59,6 +59,15 @@ def test_a_second_worker_draws_a_different_point_while_the_first_runs(tmp_path):
     _, first = ask(spec, storage, key)  # trial 0 stays RUNNING
     _, second = ask(spec, storage, key)
     assert first != second
+
+
+def test_workers_that_load_a_study_at_the_same_instant_draw_different_points(tmp_path):
+    spec = three_studies(tmp_path)
+    storage, key = optuna.storages.InMemoryStorage(), spec.studies[0]
+    name = study_name(spec, key)
+    first, second = load(spec, storage, name), load(spec, storage, name)  # both see no trials yet
+    points = [suggest(study.ask(), spec.space_for(key.variant)) for study in (first, second)]
+    assert points[0] != points[1]
 
 
 def test_the_sampler_seed_changes_the_points(tmp_path):
