@@ -328,7 +328,7 @@ def sweep_block(spec, storage_url: str) -> str:
     ]
     for variant, extra in spec.variant_space.items():
         if variant in spec.variants and extra:
-            lines.append(f"  {variant:<9}{space_text(extra)} (searched too)")
+            lines.append(f"  {variant:<8} {space_text(extra)} (searched too)")
     if spec.match_parameters:
         lines.append(f"  hidden   set per trial to match {spec.match_parameters:,} parameters")
     lines.append(f"  optuna   {safe_uri(storage_url)}")
