@@ -31,7 +31,7 @@ def horizon_section(report) -> list[str]:
         f"{1 - data.margin:g}"
     )
     plots.horizon_arms(task, data, main_arms, report.images / "horizon.png", f"memory horizon ({data.profile} profile)")
-    sources = sorted({data.sources[a] for a in main_arms})
+    sources = [f"{a}: {data.sources[a]}" for a in main_arms]
     return [
         "## Memory horizon",
         "",
