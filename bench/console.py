@@ -211,10 +211,16 @@ class Progress:
         self.set_current(text)
 
     def set_current(self, text: str, fraction: float = 0.0) -> None:
-        if self.timed_from is None:  # imports, stores and data preparation are not a rate of training
-            self.timed_from = (self.clock(), self.progressed())
+        self.start_timing()
         self.current, self.within = text, min(max(fraction, 0.0), 1.0)
         self.draw()
+
+    def start_timing(self) -> None:
+        """Training starts now: the pace counts from here. Imports, stores and data preparation are not
+        a rate of training. Called by the first `set_current`, or directly where the runs train in
+        other processes and report only when they finish (a horizon's worker pool)."""
+        if self.timed_from is None:
+            self.timed_from = (self.clock(), self.progressed())
 
     def progressed(self) -> float:
         return min(self.done + self.within, self.total)

@@ -200,6 +200,8 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
             try:
                 futures = [pool.submit(run_job, spec, job, threads) for job in pending]
+                if line:
+                    line.start_timing()  # the workers report finished runs only: the pace counts from here
                 for future in as_completed(futures):
                     finish(future.result())
             except BaseException as error:

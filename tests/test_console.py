@@ -100,6 +100,20 @@ def test_eta_uses_only_work_timed_in_this_invocation():
     assert progress.eta() == pytest.approx((81 - 8.5) * 120, rel=1e-6)
 
 
+def test_eta_of_runs_that_report_only_when_they_finish():
+    """A horizon's worker pool: no run reports its steps, so the pace is finished runs since the start."""
+    clock = Clock()
+    progress = console.Progress("horizon", 50, stream=io.StringIO(), clock=clock)
+    progress.set_done(0)
+    clock.now = 5.0
+    progress.start_timing()
+    assert progress.eta() is None
+    clock.now = 245.0
+    progress.set_done(2)  # 2 runs in 240 s
+    assert progress.eta() == pytest.approx(48 * 120, rel=1e-6)
+    assert progress.parts()[2].startswith("~1:36:00 left")
+
+
 def test_list_with_a_task_shows_its_effective_defaults(capsys):
     assert main(["list", "--task", "copy-memory"]) == 0
     out = capsys.readouterr().out
