@@ -37,6 +37,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # else a warning at each fork after tokenising
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported ("Updating tables")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a report reads many small artifacts
     # ERROR for Optuna too: a failed trial is reported by the sweep in one line (its traceback is kept
     # in MLflow); Optuna's own warning would print the whole traceback on the terminal.
     for name in ("datasets", "optuna"):

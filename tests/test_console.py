@@ -248,3 +248,14 @@ def test_plan_estimate_is_runs_times_probed_seconds(tmp_path):
     assert [p.seconds_per_run for p in plans] == [9.0, 9.0]  # 1 s fixed + 4 epochs x 2 s
     text = format_plan(spec, plans, load=0.5)
     assert "10 of 10 runs left, estimated at most 1:30" in text and "load average 0.5" in text
+
+
+def test_quiet_libraries_switches_off_mlflow_artifact_download_bars(monkeypatch):
+    """A report downloads every run's small artifacts: one bar each would bury its output."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "true")  # recorded: restored after the test
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    monkeypatch.setattr(console, "verbose", lambda: False)
+    console.quiet_libraries()
+    assert MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.get() is False
