@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from bench.convergence import still_improving
+from bench.convergence import LEFT_BASELINE, NEVER, beats_baseline, still_improving
 from bench.markdown import MISSING, markdown_table, ratio_text
 from bench.stats import one_sided_bound, summarize
 from bench.tracking import Metric, State, Tag
@@ -27,12 +27,22 @@ class Cell:
     failed: int = 0
     still_improving: int = 0  # finished runs whose validation was still improving when the budget ran out
     at_baseline: int = 0  # finished runs that never left the baseline (within AT_BASELINE of it on test)
+    left_steps: list[float] = field(default_factory=list)  # step each finished run's validation left the baseline
     budget: str = ""  # the runs' budget, e.g. "4000 steps" (what a budget-limited verdict names)
+    budget_steps: int = 0  # the same as a number of optimizer steps (0: an epoch budget)
     clips: set = field(default_factory=set)  # the runs' gradient_clip values (claim 2a needs unclipped runs)
 
     @property
     def runs(self) -> int:
         return len(self.values) + self.diverged + self.failed
+
+    @property
+    def slowest_escape(self) -> float | None:
+        """The most steps a finished run took to leave the baseline; None unless every run with a
+        known step left it."""
+        if not self.left_steps or NEVER in self.left_steps:
+            return None
+        return max(self.left_steps)
 
 
 def metric_key(task) -> tuple[str, str]:
@@ -73,28 +83,26 @@ def add_run(task, cell: Cell, run) -> None:
     if baseline in run.data.metrics:
         cell.baseline = run.data.metrics[baseline]
     cell.budget = cell.budget or run_budget(run.data.params)
+    cell.budget_steps = cell.budget_steps or int(run.data.params.get("max_steps", 0) or 0)
     if "gradient_clip" in run.data.params:
         cell.clips.add(float(run.data.params["gradient_clip"]))
     if outcome == "complete" and metric in run.data.metrics and math.isfinite(run.data.metrics[metric]):
         cell.values.append(run.data.metrics[metric])
         cell.still_improving += bool(still_improving(run.data.metrics))
         cell.at_baseline += never_left_baseline(run.data.metrics[metric], cell.baseline, task.higher_is_better)
+        if LEFT_BASELINE in run.data.metrics:
+            cell.left_steps.append(run.data.metrics[LEFT_BASELINE])
     elif outcome in ("diverged", "complete"):  # complete without a finite metric: a miss too
         cell.diverged += 1
     elif outcome == "failed":
         cell.failed += 1
 
 
-AT_BASELINE = 0.01  # within 1% of the baseline loss (or 1 accuracy point): the run never left it
-
-
 def never_left_baseline(value: float, baseline: float | None, higher_is_better: bool) -> bool:
     """A plateau at the memoryless baseline that lasted the whole budget: the best-validation model
     scores within AT_BASELINE of the baseline on test. Such a run is not "still improving", yet a
     plateau longer than the budget cannot be told from a cell that cannot learn."""
-    if not baseline:
-        return False
-    return value <= baseline + AT_BASELINE if higher_is_better else value >= (1 - AT_BASELINE) * baseline
+    return bool(baseline) and not beats_baseline(value, baseline, higher_is_better)
 
 
 def run_budget(params: dict) -> str:

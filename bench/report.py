@@ -25,7 +25,7 @@ from typing import Callable
 from filelock import FileLock
 
 from bench import plots, tracking
-from bench.convergence import still_improving
+from bench.convergence import LEFT_BASELINE, NEVER, still_improving
 from bench.errors import first_line
 from bench.horizon_rule import ordered_arms
 from bench.horizon_spec import load_horizon
@@ -293,7 +293,8 @@ def results_section(report: Report) -> list[str]:
         "(and mean / baseline); best val = the study's best trial on validation; still improving = final runs "
         "whose validation was still improving when their budget ran out (best-so-far gain over 1% of the "
         "baseline loss, or 1 accuracy point, in the last fifth of the steps), and ↑ if the study's best trial "
-        "was: such a cell's result is budget-limited, not a property of the cell.",
+        "was: such a cell's result is budget-limited, not a property of the cell; flat: final runs whose validation "
+        "never left the baseline, a plateau that may outlast any budget and is not convergence.",
         "",
         *markdown_table(header, rows),
         "",
@@ -572,6 +573,8 @@ def improving_text(study: StudyResults, best) -> str:
     """ "1/3 ↑": final runs still improving at the end of their budget, ↑ if the best trial was too."""
     known = [s for s in (still_improving(r.data.metrics) for r in study.finished_finals) if s is not None]
     text = f"{sum(known)}/{len(known)}" if known else MISSING
+    flat = sum(r.data.metrics.get(LEFT_BASELINE) == NEVER for r in study.finished_finals)
+    text += f" ({flat} flat)" if flat else ""
     return text + (" ↑" if best is not None and still_improving(best.data.metrics) else "")
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from bench import tracking
 from bench.config import check_lm_label
+from bench.convergence import LEFT_BASELINE, left_baseline_step
 from bench.errors import UserError, first_line
 from bench.horizon_rule import Cell, arm_horizon, collect, describe_horizon
+from bench.registry import get_task
 from bench.tracking import Metric, Stage, State, Tag
 from bench.variants import CELL_ORDER, VARIANT_ORDER
 
@@ -147,6 +149,7 @@ def read_task_runs(
     ordered = sorted(
         studies.values(), key=lambda s: (grid_order(s.grid), VARIANT_ORDER.get(s.variant, 9), CELL_ORDER.get(s.cell, 9))
     )
+    backfill_left_baseline(get_task(task), [r for s in ordered for r in s.finals])
     return ordered, profile, runs
 
 
@@ -198,6 +201,18 @@ def grid_order(grid: str) -> tuple:
         except ValueError:
             values.append((1, value))
     return tuple(values)
+
+
+def backfill_left_baseline(task, runs: list) -> None:
+    """Finished runs trained before `left_baseline_step` was logged get it from their validation
+    history (one read per run), so every run in a report has it."""
+    baseline_key = task.monitor.replace("val/", "baseline/", 1)
+    for run in runs:
+        metrics = run.data.metrics
+        if LEFT_BASELINE in metrics or baseline_key not in metrics or run.data.tags.get(Tag.STATE) != State.COMPLETE:
+            continue
+        history = [(m.step, m.value) for m in tracking.client().get_metric_history(run.info.run_id, task.monitor)]
+        metrics[LEFT_BASELINE] = left_baseline_step(history, metrics[baseline_key], task.monitor_mode == "max")
 
 
 def metric_history(run_id: str, key: str) -> list[float]:
@@ -371,6 +386,7 @@ def load_horizon_data(task, margin_from_file=None) -> HorizonData | None:
             margin = margin_from_file(task.name, profile) if margin_from_file else DEFAULT_MARGIN
         except Exception:  # the file changed or is gone: the runs still report, at the default margin
             margin = DEFAULT_MARGIN
+    backfill_left_baseline(task, runs)
     seeds = len({r.data.tags.get(Tag.SEED) for r in runs})
     sources = {r.data.tags[Tag.ARM]: r.data.tags.get(Tag.CONFIG_SOURCE, "?") for r in runs}
     return HorizonData(

@@ -390,6 +390,9 @@ def _fit_and_test(
             higher,
             early_stopped=early_stop.wait_count >= early_stop.patience,
             scale=1.0 if higher else baseline if baseline > 0 else None,
+            baseline={"baseline/loss": baseline, **datamodule.data.extra}.get(
+                task.monitor.replace("val/", "baseline/", 1)
+            ),
         )
         final = {
             f"{task.monitor}_best": best_val,

@@ -129,19 +129,23 @@ def short_vs_long(task, horizon, studies=()) -> Verdict:
                     f"were still improving when the budget ({short.budget or '?'}) ran out."
                 ],
             )
+        if short.at_baseline:
+            return Verdict(
+                claim,
+                BUDGET_LIMITED,
+                evidence
+                + [
+                    f"it does not pass at the shortest {axis}={shortest}: {short.at_baseline} of "
+                    f"{len(short.values)} runs never left the baseline in {short.budget or '?'}. {FLAT}"
+                ],
+            )
         return Verdict(
             claim,
             NOT_SUPPORTED,
             evidence
             + [
-                f"it fails the short half: at the shortest {axis}={shortest} it does not beat the baseline by the "
-                f"margin, and its runs had converged"
-                + (
-                    f" ({short.at_baseline} of {len(short.values)} never left the baseline in {short.budget or '?'}, "
-                    "longer than the tanh RNN's known 2,000-2,500-step plateau on copy-memory)."
-                    if short.at_baseline
-                    else "."
-                )
+                f"it fails the short half: at the shortest {axis}={shortest} it left the baseline but does not beat "
+                "it by the margin, and its runs had converged."
             ],
         )
     if long_j == FAIL:
@@ -155,13 +159,15 @@ def short_vs_long(task, horizon, studies=()) -> Verdict:
                     f"runs at {axis}={longest} were still improving when the budget ({long.budget or '?'}) ran out."
                 ],
             )
+        if long.at_baseline:
+            return plateau_verdict(evidence, short, long, shortest, longest, axis)
         return Verdict(
             claim,
             SUPPORTED,
             evidence
             + [
                 f"it passes at the shortest {axis}={shortest} and fails at the "
-                f"longest {axis}={longest}, with converged runs."
+                f"longest {axis}={longest}, with converged runs that left the baseline."
             ],
         )
     return Verdict(
@@ -169,6 +175,47 @@ def short_vs_long(task, horizon, studies=()) -> Verdict:
         NOT_SUPPORTED,
         evidence + [f"it still passes at the longest {axis}={longest}: no long-term failure within this grid."],
     )
+
+
+PLATEAU_FACTOR = 5  # a plateau this many times longer than the short lag's escape counts as a failure
+FLAT = (
+    "A run flat at the baseline for its whole budget is on a plateau, not converged: a plateau longer than "
+    "the budget cannot be told from a cell that cannot learn."
+)
+
+
+def plateau_verdict(evidence: list[str], short: Cell, long: Cell, shortest: int, longest: int, axis: str) -> Verdict:
+    """Claim 1's long half when the RNN's runs at the longest length never left the baseline. Flat is
+    not converged, so the plateau is compared with the steps the same RNN needed to leave the baseline
+    at the shortest length: a budget PLATEAU_FACTOR times as long (or more) supports the claim at this
+    budget; a shorter one is budget-limited."""
+    flat = (
+        f"at the longest {axis}={longest}, {long.at_baseline} of {len(long.values)} runs never left the baseline "
+        f"in {long.budget or '?'}"
+    )
+    escape = short.slowest_escape
+    if escape is None or not long.budget_steps:
+        return Verdict(
+            CLAIM_1,
+            BUDGET_LIMITED,
+            evidence
+            + [
+                f"it passes at {axis}={shortest}; {flat}, and the steps it needed to leave the baseline at "
+                f"{axis}={shortest} are unknown. {FLAT}"
+            ],
+        )
+    ratio = long.budget_steps / max(escape, 1)
+    compared = (
+        f"{flat}: {ratio:.0f}× the {escape:,.0f} steps its slowest run needed to leave the baseline at "
+        f"{axis}={shortest} (factor required: {PLATEAU_FACTOR})"
+    )
+    if ratio >= PLATEAU_FACTOR:
+        return Verdict(
+            CLAIM_1,
+            SUPPORTED,
+            evidence + [f"it passes at the shortest {axis}={shortest}; {compared}: the plateau grows with the lag."],
+        )
+    return Verdict(CLAIM_1, BUDGET_LIMITED, evidence + [f"it passes at {axis}={shortest}; {compared}. {FLAT}"])
 
 
 def long_half_only(
@@ -195,7 +242,12 @@ def long_half_only(
         f"the long half holds at {axis}={longest}, but {long.still_improving} of its runs there were still improving "
         f"when the budget ({long.budget or '?'}) ran out."
         if long.still_improving
-        else f"the long half holds: at the longest {axis}={longest} it does not beat the baseline by the margin."
+        else f"the long half holds: at the longest {axis}={longest} it does not beat the baseline by the margin"
+        + (
+            f"; {long.at_baseline} of {len(long.values)} runs never left the baseline in {long.budget or '?'}. {FLAT}"
+            if long.at_baseline
+            else "."
+        )
     )
     return Verdict(claim, NOT_TESTED, [f"long half only: {evidence[0]}", *evidence[1:], note, held], "long half holds")
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bench.config import RunConfig
-from bench.convergence import BEST_STEP, LAST_FIFTH_GAIN, STILL, convergence
+from bench.convergence import BEST_STEP, LAST_FIFTH_GAIN, LEFT_BASELINE, NEVER, STILL, convergence, left_baseline_step
 from bench.errors import UserError
 from bench.sweep import load, study_name, suggest
 from bench.sweep_config import SWEEP_DIR, load_sweep
@@ -165,6 +165,15 @@ def test_a_plateaued_loss_is_not_still_improving():
     assert signal[STILL] == 0.0 and signal[BEST_STEP] == 500
 
 
+def test_the_step_a_run_left_the_baseline_and_a_run_that_never_did():
+    plateau = [(step, 0.693) for step in range(250, 3501, 250)] + [(3750, 0.63), (4000, 0.55)]
+    assert left_baseline_step(plateau, 0.6931, higher_is_better=False) == 3750
+    assert convergence(plateau, False, False, scale=0.6931, baseline=0.6931)[LEFT_BASELINE] == 3750
+    assert left_baseline_step(plateau[:14], 0.6931, higher_is_better=False) == NEVER  # flat for the whole budget
+    accuracy = [(100, 0.5), (200, 0.509), (300, 0.6)]  # within 1 point of a 0.5 baseline, then beyond
+    assert left_baseline_step(accuracy, 0.5, higher_is_better=True) == 300
+
+
 def test_early_stopping_means_converged_and_accuracy_improves_upwards():
     rising = [(step, step / 10_000) for step in range(250, 5001, 250)]
     assert convergence(rising, higher_is_better=True, early_stopped=False)[STILL] == 1.0
@@ -200,9 +209,18 @@ def test_a_step_budget_stops_at_max_steps_and_validates_across_epochs():
     assert metrics["steps_trained"] == 40
     history = tracking.client().get_metric_history(result.run_id, "val/loss")
     assert len(history) == 4
-    assert set(result.convergence) == {BEST_STEP, LAST_FIFTH_GAIN, STILL, "convergence/steps"}
+    assert set(result.convergence) == {BEST_STEP, LAST_FIFTH_GAIN, STILL, "convergence/steps", LEFT_BASELINE}
     assert metrics[STILL] == result.convergence[STILL]
     assert result.convergence["convergence/steps"] == 40
+
+    # A report reads the same step from the validation history of runs trained before it was logged.
+    from bench.registry import get_task
+    from bench.results import backfill_left_baseline
+
+    run = tracking.client().get_run(result.run_id)
+    logged = run.data.metrics.pop(LEFT_BASELINE)
+    backfill_left_baseline(get_task("adding"), [run])
+    assert abs(run.data.metrics[LEFT_BASELINE] - logged) <= 1  # Lightning logs validation at global_step - 1
 
 
 def test_a_loss_creeping_towards_zero_is_converged_when_measured_against_the_baseline():
