@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from bench.claims import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, claim_id
-from bench.convergence import still_improving
+from bench.convergence import LEFT_BASELINE, NEVER, still_improving
 from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget, score
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
@@ -365,8 +365,9 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
             continue
         tests.append(comparison.p)
         signs.append(comparison.a_better)
-        improving += sum(
-            bool(still_improving(r.data.metrics)) for r in better.finished_finals + reference.finished_finals
+        improving += sum(  # flat runs (never left the baseline) are no more converged than improving ones
+            bool(still_improving(r.data.metrics)) or r.data.metrics.get(LEFT_BASELINE) == NEVER
+            for r in better.finished_finals + reference.finished_finals
         )
         evidence.append(
             f"{better.cell}{' ' + better.grid if better.grid else ''}: {metric} {fmt(sa.mean)} ± "
@@ -399,7 +400,8 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         f"{wins} significant win(s) and {losses} significant loss(es) for {variant} over "
         f"{len(tests)} comparisons (Welch{scale}, Holm-adjusted within this claim, α = 0.05)"
         + (
-            f"; {improving} of the final runs compared were still improving at the end of their budget ({budget})"
+            f"; {improving} of the final runs compared were still improving at the end of their budget ({budget}) "
+            "or never left the baseline"
             if improving
             else ""
         ),

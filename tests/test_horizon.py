@@ -409,6 +409,18 @@ def test_verdict_several_layers(stacked, expected):
     assert any("p =" in line for line in verdict.evidence)
 
 
+def test_a_depth_loss_resting_on_flat_runs_is_budget_limited():
+    """Stacked worse than one layer, but its runs never left the baseline: not a converged result."""
+    from bench.verdicts import BUDGET_LIMITED, variant_claim
+
+    flat = study("stacked", "lstm", [0.69, 0.693, 0.692, 0.691])
+    for run in flat.finished_finals:
+        run.data.metrics["convergence/left_baseline_step"] = -1.0
+    studies = [study("simple", "lstm", [0.30, 0.31, 0.29, 0.30]), flat]
+    verdict = variant_claim(get_task("copy-memory"), studies, None, "stacked", "3.")
+    assert verdict.verdict == BUDGET_LIMITED and "4 of the final runs compared" in verdict.evidence[0]
+
+
 def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatch):
     from bench import verdicts
     from bench.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, embeddings_curb_overfitting
