@@ -1,12 +1,10 @@
 """Sweeps that search: per-study samplers, start-up budgets, search spaces and step budgets."""
 
-import dataclasses
-
 import optuna
 import pytest
 import yaml
 
-from bench.config import RunConfig
+from bench.config import resolve_config
 from bench.convergence import BEST_STEP, LAST_FIFTH_GAIN, LEFT_BASELINE, NEVER, STILL, convergence, left_baseline_step
 from bench.errors import UserError
 from bench.sweep import load, study_name, suggest
@@ -101,12 +99,13 @@ def test_dropout_is_searched_only_where_it_acts(path):
         assert variant == "stacked" or "dropout" not in space
 
 
-def reaches(spec, space: dict, name: str, value) -> bool:
-    """`value` of `name` is a choice of the search space, or the value every trial uses."""
+def reaches(spec, key, space: dict, name: str, value) -> bool:
+    """`value` of `name` is a choice of the search space, or the value every trial uses (the task's
+    training defaults under the file's fixed knobs, as a run resolves them)."""
     if name in space:
         return value in space[name]["choices"]
-    default = {f.name: f.default for f in dataclasses.fields(RunConfig)}[name]
-    return spec.fixed.get(name, default) == value
+    config = resolve_config(spec.task, key.variant, key.cell, {**spec.fixed, **dict(key.grid)})
+    return getattr(config, name) == value
 
 
 # 784-pixel sequences on 2 cores: the cpu profile fixes hidden at 64 (the gpu profile searches 128).
@@ -122,9 +121,9 @@ def test_search_spaces_reach_the_settings_that_learn(path, profile):
     for key in spec.studies:
         space = spec.space_for(key.variant)
         assert space["lr"]["high"] >= 3e-2
-        assert reaches(spec, space, "batch_size", 128) and reaches(spec, space, "gradient_clip", 1.0)
+        assert reaches(spec, key, space, "batch_size", 128) and reaches(spec, key, space, "gradient_clip", 1.0)
         if not (profile == "cpu" and path.stem in CPU_HIDDEN_CAPPED):
-            assert reaches(spec, space, "hidden", 128)
+            assert reaches(spec, key, space, "hidden", 128)
 
 
 @pytest.mark.parametrize("profile", ["cpu", "gpu"])
