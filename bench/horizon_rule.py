@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from bench.convergence import LEFT_BASELINE, NEVER, beats_baseline, still_improving
+from bench.convergence import LEFT_BASELINE, NEVER, STEPS, beats_baseline, still_improving
 from bench.markdown import MISSING, markdown_table, ratio_text
 from bench.stats import one_sided_bound, summarize
 from bench.tracking import Metric, State, Tag
@@ -26,8 +26,9 @@ class Cell:
     diverged: int = 0
     failed: int = 0
     still_improving: int = 0  # finished runs whose validation was still improving when the budget ran out
-    at_baseline: int = 0  # finished runs that never left the baseline (within AT_BASELINE of it on test)
+    at_baseline: int = 0  # finished runs that never left the baseline (flat: see add_run)
     left_steps: list[float] = field(default_factory=list)  # step each finished run's validation left the baseline
+    flat_steps: list[float] = field(default_factory=list)  # steps trained by each run that never left it
     budget: str = ""  # the runs' budget, e.g. "4000 steps" (what a budget-limited verdict names)
     budget_steps: int = 0  # the same as a number of optimizer steps (0: an epoch budget)
     clips: set = field(default_factory=set)  # the runs' gradient_clip values (claim 2a needs unclipped runs)
@@ -89,9 +90,17 @@ def add_run(task, cell: Cell, run) -> None:
     if outcome == "complete" and metric in run.data.metrics and math.isfinite(run.data.metrics[metric]):
         cell.values.append(run.data.metrics[metric])
         cell.still_improving += bool(still_improving(run.data.metrics))
-        cell.at_baseline += never_left_baseline(run.data.metrics[metric], cell.baseline, task.higher_is_better)
-        if LEFT_BASELINE in run.data.metrics:
-            cell.left_steps.append(run.data.metrics[LEFT_BASELINE])
+        metrics = run.data.metrics
+        if LEFT_BASELINE in metrics:  # validation's history: the first step it beat the baseline, if any
+            cell.left_steps.append(metrics[LEFT_BASELINE])
+            flat = metrics[LEFT_BASELINE] == NEVER
+        else:  # a run without its history's step: the best-validation model's test value
+            flat = never_left_baseline(metrics[metric], cell.baseline, task.higher_is_better)
+        if flat:
+            cell.at_baseline += 1
+            steps = metrics.get(Metric.STEPS_TRAINED, metrics.get(STEPS))
+            if steps:
+                cell.flat_steps.append(steps)
     elif outcome in ("diverged", "complete"):  # complete without a finite metric: a miss too
         cell.diverged += 1
     elif outcome == "failed":

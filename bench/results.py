@@ -149,7 +149,10 @@ def read_task_runs(
     ordered = sorted(
         studies.values(), key=lambda s: (grid_order(s.grid), VARIANT_ORDER.get(s.variant, 9), CELL_ORDER.get(s.cell, 9))
     )
-    backfill_left_baseline(get_task(task), [r for s in ordered for r in s.finals])
+    try:
+        backfill_left_baseline(get_task(task), [r for s in ordered for r in s.finals])
+    except Exception as error:
+        raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
     return ordered, profile, runs
 
 

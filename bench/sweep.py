@@ -539,7 +539,7 @@ class Worker:
             # why, and the report counts it beside the seeds that finished.
             trial.set_user_attr("diverged", str(error))
             say(f"{final.study_name} seed {seed} diverged: {error}")
-            return math.inf
+            return -math.inf if final.direction == optuna.study.StudyDirection.MAXIMIZE else math.inf  # the worst
         for key, value in result.test_metrics.items():
             trial.set_user_attr(key, value)
         for key_name, value in result.baselines.items():

@@ -68,7 +68,7 @@ def rnn_lengths(task, studies, horizon) -> tuple[dict[int, Cell], str, float, st
     for study in studies:
         length = grid_parts(study.grid).get("T")
         if study.variant == "simple" and study.cell == "rnn" and length is not None and study.finished_finals:
-            cells[int(length)] = cell_of(task, study.finished_finals)
+            cells[int(length)] = cell_of(task, study.finished_finals + study.diverged_finals)
     if len(cells) >= 2:
         return cells, "T", DEFAULT_MARGIN, "sweep finals over the T grid"
     return None
@@ -194,7 +194,8 @@ def plateau_verdict(evidence: list[str], short: Cell, long: Cell, shortest: int,
         f"in {long.budget or '?'}"
     )
     escape = short.slowest_escape
-    if escape is None or not long.budget_steps:
+    shown = min(long.flat_steps) if long.flat_steps else long.budget_steps  # early stopping can end a plateau
+    if escape is None or not shown:
         return Verdict(
             CLAIM_1,
             BUDGET_LIMITED,
@@ -204,9 +205,9 @@ def plateau_verdict(evidence: list[str], short: Cell, long: Cell, shortest: int,
                 f"{axis}={shortest} are unknown. {FLAT}"
             ],
         )
-    ratio = long.budget_steps / max(escape, 1)
+    ratio = shown / max(escape, 1)
     compared = (
-        f"{flat}: {ratio:.0f}× the {escape:,.0f} steps its slowest run needed to leave the baseline at "
+        f"{flat} (the shortest trained {shown:,.0f} steps): {ratio:.1f}× the {escape:,.0f} steps its slowest run needed to leave the baseline at "
         f"{axis}={shortest} (factor required: {PLATEAU_FACTOR})"
     )
     if ratio >= PLATEAU_FACTOR:
@@ -264,7 +265,7 @@ def contradictions(task, studies, horizon) -> list[str]:
         length = grid_parts(study.grid).get(horizon.axis) or finals[0].data.params.get(horizon.axis)
         if length is None or int(length) not in horizon.table[arm]:
             continue
-        swept, cell = cell_of(task, finals), horizon.table[arm][int(length)]
+        swept, cell = cell_of(task, finals + study.diverged_finals), horizon.table[arm][int(length)]
         outcomes = judge(cell, horizon.margin, higher), judge(swept, horizon.margin, higher)
         if set(outcomes) == {PASS, FAIL}:
             lines.append(

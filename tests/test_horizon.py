@@ -312,11 +312,11 @@ def test_a_short_lag_failure_flat_at_the_baseline_is_budget_limited_not_a_cell_p
     assert "a plateau longer than the budget" in verdict.evidence[-1]
 
 
-def length_grid(short_losses, long_losses, short_left=None, long_left=None):
+def length_grid(short_losses, long_losses, short_left=None, long_left=None, long_steps=None):
     """Temporal-order sweep finals at T=10 and T=50 (cross-entropy against log 4), each run with the
     step its validation left the baseline (-1: never), or without one."""
 
-    def finals(losses, length, left):
+    def finals(losses, length, left, steps=None):
         runs = [
             SimpleNamespace(
                 data=SimpleNamespace(
@@ -325,6 +325,7 @@ def length_grid(short_losses, long_losses, short_left=None, long_left=None):
                         "baseline/loss": 1.386,
                         "convergence/still_improving": 0.0,
                         **({"convergence/left_baseline_step": left} if left is not None else {}),
+                        **({"steps_trained": steps} if steps is not None else {}),
                     },
                     tags={"state": "complete"},
                     params={"max_steps": "4000", "T": str(length)},
@@ -332,26 +333,32 @@ def length_grid(short_losses, long_losses, short_left=None, long_left=None):
             )
             for v in losses
         ]
-        return SimpleNamespace(variant="simple", cell="rnn", grid=f"T={length}", finished_finals=runs)
+        return SimpleNamespace(
+            variant="simple", cell="rnn", grid=f"T={length}", finished_finals=runs, diverged_finals=[]
+        )
 
-    return [finals(short_losses, 10, short_left), finals(long_losses, 50, long_left)]
+    return [finals(short_losses, 10, short_left), finals(long_losses, 50, long_left, long_steps)]
 
 
 FLAT_AT_50 = [1.38, 1.39, 1.385]
 
 
 @pytest.mark.parametrize(
-    "short_left, verdict, words",
+    "short_left, long_steps, verdict, words",
     [
-        (250.0, "supported", "16× the 250 steps its slowest run needed to leave the baseline at T=10"),
-        (1000.0, "budget-limited", "4× the 1,000 steps its slowest run needed"),  # under the factor of 5
-        (None, "budget-limited", "the steps it needed to leave the baseline at T=10 are unknown"),
+        (250.0, None, "supported", "16.0× the 250 steps its slowest run needed to leave the baseline at T=10"),
+        (1000.0, None, "budget-limited", "4.0× the 1,000 steps its slowest run needed"),  # under the factor of 5
+        (None, None, "budget-limited", "the steps it needed to leave the baseline at T=10 are unknown"),
+        # early stopping ended a flat run at 3,250 steps: the plateau shown is 4.3x, not the budget's 5.3x
+        (750.0, 3250.0, "budget-limited", "(the shortest trained 3,250 steps): 4.3× the 750 steps"),
     ],
 )
-def test_claim_1_weighs_a_flat_long_lag_against_the_steps_the_short_lag_needed(short_left, verdict, words):
+def test_claim_1_weighs_a_flat_long_lag_against_the_steps_the_short_lag_needed(short_left, long_steps, verdict, words):
     from bench.verdicts import short_vs_long
 
-    studies = length_grid([0.010, 0.020, 0.015], FLAT_AT_50, short_left=short_left, long_left=-1.0)
+    studies = length_grid(
+        [0.010, 0.020, 0.015], FLAT_AT_50, short_left=short_left, long_left=-1.0, long_steps=long_steps
+    )
     result = short_vs_long(get_task("temporal-order"), None, studies)
     assert result.verdict == verdict and "sweep finals over the T grid" in result.key
     assert words in result.evidence[-1] and "3 of 3 runs never left the baseline in 4,000" in result.evidence[-1]
@@ -373,7 +380,9 @@ def test_a_horizon_that_contradicts_the_sweep_finals_is_flagged():
             metrics={"test/loss": 0.017, "baseline/loss": 0.1}, tags={"state": "complete"}, params={"T": "50"}
         )
     )
-    swept = SimpleNamespace(variant="simple", cell="rnn", grid="", finished_finals=[final, final, final])
+    swept = SimpleNamespace(
+        variant="simple", cell="rnn", grid="", finished_finals=[final, final, final], diverged_finals=[]
+    )
     flagged = contradictions(get_task("adding"), [swept], horizon_data({"simple/rnn": {50: Cell([0.1, 0.1], 0.1)}}))
     assert len(flagged) == 1 and "horizon says fail" in flagged[0] and "sweep finals say pass" in flagged[0]
 
@@ -389,7 +398,7 @@ def test_verdict_tanh_bounded_from_the_zero_input_computation():
 
 def study(variant, cell, values):
     runs = [SimpleNamespace(data=SimpleNamespace(metrics={"test/loss": v}, tags={"state": "complete"})) for v in values]
-    return SimpleNamespace(variant=variant, cell=cell, grid="", finished_finals=runs)
+    return SimpleNamespace(variant=variant, cell=cell, grid="", finished_finals=runs, diverged_finals=[])
 
 
 @pytest.mark.parametrize(
@@ -436,7 +445,7 @@ def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatc
             )
             for a in accuracies
         ]
-        return SimpleNamespace(variant=variant, cell="lstm", grid=grid, finished_finals=runs)
+        return SimpleNamespace(variant=variant, cell="lstm", grid=grid, finished_finals=runs, diverged_finals=[])
 
     monkeypatch.setattr(verdicts, "train_validation_gap", lambda run, task: run.gap)
     task = get_task("sst2")
@@ -453,3 +462,20 @@ def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatc
     evidence = embeddings_curb_overfitting(task, scratch + [glove]).evidence
     assert any("500 labels, lstm embedding_vectors=glove-6b-50d" in line or "glove-6b-50d" in line for line in evidence)
     assert "not tested" in embeddings_curb_overfitting(task, scratch).verdict
+
+
+def test_flat_is_read_from_validation_history_when_a_run_has_it():
+    """One definition of flat: the step validation left the baseline (-1: never); the test value only
+    for runs trained before that step was recorded."""
+    task = get_task("adding")
+
+    def run(loss, left=None):
+        metrics = {"test/loss": loss, "baseline/loss": 0.1667, "steps_trained": 4000.0}
+        metrics.update({"convergence/left_baseline_step": left} if left is not None else {})
+        return SimpleNamespace(data=SimpleNamespace(metrics=metrics, tags={"state": "complete"}, params={}))
+
+    cell = Cell()
+    add_run(task, cell, run(0.1630, left=-1.0))  # 2% under the baseline on test, but validation never left it
+    add_run(task, cell, run(0.1667, left=500.0))  # validation left it at step 500
+    add_run(task, cell, run(0.1667))  # no history step: the test value decides
+    assert cell.at_baseline == 2 and cell.flat_steps == [4000.0, 4000.0] and cell.left_steps == [-1.0, 500.0]
