@@ -12,9 +12,9 @@ SUPPORTED, NOT_SUPPORTED, BUDGET_LIMITED = "supported", "not supported", "budget
 INCONCLUSIVE, NOT_TESTED = "inconclusive", "not tested"
 WORDS = {
     SUPPORTED: "the runs show it, with the test named in the evidence",
-    NOT_SUPPORTED: "the runs contradict it, and they had converged (not still improving)",
-    BUDGET_LIMITED: "the runs it rests on were still improving when their step budget ran out: a longer "
-    "budget could change it",
+    NOT_SUPPORTED: "the runs contradict it, and they had converged (not still improving, not flat)",
+    BUDGET_LIMITED: "the runs it rests on were still improving when their step budget ran out, or flat (they "
+    "never left the baseline: a plateau is not convergence): a longer budget could change it",
     INCONCLUSIVE: "the runs neither show nor contradict it (too few seeds, wide intervals, mixed signs)",
     NOT_TESTED: "this task's runs do not test it",
 }

@@ -483,7 +483,7 @@ def verdict_section(verdicts: list[Verdict]) -> list[str]:
         "The claims of the material this suite was built from, each judged only on this "
         "report's runs (and, for 2, on the zero-input computation above). Words: **supported**; **not "
         "supported** (contradicted by converged runs); **budget-limited** (it rests on runs still improving "
-        "when their budget ran out); **inconclusive**; **not tested**. The first line under each claim is its "
+        "when their budget ran out, or flat: never left the baseline); **inconclusive**; **not tested**. The first line under each claim is its "
         "key number (the claims page shows it).",
         "",
     ]
