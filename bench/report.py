@@ -367,12 +367,15 @@ def curves_section(report: Report) -> list[str]:
         (
             label(study),
             sorted(
-                (
-                    int(r.data.tags.get(Tag.OPTUNA_TRIAL, 0)),
-                    r.data.metrics.get(monitor_best, r.data.metrics.get(monitor_best.removesuffix("_best"))),
-                    r.data.tags.get(Tag.STATE),
-                )
-                for r in study.trials
+                [
+                    (
+                        int(r.data.tags.get(Tag.OPTUNA_TRIAL, 0)),
+                        r.data.metrics.get(monitor_best, r.data.metrics.get(monitor_best.removesuffix("_best"))),
+                        r.data.tags.get(Tag.STATE),
+                    )
+                    for r in study.trials
+                ],
+                key=lambda point: point[0],  # by trial number only: a pruned trial may have no value
             ),
         )
         for study in report.studies

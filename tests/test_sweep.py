@@ -113,6 +113,7 @@ def test_a_diverging_final_seed_is_done_counted_as_diverged_and_the_sweep_finish
         return real(task, variant, cell, knobs)
 
     monkeypatch.setattr(sweep_module, "resolve_config", seed_2_diverges)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")  # the report reads it whole
     path = write_sweep(
         tmp_path / "s.yaml",
         cells=["rnn"],
