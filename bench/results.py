@@ -209,7 +209,7 @@ def grid_order(grid: str) -> tuple:
 def backfill_left_baseline(task, runs: list) -> None:
     """Finished runs trained before `left_baseline_step` was logged get it from their validation
     history (one read per run), so every run in a report has it."""
-    baseline_key = task.monitor.replace("val/", "baseline/", 1)
+    baseline_key = Metric.baseline(task.monitor.removeprefix("val/"))
     for run in runs:
         metrics = run.data.metrics
         if LEFT_BASELINE in metrics or baseline_key not in metrics or run.data.tags.get(Tag.STATE) != State.COMPLETE:

@@ -391,7 +391,7 @@ def _fit_and_test(
             early_stopped=early_stop.wait_count >= early_stop.patience,
             scale=1.0 if higher else baseline if baseline > 0 else None,
             baseline={"baseline/loss": baseline, **datamodule.data.extra}.get(
-                task.monitor.replace("val/", "baseline/", 1)
+                tracking.Metric.baseline(task.monitor.removeprefix("val/"))
             ),
         )
         final = {
