@@ -126,9 +126,12 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
 
     from bench.train import DivergedError, train
 
-    if threads:  # a pool process: its own signal handlers close its run as KILLED on SIGINT/SIGTERM
-        interrupts.install()
+    if threads:
         torch.set_num_threads(threads)
+    if interrupts.received() is not None:
+        # A pool process outlives the job it was interrupted in (the pool sends the interrupt back as
+        # that job's result) and would take the next queued job: it must not start one.
+        raise interrupts.Interrupted(interrupts.received())
     config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
     tags = {
         Tag.STAGE: Stage.HORIZON,
@@ -197,7 +200,11 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
             # spawn, not fork: the parent already holds MLflow's database connections
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=interrupts.install,  # once per process: it remembers an interrupt across jobs
+            )
             try:
                 futures = [pool.submit(run_job, spec, job, threads) for job in pending]
                 if line:
@@ -215,6 +222,9 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
     return counts
 
 
+STOP_WAIT = 60  # seconds a signalled pool process gets to close its run before it is killed
+
+
 def stop_pool(pool: ProcessPoolExecutor, error: BaseException) -> None:
     """Interrupted (or failed): drop the queued jobs and stop the running ones with the same signal,
     so each closes its own MLflow run as KILLED, then wait for them."""
@@ -226,4 +236,7 @@ def stop_pool(pool: ProcessPoolExecutor, error: BaseException) -> None:
             with contextlib.suppress(OSError):
                 os.kill(process.pid, signum)
     for process in processes:
-        process.join(timeout=60)
+        process.join(timeout=STOP_WAIT)
+        if process.is_alive():  # not closed in time: end it (the next command closes its run as KILLED)
+            process.kill()
+            process.join()

@@ -207,6 +207,8 @@ def interrupt_when(command: list[str], tmp_path, ready, signum: int, cwd=ROOT) -
     deadline = time.time() + 240
     while time.time() < deadline and not ready():
         time.sleep(0.2)
+    worker.children = children(worker.pid)
+    worker.signalled_at = time.time()
     worker.send_signal(signum)
     worker.out, worker.err = worker.communicate(timeout=120)
     return worker
@@ -461,10 +463,26 @@ def test_an_interrupt_masked_by_a_library_finally_block_is_still_an_interrupt():
     assert interrupts.interruption(ValueError("plain failure")) is None
 
 
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found]
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its exit status left (a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    "signum, code, jobs", [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 2)]
+)
 def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_signal(
-    tmp_path, shared_store, signum, code
+    tmp_path, shared_store, signum, code, jobs
 ):
     from tests.test_horizon import write_horizon
 
@@ -475,7 +493,8 @@ def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_si
     command = [sys.executable, "-m", "bench", "horizon", "--task", "copy-memory", "--profile", "test"]
     tracking.ensure_experiment("copy-memory")  # the store exists before this test and the worker both read it
     ready = lambda: [r for r in all_runs("copy-memory") if r.data.metrics.get("val/loss")]  # noqa: E731
-    worker = interrupt_when([*command, "--file", str(path)], tmp_path, ready, signum)
+    # With --jobs 2 the signal goes to the main process only (`kill <pid>`, a scheduler), not to its workers.
+    worker = interrupt_when([*command, "--file", str(path), "--jobs", str(jobs)], tmp_path, ready, signum)
     out, err = worker.out, worker.err
     assert worker.returncode == code, out + err
     name = signal.Signals(signum).name
@@ -487,6 +506,10 @@ def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_si
     assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
     killed = [r for r in runs if r.info.status == "KILLED"]
     assert killed and all(r.data.tags["state"] == "interrupted" for r in killed)
+    # No pool process takes a queued job after the signal, and none outlives the command.
+    late = [r.info.run_name for r in runs if r.info.start_time / 1000 > worker.signalled_at]
+    assert late == [], late
+    assert all(gone(pid) for pid in worker.children), worker.children
 
 
 @pytest.mark.slow
