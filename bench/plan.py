@@ -99,10 +99,16 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> 
     return max(wall - seconds_per_epoch, 0.0)
 
 
-def probe_seconds_per_epoch(spec: SweepSpec, key: StudyKey) -> float:
-    """Seconds one epoch of this study takes: a few real training steps of the study's middle
+@dataclass(frozen=True)
+class EpochCost:
+    seconds: float  # one epoch: its training steps plus a forward pass over validation
+    steps: int  # training steps (batches) in one epoch
+
+
+def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
+    """What one epoch of this study costs: a few real training steps of the study's middle
     configuration (the suite's own data, network and loss), scaled to an epoch of training batches
-    plus a forward pass over validation."""
+    plus a forward pass over validation; and how many steps an epoch has (a step budget's length)."""
     import torch
 
     from bench.data import TaskDataModule
@@ -139,7 +145,7 @@ def probe_seconds_per_epoch(spec: SweepSpec, key: StudyKey) -> float:
             timed += time.perf_counter() - start
     per_step = timed / max(steps - 1, 1)
     # A validation batch is a forward pass only: about a third of a training step.
-    return per_step * (len(train_loader) + len(val_loader) / 3)
+    return EpochCost(per_step * (len(train_loader) + len(val_loader) / 3), len(train_loader))
 
 
 def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, int]:
@@ -154,7 +160,7 @@ def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, in
 
 
 def build_plan(
-    spec: SweepSpec, storage_url: str, epoch_probe=probe_seconds_per_epoch, overhead_probe=probe_overhead
+    spec: SweepSpec, storage_url: str, epoch_probe=probe_epoch, overhead_probe=probe_overhead
 ) -> list[StudyPlan]:
     """Each study with work left is timed for a few steps; the fixed cost of a run is measured once,
     on the first such study, and assumed the same for the others."""
@@ -165,22 +171,19 @@ def build_plan(
         if trials + finals:
             epoch = epoch_probe(spec, key)
             if overhead is None:
-                overhead = overhead_probe(spec, key, epoch)
-            seconds = overhead + epoch * budget_epochs(spec, key)
+                overhead = overhead_probe(spec, key, epoch.seconds)
+            seconds = overhead + epoch.seconds * budget_epochs(spec, epoch.steps)
         plans.append(StudyPlan(key, trials, finals, seconds))
     return plans
 
 
-def budget_epochs(spec: SweepSpec, key: StudyKey) -> float:
-    """Epochs a run trains at most: max_epochs, or max_steps / (steps an epoch) when a step budget ends it
-    sooner (generated tasks, whose training size is a setting; others: max_epochs)."""
+def budget_epochs(spec: SweepSpec, steps_per_epoch: int) -> float:
+    """Epochs a run trains at most: max_epochs, or max_steps / (steps an epoch) when a step budget ends
+    it sooner. The steps an epoch has come from the probe's own data loader, so a text task's labeled
+    subset counts as a generated task's n_train does."""
     if not spec.max_steps:
         return spec.max_epochs
-    config = study_config(spec, key)
-    n_train = config.task_settings.get("n_train")
-    if not n_train:
-        return spec.max_epochs
-    return min(spec.max_epochs, spec.max_steps / math.ceil(n_train / config.batch_size))
+    return min(spec.max_epochs, spec.max_steps / max(steps_per_epoch, 1))
 
 
 def format_plan(spec: SweepSpec, plans: list[StudyPlan], load: float | None) -> str:

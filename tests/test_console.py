@@ -229,7 +229,7 @@ def test_sweep_plan_prints_studies_runs_and_time_and_starts_nothing(tmp_path, ca
 
 
 def test_plan_estimate_is_runs_times_probed_seconds(tmp_path):
-    from bench.plan import build_plan, format_plan
+    from bench.plan import EpochCost, build_plan, format_plan
     from bench.sweep_config import load_sweep
 
     spec = load_sweep(
@@ -242,7 +242,7 @@ def test_plan_estimate_is_runs_times_probed_seconds(tmp_path):
     plans = build_plan(
         spec,
         f"sqlite:///{tmp_path / 'none.db'}",
-        epoch_probe=lambda spec, key: 2.0,
+        epoch_probe=lambda spec, key: EpochCost(seconds=2.0, steps=10),
         overhead_probe=lambda spec, key, epoch: 1.0,
     )
     assert [p.seconds_per_run for p in plans] == [9.0, 9.0]  # 1 s fixed + 4 epochs x 2 s

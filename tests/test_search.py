@@ -10,6 +10,7 @@ from bench.errors import UserError
 from bench.sweep import load, study_name, suggest
 from bench.sweep_config import SWEEP_DIR, load_sweep
 from tests.sweep_helpers import write_sweep
+from tests.text_helpers import LOCAL, make_dataset
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
@@ -229,12 +230,41 @@ def test_a_loss_creeping_towards_zero_is_converged_when_measured_against_the_bas
 
 
 def test_the_plan_times_a_step_budget_not_the_capping_epochs(tmp_path):
-    from bench.plan import build_plan, study_config
+    from bench.plan import EpochCost, build_plan
 
     path = write_sweep(tmp_path / "s.yaml", max_epochs=1000, max_steps=64, eval_every_steps=8)
     spec = load_sweep("adding", "test", path)
     plans = build_plan(
-        spec, f"sqlite:///{tmp_path / 'none.db'}", epoch_probe=lambda s, k: 1.0, overhead_probe=lambda s, k, e: 0.0
+        spec,
+        f"sqlite:///{tmp_path / 'none.db'}",
+        epoch_probe=lambda s, k: EpochCost(seconds=1.0, steps=16),
+        overhead_probe=lambda s, k, e: 0.0,
     )
-    per_epoch = -(-256 // study_config(spec, spec.studies[0]).batch_size)  # n_train 256
-    assert plans[0].seconds_per_run == pytest.approx(64 / per_epoch)  # one second an epoch
+    assert plans[0].seconds_per_run == pytest.approx(64 / 16)  # 4 epochs of 16 steps, one second an epoch
+
+
+def test_the_plan_counts_the_steps_of_an_epoch_of_a_text_task_from_its_loader(tmp_path):
+    """A text task has no n_train: its epoch length is the labeled split's, read from the data loader.
+    (The sst2 cpu plan once timed 1,000 epochs for a 1,000-step budget: 113 hours instead of about 2.)"""
+    from bench.plan import build_plan, probe_epoch
+
+    folder = make_dataset(tmp_path / "data", "jsonl", sizes=(300, 40, 40))
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        task="text-classification",
+        max_epochs=1000,
+        max_steps=100,
+        eval_every_steps=10,
+        search_space={"batch_size": {"type": "categorical", "choices": [32]}},
+        fixed={"data_dir": str(folder), "hidden": 8, "embedding_size": 4, **LOCAL},
+    )
+    spec = load_sweep("text-classification", "test", path)
+    epoch = probe_epoch(spec, spec.studies[0])
+    assert epoch.steps == 10 and epoch.seconds > 0  # 300 rows in batches of 32
+    plans = build_plan(
+        spec,
+        f"sqlite:///{tmp_path / 'none.db'}",
+        epoch_probe=lambda s, k: epoch,
+        overhead_probe=lambda s, k, e: 0.0,
+    )
+    assert plans[0].seconds_per_run == pytest.approx(10 * epoch.seconds)  # 100 steps: 10 epochs, not 1,000
