@@ -101,8 +101,14 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> 
 
 @dataclass(frozen=True)
 class EpochCost:
-    seconds: float  # one epoch: its training steps plus a forward pass over validation
+    step_seconds: float  # one training step
     steps: int  # training steps (batches) in one epoch
+    validation_seconds: float  # one forward pass over the validation split
+
+    @property
+    def seconds(self) -> float:
+        """One epoch validated at its end (an epoch budget)."""
+        return self.step_seconds * self.steps + self.validation_seconds
 
 
 def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
@@ -145,7 +151,7 @@ def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
             timed += time.perf_counter() - start
     per_step = timed / max(steps - 1, 1)
     # A validation batch is a forward pass only: about a third of a training step.
-    return EpochCost(per_step * (len(train_loader) + len(val_loader) / 3), len(train_loader))
+    return EpochCost(per_step, len(train_loader), per_step * len(val_loader) / 3)
 
 
 def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, int]:
@@ -172,18 +178,20 @@ def build_plan(
             epoch = epoch_probe(spec, key)
             if overhead is None:
                 overhead = overhead_probe(spec, key, epoch.seconds)
-            seconds = overhead + epoch.seconds * budget_epochs(spec, epoch.steps)
+            seconds = overhead + training_seconds(spec, epoch)
         plans.append(StudyPlan(key, trials, finals, seconds))
     return plans
 
 
-def budget_epochs(spec: SweepSpec, steps_per_epoch: int) -> float:
-    """Epochs a run trains at most: max_epochs, or max_steps / (steps an epoch) when a step budget ends
-    it sooner. The steps an epoch has come from the probe's own data loader, so a text task's labeled
-    subset counts as a generated task's n_train does."""
+def training_seconds(spec: SweepSpec, epoch: EpochCost) -> float:
+    """Seconds a run trains at most: max_epochs epochs validated at each end; or, with a step budget,
+    max_steps steps (fewer if max_epochs ends it sooner) validated every eval_every_steps. The steps an
+    epoch has come from the probe's own data loader, so a text task's labeled subset counts as a
+    generated task's n_train does; and a small subset's many short epochs are not each validated."""
     if not spec.max_steps:
-        return spec.max_epochs
-    return min(spec.max_epochs, spec.max_steps / max(steps_per_epoch, 1))
+        return spec.max_epochs * epoch.seconds
+    steps = min(spec.max_steps, spec.max_epochs * epoch.steps)
+    return steps * epoch.step_seconds + (steps / spec.eval_every_steps) * epoch.validation_seconds
 
 
 def format_plan(spec: SweepSpec, plans: list[StudyPlan], load: float | None) -> str:

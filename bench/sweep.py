@@ -745,10 +745,10 @@ def format_summary(rows: list[dict], metric: str = "test/loss") -> str:
     for r in rows:
         best = "-" if r["best_val"] is None else f"{r['best_val']:.4f}"
         test = "-" if r["test_mean"] is None else f"{r['test_mean']:.4f} ± {r['test_std']:.4f} (n={r['seeds']})"
-        test += f" +{r['diverged']} diverged" if r.get("diverged") else ""
+        diverged = f"  +{r['diverged']} diverged final(s)" if r.get("diverged") else ""  # last: columns stay put
         trials = f"{r['complete']}/{r['pruned']}/{r['failed']}"
         lines.append(
             f"{r['variant']:<{width}}{r['cell']:<6}{trials:>14}"
-            f"{best:>11}{test:>26}{'-' if r['baseline'] is None else format(r['baseline'], '.4f'):>10}"
+            f"{best:>11}{test:>26}{'-' if r['baseline'] is None else format(r['baseline'], '.4f'):>10}{diverged}"
         )
     return "\n".join(lines)

@@ -242,7 +242,7 @@ def test_plan_estimate_is_runs_times_probed_seconds(tmp_path):
     plans = build_plan(
         spec,
         f"sqlite:///{tmp_path / 'none.db'}",
-        epoch_probe=lambda spec, key: EpochCost(seconds=2.0, steps=10),
+        epoch_probe=lambda spec, key: EpochCost(step_seconds=0.15, steps=10, validation_seconds=0.5),
         overhead_probe=lambda spec, key, epoch: 1.0,
     )
     assert [p.seconds_per_run for p in plans] == [9.0, 9.0]  # 1 s fixed + 4 epochs x 2 s

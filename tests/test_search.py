@@ -237,10 +237,11 @@ def test_the_plan_times_a_step_budget_not_the_capping_epochs(tmp_path):
     plans = build_plan(
         spec,
         f"sqlite:///{tmp_path / 'none.db'}",
-        epoch_probe=lambda s, k: EpochCost(seconds=1.0, steps=16),
+        epoch_probe=lambda s, k: EpochCost(step_seconds=0.1, steps=16, validation_seconds=2.0),
         overhead_probe=lambda s, k, e: 0.0,
     )
-    assert plans[0].seconds_per_run == pytest.approx(64 / 16)  # 4 epochs of 16 steps, one second an epoch
+    # 64 steps of 0.1 s, validated every 8 steps (not at each of the 4 epochs' ends): 6.4 s + 8 x 2 s
+    assert plans[0].seconds_per_run == pytest.approx(6.4 + 16.0)
 
 
 def test_the_plan_counts_the_steps_of_an_epoch_of_a_text_task_from_its_loader(tmp_path):
@@ -260,11 +261,12 @@ def test_the_plan_counts_the_steps_of_an_epoch_of_a_text_task_from_its_loader(tm
     )
     spec = load_sweep("text-classification", "test", path)
     epoch = probe_epoch(spec, spec.studies[0])
-    assert epoch.steps == 10 and epoch.seconds > 0  # 300 rows in batches of 32
+    assert epoch.steps == 10 and epoch.step_seconds > 0 and epoch.validation_seconds > 0  # 300 rows, batches of 32
     plans = build_plan(
         spec,
         f"sqlite:///{tmp_path / 'none.db'}",
         epoch_probe=lambda s, k: epoch,
         overhead_probe=lambda s, k, e: 0.0,
     )
-    assert plans[0].seconds_per_run == pytest.approx(10 * epoch.seconds)  # 100 steps: 10 epochs, not 1,000
+    # 100 steps (10 epochs, not 1,000), validated every 10 steps
+    assert plans[0].seconds_per_run == pytest.approx(100 * epoch.step_seconds + 10 * epoch.validation_seconds)

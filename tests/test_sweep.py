@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from bench import tracking
-from bench.sweep import make_storage, run_sweep, study_name
+from bench.sweep import format_summary, make_storage, run_sweep, study_name
 from bench.sweep_config import StudyKey, load_sweep
 from tests.sweep_helpers import start_worker, sweep_command, worker_env, write_sweep
 
@@ -127,6 +127,9 @@ def test_a_diverging_final_seed_is_done_counted_as_diverged_and_the_sweep_finish
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     rows = run_sweep(spec, url, show_progress=False)
     assert (rows[0]["seeds"], rows[0]["diverged"]) == (1, 1)
+    header, line = format_summary(rows).splitlines()
+    assert line.endswith("  +1 diverged final(s)")  # after the last column, which stays under its header
+    assert len(line.removesuffix("  +1 diverged final(s)")) == len(header)
     final = optuna.load_study(
         study_name=study_name(spec, StudyKey("simple", "rnn"), "final"), storage=make_storage(url)
     )
