@@ -147,15 +147,16 @@ def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bo
     counts = np.bincount(labels, minlength=CLASSES)
     shares = counts[counts > 0] / counts.sum()
     test_labels = dataset_arrays(arrays["test"].select_columns(["targets"]))["targets"]
+    validation_labels = dataset_arrays(arrays["validation"].select_columns(["targets"]))["targets"]
     return TaskData(
         splits=arrays,
         input_size=settings["pixels_per_step"],
         output_size=CLASSES,
         baseline=float(-(shares * np.log(shares)).sum()),
         extra={
-            "baseline/acc": float(
-                (test_labels == counts.argmax()).mean()
-            ),  # train majority, on test "data/train_examples": int(counts.sum()),
+            "baseline/acc": float((test_labels == counts.argmax()).mean()),  # train majority, on test
+            "baseline/val_acc": float((validation_labels == counts.argmax()).mean()),  # ... and on validation
+            "data/train_examples": int(counts.sum()),
             "data/steps": PIXELS // settings["pixels_per_step"],
         },
     )

@@ -209,13 +209,14 @@ def grid_order(grid: str) -> tuple:
 def backfill_left_baseline(task, runs: list) -> None:
     """Finished runs trained before `left_baseline_step` was logged get it from their validation
     history (one read per run), so every run in a report has it."""
-    baseline_key = Metric.baseline(task.monitor.removeprefix("val/"))
+    name = task.monitor.removeprefix("val/")
     for run in runs:
         metrics = run.data.metrics
-        if LEFT_BASELINE in metrics or baseline_key not in metrics or run.data.tags.get(Tag.STATE) != State.COMPLETE:
+        baseline = Metric.baseline_for_validation(metrics, name)
+        if LEFT_BASELINE in metrics or baseline is None or run.data.tags.get(Tag.STATE) != State.COMPLETE:
             continue
         history = [(m.step, m.value) for m in tracking.client().get_metric_history(run.info.run_id, task.monitor)]
-        metrics[LEFT_BASELINE] = left_baseline_step(history, metrics[baseline_key], task.monitor_mode == "max")
+        metrics[LEFT_BASELINE] = left_baseline_step(history, baseline, task.monitor_mode == "max")
 
 
 def metric_history(run_id: str, key: str) -> list[float]:

@@ -640,12 +640,14 @@ def load_text_classification(
     # The memoryless accuracy baseline: always predict the train-majority class, scored on test (its
     # train share, e.g. 0.522 on SST-2, overstates what that predictor gets on test, 0.499).
     majority = counts.most_common(1)[0][0]
-    test_labels = splits["test"]["label"]
+    test_labels, validation_labels = splits["test"]["label"], splits["validation"]["label"]
     prior_entropy = -sum(c / total * math.log(c / total) for c in counts.values())
     vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
     lengths = tokenized["train"]["length"]
     extra = {
         "baseline/acc": sum(label == majority for label in test_labels) / max(len(test_labels), 1),
+        # the same predictor on validation: what "has a run left the baseline?" compares validation with
+        "baseline/val_acc": sum(label == majority for label in validation_labels) / max(len(validation_labels), 1),
         "data/vocabulary": len(vocabulary),
         "data/truncated_share": sum(n >= settings["max_length"] for n in lengths) / len(lengths),
     }

@@ -89,6 +89,19 @@ class Metric:
         """The memoryless baseline of a metric, as logged next to it: baseline/loss, baseline/acc."""
         return f"baseline/{name}"
 
+    @staticmethod
+    def validation_baseline(name: str) -> str:
+        """The same baseline scored on the validation split (baseline/val_acc: the train-majority class
+        on validation), where it differs from test's."""
+        return f"baseline/val_{name}"
+
+    @staticmethod
+    def baseline_for_validation(metrics: dict, name: str) -> float | None:
+        """The baseline a run's validation history is judged against (has it left the baseline?): the
+        validation split's own where logged, else test's (the loss baseline, the train prior's entropy,
+        is one number for both; runs from before baseline/val_acc was logged)."""
+        return metrics.get(Metric.validation_baseline(name), metrics.get(Metric.baseline(name)))
+
 
 def safe_url(url: str) -> str:
     """A store URL without its password, for tags and messages. The password ends at the last '@'

@@ -390,8 +390,8 @@ def _fit_and_test(
             higher,
             early_stopped=early_stop.wait_count >= early_stop.patience,
             scale=1.0 if higher else baseline if baseline > 0 else None,
-            baseline={"baseline/loss": baseline, **datamodule.data.extra}.get(
-                tracking.Metric.baseline(task.monitor.removeprefix("val/"))
+            baseline=tracking.Metric.baseline_for_validation(
+                {"baseline/loss": baseline, **datamodule.data.extra}, task.monitor.removeprefix("val/")
             ),
         )
         final = {

@@ -35,6 +35,7 @@ def test_seq_mnist_reads_784_pixels_in_row_major_order(tmp_path):
     assert (arrays["targets"] == labels).all()
     assert data.input_size == 1 and data.output_size == 10 and data.extra["data/steps"] == 784
     assert data.extra["baseline/acc"] == pytest.approx(0.1, abs=0.05)
+    assert data.extra["baseline/val_acc"] == pytest.approx(0.1, abs=0.1) and data.extra["data/train_examples"] > 0
 
 
 def test_rows_per_step(tmp_path):

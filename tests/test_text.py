@@ -6,6 +6,7 @@ import torch
 
 from bench.cli import main
 from bench.config import resolve_config
+from bench.convergence import left_baseline_step
 from bench.data import BucketBatchSampler, TaskDataModule, TokenSequences
 from bench.errors import UserError
 from bench.models import RecurrentNet
@@ -289,10 +290,25 @@ def test_the_accuracy_baseline_is_the_train_majority_class_scored_on_test(tmp_pa
     train = [r for r in rows if r["stars"] == 1][:150] + [r for r in rows if r["stars"] == 0][:50]  # 75% class 1
     test = [r for r in rows if r["stars"] == 1][150:170] + [r for r in rows if r["stars"] == 0][50:110]  # 25%
     write_split(folder, "train", train, "parquet")
-    write_split(folder, "validation", train[:40], "parquet")
+    validation = [r for r in rows if r["stars"] == 1][170:180] + [r for r in rows if r["stars"] == 0][110:140]
+    write_split(folder, "validation", validation, "parquet")  # 25% class 1
     write_split(folder, "test", test, "parquet")
     data, _ = load(folder)
     assert data.extra["baseline/acc"] == pytest.approx(20 / 80)
+    # The same predictor on validation: what a run's validation accuracy must beat to have left the baseline
+    assert data.extra["baseline/val_acc"] == pytest.approx(10 / 40)
+
+
+def test_a_runs_validation_history_is_judged_against_the_validation_baseline():
+    from bench.tracking import Metric
+
+    logged = {"baseline/acc": 0.499, "baseline/val_acc": 0.509, "baseline/loss": 0.693}
+    assert Metric.baseline_for_validation(logged, "acc") == 0.509
+    assert Metric.baseline_for_validation({"baseline/acc": 0.499}, "acc") == 0.499  # runs from before it was logged
+    assert Metric.baseline_for_validation(logged, "loss") == 0.693  # the train prior's entropy: one for both
+    history = [(50, 0.505), (100, 0.512), (150, 0.530)]
+    # 0.512 is over test's 0.499 by more than a point, not over validation's 0.509: left at step 150
+    assert left_baseline_step(history, Metric.baseline_for_validation(logged, "acc"), higher_is_better=True) == 150
 
 
 def test_the_lm_corpus_drops_texts_of_the_labeled_test_split(tmp_path):
