@@ -493,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     console.quiet_libraries()
     if args.command in TRAINING_COMMANDS:
         interrupts.install()
+        from bench import tracking
+
+        tracking.git_commit()  # the version of the code this process loaded, before the worktree can move
     try:
         if args.command == "list":
             command_list(args)

@@ -6,6 +6,7 @@ Imports mlflow lazily; nothing here imports torch or Lightning.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -238,8 +239,11 @@ def hardware() -> str:
     return f"CPU {model}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
+@functools.cache
 def git_commit() -> str:
-    """The code version of a run: commit hash, with `-dirty` if the tree has local changes."""
+    """The code version of a run: commit hash, with `-dirty` if the tree has local changes. Read once per
+    process (the training commands read it at start): the code a process runs is the code it loaded,
+    even if the worktree moves on while it trains."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True

@@ -121,3 +121,28 @@ def test_a_step_budget_shows_progress_in_steps_not_against_the_epoch_cap(capsys)
     out = (captured.out + captured.err).replace("\r", "\n")
     assert "epoch 1 (step 1/12)" in out and "12/12 steps" in out, out
     assert "/1000" not in out, out
+
+
+def test_the_code_version_is_read_once_per_process_so_a_moving_worktree_does_not_relabel_runs(tmp_path, monkeypatch):
+    """A reference sweep runs from a worktree that may be checked out forward while it trains: its runs
+    keep the commit whose code the process loaded."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True
+        )
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("a")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "first")
+    monkeypatch.setattr(tracking, "ROOT", tmp_path)
+    tracking.git_commit.cache_clear()
+    try:
+        loaded = tracking.git_commit()
+        (tmp_path / "a.txt").write_text("b")
+        git("commit", "-q", "-am", "second")
+        assert tracking.git_commit() == loaded and not loaded.endswith("-dirty")
+    finally:
+        tracking.git_commit.cache_clear()  # the other tests read this repository's version again
