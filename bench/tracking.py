@@ -284,6 +284,14 @@ def tracked_run(
         close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(error))
         raise
     except BaseException as error:
+        if interrupts.received() is not None:
+            # Our signal, turned into a library's own exception while our handler held it back (a
+            # database call): Lightning raises SIGTERMException, a SystemExit, at its next batch.
+            interrupts.release(error)
+            close_run(
+                run_id, "KILLED", State.INTERRUPTED, interrupted_reason(interrupts.Interrupted(interrupts.received()))
+            )
+            raise
         with contextlib.suppress(Exception):
             client().log_text(run_id, traceback.format_exc(), "traceback.txt")
         close_run(run_id, "FAILED", State.FAILED, failure_reason(error))

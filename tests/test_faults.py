@@ -274,6 +274,28 @@ def test_sigterm_inside_a_tracked_run_closes_it_as_killed(shared_store):
     assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
 
 
+def test_a_signal_a_library_turned_into_its_own_exception_still_closes_the_run_as_interrupted(
+    shared_store, monkeypatch
+):
+    """The CI failure: SIGTERM landed inside a database call, so our handler held it back; Lightning's own
+    handler meanwhile raised SIGTERMException (a SystemExit) at its next batch. The run was closed as
+    FAILED and the command said "0 open MLflow run(s) closed as KILLED"."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from bench import interrupts
+
+    monkeypatch.setitem(interrupts._state, "received", signal.SIGTERM)  # received, still held back
+    monkeypatch.setitem(interrupts._state, "cleaning", False)
+    monkeypatch.setattr(tracking, "_interrupted_here", set())
+    with pytest.raises(SIGTERMException):
+        with tracking.tracked_run("adding", "lightning-sigterm", {"stage": "test"}) as run_id:
+            raise SIGTERMException()
+    run = tracking.client().get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
+    assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
+    assert tracking.close_open_runs("interrupted by SIGTERM") == 1  # what the command's last line counts
+
+
 def test_an_interrupt_while_a_store_query_reads_rows_leaves_no_lock_for_the_clean_up(shared_store, monkeypatch):
     # The CI failure: SIGINT landed after MLflow's SELECT had run and before its rows were read (in
     # SQLAlchemy's row-processor set-up); the open cursor, kept alive by the traceback, held SQLite's
