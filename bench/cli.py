@@ -516,8 +516,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, interrupts.Interrupted) as error:
-        signum = error.signum if isinstance(error, interrupts.Interrupted) else 2
+    except BaseException as error:
+        interrupt = interrupts.interruption(error)
+        if interrupt is None:
+            raise
+        signum = interrupt.signum if isinstance(interrupt, interrupts.Interrupted) else 2
         name = "SIGINT" if signum == 2 else "SIGTERM"
         closed = close_interrupted(error)
         print(

@@ -279,18 +279,11 @@ def tracked_run(
     except finished_on as error:
         close_run(run_id, "FINISHED", State.PRUNED, str(error))
         raise
-    except (KeyboardInterrupt, interrupts.Interrupted) as error:
-        interrupts.release(error)  # an interrupted query's cursor would keep the store locked
-        close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(error))
-        raise
     except BaseException as error:
-        if interrupts.received() is not None:
-            # Our signal, turned into a library's own exception while our handler held it back (a
-            # database call): Lightning raises SIGTERMException, a SystemExit, at its next batch.
-            interrupts.release(error)
-            close_run(
-                run_id, "KILLED", State.INTERRUPTED, interrupted_reason(interrupts.Interrupted(interrupts.received()))
-            )
+        interrupt = interrupts.interruption(error)
+        if interrupt is not None:
+            interrupts.release(error)  # an interrupted query's cursor would keep the store locked
+            close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(interrupt))
             raise
         with contextlib.suppress(Exception):
             client().log_text(run_id, traceback.format_exc(), "traceback.txt")
@@ -405,7 +398,7 @@ def close_interrupted(error: BaseException) -> int:
     """The clean-up after SIGINT/SIGTERM: free what the interrupted code held (an open cursor keeps the
     store locked), then close this process's open runs as KILLED. Returns how many it closed."""
     interrupts.release(error)
-    return close_open_runs(interrupted_reason(error))
+    return close_open_runs(interrupted_reason(interrupts.interruption(error) or error))
 
 
 def close_open_runs(reason: str) -> int:

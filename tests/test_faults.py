@@ -294,6 +294,22 @@ def test_a_signal_a_library_turned_into_its_own_exception_still_closes_the_run_a
     assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
     assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
     assert tracking.close_open_runs("interrupted by SIGTERM") == 1  # what the command's last line counts
+    found = interrupts.interruption(SIGTERMException())  # the sweep's and the command's handlers ask this
+    assert isinstance(found, interrupts.Interrupted) and found.exit_code == 143
+
+
+def test_a_command_whose_signal_a_library_turned_into_its_own_exception_exits_128_plus_signal(monkeypatch, capsys):
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from bench import cli, interrupts
+
+    def lightning_exits(args):
+        interrupts._state["received"] = signal.SIGTERM  # (the fixture resets it)
+        raise SIGTERMException()
+
+    monkeypatch.setattr(cli, "command_list", lightning_exits)
+    assert cli.main(["list"]) == 143
+    assert "interrupted by SIGTERM" in capsys.readouterr().err
 
 
 def test_an_interrupt_while_a_store_query_reads_rows_leaves_no_lock_for_the_clean_up(shared_store, monkeypatch):
