@@ -12,7 +12,7 @@ import numpy as np
 from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.synthetic import cached_split, dataset_arrays
-from bench.text import carve, check_splits, load_raw
+from bench.text import carve, check_splits, load_raw, majority_baselines
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -154,8 +154,7 @@ def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bo
         output_size=CLASSES,
         baseline=float(-(shares * np.log(shares)).sum()),
         extra={
-            "baseline/acc": float((test_labels == counts.argmax()).mean()),  # train majority, on test
-            "baseline/val_acc": float((validation_labels == counts.argmax()).mean()),  # ... and on validation
+            **majority_baselines(labels.tolist(), validation_labels.tolist(), test_labels.tolist()),
             "data/train_examples": int(counts.sum()),
             "data/steps": PIXELS // settings["pixels_per_step"],
         },
