@@ -608,8 +608,11 @@ def data_lines(runs: list, dataset: str | None) -> list[str]:
         return sorted({r.data.tags[tag] for r in runs if r.data.tags.get(tag)})
 
     lines = [f"- **Dataset**: `{dataset}`"] if dataset else []
-    if values(Tag.DATA_LAYOUT):
-        lines.append(f"- **Splits**: {'; '.join(values(Tag.DATA_LAYOUT))}")
+    # One layout per study ("splits as given", "...; a stratified subset of 500 training rows"): each
+    # part once, so a grid over train_subset does not repeat the common part per study.
+    layouts = dict.fromkeys(part for layout in values(Tag.DATA_LAYOUT) for part in layout.split("; "))
+    if layouts:
+        lines.append(f"- **Splits**: {'; '.join(layouts)}")
     if values(Tag.LABEL_MAP):
         lines.append(f"- **Labels** (name:id): {'; '.join(values(Tag.LABEL_MAP))}")
     return lines

@@ -156,3 +156,20 @@ def test_compute_time_counts_parallel_workers_once_and_skips_pauses_between_sitt
     ]
     assert compute_time(runs) == (200.0, 250.0, 3)
     assert compute_text(*compute_time(runs)).startswith("3:20 of wall time while a run trained")
+
+
+def test_the_splits_line_names_each_layout_part_once_across_a_grid_of_subsets():
+    # sst2's reference said "splits as given" once per study of its train_subset grid
+    from types import SimpleNamespace
+
+    from bench.report import data_lines
+
+    def run(layout):
+        return SimpleNamespace(data=SimpleNamespace(tags={tracking.Tag.DATA_LAYOUT: layout}))
+
+    given = "train, validation, test splits as given"
+    runs = [run(given), run(f"{given}; a stratified subset of 500 training rows"), run(given)]
+    runs.append(run(f"{given}; a stratified subset of 2000 training rows"))
+    (line,) = data_lines(runs, None)
+    assert line.count(given) == 1
+    assert "subset of 500 training rows" in line and "subset of 2000 training rows" in line
