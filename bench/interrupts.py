@@ -77,10 +77,10 @@ def deliver(signum: int) -> NoReturn:
 
 
 def unsafe(frame) -> bool:
-    """Raising here would break what is running: our critical section, a finalizer, or a database
-    call (a query interrupted between its execution and its rows kept SQLite locked, and libraries
+    """Raising here would break what is running: our critical section, a finalizer, an import, or a
+    database call (a query interrupted between its execution and its rows kept SQLite locked, and libraries
     that catch BaseException then committed a half-done session)."""
-    return bool(_state["critical"] or _state["database"] or inside_finalizer(frame))
+    return bool(_state["critical"] or _state["database"] or inside_finalizer_or_import(frame))
 
 
 def hold_back() -> None:
@@ -95,7 +95,7 @@ def _alarm(signum: int, frame) -> None:
     if _state["pending"] is None or _state["cleaning"]:
         return
     waited = time.monotonic() - _state["pending_since"]
-    if _state["critical"] or inside_finalizer(frame) or (_state["database"] and waited < MAX_DATABASE_WAIT):
+    if _state["critical"] or inside_finalizer_or_import(frame) or (_state["database"] and waited < MAX_DATABASE_WAIT):
         signal.setitimer(signal.ITIMER_REAL, POLL_SECONDS)
         return
     deliver(_state["pending"])
@@ -137,12 +137,20 @@ def _unraisable(hook):
     return handle
 
 
-def inside_finalizer(frame) -> bool:
-    """True while Python runs a `__del__` (e.g. a database cursor or connection collected by the garbage
-    collector): an exception raised there is printed as "Exception ignored" and dropped, so the
-    interrupt would be lost and the half-finished clean-up could leave the store locked."""
+def inside_finalizer_or_import(frame) -> bool:
+    """True while Python runs a `__del__` or imports a module.
+
+    A finalizer (e.g. a database cursor or connection collected by the garbage collector): an exception
+    raised there is printed as "Exception ignored" and dropped, so the interrupt would be lost and the
+    half-finished clean-up could leave the store locked.
+    An import: torch runs module code from C++ while it loads (`torch/autograd/__init__.py` under
+    pybind11), and a Python exception raised there cannot cross C++: the process aborted (exit -6,
+    "terminate called after throwing an instance of 'pybind11::error_already_set'"; seen once in the
+    SIGINT fault injection, the signal landing while the first trial imported Lightning). An import
+    takes seconds at most; the interrupt is raised when it is done."""
     while frame is not None:
-        if frame.f_code.co_name == "__del__":
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename.startswith("<frozen importlib._bootstrap"):
             return True
         frame = frame.f_back
     return False

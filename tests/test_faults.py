@@ -579,3 +579,30 @@ def test_a_signal_during_pretrain_embeddings_closes_its_run_as_killed_and_exits_
     ), err
     (run,) = all_runs("next-word")
     assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
+
+
+def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path, monkeypatch):
+    """The SIGINT fault injection once aborted a sweep (exit -6): the signal landed while torch ran module
+    code from C++ during `import lightning`, and our exception could not cross C++ (pybind11)."""
+    from bench import interrupts
+
+    saved = {signum: signal.getsignal(signum) for signum in (*interrupts.SIGNALS, signal.SIGALRM)}
+    (tmp_path / "module_being_imported.py").write_text(
+        "import signal, sys\n"
+        "from bench import interrupts\n"
+        "interrupts._handler(signal.SIGINT, sys._getframe())  # as if SIGINT arrived here\n"
+        "HELD = interrupts._state['pending']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    interrupts.install()
+    try:
+        with pytest.raises(interrupts.Interrupted) as raised:
+            __import__("module_being_imported")
+            time.sleep(5)  # the held-back interrupt is raised at the next safe moment (SIGALRM poll)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert raised.value.exit_code == 130
+    module = sys.modules.pop("module_being_imported")  # the import finished
+    assert module.HELD == signal.SIGINT
