@@ -128,38 +128,35 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
 
     if threads:
         torch.set_num_threads(threads)
-    if interrupts.received() is not None:
-        # A pool process outlives the job it was interrupted in (the pool sends the interrupt back as
-        # that job's result) and would take the next queued job: it must not start one.
-        raise interrupts.Interrupted(interrupts.received())
-    config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
-    tags = {
-        Tag.STAGE: Stage.HORIZON,
-        Tag.HORIZON_PROFILE: spec.profile,
-        Tag.HORIZON_SPEC: spec.fingerprint,
-        Tag.ARM: job.arm.label,
-        Tag.ABLATION: job.arm.ablation,
-        Tag.HORIZON_AXIS: spec.axis,
-        Tag.HORIZON_VALUE: job.value,
-        Tag.HORIZON_MARGIN: spec.margin,
-        Tag.CONFIG_SOURCE: job.source,
-    }
-    try:
-        train(
-            config,
-            run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
-            tags=tags,
-            progress=False,
-            finished_on=(DivergedError,),
-            on_progress=on_progress,
-        )
-    except DivergedError:
-        return "diverged"
-    except (KeyboardInterrupt, interrupts.Interrupted, UserError):
-        raise
-    except Exception:  # recorded in MLflow (FAILED, with its traceback); the grid goes on
-        return "failed"
-    return "complete"
+    with interrupts.job():  # a pool process interrupted earlier (in a job or between jobs) starts none
+        config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
+        tags = {
+            Tag.STAGE: Stage.HORIZON,
+            Tag.HORIZON_PROFILE: spec.profile,
+            Tag.HORIZON_SPEC: spec.fingerprint,
+            Tag.ARM: job.arm.label,
+            Tag.ABLATION: job.arm.ablation,
+            Tag.HORIZON_AXIS: spec.axis,
+            Tag.HORIZON_VALUE: job.value,
+            Tag.HORIZON_MARGIN: spec.margin,
+            Tag.CONFIG_SOURCE: job.source,
+        }
+        try:
+            train(
+                config,
+                run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
+                tags=tags,
+                progress=False,
+                finished_on=(DivergedError,),
+                on_progress=on_progress,
+            )
+        except DivergedError:
+            return "diverged"
+        except (KeyboardInterrupt, interrupts.Interrupted, UserError):
+            raise
+        except Exception:  # recorded in MLflow (FAILED, with its traceback); the grid goes on
+            return "failed"
+        return "complete"
 
 
 def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool = True) -> dict[str, int]:
@@ -203,7 +200,7 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
             pool = ProcessPoolExecutor(
                 max_workers=jobs,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=interrupts.install,  # once per process: it remembers an interrupt across jobs
+                initializer=interrupts.install_in_pool_worker,  # once per process: it remembers an interrupt across jobs
             )
             try:
                 futures = [pool.submit(run_job, spec, job, threads) for job in pending]

@@ -29,6 +29,7 @@ _state = {
     "pending_since": None,
     "received": None,
     "cleaning": False,
+    "between_jobs": False,  # a worker pool's process waiting for its next job (`install_in_pool_worker`)
 }
 POLL_SECONDS = 0.05  # how often a held-back interrupt looks for a safe moment (SIGALRM)
 MAX_DATABASE_WAIT = 30.0  # longer than SQLite's 20 s busy wait: then raise even inside a database call
@@ -56,6 +57,9 @@ class Interrupted(BaseException):
 def _handler(signum: int, frame) -> None:
     if _state["cleaning"]:
         return  # already stopping: a second Ctrl-C must not cut the clean-up short
+    if _state["between_jobs"]:  # a pool process between jobs: remember it, refuse the next job (`job`)
+        _state["received"] = _state["received"] or signum
+        return
     if _state["received"] is None:
         _state["received"] = signum
     elif _state["pending"] is not None and not _state["critical"]:
@@ -226,6 +230,28 @@ def install() -> None:
     if not _state["installed"]:
         sys.unraisablehook = _unraisable(sys.unraisablehook)
     _state.update(installed=True, received=None, pending=None, pending_since=None, critical=0, cleaning=False)
+
+
+def install_in_pool_worker() -> None:
+    """A worker pool's process (the pool's `initializer`): like `install`, but between jobs a signal is
+    only remembered. Raised in the pool's own loop, it printed a traceback and broke the pool (which
+    then terminates the other processes, one perhaps still closing its run); remembered, it makes the
+    process refuse its next job (`job`), and the pool's shutdown ends the process."""
+    install()
+    _state["between_jobs"] = True
+
+
+@contextlib.contextmanager
+def job() -> Iterator[None]:
+    """One job of a pool process: a signal received before it refuses it (the pool sends the interrupt
+    back as the job's result), one received during it is raised in it."""
+    if _state["received"] is not None:
+        raise Interrupted(_state["received"])
+    previous, _state["between_jobs"] = _state["between_jobs"], False
+    try:
+        yield
+    finally:
+        _state["between_jobs"] = previous
 
 
 def received() -> int | None:

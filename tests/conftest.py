@@ -32,7 +32,7 @@ def fresh_interrupt_state():
     yield
     if "bench.interrupts" in sys.modules:
         sys.modules["bench.interrupts"]._state.update(
-            received=None, pending=None, pending_since=None, critical=0, cleaning=False
+            received=None, pending=None, pending_since=None, critical=0, cleaning=False, between_jobs=False
         )
 
 

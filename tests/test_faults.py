@@ -606,3 +606,43 @@ def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path, m
     assert raised.value.exit_code == 130
     module = sys.modules.pop("module_being_imported")  # the import finished
     assert module.HELD == signal.SIGINT
+
+
+POOL_SCRIPT = """
+import multiprocessing, os, signal, time
+from concurrent.futures import ProcessPoolExecutor
+from bench import interrupts
+
+def job(seconds):
+    with interrupts.job():
+        time.sleep(seconds)
+        return os.getpid()
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=interrupts.install_in_pool_worker)
+    assert pool.submit(job, 0).result()
+    processes = list(pool._processes.values())
+    for process in processes:  # every pool process is between jobs now (Ctrl-C reaches the whole group)
+        os.kill(process.pid, signal.SIGINT)
+    time.sleep(1)
+    try:
+        pool.submit(job, 0).result()
+        print("ran")
+    except interrupts.Interrupted:
+        print("refused")
+    pool.shutdown()
+    print("alive", sum(process.is_alive() for process in processes))
+"""
+
+
+def test_a_signal_to_a_pool_process_between_jobs_refuses_its_next_job_without_a_traceback(tmp_path):
+    # A horizon with --jobs 2: Ctrl-C reaches an idle pool process too; raised in the pool's own loop it
+    # printed a traceback and broke the pool (which then terminates the process still closing its run).
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["refused", "alive", "0"], done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
