@@ -230,7 +230,7 @@ class Worker:
         if run_id:
             check_same_store(study)
             try:
-                tracking.adopt_run(run_id)
+                tracking.adopt_run(run_id, self.plan_tags())  # this sitting's plan (a grid may have shrunk)
             except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
                 raise UserError(
                     f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
@@ -242,6 +242,13 @@ class Worker:
             if study.user_attrs.get("mlflow_parent_run_id"):
                 return self.parent_run(study, key)
             return self.create_parent_run(study, key)
+
+    def plan_tags(self) -> dict[str, str]:
+        """Every study this sitting plans, for the report's Status section."""
+        return {
+            T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies]),
+            T.SWEEP_STUDIES_AT: f"{time.time():.0f}",
+        }
 
     def create_parent_run(self, study: optuna.Study, key: StudyKey) -> str:
         run_id = tracking.open_parent_run(
@@ -259,7 +266,7 @@ class Worker:
                 T.OPTUNA_VERSION: optuna.__version__,
                 T.GIT_COMMIT: tracking.git_commit(),
                 T.SWEEP_FILE: str(self.spec.path),
-                T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies]),
+                **self.plan_tags(),
             },
             params={
                 "trials": self.spec.trials,

@@ -54,6 +54,7 @@ class Tag:
     # who owns a RUNNING run: its process (host, pid, the pid's start time) and, on a shared server, a heartbeat
     HOST, PID, PID_STARTED, HEARTBEAT = "host", "pid", "pid_started", "heartbeat"
     SWEEP_STUDIES = "sweep_studies"  # a parent run: every study of its sweep (JSON list), started or not
+    SWEEP_STUDIES_AT = "sweep_studies_at"  # when that list was recorded (unix seconds): a resume re-records it
     EMBEDDING_SOURCE_RUN = "embedding_source_run"  # runs with embedding_vectors=lm:...: the pretraining run used
     DATASET = "dataset"  # the user's own data: its name (also in the experiment's name)
     FOLD, FOLDS = "fold", "folds"  # cross-validation: this run's fold, of how many
@@ -359,9 +360,9 @@ def open_run(experiment_id: str, run_name: str, tags: dict) -> str:
     return run_id
 
 
-def adopt_run(run_id: str) -> None:
+def adopt_run(run_id: str, tags: dict | None = None) -> None:
     """Take over a run another process opened (a study's parent run, shared by workers): reopen it if
-    an interrupt or a dead owner closed it, and record this process as its owner."""
+    an interrupt or a dead owner closed it, and record this process as its owner (and `tags`)."""
     mlflow_client = client()
     with interrupts.deferred():
         status = mlflow_client.get_run(run_id).info.status
@@ -369,7 +370,8 @@ def adopt_run(run_id: str) -> None:
             return  # its sweep is complete: nothing left to own
         if status != "RUNNING":
             mlflow_client.update_run(run_id, status="RUNNING")
-        for key, value in {**owner_tags(), Tag.STATE: State.RUNNING, Tag.HEARTBEAT: f"{time.time():.0f}"}.items():
+        own = {**owner_tags(), Tag.STATE: State.RUNNING, Tag.HEARTBEAT: f"{time.time():.0f}", **(tags or {})}
+        for key, value in own.items():
             mlflow_client.set_tag(run_id, key, value)
         _open_runs.add(run_id)
     _start_heartbeat()

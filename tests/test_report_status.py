@@ -17,13 +17,16 @@ from bench.tracking import Tag
 
 def run(state: str = "complete", tags: dict | None = None, params: dict | None = None):
     return SimpleNamespace(
-        info=SimpleNamespace(status="FINISHED"),
+        info=SimpleNamespace(status="FINISHED", start_time=0),
         data=SimpleNamespace(tags={Tag.STATE: state, **(tags or {})}, params=params or {}),
     )
 
 
-def study(variant: str, cell: str, trials: int, finals: int, plan: list[str] | None = None) -> StudyResults:
-    parent = run("", {Tag.SWEEP_STUDIES: json.dumps(plan)} if plan else {}, {"trials": "3", "final_seeds": "[0, 1]"})
+def study(
+    variant: str, cell: str, trials: int, finals: int, plan: list[str] | None = None, planned_at: int = 0
+) -> StudyResults:
+    tags = {Tag.SWEEP_STUDIES: json.dumps(plan), Tag.SWEEP_STUDIES_AT: str(planned_at)} if plan else {}
+    parent = run("", tags, {"trials": "3", "final_seeds": "[0, 1]"})
     return StudyResults(
         f"t:smoke:{variant}:{cell}",
         variant,
@@ -45,6 +48,18 @@ def test_status_lists_planned_studies_not_started_with_the_planned_totals():
     assert "| simple/gru | running | 1/3 trials, 0/2 final seeds |" in text
     assert "| stacked/rnn | not started | 0/3 trials, 0/2 final seeds |" in text
     assert "| stacked/gru | not started |" in text
+
+
+def test_status_follows_the_latest_sitting_s_plan_when_a_resume_shrank_the_grid():
+    # The IMDB reference: its first sitting planned 3 subset sizes, the resume 2; the report said
+    # "Incomplete: 8 of 12 planned studies" for a finished sweep.
+    first, resumed = ["simple/rnn", "simple/gru", "stacked/rnn"], ["simple/rnn", "simple/gru"]
+    studies = [
+        study("simple", "rnn", 3, 2, first, planned_at=100),
+        study("simple", "gru", 3, 2, resumed, planned_at=200),
+    ]
+    lines, incomplete = sweep_status(studies)
+    assert not incomplete and "Complete: all 2 planned studies" in "\n".join(lines)
 
 
 def test_status_of_a_finished_sweep_is_one_line():
