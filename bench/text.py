@@ -15,7 +15,7 @@ from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
 from bench.registry import MetricSpec, TaskData, TaskSpec
-from bench.tracking import Tag
+from bench.tracking import Metric, Tag
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -635,7 +635,7 @@ def majority_baselines(train_labels, validation_labels, test_labels) -> dict[str
         labels = list(labels)
         return sum(label == majority for label in labels) / max(len(labels), 1)
 
-    return {"baseline/acc": share(test_labels), "baseline/val_acc": share(validation_labels)}
+    return {Metric.baseline("acc"): share(test_labels), Metric.validation_baseline("acc"): share(validation_labels)}
 
 
 def load_text_classification(
