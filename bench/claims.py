@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.cells import reference_cell
+
 SUPPORTED, NOT_SUPPORTED, BUDGET_LIMITED = "supported", "not supported", "budget-limited"
 INCONCLUSIVE, NOT_TESTED = "inconclusive", "not tested"
 WORDS = {
@@ -63,7 +65,7 @@ def parameter_count_verdict() -> dict:
         input_size=inputs,
         output_size=1,
         output_kind="per-sequence",
-        cell="rnn",
+        cell=reference_cell(),
         hidden=hidden,
         embedding_size=inputs,
     )

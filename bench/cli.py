@@ -10,9 +10,9 @@ import os
 import sys
 
 from bench import console, interrupts
+from bench.cells import CELLS, DEFAULT_CELL, GROUPS
 from bench.config import RunConfig
 from bench.errors import UserError
-from bench.variants import CELLS
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pretrain-embeddings", parents=[common], help="train a next-word LM and export its embeddings"
     )
     pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
-    pretrain.add_argument("--cell", default="lstm")
+    pretrain.add_argument("--cell", default=DEFAULT_CELL)
     pretrain.add_argument("--no-progress", action="store_true")
     pretrain.add_argument("overrides", nargs="*", metavar="key=value")
 
@@ -121,7 +121,7 @@ def overrides_of(args: argparse.Namespace) -> dict[str, str]:
 def command_list(args: argparse.Namespace) -> None:
     from bench.config import GENERAL_KEYS
     from bench.registry import all_tasks
-    from bench.variants import CELLS, VARIANT_HELP
+    from bench.variants import VARIANT_HELP
 
     if args.task:
         command_list_task(args.task)
@@ -134,7 +134,11 @@ def command_list(args: argparse.Namespace) -> None:
     print("variants:")
     for name, text in VARIANT_HELP.items():
         print(f"  {name:<22} {text}")
-    print(f"cells: {', '.join(CELLS)}")
+    print("cells:")
+    for name, cell in CELLS.items():
+        groups = f" [{', '.join(cell.groups)}]" if cell.groups else ""
+        print(f"  {name:<22} {cell.recurrence} ({cell.citation}){groups}")
+    print(f"  groups a sweep or horizon file may name: {', '.join(GROUPS)}")
     print("knobs (key=value), suite defaults: " + " ".join(f"{k}={getattr(RunConfig, k)}" for k in GENERAL_KEYS))
     print("a task may change some of them: `make list TASK=<task>` shows what it runs with by default")
 

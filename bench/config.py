@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.cells import ACTIVATIONS, CELLS, DEFAULT_CELL, INITS, network_parameters
 from bench.errors import UserError
 from bench.registry import get_task
-from bench.variants import ACTIVATIONS, CELL_SPECS, CELLS, INITS, VARIANTS, apply_variant
+from bench.variants import VARIANTS, apply_variant
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -28,7 +29,7 @@ class RunConfig:
     task: str
     variant: str = "simple"
     # network
-    cell: str = "lstm"  # rnn | lstm | gru (`make train` and `python -m bench train` alike)
+    cell: str = DEFAULT_CELL  # a name from bench/cells (`make list`)
     activation: str = "tanh"  # simple RNN only: tanh | relu | linear
     init: str = "default"  # simple RNN only: default | identity (W_hh = I, b = 0; with relu: IRNN, Le et al. 2015)
     layers: int = 1
@@ -74,7 +75,7 @@ class RunConfig:
 NOT_KNOBS = ("task_settings", "vectors_file")
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("task", "variant", *NOT_KNOBS))
 CHOICES = {
-    "cell": CELLS,
+    "cell": tuple(CELLS),
     "activation": ACTIVATIONS,
     "init": INITS,
     "precision": PRECISIONS,
@@ -169,16 +170,10 @@ def resolve_config(
     return config
 
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-
-
 def estimated_parameters(config: RunConfig) -> int:
     """The recurrent layers' parameter count (the bulk of the network), without building it."""
     directions = 2 if config.bidirectional else 1
-    gates, hidden = GATES.get(config.cell, 4), config.hidden
-    first = gates * hidden * (config.embedding_size + hidden + 2)
-    later = gates * hidden * (directions * hidden + hidden + 2)
-    return directions * (first + (config.layers - 1) * later)
+    return network_parameters(config.cell, config.embedding_size, config.hidden, config.layers, directions)
 
 
 def memory_bytes() -> int | None:
@@ -232,10 +227,10 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"dropout={config.dropout} is out of range: must be in [0, 1)")
     if config.variant == "stacked" and config.layers < 2:
         raise UserError(f"variant stacked needs layers >= 2 (got layers={config.layers})")
-    simple_cells = ", ".join(name for name, spec in CELL_SPECS.items() if spec.simple)
-    if config.activation != "tanh" and not CELL_SPECS[config.cell].simple:
+    simple_cells = ", ".join(name for name, spec in CELLS.items() if spec.simple_rnn)
+    if config.activation != "tanh" and not CELLS[config.cell].simple_rnn:
         raise UserError(f"activation={config.activation} applies to cell {simple_cells} only (cell is {config.cell})")
-    if config.init != "default" and not CELL_SPECS[config.cell].simple:
+    if config.init != "default" and not CELLS[config.cell].simple_rnn:
         raise UserError(f"init={config.init} applies to cell {simple_cells} only (cell is {config.cell})")
     if config.embedding_vectors.startswith("lm:"):  # lm:<corpus label>[@<pretraining run id>]
         label, _, run_id = config.embedding_vectors[3:].partition("@")

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Callable, TextIO
 
+from bench.cells import CELLS
+
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
 # (tests/test_cli.py checks that they import no torch or Lightning).
@@ -77,7 +79,7 @@ def config_block(config, origins: dict[str, str] | None = None, title: str | Non
     head = title or f"{config.task} · {config.variant} {config.cell}"
     lines = [f"{head} · seed {config.seed} (data seed {config.data_seed})"]
     network = ["layers", "bidirectional", "hidden", "embedding_size", "dropout", "pooling"]
-    if config.cell == "rnn":
+    if CELLS[config.cell].simple_rnn:
         network = ["activation", "init", *network]
     if config.embedding_vectors:
         network += ["embedding_vectors", "freeze_embedding"]

@@ -43,30 +43,31 @@ def input_jacobian_norms(recurrent: torch.nn.Module, inputs: torch.Tensor) -> to
 
 def state_gradient_norms(net, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> torch.Tensor:
     """Norm of dL/ds_t for every step t, averaged over the batch, where s_t is the whole recurrent
-    state after step t (every layer's h_t, and c_t for an LSTM) and L the loss at the last step.
+    state after step t (every layer's h_t, and what the cell carries besides, e.g. an LSTM's c_t) and
+    L the loss at the last step.
 
-    The total derivative: the network is stepped one time step at a time so that each step's state
-    is a node of the graph; its gradient collects every path from s_t to the loss (through later
-    states and through the read-out at t). Unidirectional networks only: a backward direction has
-    no state "after step t" that later steps depend on."""
+    The total derivative, for any cell: the network is stepped one time step at a time, each step
+    starting from a detached copy of the previous state (a leaf), and the read-out at t reads the top
+    layer's h_t from that leaf; the gradient is then carried back one step at a time. Unidirectional
+    networks only: a backward direction has no state "after step t" that later steps depend on."""
     if getattr(net, "directions", 1) != 1:
         raise ValueError("dL/dh_t needs a unidirectional network")
     x = net.encoder(inputs).detach()
-    state, outputs, states = None, [], []
+    leaves, produced, outputs = [], [], []
+    state = None
     for t in range(x.shape[1]):
-        out, state = net.recurrent(x[:, t : t + 1], state)
-        for node in (out, *as_tuple(state)):
-            node.retain_grad()
-        outputs.append(out)
-        states.append(state)
-    loss = last_step_loss(net, net.read_out(torch.cat(outputs, dim=1), state), targets, loss_fn)
-    loss.backward()
-    squares = []
-    for out, state in zip(outputs, states):
-        grads = [grad_or_zeros(node) for node in as_tuple(state)]
-        grads[0] = grads[0].clone()
-        grads[0][-1] += grad_or_zeros(out)[:, 0]  # h_t of the top layer is also the read-out's input
-        squares.append(sum(g.pow(2).sum(dim=(0, 2)) for g in grads))  # (B,): over layers and units
+        _, new_state = net.recurrent(x[:, t : t + 1], state)
+        state = tuple(node.detach().requires_grad_(True) for node in as_tuple(new_state))
+        produced.append(as_tuple(new_state))
+        leaves.append(state)
+        outputs.append(state[0][-1][:, None])  # the read-out at t sees the top layer's h_t
+        state = state if isinstance(new_state, tuple) else state[0]
+    final = leaves[-1] if len(leaves[-1]) > 1 else leaves[-1][0]
+    last_step_loss(net, net.read_out(torch.cat(outputs, dim=1), final), targets, loss_fn).backward()
+    for t in range(len(leaves) - 1, 0, -1):  # dL/ds_{t-1} += (ds_t/ds_{t-1})^T dL/ds_t
+        pairs = [(node, leaf.grad) for node, leaf in zip(produced[t], leaves[t]) if leaf.grad is not None]
+        torch.autograd.backward([node for node, _ in pairs], [grad for _, grad in pairs])
+    squares = [sum(grad_or_zeros(leaf).abs().pow(2).sum(dim=(0, 2)) for leaf in step) for step in leaves]
     net.zero_grad(set_to_none=True)
     return torch.stack(squares, dim=1).sqrt().mean(dim=0)
 

@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
 
+from bench.cells import CELLS, DEFAULT_GROUP, GROUPS, expand
 from bench.errors import UserError
-from bench.variants import CELLS, VARIANTS
+from bench.variants import VARIANTS
 
 # Knobs whose searched values must all be positive.
 POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}
@@ -123,7 +124,7 @@ class Budget(Strict):
     eval_every_steps: int = 0
     patience_steps: int = 0
     variants: list[str]
-    cells: list[str] = Field(default_factory=lambda: list(CELLS))
+    cells: list[str] = Field(default_factory=lambda: expand([DEFAULT_GROUP]))  # cell or group names, as cells
     fixed: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("max_epochs", mode="before")
@@ -149,7 +150,9 @@ class Budget(Strict):
     @field_validator("cells", mode="before")
     @classmethod
     def known_cells(cls, value):
-        return known_names(value, CELLS, "cell")
+        """Cell names and group names (e.g. `cells: gated` or `[reference, gated]`), expanded to cells."""
+        value = [value] if isinstance(value, str) else value
+        return expand(known_names(value, [*CELLS, *GROUPS], "cell"))
 
     @field_validator("fixed", mode="before")
     @classmethod

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.cells import CELL_ORDER
 from bench.convergence import LEFT_BASELINE, NEVER, STEPS, beats_baseline, still_improving
 from bench.markdown import MISSING, markdown_table, ratio_text
 from bench.stats import one_sided_bound, summarize
 from bench.tracking import Metric, State, Tag
-from bench.variants import CELL_ORDER, VARIANT_ORDER
+from bench.variants import VARIANT_ORDER
 
 
 @dataclass

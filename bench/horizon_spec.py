@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.cells import reference_cell
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.file_schema import HorizonFile, top_keys, validate
@@ -98,7 +99,7 @@ def load_horizon(task: str, profile: str | None = None, path: Path | None = None
     if file.axis not in get_task(task).settings:
         raise UserError(f"{path}: axis (profile {profile}): {file.axis!r} is not a setting of task {task}")
     arms = [Arm(v, c) for v in file.variants for c in file.cells] + [
-        Arm("simple", "rnn", name) for name in file.ablation
+        Arm("simple", reference_cell(), name) for name in file.ablation
     ]
     spec = HorizonSpec(
         task=task,

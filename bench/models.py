@@ -1,73 +1,21 @@
 """The one configurable recurrent network. Every variant is an instance of `RecurrentNet`.
 
-encoder (token embedding or float projection) -> recurrent stack (nn.RNN / nn.LSTM / nn.GRU,
-cuDNN on GPU) -> head (per step, or per sequence from the final state or a pooled state).
+encoder (token embedding or float projection) -> recurrent stack (the cell's torch layer, cuDNN on GPU,
+or our layer class run by `Stack`) -> head (per step, or per sequence from the final state or a pooled state).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from bench.variants import CELL_SPECS
-
-
-class LinearRNN(nn.Module):
-    """h_t = A·[h_{t-1}; x_t] + b with no activation, for the ablation: torch's nn.RNN only offers
-    tanh and relu. A plain loop (no cuDNN); same parameter names and outputs as nn.RNN."""
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-    ):
-        super().__init__()
-        self.hidden_size, self.num_layers, self.bidirectional = hidden_size, num_layers, bidirectional
-        self.directions = 2 if bidirectional else 1
-        self.dropout = nn.Dropout(dropout)
-        self.cells = nn.ModuleList()
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.directions
-            for _ in range(self.directions):
-                self.cells.append(nn.Linear(layer_input + hidden_size, hidden_size))
-
-    def _run(
-        self, cell: nn.Linear, x: torch.Tensor, mask: torch.Tensor | None, reverse: bool, h: torch.Tensor | None = None
-    ):
-        batch, steps, _ = x.shape
-        h = x.new_zeros(batch, self.hidden_size) if h is None else h
-        outputs = [None] * steps
-        order = range(steps - 1, -1, -1) if reverse else range(steps)
-        for t in order:
-            new_h = cell(torch.cat([h, x[:, t]], dim=-1))
-            h = new_h if mask is None else torch.where(mask[:, t, None], new_h, h)  # hold h past the end
-            outputs[t] = h
-        return torch.stack(outputs, dim=1), h
-
-    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
-        """Like nn.RNN: `hx` (layers x directions, B, H) is the initial state (zeros if None)."""
-        mask = None
-        if lengths is not None:
-            mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
-        finals = []
-        for layer in range(self.num_layers):
-            if layer:
-                x = self.dropout(x)
-            index = [layer * self.directions + d for d in range(self.directions)]
-            results = [
-                self._run(self.cells[i], x, mask, reverse=i % self.directions == 1, h=None if hx is None else hx[i])
-                for i in index
-            ]
-            x = torch.cat([out for out, _ in results], dim=-1)
-            finals.extend(h for _, h in results)
-        return x, torch.stack(finals, dim=0)
+from bench.cells import CELLS, DEFAULT_CELL
+from bench.cells.linear import LinearRecurrence
+from bench.cells.stack import Stack
 
 
 class RecurrentNet(nn.Module):
@@ -78,7 +26,7 @@ class RecurrentNet(nn.Module):
         input_size: int,
         output_size: int,
         output_kind: Literal["per-step", "per-sequence"],
-        cell: str = "rnn",
+        cell: str = DEFAULT_CELL,
         activation: str = "tanh",
         init: str = "default",
         layers: int = 1,
@@ -107,17 +55,9 @@ class RecurrentNet(nn.Module):
         else:
             self.encoder = nn.Linear(input_size, embedding_size)
         recurrent_input = self.encoder.embedding_dim if input_kind == "tokens" else embedding_size
-        options = dict(
-            num_layers=layers, bidirectional=bidirectional, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        self.recurrent = recurrent_stack(
+            cell, recurrent_input, hidden, layers, bidirectional, dropout if layers > 1 else 0.0, activation
         )
-        spec = CELL_SPECS[cell]
-        if spec.simple and activation == "linear":
-            self.recurrent = LinearRNN(recurrent_input, hidden, **options)
-        elif spec.simple:
-            self.recurrent = nn.RNN(recurrent_input, hidden, nonlinearity=activation, **spec.options, **options)
-            single_bias(self.recurrent)
-        else:
-            self.recurrent = getattr(nn, spec.layer)(recurrent_input, hidden, **spec.options, **options)
         if init == "identity":
             identity_init(self.recurrent)
         self.head = nn.Linear(hidden * self.directions, output_size)
@@ -129,7 +69,7 @@ class RecurrentNet(nn.Module):
         x = self.encoder(inputs)
         steps = x.shape[1]
         last_index = None
-        if isinstance(self.recurrent, LinearRNN):
+        if isinstance(self.recurrent, Stack):
             outputs, final = self.recurrent(x, lengths=lengths)
         elif lengths is not None and not self.pack:
             outputs, final = self.recurrent(x)
@@ -145,8 +85,9 @@ class RecurrentNet(nn.Module):
     def read_out(
         self, outputs: torch.Tensor, final, lengths: torch.Tensor | None = None, last_index: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The head on the recurrent outputs (B, L, D) and final state (h_n, or (h_n, c_n) for LSTM)."""
-        if isinstance(final, tuple):  # LSTM: (h_n, c_n)
+        """The head on the recurrent outputs (B, L, D) and final state (h_n, or (h_n, carried) such as
+        LSTM's (h_n, c_n))."""
+        if isinstance(final, tuple):
             final = final[0]
         if self.output_kind == "per-step":
             features = outputs
@@ -159,6 +100,25 @@ class RecurrentNet(nn.Module):
             features = pool(outputs, lengths, self.pooling)
         logits = self.head(features)
         return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
+
+
+def recurrent_stack(
+    cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool, dropout: float, activation: str = "tanh"
+) -> nn.Module:
+    """The cell's layers, `layers` deep, in one or both directions, as its registry entry says."""
+    spec = CELLS[cell]
+    module_name, _, class_name = spec.layer.partition(":")
+    if spec.simple_rnn and activation == "linear":
+        return Stack(LinearRecurrence, input_size, hidden, layers, bidirectional, dropout)
+    if not spec.torch_layer:
+        layer_class = getattr(importlib.import_module(module_name), class_name)
+        return Stack(layer_class, input_size, hidden, layers, bidirectional, dropout)
+    options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=True, dropout=dropout)
+    if spec.simple_rnn:
+        recurrent = nn.RNN(input_size, hidden, nonlinearity=activation, **options)
+        single_bias(recurrent)
+        return recurrent
+    return getattr(nn, class_name)(input_size, hidden, **options)
 
 
 def pool(outputs: torch.Tensor, lengths: torch.Tensor | None, how: str) -> torch.Tensor:
@@ -186,12 +146,12 @@ def identity_init(recurrent: nn.Module) -> None:
     """IRNN (Le, Jaitly & Hinton 2015): recurrent weights = identity, biases = 0, input weights
     ~ N(0, 0.001²), so that at the start h_t = act(h_{t-1} + small input) carries the state unchanged."""
     with torch.no_grad():
-        if isinstance(recurrent, LinearRNN):
-            for cell in recurrent.cells:
+        if isinstance(recurrent, Stack):  # the linear ablation: one matrix A acting on [h; x]
+            for layer in recurrent.layers:
                 hidden = recurrent.hidden_size
-                cell.weight[:, :hidden].copy_(torch.eye(hidden))
-                cell.weight[:, hidden:].normal_(0.0, 0.001)
-                cell.bias.zero_()
+                layer.cell.weight[:, :hidden].copy_(torch.eye(hidden))
+                layer.cell.weight[:, hidden:].normal_(0.0, 0.001)
+                layer.cell.bias.zero_()
             return
         for name, parameter in recurrent.named_parameters():
             if name.startswith("weight_hh"):

@@ -25,6 +25,7 @@ from typing import Callable
 from filelock import FileLock
 
 from bench import plots, tracking
+from bench.cells import reference_cell
 from bench.convergence import LEFT_BASELINE, NEVER, still_improving
 from bench.errors import first_line
 from bench.horizon_rule import ordered_arms
@@ -398,7 +399,7 @@ def comparisons(studies: list[StudyResults]) -> list[tuple[StudyResults, StudyRe
     (LSTM/GRU vs the simple RNN), variants within a cell (stacked/bidirectional/pretrained vs one layer)."""
     pairs = []
     for study in studies:
-        for variant, cell in ((study.variant, "rnn"), ("simple", study.cell)):
+        for variant, cell in ((study.variant, reference_cell()), ("simple", study.cell)):
             if (variant, cell) != (study.variant, study.cell):
                 other = counterpart(study, studies, variant, cell)
                 if other is not None:

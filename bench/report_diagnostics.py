@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import plots
+from bench.cells import reference_cell
 from bench.horizon_rule import LEGEND, format_table, ordered_arms
 from bench.markdown import MISSING, compute_text, markdown_table, scientific
 from bench.results import compute_time, probe_curves, probe_ratio, probe_runs
@@ -15,6 +16,8 @@ from bench.tracking import Tag
 
 ZERO_INPUT_RADII = (0.9, 1.0, 1.1)
 ZERO_INPUT_STEPS, ZERO_INPUT_HIDDEN = 100, 64
+
+RNN_ARM = f"simple/{reference_cell()}"  # the simple RNN and its activation ablation
 
 
 def horizon_section(report) -> list[str]:
@@ -51,15 +54,13 @@ def horizon_section(report) -> list[str]:
 
 def ablation_section(report) -> list[str]:
     task, data = report.task, report.horizon
-    arms = [a for a in ordered_arms(data.table) if a.startswith("simple/rnn/")] if data else []
+    arms = [a for a in ordered_arms(data.table) if a.startswith(f"{RNN_ARM}/")] if data else []
     if not arms:
         return []
-    table = {"simple/rnn (tanh)": data.table.get("simple/rnn", {}), **{a: data.table[a] for a in arms}}
-    plots.horizon_arms(
-        task, data, ["simple/rnn", *arms], report.images / "ablation.png", "simple RNN: activation ablation"
-    )
+    table = {f"{RNN_ARM} (tanh)": data.table.get(RNN_ARM, {}), **{a: data.table[a] for a in arms}}
+    plots.horizon_arms(task, data, [RNN_ARM, *arms], report.images / "ablation.png", "simple RNN: activation ablation")
     rows = []
-    for arm in ["simple/rnn", *arms]:
+    for arm in [RNN_ARM, *arms]:
         cells = data.table.get(arm, {})
         runs = sum(c.runs for c in cells.values())
         diverged = sum(c.diverged for c in cells.values())

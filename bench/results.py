@@ -14,13 +14,14 @@ from functools import cached_property
 from pathlib import Path
 
 from bench import tracking
+from bench.cells import CELL_ORDER
 from bench.config import check_lm_label
 from bench.convergence import LEFT_BASELINE, left_baseline_step
 from bench.errors import UserError, first_line
 from bench.horizon_rule import Cell, arm_horizon, collect, describe_horizon
 from bench.registry import get_task
 from bench.tracking import Metric, Stage, State, Tag
-from bench.variants import CELL_ORDER, VARIANT_ORDER
+from bench.variants import VARIANT_ORDER
 
 
 @dataclass

@@ -8,15 +8,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.cells import CELLS, group, reference_cell
 from bench.claims import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, claim_id
 from bench.convergence import LEFT_BASELINE, NEVER, still_improving
 from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget, score
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
 from bench.stats import compare, holm, summarize
-from bench.variants import CELL_SPECS, CELLS
 
 CLAIM_1 = "1. The simple RNN is good at short-term and bad at long-term dependence."
+RNN = reference_cell()  # the simple RNN the claims are about
+RNN_ARM = f"simple/{RNN}"
 DEFAULT_MARGIN = 0.1  # sweep-finals evidence for claim 1 uses the horizon files' margin
 
 
@@ -62,12 +64,12 @@ def describe_cell(cell: Cell, margin: float, higher: bool) -> str:
 def rnn_lengths(task, studies, horizon) -> tuple[dict[int, Cell], str, float, str] | None:
     """The simple RNN's cells by length: from the horizon, else from sweep finals over a T grid (e.g.
     temporal-order at T=10 and 50). (cells, axis, margin, where from) or None."""
-    if horizon is not None and len(horizon.table.get("simple/rnn", {})) >= 2:
-        return horizon.table["simple/rnn"], horizon.axis, horizon.margin, f"horizon ({horizon.profile})"
+    if horizon is not None and len(horizon.table.get(RNN_ARM, {})) >= 2:
+        return horizon.table[RNN_ARM], horizon.axis, horizon.margin, f"horizon ({horizon.profile})"
     cells = {}
     for study in studies:
         length = grid_parts(study.grid).get("T")
-        if study.variant == "simple" and study.cell == "rnn" and length is not None and study.finished_finals:
+        if study.variant == "simple" and study.cell == RNN and length is not None and study.finished_finals:
             cells[int(length)] = cell_of(task, study.finished_finals + study.diverged_finals)
     if len(cells) >= 2:
         return cells, "T", DEFAULT_MARGIN, "sweep finals over the T grid"
@@ -102,12 +104,12 @@ def short_vs_long(task, horizon, studies=()) -> Verdict:
         f"{axis}={v}: {describe_cell(cells[v], margin, higher)}" for v in sorted(cells) if v not in (shortest, longest)
     ]
     if horizon is not None:
-        gated = [arm for arm in (f"simple/{c}" for c, spec in CELL_SPECS.items() if spec.gated) if arm in horizon.table]
+        gated = [arm for arm in (f"simple/{c}" for c in group("gated")) if arm in horizon.table]
         evidence.append(
-            f"horizons ({horizon.axis} an arm passes): simple RNN {horizon.describe('simple/rnn', higher)}"
+            f"horizons ({horizon.axis} an arm passes): simple RNN {horizon.describe(RNN_ARM, higher)}"
             + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated)
         )
-        evidence += probe_evidence(horizon, max(horizon.table["simple/rnn"]))
+        evidence += probe_evidence(horizon, max(horizon.table[RNN_ARM]))
     short_j, long_j = judge(short, margin, higher), judge(long, margin, higher)
     if shortest > task.short_lag:
         return long_half_only(task, evidence, shortest, longest, long, long_j, axis)
@@ -328,7 +330,7 @@ def ablation_evidence(horizon) -> list[str]:
     if horizon is None:
         return []
     lines, clipped = [], []
-    for arm in ("simple/rnn/unclipped", "simple/rnn/linear", "simple/rnn", "simple/rnn/relu", "simple/rnn/irnn"):
+    for arm in (f"{RNN_ARM}/{name}" if name else RNN_ARM for name in ("unclipped", "linear", "", "relu", "irnn")):
         cells = horizon.table.get(arm)
         if not cells:
             continue

@@ -93,6 +93,15 @@ def test_a_profiles_ablation_arms_replace_the_files(tmp_path):
     ]
 
 
+def test_a_horizon_file_names_cell_groups(tmp_path):
+    path = write_horizon(tmp_path / "h.yaml", cells=["gated", "reference"], ablation={})
+    assert [a.label for a in load_horizon("copy-memory", "test", path).arms] == [
+        "simple/lstm",
+        "simple/gru",
+        "simple/rnn",
+    ]
+
+
 @pytest.mark.parametrize(
     "change,message",
     [

@@ -184,3 +184,10 @@ def test_matching_parameter_counts_picks_the_closest_hidden_size(variant, cell):
 
     assert abs(count(hidden) - target) <= min(abs(count(hidden - 1) - target), abs(count(hidden + 1) - target))
     assert abs(count(hidden) - target) / target < 0.05
+
+
+def test_sweep_files_name_cells_or_groups(tmp_path):
+    path = write_sweep(tmp_path / "s.yaml", cells=["reference", "gated"])
+    assert [s.cell for s in load_sweep("adding", "test", path).studies] == ["rnn", "lstm", "gru"]
+    path = write_sweep(tmp_path / "t.yaml", cells="gated")
+    assert [s.cell for s in load_sweep("adding", "test", path).studies] == ["lstm", "gru"]

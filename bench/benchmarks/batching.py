@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.cells import DEFAULT_CELL
 from bench.data import BucketBatchSampler, TokenSequences
 from bench.models import RecurrentNet
 
@@ -29,7 +30,7 @@ def imdb_sequences(data_dir: str, examples: int) -> tuple[TokenSequences, str]:
     from bench.config import resolve_config
     from bench.registry import get_task
 
-    config = resolve_config("imdb", "simple", "lstm", {"data_dir": data_dir, "max_length": MAX_LENGTH})
+    config = resolve_config("imdb", "simple", DEFAULT_CELL, {"data_dir": data_dir, "max_length": MAX_LENGTH})
     train = get_task("imdb").load_data(config.task_settings, 0).splits["train"]
     train = train.select(np.random.default_rng(0).permutation(len(train))[:examples])
     return TokenSequences.from_dataset(train), f"IMDB train reviews tokenised by the suite ({examples} sampled)"
@@ -93,7 +94,7 @@ def main() -> None:
                 input_size=VOCAB,
                 output_size=2,
                 output_kind="per-sequence",
-                cell="lstm",
+                cell=DEFAULT_CELL,
                 bidirectional=bidirectional,
                 hidden=128,
                 embedding_size=100,

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
+from bench.cells import DEFAULT_CELL
 from bench.data import InMemoryBatches
 from bench.models import RecurrentNet
 from bench.registry import get_task
@@ -33,7 +34,7 @@ def make_net():
         input_size=10,
         output_size=10,
         output_kind="per-step",
-        cell="lstm",
+        cell=DEFAULT_CELL,
         hidden=HIDDEN,
         embedding_size=16,
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.cells import DEFAULT_CELL
+
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
 
@@ -31,7 +33,7 @@ def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
             {
                 "task": task,
                 "variants": ["simple"],
-                "cells": ["lstm"],
+                "cells": [DEFAULT_CELL],
                 "fixed": {"T": 50 if task == "adding" else 10, "n_train": 4000, "n_val": 500, "n_test": 500},
                 "search_space": {
                     "lr": {"type": "float", "low": 1e-4, "high": 3e-2, "log": True},
@@ -49,8 +51,8 @@ def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
     )
     spec = load_sweep(task, "bench", spec_file)
     storage = make_storage(f"sqlite:///{work / (name + '.db')}")
-    Worker(spec, storage).search(StudyKey("simple", "lstm"))
-    study = optuna.load_study(study_name=study_name(spec, StudyKey("simple", "lstm")), storage=storage)
+    Worker(spec, storage).search(StudyKey("simple", DEFAULT_CELL))
+    study = optuna.load_study(study_name=study_name(spec, StudyKey("simple", DEFAULT_CELL)), storage=storage)
     return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
 
 

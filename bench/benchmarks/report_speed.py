@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cells import group
+
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
 
@@ -28,7 +30,7 @@ def fill_store(work: Path) -> int:
     experiment = tracking.ensure_experiment("copy-memory")
     count = 0
     for variant in ("simple", "stacked", "bidirectional"):
-        for cell in ("rnn", "lstm", "gru"):
+        for cell in group("classic"):
             name = f"copy-memory:cpu:{variant}:{cell}"
             common = {"task": "copy-memory", "variant": variant, "cell": cell, "profile": "cpu", "optuna_study": name}
             parent = client.create_run(experiment, tags={**common, "stage": "study", "optuna_storage": storage_url})

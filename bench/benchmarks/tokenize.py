@@ -8,6 +8,8 @@ import sys
 import tempfile
 import time
 
+from bench.cells import DEFAULT_CELL
+
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
 
@@ -19,7 +21,9 @@ def main() -> None:
         from bench.config import resolve_config
         from bench.registry import get_task
 
-        config = resolve_config("imdb", "simple", "lstm", {"data_dir": args.get("data_dir", "../shared/data/imdb")})
+        config = resolve_config(
+            "imdb", "simple", DEFAULT_CELL, {"data_dir": args.get("data_dir", "../shared/data/imdb")}
+        )
         for label in ("first time (empty cache)", "again (datasets' cache)"):
             start = time.perf_counter()
             data = get_task("imdb").load_data(config.task_settings, 0)

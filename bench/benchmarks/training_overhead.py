@@ -14,6 +14,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from bench.cells import DEFAULT_CELL
 from bench.config import parse_overrides, resolve_config
 from bench.data import TaskDataModule
 from bench.registry import get_task
@@ -63,7 +64,7 @@ def suite(config) -> float:
 
 def main() -> None:
     overrides = {"max_epochs": EPOCHS, "patience": EPOCHS, **parse_overrides(sys.argv[1:])}
-    config = resolve_config("copy-memory", "simple", "lstm", overrides)
+    config = resolve_config("copy-memory", "simple", DEFAULT_CELL, overrides)
     bare_times, suite_times = [], []
     for _ in range(REPEATS):  # interleaved, so drift in machine load hits both alike
         bare_times.append(bare_loop(config))

@@ -1,0 +1,95 @@
+"""The recurrent cells: everything the suite needs to know about a cell is its one `Cell` entry here.
+
+No torch import: configs, sweep files, listings and reports read this registry without loading torch.
+Adding a cell = one entry in `CELLS` (a torch layer, or one layer class of ours in `bench/cells/<name>.py`
+that `Stack` runs stacked and bidirectional) + its test in tests/test_cells.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    recurrence: str  # the update, one line (`make list`, README)
+    citation: str
+    # "torch.nn:LSTM": a torch layer (packed sequences, cuDNN on GPU, returns (outputs, h_n or (h_n, c_n)));
+    # "bench.cells.indrnn:IndRNN": one layer, one direction of ours, run by bench.cells.stack.Stack
+    layer: str
+    # trainable parameters of one layer in one direction, from (input size, hidden size); tests check
+    # it against the built module, the memory check uses it before anything is built
+    parameters: Callable[[int, int], int]
+    simple_rnn: bool = False  # the reference simple RNN: takes activation= and init= (the ablation), claims 1, 2, 7
+    groups: tuple[str, ...] = ()  # names sweep and horizon files may use instead of listing cells ("all" is implicit)
+
+    @property
+    def torch_layer(self) -> bool:
+        return self.layer.startswith("torch.nn:")
+
+
+CELLS: dict[str, Cell] = {
+    "rnn": Cell(
+        "rnn",
+        "h_t = tanh(A·[h_{t-1}; x_t] + b)",
+        "Elman 1990",
+        "torch.nn:RNN",
+        lambda x, h: h * (h + x) + h,  # one bias: torch's second one is fixed at 0 (models.single_bias)
+        simple_rnn=True,
+        groups=("classic", "reference"),
+    ),
+    "lstm": Cell(
+        "lstm",
+        "c_t = f⊙c_{t-1} + i⊙tanh(W·[h_{t-1}; x_t] + b), h_t = o⊙tanh(c_t)",
+        "Hochreiter & Schmidhuber 1997",
+        "torch.nn:LSTM",
+        lambda x, h: 4 * (h * (h + x) + 2 * h),
+        groups=("classic", "gated"),
+    ),
+    "gru": Cell(
+        "gru",
+        "h_t = (1-z)⊙h_{t-1} + z⊙tanh(W·[r⊙h_{t-1}; x_t] + b)",
+        "Cho et al. 2014",
+        "torch.nn:GRU",
+        lambda x, h: 3 * (h * (h + x) + 2 * h),
+        groups=("classic", "gated"),
+    ),
+}
+DEFAULT_CELL = "lstm"  # what `make train` uses when CELL is not given
+GROUPS = ("all", *dict.fromkeys(group for cell in CELLS.values() for group in cell.groups))
+DEFAULT_GROUP = "classic"  # sweep and horizon files that name no cells: the material's three
+ACTIVATIONS = ("tanh", "relu", "linear")  # of the simple RNN
+INITS = ("default", "identity")  # recurrent weights of the simple RNN
+CELL_ORDER = {name: index for index, name in enumerate(CELLS)}  # rows of reports and tables
+
+
+def reference_cell() -> str:
+    """The simple RNN the claims are about."""
+    return next(name for name, cell in CELLS.items() if cell.simple_rnn)
+
+
+def group(name: str) -> list[str]:
+    """The cells of a group, in registry order."""
+    return [cell for cell, spec in CELLS.items() if name == "all" or name in spec.groups]
+
+
+def expand(names: list[str]) -> list[str]:
+    """Cell and group names -> cell names, each once, in the order given (KeyError on an unknown name)."""
+    cells: list[str] = []
+    for name in names:
+        if name in CELLS:
+            members = [name]
+        elif name in GROUPS:
+            members = group(name)
+        else:
+            raise KeyError(name)
+        cells += [cell for cell in members if cell not in cells]
+    return cells
+
+
+def network_parameters(cell: str, input_size: int, hidden: int, layers: int, directions: int) -> int:
+    """The recurrent stack's trainable parameters: layer 1 reads the input, later ones both directions."""
+    count = CELLS[cell].parameters
+    return directions * (count(input_size, hidden) + (layers - 1) * count(directions * hidden, hidden))
