@@ -1,5 +1,6 @@
 """The cell registry: each entry's parameter formula against the built network, groups, the generic
-stack of our own layers (directions, depth, padded batches, stepping), the gradient probe on every cell."""
+stack of our own layers (directions, depth, padded batches, stepping), the gradient probe on every cell,
+and IndRNN (Li et al. 2018): its recurrence, gradients, variants and sweep/horizon files."""
 
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from bench.cells import CELLS, GROUPS, expand, group, network_parameters, reference_cell
+from bench.cells import CELLS, DEFAULT_GROUP, GROUPS, expand, group, network_parameters, reference_cell
 from bench.models import RecurrentNet, count_parameters, recurrent_stack
 
 OWN_CELLS = [name for name, cell in CELLS.items() if not cell.torch_layer]
@@ -29,6 +30,7 @@ def test_groups_expand_to_cells_in_registry_order_each_once():
     assert expand(["all"]) == list(CELLS)
     assert expand(["reference", "classic"]) == group("classic")
     assert set(group("gated")) <= set(group("classic")) and reference_cell() not in group("gated")
+    assert "indrnn" not in expand([DEFAULT_GROUP])  # a new cell does not grow the default grids
     assert set(GROUPS) >= {"all", "classic", "gated", "reference"}
     with pytest.raises(KeyError):
         expand(["nosuch"])
@@ -68,6 +70,59 @@ def test_stepping_with_the_returned_state_equals_the_whole_sequence(cell):
     torch.testing.assert_close(state, whole_final)
 
 
+def test_indrnn_computes_its_recurrence_with_bounded_recurrent_weights():
+    torch.manual_seed(0)
+    stack = recurrent_stack("indrnn", 3, 4, layers=1, bidirectional=False, dropout=0.0)
+    layer = stack.layers[0]
+    with torch.no_grad():
+        layer.recurrent_weight.copy_(torch.tensor([0.5, -2.0, 3.0, 1.0]))  # beyond the bound: clamped to ±1
+    x = torch.randn(2, 6, 3)
+    outputs, _ = stack(x)
+    u, h = torch.tensor([0.5, -1.0, 1.0, 1.0]), torch.zeros(2, 4)
+    for t in range(6):
+        h = torch.relu(x[:, t] @ layer.input.weight.T + layer.input.bias + u * h)
+        torch.testing.assert_close(outputs[:, t], h)
+    assert 0 <= CELLS["indrnn"].parameters(3, 4) == 4 * 3 + 4 + 4
+
+
+def test_indrnn_gradients_match_finite_differences():
+    torch.manual_seed(0)
+    stack = recurrent_stack("indrnn", 2, 3, layers=2, bidirectional=True, dropout=0.0).double()
+    with torch.no_grad():  # keep every unit away from ReLU's kink, where finite differences are undefined
+        for layer in stack.layers:
+            layer.input.bias.fill_(1.0)
+    x = torch.rand(2, 4, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inputs: stack(inputs)[0], (x,))
+
+
+@pytest.mark.parametrize("variant", ["simple", "stacked", "bidirectional"])
+def test_indrnn_trains_in_every_variant(variant):
+    from bench.config import resolve_config
+
+    config = resolve_config("adding", variant, "indrnn", {"T": 6, "hidden": 8, "embedding_size": 4})
+    net = RecurrentNet(
+        input_kind="floats",
+        input_size=2,
+        output_size=1,
+        output_kind="per-sequence",
+        cell=config.cell,
+        layers=config.layers,
+        bidirectional=config.bidirectional,
+        hidden=config.hidden,
+        embedding_size=config.embedding_size,
+    )
+    x, y = torch.randn(16, 6, 2), torch.randn(16)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.mse_loss(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_the_gradient_probe_runs_on_every_cell(cell):
     from bench.diagnostics import gradient_probe
@@ -83,3 +138,15 @@ def test_the_gradient_probe_runs_on_every_cell(cell):
     for column in ("dL_dh", "dL_dx", "dhT_dx"):
         assert len(probe[column]) == 5 and all(v >= 0 for v in probe[column])
     assert probe["dL_dh"][-1] > 0 and probe["dhT_dx"][-1] > 0
+
+
+def test_sweep_and_horizon_files_can_name_indrnn(tmp_path):
+    from bench.horizon_spec import load_horizon
+    from bench.sweep_config import load_sweep
+    from tests.sweep_helpers import write_sweep
+    from tests.test_horizon import write_horizon
+
+    path = write_sweep(tmp_path / "s.yaml", cells=["reference", "indrnn"])
+    assert [s.cell for s in load_sweep("adding", "test", path).studies] == ["rnn", "indrnn"]
+    path = write_horizon(tmp_path / "h.yaml", cells=["indrnn"], ablation={})
+    assert [a.label for a in load_horizon("copy-memory", "test", path).arms] == ["simple/indrnn"]

@@ -56,6 +56,13 @@ CELLS: dict[str, Cell] = {
         lambda x, h: 3 * (h * (h + x) + 2 * h),
         groups=("classic", "gated"),
     ),
+    "indrnn": Cell(
+        "indrnn",
+        "h_t = relu(W·x_t + u⊙h_{t-1} + b), |u| <= 1",
+        "Li et al. 2018",
+        "bench.cells.indrnn:IndRNN",
+        lambda x, h: h * x + 2 * h,
+    ),
 }
 DEFAULT_CELL = "lstm"  # what `make train` uses when CELL is not given
 GROUPS = ("all", *dict.fromkeys(group for cell in CELLS.values() for group in cell.groups))
