@@ -57,7 +57,7 @@ class RunConfig:
     # task-specific settings (T, dataset sizes, ...), declared by the task
     task_settings: dict[str, Any] = field(default_factory=dict)
     # not a knob: the file behind embedding_vectors=lm:<corpus>, found once at the edge
-    # (`embeddings.pin_vectors`) so that loading data and building the network never query MLflow
+    # (`results.pin_vectors`) so that loading data and building the network never query MLflow
     vectors_file: str = ""
 
     def as_flat_dict(self) -> dict[str, Any]:

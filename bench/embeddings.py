@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from bench import results
 from bench.errors import UserError
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -31,35 +29,6 @@ def load_glove_package() -> tuple[list[str], np.ndarray]:
 
 
 LM_PREFIX = "lm:"  # embedding_vectors=lm:<corpus>[@<run id>]: a `make pretrain-embeddings` run's vectors
-
-
-def pretrained_lm_vectors(source: str) -> tuple[Path, str]:
-    """(file, run id) of `<corpus>@<run id>` (pinned: that pretraining run, an id prefix is enough) or
-    `<corpus>` (the most recent finished pretraining run on it), from MLflow (so sweeps name a source,
-    not a machine-specific path). Runs record the id they used (tag embedding_source_run)."""
-    corpus, _, run_id = source.partition("@")
-    found = results.pretrained_vectors_file(corpus, run_id)
-    if found is None:
-        which = (
-            f"pretraining run {run_id} on corpus {corpus!r}"
-            if run_id
-            else f"finished pretraining run on corpus {corpus!r}"
-        )
-        raise UserError(
-            f"embedding_vectors={LM_PREFIX}{source}: no {which}; run make pretrain-embeddings CORPUS=... first"
-        )
-    return found
-
-
-def pin_vectors(config):
-    """The run configuration with embedding_vectors=lm:<corpus> pinned: `lm:<corpus>@<run id>` (logged,
-    so the run says which pretraining run it used) and `vectors_file` set. Called once at the edge
-    (train, the sweep's parameter matching, the plan); files and packages pass unchanged."""
-    if not config.embedding_vectors.startswith(LM_PREFIX) or config.vectors_file:
-        return config
-    corpus = config.embedding_vectors[len(LM_PREFIX) :].partition("@")[0]
-    path, run_id = pretrained_lm_vectors(config.embedding_vectors[len(LM_PREFIX) :])
-    return dataclasses.replace(config, embedding_vectors=f"{LM_PREFIX}{corpus}@{run_id}", vectors_file=str(path))
 
 
 def vectors_source_run(spec: str) -> str:
@@ -88,7 +57,7 @@ def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     if str(path) == GLOVE_PACKAGE:
         return load_glove_package()
     if str(path).startswith(LM_PREFIX):
-        raise ValueError(f"embedding_vectors={path} is not pinned: call embeddings.pin_vectors(config) first")
+        raise ValueError(f"embedding_vectors={path} is not pinned: call results.pin_vectors(config) first")
     path = Path(path)
     if not path.is_file():
         raise UserError(f"word-vectors file {path} does not exist")

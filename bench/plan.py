@@ -118,9 +118,9 @@ def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
     import torch
 
     from bench.data import TaskDataModule
-    from bench.embeddings import pin_vectors
     from bench.module import RecurrentTaskModule
     from bench.registry import get_task
+    from bench.results import pin_vectors
     from bench.train import apply_thread_setting, build_network
 
     apply_thread_setting()

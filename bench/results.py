@@ -6,6 +6,7 @@ elsewhere and for sweeps still running. Imports mlflow, never torch or Lightning
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import re
 import tempfile
@@ -17,6 +18,7 @@ from bench import tracking
 from bench.cells import CELL_ORDER
 from bench.config import check_lm_label
 from bench.convergence import LEFT_BASELINE, left_baseline_step
+from bench.embeddings import LM_PREFIX
 from bench.errors import UserError, first_line
 from bench.horizon_rule import Cell, arm_horizon, collect, describe_horizon
 from bench.registry import get_task
@@ -510,3 +512,33 @@ def load_task_results(
         studies = []  # single runs, or horizon runs only (e.g. `make horizon` without a sweep)
     horizon = None if dataset else load_horizon_data(task, margin_from_file)
     return TaskResults(task, studies, profile, horizon, dataset, groups)
+
+
+# -- embedding_vectors=lm:<corpus>: resolved here, at the edge of a command, never inside data loading ---
+def pretrained_lm_vectors(source: str) -> tuple[Path, str]:
+    """(file, run id) of `<corpus>@<run id>` (pinned: that pretraining run, an id prefix is enough) or
+    `<corpus>` (the most recent finished pretraining run on it), from MLflow (so sweeps name a source,
+    not a machine-specific path). Runs record the id they used (tag embedding_source_run)."""
+    corpus, _, run_id = source.partition("@")
+    found = pretrained_vectors_file(corpus, run_id)
+    if found is None:
+        which = (
+            f"pretraining run {run_id} on corpus {corpus!r}"
+            if run_id
+            else f"finished pretraining run on corpus {corpus!r}"
+        )
+        raise UserError(
+            f"embedding_vectors={LM_PREFIX}{source}: no {which}; run make pretrain-embeddings CORPUS=... first"
+        )
+    return found
+
+
+def pin_vectors(config):
+    """The run configuration with embedding_vectors=lm:<corpus> pinned: `lm:<corpus>@<run id>` (logged,
+    so the run says which pretraining run it used) and `vectors_file` set. Called once at the edge
+    (train, the sweep's parameter matching, the plan); files and packages pass unchanged."""
+    if not config.embedding_vectors.startswith(LM_PREFIX) or config.vectors_file:
+        return config
+    corpus = config.embedding_vectors[len(LM_PREFIX) :].partition("@")[0]
+    path, run_id = pretrained_lm_vectors(config.embedding_vectors[len(LM_PREFIX) :])
+    return dataclasses.replace(config, embedding_vectors=f"{LM_PREFIX}{corpus}@{run_id}", vectors_file=str(path))

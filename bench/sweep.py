@@ -184,8 +184,8 @@ def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
 def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: dict, target: int) -> int:
     """The hidden size whose network has the parameter count closest to `target`, so variants are
     compared at equal size (as in the literature) rather than at equal width."""
-    from bench.embeddings import pin_vectors
     from bench.models import count_parameters  # torch: only where a sweep matches parameter counts
+    from bench.results import pin_vectors
     from bench.train import build_network
 
     task = get_task(task_name)

@@ -15,7 +15,7 @@ from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
 from bench.registry import MetricSpec, TaskData, TaskSpec
-from bench.tracking import Metric, Tag
+from bench.run_keys import Metric, Tag
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast

@@ -21,12 +21,13 @@ from bench import console, interrupts, probe, tracking
 from bench.config import RunConfig
 from bench.convergence import convergence
 from bench.data import TaskDataModule
-from bench.embeddings import embedding_for_task, pin_vectors, vectors_source_run
+from bench.embeddings import embedding_for_task, vectors_source_run
 from bench.errors import UserError
 from bench.models import RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import checkpoint_dir
 from bench.registry import TaskData, TaskSpec, get_task
+from bench.results import pin_vectors
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast

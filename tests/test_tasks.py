@@ -147,3 +147,16 @@ def test_metric_direction_is_declared_by_its_kind_not_guessed_from_its_name():
     assert not spec((), "loss").higher_is_better
     with pytest.raises(ValueError, match="report_metric"):
         spec((), "acc")
+
+
+def test_finding_a_task_loads_no_tracking_results_or_interrupt_machinery():
+    """Tasks and data sit below training and results: they name their tags through bench.run_keys."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from bench.registry import get_task; get_task('adding'); "
+        "print(sorted(m for m in ('bench.results', 'bench.stats', 'bench.tracking', 'bench.interrupts', "
+        "'bench.config', 'torch', 'mlflow') if m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"

@@ -222,7 +222,8 @@ def test_language_model_pretraining_round_trip_into_a_classifier(tmp_path, monke
     lm_run = tracking.client().get_run(lm.run_id)
     assert "embeddings" in {a.path for a in tracking.client().list_artifacts(lm.run_id)}
     assert lm_run.data.metrics["baseline/perplexity"] > 1
-    from bench.embeddings import load_word_vectors, pin_vectors
+    from bench.embeddings import load_word_vectors
+    from bench.results import pin_vectors
 
     folder = make_dataset(tmp_path / "d")
     knobs = {"data_dir": str(folder), **LOCAL, "embedding_size": 12, "max_epochs": 1}
