@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
     report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
     report.add_argument(
+        "--cells", action="store_true", help="the cells page: every cell of the `cells` horizon profile side by side"
+    )
+    report.add_argument(
         "--reference",
         action="store_true",
         help="rewrite the committed reference of --task in reports/reference/ (make reference)",
@@ -342,6 +345,12 @@ def command_report(args: argparse.Namespace) -> None:
     # An unreachable tracking server should fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    if args.cells:
+        from bench.report import REFERENCE, REPORTS
+        from bench.report_cells import write_cells_page
+
+        print(f"wrote {write_cells_page(REFERENCE if args.reference else Path(args.out) if args.out else REPORTS)}")
+        return
     if args.reference and (not args.task or args.out):
         raise UserError("--reference rewrites one committed reference: give --task <task> (and no --out)")
     out = REFERENCE if args.reference else Path(args.out) if args.out else REPORTS

@@ -19,7 +19,7 @@ from bench.sweep_config import budget_knobs, describe_budget, read_profiled_file
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
 TOP_KEYS = top_keys(HorizonFile)
-PROFILE_KEYS = TOP_KEYS - {"task", "profiles", "configs_from"}
+PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
 
 
 @dataclass(frozen=True)

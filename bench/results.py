@@ -371,11 +371,12 @@ class HorizonData:
         return describe_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
 
 
-def load_horizon_data(task, margin_from_file=None) -> HorizonData | None:
-    """The most recent horizon profile's runs of `task`, or None when there are none. The margin is
+def load_horizon_data(task, margin_from_file=None, profile: str | None = None) -> HorizonData | None:
+    """The most recent horizon profile's runs of `task` (of `profile` when given), or None when there are
+    none. The margin is
     the one the runs were made with (tag horizon_margin); runs from before that tag existed ask
     `margin_from_file(task name, profile)` (the horizon file), else use the default 0.1."""
-    runs = horizon_runs(task.name)
+    runs = horizon_runs(task.name, profile)
     if not runs:
         return None
     latest = max(runs, key=lambda r: r.info.start_time).data.tags

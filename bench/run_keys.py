@@ -22,6 +22,7 @@ class Tag:
     BEST_TRIAL = "best_trial"  # final-seed runs: the search trial whose configuration they retrain
     SWEEP_FILE = "sweep_file"
     GIT_COMMIT, HARDWARE, DEVICE, TORCH_VERSION = "git_commit", "hardware", "device", "torch_version"
+    LOAD_AVERAGE = "load_average"  # the machine's 1-minute load when the run started (other work sharing it)
     DATASET_FINGERPRINT, PARAM_COUNT = "dataset_fingerprint", "param_count"
     ARM, ABLATION = "arm", "ablation"  # horizon runs: "simple/rnn" or "simple/rnn/irnn"; the ablation name
     HORIZON_PROFILE, HORIZON_SPEC = "horizon_profile", "horizon_spec"  # the spec's fingerprint

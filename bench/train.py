@@ -293,6 +293,7 @@ def train(
         T.TORCH_VERSION: torch.__version__,
         T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         T.HARDWARE: tracking.hardware(),
+        T.LOAD_AVERAGE: f"{os.getloadavg()[0]:.1f}",
         **data.notes,
         **({T.DATASET: dataset} if dataset else {}),
         **(tags or {}),

@@ -170,7 +170,8 @@ def test_accuracy_passes_on_the_lower_bound():
 
 
 @pytest.mark.slow
-def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path, capsys):
+def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path, capsys, monkeypatch):
+    from bench import report_cells
     from bench.report import write_report
 
     spec = load_horizon("copy-memory", "test", write_horizon(tmp_path / "h.yaml"))
@@ -203,6 +204,12 @@ def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path, caps
         assert (tmp_path / "reports" / "copy-memory" / f"{image}.png").stat().st_size > 1000
     row = next(line for line in report.splitlines() if line.startswith("| simple/gru |"))
     assert row.endswith("|") and len(row.split("|")) == 2 + 2 + 2  # arm, two lengths, horizon
+
+    monkeypatch.setattr(report_cells, "PROFILE", "test")  # the cells page over this one task's horizon
+    monkeypatch.setattr(report_cells, "TASKS", ("copy-memory",))
+    page = report_cells.write_cells_page(tmp_path / "reports").read_text()
+    assert "| simple/gru |" in page and "## Training step time" in page and "12 runs" in page
+    assert "load " in page and "load not recorded" not in page
 
     edited = load_horizon(
         "copy-memory",
