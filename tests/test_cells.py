@@ -23,7 +23,9 @@ def test_parameter_formula_matches_the_built_stack(cell, layers, bidirectional):
 
 def test_the_reference_cell_is_the_one_simple_rnn_and_has_the_textbook_count():
     assert [name for name, cell in CELLS.items() if cell.simple_rnn] == [reference_cell()]
-    assert CELLS[reference_cell()].parameters(4, 6) == 6 * (6 + 4) + 6
+    assert (
+        CELLS[reference_cell()].parameters(4, 6) == 6 * (6 + 4) + 6 and CELLS[reference_cell()].formula == "h·(h+x) + h"
+    )
 
 
 def test_groups_expand_to_cells_in_registry_order_each_once():
@@ -150,3 +152,12 @@ def test_sweep_and_horizon_files_can_name_indrnn(tmp_path):
     assert [s.cell for s in load_sweep("adding", "test", path).studies] == ["rnn", "indrnn"]
     path = write_horizon(tmp_path / "h.yaml", cells=["indrnn"], ablation={})
     assert [a.label for a in load_horizon("copy-memory", "test", path).arms] == ["simple/indrnn"]
+
+
+def test_the_readme_table_lists_every_cell_as_the_registry_has_it():
+    from bench.paths import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for cell in CELLS.values():
+        row = f"| `{cell.name}` | {cell.recurrence} | {cell.citation} | {cell.formula} | {', '.join(cell.groups) or '–'} |"
+        assert row in readme

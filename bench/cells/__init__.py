@@ -8,7 +8,6 @@ that `Stack` runs stacked and bidirectional) + its test in tests/test_cells.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -19,15 +18,18 @@ class Cell:
     # "torch.nn:LSTM": a torch layer (packed sequences, cuDNN on GPU, returns (outputs, h_n or (h_n, c_n)));
     # "bench.cells.indrnn:IndRNN": one layer, one direction of ours, run by bench.cells.stack.Stack
     layer: str
-    # trainable parameters of one layer in one direction, from (input size, hidden size); tests check
-    # it against the built module, the memory check uses it before anything is built
-    parameters: Callable[[int, int], int]
+    # trainable parameters of one layer in one direction, in x (input size) and h (hidden size), as the
+    # README shows it; tests check it against the built module, the memory check uses it before building
+    formula: str
     simple_rnn: bool = False  # the reference simple RNN: takes activation= and init= (the ablation), claims 1, 2, 7
     groups: tuple[str, ...] = ()  # names sweep and horizon files may use instead of listing cells ("all" is implicit)
 
     @property
     def torch_layer(self) -> bool:
         return self.layer.startswith("torch.nn:")
+
+    def parameters(self, x: int, h: int) -> int:
+        return int(eval(self.formula.replace("·", "*"), {"__builtins__": {}}, {"x": x, "h": h}))
 
 
 CELLS: dict[str, Cell] = {
@@ -36,7 +38,7 @@ CELLS: dict[str, Cell] = {
         "h_t = tanh(A·[h_{t-1}; x_t] + b)",
         "Elman 1990",
         "torch.nn:RNN",
-        lambda x, h: h * (h + x) + h,  # one bias: torch's second one is fixed at 0 (models.single_bias)
+        "h·(h+x) + h",  # one bias: torch's second one is fixed at 0 (models.single_bias)
         simple_rnn=True,
         groups=("classic", "reference"),
     ),
@@ -45,7 +47,7 @@ CELLS: dict[str, Cell] = {
         "c_t = f⊙c_{t-1} + i⊙tanh(W·[h_{t-1}; x_t] + b), h_t = o⊙tanh(c_t)",
         "Hochreiter & Schmidhuber 1997",
         "torch.nn:LSTM",
-        lambda x, h: 4 * (h * (h + x) + 2 * h),
+        "4·(h·(h+x) + 2·h)",  # torch's two bias vectors per gate
         groups=("classic", "gated"),
     ),
     "gru": Cell(
@@ -53,7 +55,7 @@ CELLS: dict[str, Cell] = {
         "h_t = (1-z)⊙h_{t-1} + z⊙tanh(W·[r⊙h_{t-1}; x_t] + b)",
         "Cho et al. 2014",
         "torch.nn:GRU",
-        lambda x, h: 3 * (h * (h + x) + 2 * h),
+        "3·(h·(h+x) + 2·h)",
         groups=("classic", "gated"),
     ),
     "indrnn": Cell(
@@ -61,7 +63,7 @@ CELLS: dict[str, Cell] = {
         "h_t = relu(W·x_t + u⊙h_{t-1} + b), |u| <= 1",
         "Li et al. 2018",
         "bench.cells.indrnn:IndRNN",
-        lambda x, h: h * x + 2 * h,
+        "h·x + 2·h",
     ),
 }
 DEFAULT_CELL = "lstm"  # what `make train` uses when CELL is not given
