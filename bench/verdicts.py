@@ -1,30 +1,46 @@
-"""The claims this suite exists to test, each with the evidence a task's runs hold and a verdict:
-supported, not supported (the data contradicts it, from converged runs), budget-limited (it rests on
-runs still improving when their budget ran out), inconclusive, or not tested. No verdict without
-numbers: a claim this task's runs do not test says so."""
+"""The claims this suite exists to test, one registry entry each (`CLAIMS`, at the end: its text from the
+material, the judge that turns a task's runs into a verdict, the evidence it needs), and the judges.
+A verdict: supported, not supported (the data contradicts it, from converged runs), budget-limited (it
+rests on runs still improving when their budget ran out), inconclusive, or not tested. No verdict
+without numbers: a claim this task's runs do not test says so."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 from bench.cells import CELLS, group, reference_cell
-from bench.claims import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, claim_id
 from bench.convergence import LEFT_BASELINE, NEVER, still_improving
 from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget, score
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
 from bench.stats import compare, holm, summarize
 
-CLAIM_1 = "1. The simple RNN is good at short-term and bad at long-term dependence."
+SUPPORTED, NOT_SUPPORTED, BUDGET_LIMITED = "supported", "not supported", "budget-limited"
+INCONCLUSIVE, NOT_TESTED = "inconclusive", "not tested"
+WORDS = {
+    SUPPORTED: "the runs show it, with the test named in the evidence",
+    NOT_SUPPORTED: "the runs contradict it, and they had converged (not still improving, not flat)",
+    BUDGET_LIMITED: "the runs it rests on were still improving when their step budget ran out, or flat (they "
+    "never left the baseline: a plateau is not convergence): a longer budget could change it",
+    INCONCLUSIVE: "the runs neither show nor contradict it (too few seeds, wide intervals, mixed signs)",
+    NOT_TESTED: "this task's runs do not test it",
+}
+CLAIM_1 = "1"
 RNN = reference_cell()  # the simple RNN the claims are about
 RNN_ARM = f"simple/{RNN}"
 DEFAULT_MARGIN = 0.1  # sweep-finals evidence for claim 1 uses the horizon files' margin
 
 
+def claim_id(claim: str) -> str:
+    """ "2a. tanh keeps ..." or "2a" -> "2a"."""
+    return claim.split(".", 1)[0].strip()
+
+
 @dataclass
 class Verdict:
-    claim: str
+    claim: str  # the claim's id in CLAIMS
     verdict: str
     evidence: list[str] = field(default_factory=list)
     scope: str = ""  # what part of the claim a task's runs test, when only a part (e.g. "long half only")
@@ -34,8 +50,12 @@ class Verdict:
         """The key number for the claims page: the evidence line the verdict rests on (the first)."""
         return self.evidence[0] if self.evidence else ""
 
+    @property
+    def title(self) -> str:
+        return f"{claim_id(self.claim)}. {CLAIMS[claim_id(self.claim)].text}"
+
     def as_record(self) -> dict:
-        record = {"id": claim_id(self.claim), "claim": self.claim, "verdict": self.verdict, "key": self.key}
+        record = {"id": claim_id(self.claim), "claim": self.title, "verdict": self.verdict, "key": self.key}
         return record | ({"scope": self.scope} if self.scope else {})
 
 
@@ -295,8 +315,7 @@ def probe_evidence(horizon, value: int) -> list[str]:
 # -- 2. tanh keeps h bounded --------------------------------------------------------------------------
 def tanh_bounded(zero_input, horizon) -> list[Verdict]:
     """From the zero-input computation (`ZeroInput`: norms by (activation, radius), and the state size)."""
-    explode = "2a. tanh keeps the state bounded where a linear recurrence explodes (spectral radius > 1)."
-    vanish = "2b. tanh keeps the state alive where a linear recurrence dies (spectral radius < 1)."
+    explode, vanish = "2a", "2b"
     if zero_input is None:
         return [Verdict(explode, NOT_TESTED), Verdict(vanish, NOT_TESTED)]
     hidden = zero_input.hidden
@@ -414,7 +433,7 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
 
 # -- 5. pretrained embeddings --------------------------------------------------------------------------
 def embeddings_curb_overfitting(task, studies) -> Verdict:
-    claim = "5. Pretrained embeddings curb overfitting when labeled data is small."
+    claim = "5"
     metric = f"test/{task.report_metric}"
     pretrained = [s for s in studies if s.variant == "embedding-pretrained" and "train_subset=" in s.grid]
     pairs = [(p, counterpart(p, studies, "simple", p.cell)) for p in pretrained]
@@ -469,13 +488,9 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
 
 
 def all_verdicts(task, studies, horizon, zero_input) -> list[Verdict]:
-    return [
-        short_vs_long(task, horizon, studies),
-        *tanh_bounded(zero_input, horizon),
-        variant_claim(task, studies, horizon, "stacked", "3. Several layers beat one."),
-        variant_claim(task, studies, horizon, "bidirectional", "4. Bidirectional beats unidirectional."),
-        embeddings_curb_overfitting(task, studies),
-    ]
+    """Every claim a task report judges, in registry order."""
+    evidence = Evidence(task, studies, horizon, zero_input)
+    return [claim.judge(evidence) for claim in CLAIMS.values() if claim.judge is not None]
 
 
 def verdict_section(verdicts: list[Verdict]) -> list[str]:
@@ -491,6 +506,92 @@ def verdict_section(verdicts: list[Verdict]) -> list[str]:
     ]
     for verdict in verdicts:
         scope = f" ({verdict.scope})" if verdict.scope else ""
-        out.append(f"- **{verdict.claim}** — ***{verdict.verdict}***{scope}")
+        out.append(f"- **{verdict.title}** — ***{verdict.verdict}***{scope}")
         out += [f"  - {line}" for line in verdict.evidence]
     return out + [""]
+
+
+# -- 6. computed, once, on the claims page -------------------------------------------------------------
+def parameter_count_verdict() -> Verdict:
+    """The suite's one-layer simple RNN against the textbook count (torch imported here only)."""
+    from bench.models import RecurrentNet, count_parameters, textbook_rnn_parameters  # (lazy: start-up)
+
+    hidden, inputs = 64, 16
+    net = RecurrentNet(
+        input_kind="floats",
+        input_size=inputs,
+        output_size=1,
+        output_kind="per-sequence",
+        cell=RNN,
+        hidden=hidden,
+        embedding_size=inputs,
+    )
+    recurrent = count_parameters(net.recurrent)  # trainable: torch's second bias is frozen at 0
+    expected = textbook_rnn_parameters(hidden, inputs)
+    return Verdict(
+        "6",
+        SUPPORTED if recurrent == expected else NOT_SUPPORTED,
+        [
+            f"recurrent layer h={hidden}, x={inputs}: {recurrent:,} parameters, h·(h+x)+h = {expected:,} "
+            f"trainable (PyTorch's nn.RNN has a second bias vector, fixed at zero here: {expected + hidden:,} "
+            "with it)"
+        ],
+    )
+
+
+# -- the registry: adding a claim is one entry here, its judge above, and a test -----------------------
+@dataclass
+class Evidence:
+    """What a task report hands every judge."""
+
+    task: object
+    studies: list
+    horizon: object
+    zero_input: object
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # as the material states it
+    needs: str  # the runs (or computation) that can decide it
+    judge: Callable[[Evidence], Verdict] | None = None  # a task report's verdict from its runs
+    computed: Callable[[], Verdict] | None = None  # judged once, on the claims page, without runs
+
+
+CLAIMS: dict[str, Claim] = {
+    "1": Claim(
+        "The simple RNN is good at short-term and bad at long-term dependence.",
+        "the simple RNN at two or more lags (make horizon, or a sweep grid over T)",
+        lambda e: short_vs_long(e.task, e.horizon, e.studies),
+    ),
+    "2a": Claim(
+        "tanh keeps the state bounded where a linear recurrence explodes.",
+        "the zero-input computation (spectral radius > 1) and unclipped tanh/linear horizon arms",
+        lambda e: tanh_bounded(e.zero_input, e.horizon)[0],
+    ),
+    "2b": Claim(
+        "tanh keeps the state alive where a linear recurrence dies.",
+        "the zero-input computation (spectral radius < 1)",
+        lambda e: tanh_bounded(e.zero_input, e.horizon)[1],
+    ),
+    "3": Claim(
+        "Several layers beat one.",
+        "finished stacked and simple studies of the same cell",
+        lambda e: variant_claim(e.task, e.studies, e.horizon, "stacked", "3"),
+    ),
+    "4": Claim(
+        "Bidirectional beats unidirectional.",
+        "finished bidirectional and simple studies of the same cell",
+        lambda e: variant_claim(e.task, e.studies, e.horizon, "bidirectional", "4"),
+    ),
+    "5": Claim(
+        "Pretrained embeddings curb overfitting when labeled data is small.",
+        "embedding-pretrained and simple studies over labeled-subset sizes",
+        lambda e: embeddings_curb_overfitting(e.task, e.studies),
+    ),
+    "6": Claim(
+        "A simple RNN has h·(h+x) + h parameters.",
+        "the parameter count of the suite's simple RNN (computed)",
+        computed=parameter_count_verdict,
+    ),
+}

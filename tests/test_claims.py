@@ -36,7 +36,7 @@ def test_the_claims_page_has_a_row_per_testing_task_and_links_to_its_verdicts(tm
     assert "[temporal-order](temporal-order.md#verdicts) | cpu | supported" in claim1
     assert "**Overall: supported (on temporal-order; also budget-limited)**" in claim1
     claim5 = text.split("## 5.")[1].split("## 6.")[0]
-    assert "No task report here tests it." in claim5 and "Overall: not tested" in claim5
+    assert "No task report here tests it (it needs embedding-pretrained" in claim5 and "Overall: not tested" in claim5
     assert "(computed) | – | supported" in text.split("## 6.")[1]
     assert "regenerate them): old." in text
 
@@ -78,3 +78,23 @@ def test_rewriting_a_reference_needs_one_task():
         [sys.executable, "-m", "bench", "report", "--reference"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--task" in result.stderr
+
+
+def test_every_claim_is_one_registry_entry_that_the_page_and_the_reports_read():
+    """The claims page lists the registry's claims in its order, each with its text, and the verdict a
+    judge returns is titled from the same entry."""
+    from bench.verdicts import CLAIMS, Verdict
+
+    text = write_claims_into_empty_folder()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [f"## {number}. {claim.text}" for number, claim in CLAIMS.items()]
+    assert all((claim.judge is None) != (claim.computed is None) for claim in CLAIMS.values())
+    assert Verdict("2a", SUPPORTED).as_record()["claim"] == f"2a. {CLAIMS['2a'].text}"
+
+
+def write_claims_into_empty_folder() -> str:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_claims(Path(folder)).read_text()
