@@ -52,7 +52,7 @@ def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:
         if study.grid or not finals:
             continue
         # The sweep file the study ran from (its parent run names it) says which knobs were searched.
-        named = Path(study.parent.data.tags.get(Tag.SWEEP_FILE, "")) if study.parent else None
+        named = Path(study.parent.tags.get(Tag.SWEEP_FILE, "")) if study.parent else None
         path = named if named and named.is_file() else None
         if path not in sweeps:
             try:
@@ -62,9 +62,9 @@ def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:
         sweep = sweeps[path]
         if sweep is None:
             continue
-        params, best = finals[0].data.params, finals[0].data.tags.get(Tag.BEST_TRIAL, "?")
-        best_run = next((r for r in study.trials if r.data.tags.get(Tag.OPTUNA_TRIAL) == best), None)
-        if best_run is not None and still_improving(best_run.data.metrics):
+        params, best = finals[0].params, finals[0].tags.get(Tag.BEST_TRIAL, "?")
+        best_run = next((r for r in study.trials if r.tags.get(Tag.OPTUNA_TRIAL) == best), None)
+        if best_run is not None and still_improving(best_run.metrics):
             found[(study.variant, study.cell)] = (
                 {},
                 f"fixed configuration: sweep {spec.configs_from} best trial "

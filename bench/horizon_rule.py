@@ -53,8 +53,8 @@ def metric_key(task) -> tuple[str, str]:
 
 def run_outcome(run) -> str:
     """complete | diverged (stopped on a non-finite loss) | pruned | failed | interrupted | running."""
-    state = run.data.tags.get(Tag.STATE, "")
-    if state == State.PRUNED and run.data.tags.get(Tag.FAILURE_REASON, "").startswith("diverged"):
+    state = run.tags.get(Tag.STATE, "")
+    if state == State.PRUNED and run.tags.get(Tag.FAILURE_REASON, "").startswith("diverged"):
         return "diverged"
     return state or "running"
 
@@ -67,14 +67,14 @@ def collect(task, runs: list) -> dict[str, dict[int, Cell]]:
     for run in runs:
         if run_outcome(run) not in ("complete", "diverged") and seed_key(run) in ended:
             continue
-        tags = run.data.tags
+        tags = run.tags
         add_run(task, table.setdefault(tags[Tag.ARM], {}).setdefault(int(tags[Tag.HORIZON_VALUE]), Cell()), run)
     return table
 
 
 def seed_key(run) -> tuple[str, int, int]:
     """(arm, value, seed) of a horizon run: one seed of one cell (a planned job's key)."""
-    tags = run.data.tags
+    tags = run.tags
     return tags[Tag.ARM], int(tags[Tag.HORIZON_VALUE]), int(tags[Tag.SEED])
 
 
@@ -82,16 +82,16 @@ def add_run(task, cell: Cell, run) -> None:
     """Count one run into its cell: a finished value (and its convergence signal), or a miss."""
     metric, baseline = metric_key(task)
     outcome = run_outcome(run)
-    if baseline in run.data.metrics:
-        cell.baseline = run.data.metrics[baseline]
-    cell.budget = cell.budget or run_budget(run.data.params)
-    cell.budget_steps = cell.budget_steps or int(run.data.params.get("max_steps", 0) or 0)
-    if "gradient_clip" in run.data.params:
-        cell.clips.add(float(run.data.params["gradient_clip"]))
-    if outcome == "complete" and metric in run.data.metrics and math.isfinite(run.data.metrics[metric]):
-        cell.values.append(run.data.metrics[metric])
-        cell.still_improving += bool(still_improving(run.data.metrics))
-        metrics = run.data.metrics
+    if baseline in run.metrics:
+        cell.baseline = run.metrics[baseline]
+    cell.budget = cell.budget or run_budget(run.params)
+    cell.budget_steps = cell.budget_steps or int(run.params.get("max_steps", 0) or 0)
+    if "gradient_clip" in run.params:
+        cell.clips.add(float(run.params["gradient_clip"]))
+    if outcome == "complete" and metric in run.metrics and math.isfinite(run.metrics[metric]):
+        cell.values.append(run.metrics[metric])
+        cell.still_improving += bool(still_improving(run.metrics))
+        metrics = run.metrics
         if LEFT_BASELINE in metrics:  # validation's history: the first step it beat the baseline, if any
             cell.left_steps.append(metrics[LEFT_BASELINE])
             flat = metrics[LEFT_BASELINE] == NEVER

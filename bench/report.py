@@ -144,7 +144,7 @@ def title_section(report: Report) -> list[str]:
     name = report.task.name
     banner = []
     if report.smoke and report.studies:
-        params = next((s.parent.data.params for s in report.studies if s.parent), {})
+        params = next((s.parent.params for s in report.studies if s.parent), {})
         banner = smoke_banner(
             report.results.profile,
             f"{params.get('trials', '?')} trials per study, at most "
@@ -165,7 +165,7 @@ def title_section(report: Report) -> list[str]:
 def sweep_hardware(results: TaskResults) -> list[str]:
     return sorted(
         {
-            r.data.tags.get(Tag.HARDWARE) or r.data.tags.get(Tag.DEVICE, "unknown")
+            r.tags.get(Tag.HARDWARE) or r.tags.get(Tag.DEVICE, "unknown")
             for r in results.finals + [r for s in results.studies for r in s.trials]
         }
     )
@@ -174,30 +174,19 @@ def sweep_hardware(results: TaskResults) -> list[str]:
 def setup_section(report: Report) -> list[str]:
     task, studies, results = report.task, report.studies, report.results
     finals, everything = results.finals, results.sweep_runs
-    starts = [r.info.start_time for r in everything if r.info.start_time]
-    ends = [r.info.end_time for r in everything if r.info.end_time]
+    starts = [r.start_time for r in everything if r.start_time]
+    ends = [r.end_time for r in everything if r.end_time]
     settings = {
         k: v
         for k, v in (
-            finals[0].data.params
-            if finals
-            else studies[0].trials[0].data.params
-            if studies and studies[0].trials
-            else {}
+            finals[0].params if finals else studies[0].trials[0].params if studies and studies[0].trials else {}
         ).items()
         if k in task.settings
     }
-    parent_params = next((s.parent.data.params for s in studies if s.parent), {})
-    commits = sorted(
-        {r.data.tags.get(Tag.GIT_COMMIT, "unknown") for r in everything if r.data.tags.get(Tag.GIT_COMMIT)}
-    )
+    parent_params = next((s.parent.params for s in studies if s.parent), {})
+    commits = sorted({r.tags.get(Tag.GIT_COMMIT, "unknown") for r in everything if r.tags.get(Tag.GIT_COMMIT)})
     torch_versions = sorted(
-        {
-            r.data.tags[Tag.TORCH_VERSION]
-            for s in studies
-            for r in s.trials + s.finals
-            if Tag.TORCH_VERSION in r.data.tags
-        }
+        {r.tags[Tag.TORCH_VERSION] for s in studies for r in s.trials + s.finals if Tag.TORCH_VERSION in r.tags}
     )
     return [
         "## Setup",
@@ -274,7 +263,7 @@ def results_section(report: Report) -> list[str]:
         cells += [
             fmt(baseline),
             gap,
-            fmt(best.data.metrics[monitor_best]) if best else MISSING,
+            fmt(best.metrics[monitor_best]) if best else MISSING,
             improving_text(study, best),
             str(int(params.mean)) if params else MISSING,
             fmt(seconds.mean, 3) if seconds else MISSING,
@@ -309,11 +298,9 @@ def hyperparameters_section(report: Report) -> list[str]:
     rows = []
     for study in report.studies:
         best = best_trial(study, report.results.monitor_best, report.task.monitor_mode)
-        trial = best.data.tags.get(Tag.OPTUNA_TRIAL, "?") if best else MISSING
+        trial = best.tags.get(Tag.OPTUNA_TRIAL, "?") if best else MISSING
         variant = f"{study.variant} ({study.grid})" if study.grid else study.variant
-        rows.append(
-            [variant, study.cell, trial, *(fmt_param(best.data.params.get(k)) if best else MISSING for k in keys)]
-        )
+        rows.append([variant, study.cell, trial, *(fmt_param(best.params.get(k)) if best else MISSING for k in keys)])
     return ["## Best hyperparameters", "", *markdown_table(["variant", "cell", "best trial", *keys], rows), ""]
 
 
@@ -324,7 +311,7 @@ def importance(study: StudyResults, storage_url: str | None) -> str:
     """Optuna's fANOVA importance of the searched hyperparameters, from the Optuna storage."""
     import optuna  # only for reports of sweeps: a horizon-only report does without it
 
-    url = storage_url or (study.parent.data.tags.get(Tag.OPTUNA_STORAGE) if study.parent else None)
+    url = storage_url or (study.parent.tags.get(Tag.OPTUNA_STORAGE) if study.parent else None)
     if not url or "***" in url:
         return "n/a (Optuna storage unknown: pass STORAGE=<url>)"
     try:
@@ -361,7 +348,7 @@ def curves_section(report: Report) -> list[str]:
     for study in report.studies:
         best = best_trial(study, monitor_best, task.monitor_mode)
         if best is not None:
-            curves[label(study)] = metric_history(best.info.run_id, task.monitor)
+            curves[label(study)] = metric_history(best.run_id, task.monitor)
     plots.val_curves(curves, report.baseline, task.monitor, report.images / "val_curves.png")
     # A pruned trial has no `_best` metric: plot the last validation value it reached.
     histories = [
@@ -370,9 +357,9 @@ def curves_section(report: Report) -> list[str]:
             sorted(
                 [
                     (
-                        int(r.data.tags.get(Tag.OPTUNA_TRIAL, 0)),
-                        r.data.metrics.get(monitor_best, r.data.metrics.get(monitor_best.removesuffix("_best"))),
-                        r.data.tags.get(Tag.STATE),
+                        int(r.tags.get(Tag.OPTUNA_TRIAL, 0)),
+                        r.metrics.get(monitor_best, r.metrics.get(monitor_best.removesuffix("_best"))),
+                        r.tags.get(Tag.STATE),
                     )
                     for r in study.trials
                 ],
@@ -575,11 +562,11 @@ def budget_text(params: dict) -> str:
 
 def improving_text(study: StudyResults, best) -> str:
     """ "1/3 ↑": final runs still improving at the end of their budget, ↑ if the best trial was too."""
-    known = [s for s in (still_improving(r.data.metrics) for r in study.finished_finals) if s is not None]
+    known = [s for s in (still_improving(r.metrics) for r in study.finished_finals) if s is not None]
     text = f"{sum(known)}/{len(known)}" if known else MISSING
-    flat = sum(r.data.metrics.get(LEFT_BASELINE) == NEVER for r in study.finished_finals)
+    flat = sum(r.metrics.get(LEFT_BASELINE) == NEVER for r in study.finished_finals)
     text += f" ({flat} flat)" if flat else ""
-    return text + (" ↑" if best is not None and still_improving(best.data.metrics) else "")
+    return text + (" ↑" if best is not None and still_improving(best.metrics) else "")
 
 
 def pinned_vectors(finals: list) -> list[str]:
@@ -587,11 +574,11 @@ def pinned_vectors(finals: list) -> list[str]:
     pins = sorted(
         {
             (
-                r.data.params.get("embedding_vectors", "").partition("@")[0],
-                r.data.tags.get(Tag.EMBEDDING_SOURCE_RUN, "?"),
+                r.params.get("embedding_vectors", "").partition("@")[0],
+                r.tags.get(Tag.EMBEDDING_SOURCE_RUN, "?"),
             )
             for r in finals
-            if r.data.params.get("embedding_vectors", "").startswith("lm:")
+            if r.params.get("embedding_vectors", "").startswith("lm:")
         }
     )
     if not pins:
@@ -606,7 +593,7 @@ def data_lines(runs: list, dataset: str | None) -> list[str]:
     """The dataset, how its splits were made and the label mapping, as the runs logged them."""
 
     def values(tag: str) -> list[str]:
-        return sorted({r.data.tags[tag] for r in runs if r.data.tags.get(tag)})
+        return sorted({r.tags[tag] for r in runs if r.tags.get(tag)})
 
     lines = [f"- **Dataset**: `{dataset}`"] if dataset else []
     # One layout per study ("splits as given", "...; a stratified subset of 500 training rows"): each
@@ -621,7 +608,7 @@ def data_lines(runs: list, dataset: str | None) -> list[str]:
 
 # -- sections of a report of single runs (no sweep) --------------------------------------------------
 def group_metric(group: RunGroup, key: str):
-    return summarize([r.data.metrics[key] for r in group.runs if key in r.data.metrics])
+    return summarize([r.metrics[key] for r in group.runs if key in r.metrics])
 
 
 def mean_sd(summary) -> str:
@@ -634,8 +621,8 @@ def group_runs(report: Report) -> list:
 
 def single_runs_setup_section(report: Report) -> list[str]:
     runs = group_runs(report)
-    hardware = sorted({r.data.tags.get(Tag.HARDWARE, "unknown") for r in runs})
-    commits = sorted({r.data.tags[Tag.GIT_COMMIT] for r in runs if r.data.tags.get(Tag.GIT_COMMIT)})
+    hardware = sorted({r.tags.get(Tag.HARDWARE, "unknown") for r in runs})
+    commits = sorted({r.tags[Tag.GIT_COMMIT] for r in runs if r.tags.get(Tag.GIT_COMMIT)})
     return [
         "## Setup",
         "",
@@ -692,7 +679,7 @@ def cross_validation_section(report: Report) -> list[str]:
         return []
     lines = ["## Cross-validation", "", f"Stratified K-fold: each fold is the test split once. {metric} per fold:", ""]
     for group in cvs:
-        values = ", ".join(fmt(r.data.metrics.get(metric), 3) for r in group.runs)
+        values = ", ".join(fmt(r.metrics.get(metric), 3) for r in group.runs)
         lines.append(
             f"- {group.variant}/{group.cell}, {group.settings}: {mean_sd(group_metric(group, metric))} "
             f"(folds: {values})"
@@ -713,7 +700,7 @@ def best_group(report: Report) -> tuple[RunGroup | None, object]:
 
 # -- sections of a report without a sweep ------------------------------------------------------------
 def horizon_hardware(report: Report) -> list[str]:
-    return sorted({r.data.tags.get(Tag.HARDWARE, "unknown") for r in report.horizon.runs})
+    return sorted({r.tags.get(Tag.HARDWARE, "unknown") for r in report.horizon.runs})
 
 
 def horizon_only_setup_section(report: Report) -> list[str]:
@@ -785,7 +772,7 @@ def index_summary(report: Report) -> dict:
             "profile": "single runs",
             "summary": line,
             "incomplete": False,
-            "hardware": "; ".join(sorted({r.data.tags.get(Tag.HARDWARE, "unknown") for r in group_runs(report)})),
+            "hardware": "; ".join(sorted({r.tags.get(Tag.HARDWARE, "unknown") for r in group_runs(report)})),
             "generated": now().isoformat(timespec="seconds"),
         }
     if report.smoke:

@@ -81,9 +81,9 @@ def write_cells_page(out: Path) -> Path:
         lines, task_runs = task_section(name)
         sections += lines
         runs += task_runs
-    loads = sorted(float(r.data.tags[Tag.LOAD_AVERAGE]) for r in runs if Tag.LOAD_AVERAGE in r.data.tags)
+    loads = sorted(float(r.tags[Tag.LOAD_AVERAGE]) for r in runs if Tag.LOAD_AVERAGE in r.tags)
     load = f"load {loads[0]:.1f}–{loads[-1]:.1f} at the runs' starts" if loads else "load not recorded"
-    hardware = "; ".join(sorted({r.data.tags.get(Tag.HARDWARE, "unknown") for r in runs})) or MISSING
+    hardware = "; ".join(sorted({r.tags.get(Tag.HARDWARE, "unknown") for r in runs})) or MISSING
     header = [
         "# Modern recurrent cells beside the classics",
         "",

@@ -115,7 +115,7 @@ def probe_section(report) -> list[str]:
         rows.append(cells)
         runs = probe_runs(data, arm, lengths[-1])
         if runs:
-            curves[arm] = probe_curves(min(runs, key=lambda r: int(r.data.tags.get(Tag.SEED, 0))).info.run_id)
+            curves[arm] = probe_curves(min(runs, key=lambda r: int(r.tags.get(Tag.SEED, 0))).run_id)
     plots.gradient_probe(
         curves, report.images / "gradient_probe.png", f"{data.axis}={lengths[-1]}, seed with the lowest number"
     )

@@ -37,12 +37,12 @@ def planned_labels(studies) -> list[str]:
     """Every study the sweep planned, as its latest sitting recorded it on the parent runs (a sweep
     resumed with a smaller grid plans fewer studies than its first sitting did); without that record
     (runs made before it existed), the studies that have runs."""
-    parents = [s.parent for s in studies if s.parent is not None and Tag.SWEEP_STUDIES in s.parent.data.tags]
+    parents = [s.parent for s in studies if s.parent is not None and Tag.SWEEP_STUDIES in s.parent.tags]
     if parents:
         # when the plan was recorded; for parents from before that tag, when the parent was created
-        latest = max(parents, key=lambda r: (float(r.data.tags.get(Tag.SWEEP_STUDIES_AT) or 0), r.info.start_time or 0))
+        latest = max(parents, key=lambda r: (float(r.tags.get(Tag.SWEEP_STUDIES_AT) or 0), r.start_time or 0))
         with contextlib.suppress(ValueError):
-            return list(json.loads(latest.data.tags[Tag.SWEEP_STUDIES]))
+            return list(json.loads(latest.tags[Tag.SWEEP_STUDIES]))
     return [study_label(s.variant, s.cell, s.grid) for s in studies]
 
 

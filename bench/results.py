@@ -17,7 +17,7 @@ from pathlib import Path
 from bench import tracking
 from bench.cells import CELL_ORDER
 from bench.config import check_lm_label
-from bench.convergence import LEFT_BASELINE, left_baseline_step
+from bench.convergence import LEFT_BASELINE, NEVER, left_baseline_step, still_improving
 from bench.embeddings import LM_PREFIX
 from bench.errors import UserError, first_line
 from bench.horizon_rule import Cell, arm_horizon, collect, describe_horizon
@@ -42,23 +42,23 @@ class StudyResults:
     def state_counts(self) -> dict[str, int]:
         counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0}
         for run in self.trials:
-            state = run.data.tags.get(Tag.STATE) or ("running" if run.info.status == "RUNNING" else "failed")
+            state = run.tags.get(Tag.STATE) or ("running" if run.status == "RUNNING" else "failed")
             counts["failed" if state == State.INTERRUPTED else state] = counts.get(state, 0) + 1
         return counts
 
     @property
     def finished_finals(self) -> list:
-        return [r for r in self.finals if r.data.tags.get(Tag.STATE) == State.COMPLETE]
+        return [r for r in self.finals if r.tags.get(Tag.STATE) == State.COMPLETE]
 
     @property
     def diverged_finals(self) -> list:
         """Final seeds that diverged: done (the same seed would diverge again), with no test value."""
-        return [r for r in self.finals if r.data.tags.get(Tag.STATE) == State.PRUNED]
+        return [r for r in self.finals if r.tags.get(Tag.STATE) == State.PRUNED]
 
     def planned(self, key: str, default: int) -> int:
         if self.parent is None:
             return default
-        value = self.parent.data.params.get(key)
+        value = self.parent.params.get(key)
         if key == "final_seeds" and value:
             return len(value.strip("[]").split(","))
         return int(value) if value else default
@@ -70,13 +70,84 @@ def store_missing() -> bool:
     return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
 
 
-def search_runs(experiment_name: str, query: str = "", **options) -> list:
+@dataclass
+class RunRecord:
+    """One run as every reader sees it, read once from MLflow: this module is the only one that touches
+    MLflow's Run. Tag, param and metric keys are named in bench.run_keys (`Tag`, `Metric`)."""
+
+    run_id: str
+    name: str
+    status: str  # MLflow's: RUNNING | FINISHED | FAILED | KILLED
+    start_time: int | None  # ms since the epoch
+    end_time: int | None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)  # the run's configuration, as logged
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, run) -> RunRecord:
+        info, data = run.info, run.data
+        return cls(
+            info.run_id,
+            info.run_name,
+            info.status,
+            info.start_time,
+            info.end_time,
+            data.tags,
+            data.params,
+            data.metrics,
+        )
+
+    # identity and lifecycle
+    @property
+    def stage(self) -> str:
+        return self.tags.get(Tag.STAGE, "")  # "" for a single `make train` run
+
+    @property
+    def state(self) -> str:
+        return self.tags.get(Tag.STATE, "")  # "" while open
+
+    @property
+    def variant(self) -> str:
+        return self.tags.get(Tag.VARIANT, "?")
+
+    @property
+    def cell(self) -> str:
+        return self.tags.get(Tag.CELL, "?")
+
+    @property
+    def complete(self) -> bool:
+        return self.state == State.COMPLETE
+
+    # the flags reports judge by, from what the run logged
+    @property
+    def diverged(self) -> bool:
+        return self.state == State.PRUNED and self.tags.get(Tag.FAILURE_REASON, "").startswith("diverged")
+
+    @property
+    def still_improving(self) -> bool | None:
+        """Still improving when its budget ran out (None: logged before the signal existed)."""
+        return still_improving(self.metrics)
+
+    @property
+    def flat(self) -> bool:
+        """Its validation never left the memoryless baseline."""
+        return self.metrics.get(LEFT_BASELINE) == NEVER
+
+    def history(self, key: str) -> list[tuple[int, float]]:
+        """(step, value) of one metric, in step order; read when asked."""
+        points = tracking.client().get_metric_history(self.run_id, key)
+        return [(m.step, m.value) for m in sorted(points, key=lambda m: (m.step, m.timestamp))]
+
+
+def search_runs(experiment_name: str, query: str = "", **options) -> list[RunRecord]:
     """Runs of one experiment matching an MLflow search filter ([] when the experiment does not exist)."""
     client = tracking.client()
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return []
-    return client.search_runs([experiment.experiment_id], query, **{"max_results": 50000, **options})
+    found = client.search_runs([experiment.experiment_id], query, **{"max_results": 50000, **options})
+    return [RunRecord.of(run) for run in found]
 
 
 class NoSweepRuns(UserError):
@@ -122,21 +193,21 @@ def read_task_runs(
         runs = search_runs(name)
     except Exception as error:
         raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
-    swept = [r for r in runs if r.data.tags.get(Tag.STAGE) in Stage.SWEPT]
+    swept = [r for r in runs if r.tags.get(Tag.STAGE) in Stage.SWEPT]
     if not swept:
-        raise NoSweepRuns(f"no runs for {what} in {uri}; {hint}", [r for r in runs if r.info.status == "FINISHED"])
-    parents = sorted((r for r in swept if r.data.tags.get(Tag.STAGE) == Stage.STUDY), key=lambda r: r.info.start_time)
-    profiles = {r.data.tags.get(Tag.PROFILE) for r in swept}
+        raise NoSweepRuns(f"no runs for {what} in {uri}; {hint}", [r for r in runs if r.status == "FINISHED"])
+    parents = sorted((r for r in swept if r.tags.get(Tag.STAGE) == Stage.STUDY), key=lambda r: r.start_time)
+    profiles = {r.tags.get(Tag.PROFILE) for r in swept}
     if profile is None:
-        profile = parents[-1].data.tags.get(Tag.PROFILE) if parents else sorted(profiles)[0]
+        profile = parents[-1].tags.get(Tag.PROFILE) if parents else sorted(profiles)[0]
     if profile not in profiles:
         raise UserError(
             f"no runs of profile {profile!r} for task {task} in {uri}; profiles there: "
             f"{', '.join(sorted(p for p in profiles if p))}"
         )
     studies: dict[str, StudyResults] = {}
-    for run in sorted(swept, key=lambda r: r.info.start_time):
-        tags = run.data.tags
+    for run in sorted(swept, key=lambda r: r.start_time):
+        tags = run.tags
         if tags.get(Tag.PROFILE) != profile:
             continue
         name = tags.get(Tag.OPTUNA_STUDY, "").removesuffix(":final")
@@ -163,7 +234,7 @@ def compute_time(runs: list) -> tuple[float, float, int]:
     """(busy wall seconds, run seconds summed, runs) of finished runs. Busy time is the union of the runs'
     start-end intervals: the wall time during which at least one of them trained, so idle time between
     sittings does not count and parallel workers do not count twice."""
-    spans = sorted((r.info.start_time, r.info.end_time) for r in runs if r.info.start_time and r.info.end_time)
+    spans = sorted((r.start_time, r.end_time) for r in runs if r.start_time and r.end_time)
     busy, until = 0, None
     for start, end in spans:
         if until is None or start > until:
@@ -214,11 +285,11 @@ def backfill_left_baseline(task, runs: list) -> None:
     history (one read per run), so every run in a report has it."""
     name = task.monitor.removeprefix("val/")
     for run in runs:
-        metrics = run.data.metrics
+        metrics = run.metrics
         baseline = Metric.baseline_for_validation(metrics, name)
-        if LEFT_BASELINE in metrics or baseline is None or run.data.tags.get(Tag.STATE) != State.COMPLETE:
+        if LEFT_BASELINE in metrics or baseline is None or run.tags.get(Tag.STATE) != State.COMPLETE:
             continue
-        history = [(m.step, m.value) for m in tracking.client().get_metric_history(run.info.run_id, task.monitor)]
+        history = run.history(task.monitor)
         metrics[LEFT_BASELINE] = left_baseline_step(history, baseline, task.monitor_mode == "max")
 
 
@@ -231,7 +302,7 @@ def metric_history(run_id: str, key: str) -> list[float]:
 # -- values computed from a study's runs -------------------------------------------------------------
 def final_values(study: StudyResults, key: str) -> list[float]:
     """`key` of each finished final-seed run that logged it."""
-    return [r.data.metrics[key] for r in study.finished_finals if key in r.data.metrics]
+    return [r.metrics[key] for r in study.finished_finals if key in r.metrics]
 
 
 def task_baseline(studies: list[StudyResults], metric: str) -> float | None:
@@ -239,27 +310,25 @@ def task_baseline(studies: list[StudyResults], metric: str) -> float | None:
     key = metric.replace("test/", "baseline/")
     for study in studies:
         for run in study.finals + study.trials:
-            if key in run.data.metrics:
-                return run.data.metrics[key]
+            if key in run.metrics:
+                return run.metrics[key]
     return None
 
 
 def best_trial(study: StudyResults, monitor_best: str, mode: str):
-    complete = [
-        r for r in study.trials if r.data.tags.get(Tag.STATE) == State.COMPLETE and monitor_best in r.data.metrics
-    ]
+    complete = [r for r in study.trials if r.tags.get(Tag.STATE) == State.COMPLETE and monitor_best in r.metrics]
     if not complete:
         return None
     pick = min if mode == "min" else max
-    return pick(complete, key=lambda r: r.data.metrics[monitor_best])
+    return pick(complete, key=lambda r: r.metrics[monitor_best])
 
 
 def searched_keys(studies: list[StudyResults]) -> list[str]:
     """Hyperparameters that vary between the trials of some study (i.e. were searched)."""
     keys: set[str] = set()
     for study in studies:
-        for key in {k for r in study.trials for k in r.data.params}:
-            if len({r.data.params.get(key) for r in study.trials}) > 1 and key != "seed":
+        for key in {k for r in study.trials for k in r.params}:
+            if len({r.params.get(key) for r in study.trials}) > 1 and key != "seed":
                 keys.add(key)
     return sorted(keys)
 
@@ -271,8 +340,8 @@ def train_validation_gap(run, task) -> float | None:
     None for runs without train_eval values."""
     name = task.metrics[0].name if task.metrics else "loss"
     client = tracking.client()
-    val = {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"val/{name}")}
-    train = {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"train_eval/{name}")}
+    val = {m.step: m.value for m in client.get_metric_history(run.run_id, f"val/{name}")}
+    train = {m.step: m.value for m in client.get_metric_history(run.run_id, f"train_eval/{name}")}
     if not val or not train:
         return None
     pick = max if task.monitor_mode == "max" else min
@@ -297,27 +366,25 @@ class RunGroup:
 def group_single_runs(runs: list) -> list[RunGroup]:
     """Complete runs outside sweeps grouped by variant and cell (and by any other knob that differs
     between them, so unlike runs never share a mean); each cross-validation is one group of its folds."""
-    complete = [r for r in runs if r.data.tags.get(Tag.STATE) == State.COMPLETE]
-    singles = [r for r in complete if not r.data.tags.get(Tag.STAGE)]
+    complete = [r for r in runs if r.tags.get(Tag.STATE) == State.COMPLETE]
+    singles = [r for r in complete if not r.tags.get(Tag.STAGE)]
     differing = sorted(
         k
-        for k in {k for r in singles for k in r.data.params}
-        if k not in ("seed", "variant", "cell") and len({r.data.params.get(k) for r in singles}) > 1
+        for k in {k for r in singles for k in r.params}
+        if k not in ("seed", "variant", "cell") and len({r.params.get(k) for r in singles}) > 1
     )
     groups: dict[tuple, RunGroup] = {}
-    for run in sorted(singles, key=lambda r: r.info.start_time):
-        knobs = ", ".join(f"{k}={run.data.params.get(k)}" for k in differing)
-        key = ("runs", run.data.tags.get(Tag.VARIANT, "?"), run.data.tags.get(Tag.CELL, "?"), knobs)
+    for run in sorted(singles, key=lambda r: r.start_time):
+        knobs = ", ".join(f"{k}={run.params.get(k)}" for k in differing)
+        key = ("runs", run.tags.get(Tag.VARIANT, "?"), run.tags.get(Tag.CELL, "?"), knobs)
         groups.setdefault(key, RunGroup(key[1], key[2], "runs", settings=knobs)).runs.append(run)
-    for parent in sorted(
-        (r for r in complete if r.data.tags.get(Tag.STAGE) == Stage.CV), key=lambda r: r.info.start_time
-    ):
-        tags = parent.data.tags
+    for parent in sorted((r for r in complete if r.tags.get(Tag.STAGE) == Stage.CV), key=lambda r: r.start_time):
+        tags = parent.tags
         folds = sorted(
-            (r for r in complete if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
-            key=lambda r: int(r.data.tags.get(Tag.FOLD, 0)),
+            (r for r in complete if r.tags.get("mlflow.parentRunId") == parent.run_id),
+            key=lambda r: int(r.tags.get(Tag.FOLD, 0)),
         )
-        groups[("cv", parent.info.run_id)] = RunGroup(
+        groups[("cv", parent.run_id)] = RunGroup(
             tags.get(Tag.VARIANT, "?"),
             tags.get(Tag.CELL, "?"),
             "cv",
@@ -379,12 +446,10 @@ def load_horizon_data(task, margin_from_file=None, profile: str | None = None) -
     runs = horizon_runs(task.name, profile)
     if not runs:
         return None
-    latest = max(runs, key=lambda r: r.info.start_time).data.tags
+    latest = max(runs, key=lambda r: r.start_time).tags
     profile, fingerprint = latest.get(Tag.HORIZON_PROFILE, ""), latest.get(Tag.HORIZON_SPEC)
     runs = [
-        r
-        for r in runs
-        if r.data.tags.get(Tag.HORIZON_PROFILE) == profile and r.data.tags.get(Tag.HORIZON_SPEC) == fingerprint
+        r for r in runs if r.tags.get(Tag.HORIZON_PROFILE) == profile and r.tags.get(Tag.HORIZON_SPEC) == fingerprint
     ]
     margin = latest.get(Tag.HORIZON_MARGIN)
     if margin is not None:
@@ -395,10 +460,10 @@ def load_horizon_data(task, margin_from_file=None, profile: str | None = None) -
         except Exception:  # the file changed or is gone: the runs still report, at the default margin
             margin = DEFAULT_MARGIN
     backfill_left_baseline(task, runs)
-    seeds = len({r.data.tags.get(Tag.SEED) for r in runs})
-    sources = {r.data.tags[Tag.ARM]: r.data.tags.get(Tag.CONFIG_SOURCE, "?") for r in runs}
+    seeds = len({r.tags.get(Tag.SEED) for r in runs})
+    sources = {r.tags[Tag.ARM]: r.tags.get(Tag.CONFIG_SOURCE, "?") for r in runs}
     return HorizonData(
-        profile, collect(task, runs), runs, margin, runs[0].data.tags.get(Tag.HORIZON_AXIS, "T"), seeds, sources
+        profile, collect(task, runs), runs, margin, runs[0].tags.get(Tag.HORIZON_AXIS, "T"), seeds, sources
     )
 
 
@@ -407,10 +472,10 @@ def probe_runs(data: HorizonData, arm: str, value: int) -> list:
     return [
         r
         for r in data.runs
-        if r.data.tags.get(Tag.ARM) == arm
-        and int(r.data.tags.get(Tag.HORIZON_VALUE, -1)) == value
-        and r.data.tags.get(Tag.STATE) == State.COMPLETE
-        and any(k.startswith(Metric.PROBE_PREFIX) for k in r.data.metrics)
+        if r.tags.get(Tag.ARM) == arm
+        and int(r.tags.get(Tag.HORIZON_VALUE, -1)) == value
+        and r.tags.get(Tag.STATE) == State.COMPLETE
+        and any(k.startswith(Metric.PROBE_PREFIX) for k in r.metrics)
     ]
 
 
@@ -424,7 +489,7 @@ def median(values: list[float]) -> float | None:
 
 def probe_ratio(runs: list, column: str, which: str) -> float | None:
     """Median over runs of the probe's far / near ratio of `column` (dhT_dx, dL_dh), trained or untrained."""
-    return median([r.data.metrics.get(f"{Metric.PROBE_PREFIX}{column}_{which}_far_over_near", math.nan) for r in runs])
+    return median([r.metrics.get(f"{Metric.PROBE_PREFIX}{column}_{which}_far_over_near", math.nan) for r in runs])
 
 
 def probe_curves(run_id: str) -> dict[str, list[float]]:
@@ -448,11 +513,11 @@ def pretrained_vectors_file(corpus: str, run_id: str = "") -> tuple[Path, str] |
     client = tracking.client()
     query = f"tags.{Tag.STAGE} = '{Stage.PRETRAIN}' and tags.{Tag.CORPUS} = '{corpus}' and tags.{Tag.STATE} = '{State.COMPLETE}'"
     runs = search_runs("next-word", query, order_by=["start_time DESC"], max_results=50000 if run_id else 1)
-    runs = [r for r in runs if not run_id or r.info.run_id.startswith(run_id)][:1]
+    runs = [r for r in runs if not run_id or r.run_id.startswith(run_id)][:1]
     if not runs:
         return None
-    run_id = runs[0].info.run_id
-    local = Path(runs[0].data.tags.get(Tag.EMBEDDINGS_FILE, ""))
+    run_id = runs[0].run_id
+    local = Path(runs[0].tags.get(Tag.EMBEDDINGS_FILE, ""))
     if local.is_file():
         return local, run_id
     artifacts = [a.path for a in client.list_artifacts(run_id, "embeddings")]

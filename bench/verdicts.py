@@ -284,7 +284,7 @@ def contradictions(task, studies, horizon) -> list[str]:
         arm, finals = f"{study.variant}/{study.cell}", study.finished_finals
         if not finals or arm not in horizon.table:
             continue
-        length = grid_parts(study.grid).get(horizon.axis) or finals[0].data.params.get(horizon.axis)
+        length = grid_parts(study.grid).get(horizon.axis) or finals[0].params.get(horizon.axis)
         if length is None or int(length) not in horizon.table[arm]:
             continue
         swept, cell = cell_of(task, finals + study.diverged_finals), horizon.table[arm][int(length)]
@@ -377,9 +377,7 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
     pairs = [(s, counterpart(s, studies, "simple", s.cell)) for s in studies if s.variant == variant]
     pairs = [(s, reference) for s, reference in pairs if reference is not None]
     evidence, tests, signs, improving = [], [], [], 0
-    budget = next(
-        (run_budget(r.data.params) for s, _ in pairs for r in s.finished_finals if getattr(r.data, "params", None)), "?"
-    )
+    budget = next((run_budget(r.params) for s, _ in pairs for r in s.finished_finals if r.params), "?")
     for better, reference in pairs:
         comparison = compare(final_values(better, metric), final_values(reference, metric), higher)
         sa, sb = comparison.a, comparison.b
@@ -388,7 +386,7 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         tests.append(comparison.p)
         signs.append(comparison.a_better)
         improving += sum(  # flat runs (never left the baseline) are no more converged than improving ones
-            bool(still_improving(r.data.metrics)) or r.data.metrics.get(LEFT_BASELINE) == NEVER
+            bool(still_improving(r.metrics)) or r.metrics.get(LEFT_BASELINE) == NEVER
             for r in better.finished_finals + reference.finished_finals
         )
         evidence.append(

@@ -17,6 +17,7 @@ from bench.registry import get_task
 from bench.results import horizon_runs
 from bench.stats import summarize
 from bench.sweep_config import SWEEP_DIR
+from tests.records import record
 from tests.sweep_helpers import ROOT, worker_env
 
 SHIPPED = sorted(p.stem for p in (SWEEP_DIR / "horizon").glob("*.yaml"))
@@ -71,7 +72,7 @@ def test_a_failed_run_that_was_retried_counts_once_by_its_result():
     def run(state, loss=None, seed="1"):
         metrics = {"baseline/loss": 0.69} | ({"test/loss": loss} if loss is not None else {})
         tags = {"state": state, "arm": "simple/lstm", "horizon_value": "10", "seed": seed}
-        return SimpleNamespace(data=SimpleNamespace(metrics=metrics, tags=tags, params={}))
+        return record(metrics=metrics, tags=tags)
 
     cell = collect(get_task("copy-memory"), [run("failed"), run("complete", 0.2), run("failed", seed="2")])[
         "simple/lstm"
@@ -180,14 +181,14 @@ def test_horizon_runs_every_arm_length_and_seed_once_then_resumes(tmp_path, caps
     progress = capsys.readouterr().err  # not a terminal: plain lines, the last one at 12 of 12 runs
     assert "\r" not in progress and progress.splitlines()[-1].startswith("horizon copy-memory [test] · 12/12 runs 100%")
     runs = horizon_runs("copy-memory", "test")
-    keys = sorted((r.data.tags["arm"], r.data.tags["horizon_value"], r.data.tags["seed"]) for r in runs)
+    keys = sorted((r.tags["arm"], r.tags["horizon_value"], r.tags["seed"]) for r in runs)
     assert len(keys) == len(set(keys)) == 12
-    irnn = next(r for r in runs if r.data.tags["arm"] == "simple/rnn/irnn")
-    assert irnn.data.params["activation"] == "relu" and irnn.data.params["init"] == "identity"
-    assert irnn.data.params["T"] in ("3", "5") and irnn.data.params["n_train"] == "32"
-    artifacts = {a.path for a in tracking.client().list_artifacts(irnn.info.run_id, "probe")}
+    irnn = next(r for r in runs if r.tags["arm"] == "simple/rnn/irnn")
+    assert irnn.params["activation"] == "relu" and irnn.params["init"] == "identity"
+    assert irnn.params["T"] in ("3", "5") and irnn.params["n_train"] == "32"
+    artifacts = {a.path for a in tracking.client().list_artifacts(irnn.run_id, "probe")}
     assert artifacts == {"probe/gradient_probe.csv", "probe/gradient_probe.png"}
-    assert "probe/dhT_dx_trained_far_over_near" in irnn.data.metrics
+    assert "probe/dhT_dx_trained_far_over_near" in irnn.metrics
     assert run_horizon(spec, show_progress=False)["skipped"] == 12  # resume: nothing is trained twice
     assert len(horizon_runs("copy-memory", "test")) == 12
 
@@ -313,9 +314,7 @@ def test_a_short_lag_failure_flat_at_the_baseline_is_budget_limited_not_a_cell_p
 
     def run(loss):
         metrics = {"test/loss": loss, "baseline/loss": 0.1667, "convergence/still_improving": 0.0}
-        return SimpleNamespace(
-            data=SimpleNamespace(metrics=metrics, tags={"state": "complete"}, params={"max_steps": "4000"})
-        )
+        return record(metrics=metrics, tags={"state": "complete"}, params={"max_steps": "4000"})
 
     table = {"simple/rnn": {10: Cell(), 50: Cell()}}
     for value, losses in ((10, [0.1666, 0.1670, 0.1668]), (50, [0.1667, 0.1669, 0.1668])):
@@ -334,18 +333,16 @@ def length_grid(short_losses, long_losses, short_left=None, long_left=None, long
 
     def finals(losses, length, left, steps=None):
         runs = [
-            SimpleNamespace(
-                data=SimpleNamespace(
-                    metrics={
-                        "test/loss": v,
-                        "baseline/loss": 1.386,
-                        "convergence/still_improving": 0.0,
-                        **({"convergence/left_baseline_step": left} if left is not None else {}),
-                        **({"steps_trained": steps} if steps is not None else {}),
-                    },
-                    tags={"state": "complete"},
-                    params={"max_steps": "4000", "T": str(length)},
-                )
+            record(
+                metrics={
+                    "test/loss": v,
+                    "baseline/loss": 1.386,
+                    "convergence/still_improving": 0.0,
+                    **({"convergence/left_baseline_step": left} if left is not None else {}),
+                    **({"steps_trained": steps} if steps is not None else {}),
+                },
+                tags={"state": "complete"},
+                params={"max_steps": "4000", "T": str(length)},
             )
             for v in losses
         ]
@@ -391,11 +388,7 @@ def test_claim_1_a_converged_long_lag_failure_that_left_the_baseline_needs_no_es
 def test_a_horizon_that_contradicts_the_sweep_finals_is_flagged():
     from bench.verdicts import contradictions
 
-    final = SimpleNamespace(
-        data=SimpleNamespace(
-            metrics={"test/loss": 0.017, "baseline/loss": 0.1}, tags={"state": "complete"}, params={"T": "50"}
-        )
-    )
+    final = record(metrics={"test/loss": 0.017, "baseline/loss": 0.1}, tags={"state": "complete"}, params={"T": "50"})
     swept = SimpleNamespace(
         variant="simple", cell="rnn", grid="", finished_finals=[final, final, final], diverged_finals=[]
     )
@@ -413,7 +406,7 @@ def test_verdict_tanh_bounded_from_the_zero_input_computation():
 
 
 def study(variant, cell, values):
-    runs = [SimpleNamespace(data=SimpleNamespace(metrics={"test/loss": v}, tags={"state": "complete"})) for v in values]
+    runs = [record(metrics={"test/loss": v}, tags={"state": "complete"}) for v in values]
     return SimpleNamespace(variant=variant, cell=cell, grid="", finished_finals=runs, diverged_finals=[])
 
 
@@ -440,7 +433,7 @@ def test_a_depth_loss_resting_on_flat_runs_is_budget_limited():
 
     flat = study("stacked", "lstm", [0.69, 0.693, 0.692, 0.691])
     for run in flat.finished_finals:
-        run.data.metrics["convergence/left_baseline_step"] = -1.0
+        run.metrics["convergence/left_baseline_step"] = -1.0
     studies = [study("simple", "lstm", [0.30, 0.31, 0.29, 0.30]), flat]
     verdict = variant_claim(get_task("copy-memory"), studies, None, "stacked", "3.")
     assert verdict.verdict == BUDGET_LIMITED and "4 of the final runs compared" in verdict.evidence[0]
@@ -452,11 +445,9 @@ def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatc
 
     def labeled(variant, grid, accuracies, gap):
         runs = [
-            SimpleNamespace(
-                data=SimpleNamespace(
-                    metrics={"test/acc": a, "data/train_examples": int(grid.split("=")[1].split(":")[0]) or 6920},
-                    tags={"state": "complete"},
-                ),
+            record(
+                metrics={"test/acc": a, "data/train_examples": int(grid.split("=")[1].split(":")[0]) or 6920},
+                tags={"state": "complete"},
                 gap=gap,
             )
             for a in accuracies
@@ -488,7 +479,7 @@ def test_flat_is_read_from_validation_history_when_a_run_has_it():
     def run(loss, left=None):
         metrics = {"test/loss": loss, "baseline/loss": 0.1667, "steps_trained": 4000.0}
         metrics.update({"convergence/left_baseline_step": left} if left is not None else {})
-        return SimpleNamespace(data=SimpleNamespace(metrics=metrics, tags={"state": "complete"}, params={}))
+        return record(metrics=metrics, tags={"state": "complete"})
 
     cell = Cell()
     add_run(task, cell, run(0.1630, left=-1.0))  # 2% under the baseline on test, but validation never left it

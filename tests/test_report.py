@@ -139,20 +139,19 @@ def test_report_bad_input_exits_2_and_leaves_no_file(tmp_path, case):
 
 
 def test_compute_time_counts_parallel_workers_once_and_skips_pauses_between_sittings():
-    from types import SimpleNamespace
-
     from bench.markdown import compute_text
     from bench.results import compute_time
+    from tests.records import record
 
     def run(start_s, end_s):
-        return SimpleNamespace(info=SimpleNamespace(start_time=start_s * 1000, end_time=end_s * 1000))
+        return record(start_time=start_s * 1000, end_time=end_s * 1000)
 
     # two workers overlap on 10-110 and 60-160; a second sitting an hour later; one run still running
     runs = [
         run(10, 110),
         run(60, 160),
         run(3760, 3810),
-        SimpleNamespace(info=SimpleNamespace(start_time=1, end_time=None)),
+        record(start_time=1, end_time=None, status="RUNNING"),
     ]
     assert compute_time(runs) == (200.0, 250.0, 3)
     assert compute_text(*compute_time(runs)).startswith("3:20 of wall time while a run trained")
@@ -160,12 +159,11 @@ def test_compute_time_counts_parallel_workers_once_and_skips_pauses_between_sitt
 
 def test_the_splits_line_names_each_layout_part_once_across_a_grid_of_subsets():
     # sst2's reference said "splits as given" once per study of its train_subset grid
-    from types import SimpleNamespace
-
     from bench.report import data_lines
+    from tests.records import record
 
     def run(layout):
-        return SimpleNamespace(data=SimpleNamespace(tags={tracking.Tag.DATA_LAYOUT: layout}))
+        return record(tags={tracking.Tag.DATA_LAYOUT: layout})
 
     given = "train, validation, test splits as given"
     runs = [run(given), run(f"{given}; a stratified subset of 500 training rows"), run(given)]

@@ -4,7 +4,6 @@ sweep's store, so the shared one is never changed; the fast ones on runs made in
 
 import json
 import shutil
-from types import SimpleNamespace
 
 import pytest
 
@@ -13,13 +12,11 @@ from bench.report import write_index, write_report
 from bench.report_status import SMOKE_NOTE, is_smoke, smoke_banner, sweep_status
 from bench.results import StudyResults
 from bench.tracking import Tag
+from tests.records import record
 
 
 def run(state: str = "complete", tags: dict | None = None, params: dict | None = None):
-    return SimpleNamespace(
-        info=SimpleNamespace(status="FINISHED", start_time=0),
-        data=SimpleNamespace(tags={Tag.STATE: state, **(tags or {})}, params=params or {}),
-    )
+    return record(tags={Tag.STATE: state, **(tags or {})}, params=params)
 
 
 def study(

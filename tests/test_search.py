@@ -215,12 +215,12 @@ def test_a_step_budget_stops_at_max_steps_and_validates_across_epochs():
 
     # A report reads the same step from the validation history of runs trained before it was logged.
     from bench.registry import get_task
-    from bench.results import backfill_left_baseline
+    from bench.results import RunRecord, backfill_left_baseline
 
-    run = tracking.client().get_run(result.run_id)
-    logged = run.data.metrics.pop(LEFT_BASELINE)
+    run = RunRecord.of(tracking.client().get_run(result.run_id))
+    logged = run.metrics.pop(LEFT_BASELINE)
     backfill_left_baseline(get_task("adding"), [run])
-    assert abs(run.data.metrics[LEFT_BASELINE] - logged) <= 1  # Lightning logs validation at global_step - 1
+    assert abs(run.metrics[LEFT_BASELINE] - logged) <= 1  # Lightning logs validation at global_step - 1
 
 
 def test_a_loss_creeping_towards_zero_is_converged_when_measured_against_the_baseline():

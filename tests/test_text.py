@@ -349,10 +349,9 @@ def test_text_runs_score_a_fixed_train_sample_in_eval_mode_at_each_validation(tm
 
 
 def test_the_overfitting_gap_uses_eval_mode_train_accuracy_at_the_best_validation():
-    from types import SimpleNamespace
-
     from bench import tracking
     from bench.results import train_validation_gap
+    from tests.records import record
 
     # A run whose in-epoch train-mode accuracy (train/acc) says 0.9 at the best validation, eval mode 0.6.
     client = tracking.client()
@@ -363,4 +362,4 @@ def test_the_overfitting_gap_uses_eval_mode_train_accuracy_at_the_best_validatio
         client.log_metric(run_id, "train/acc", t, step=step * 10)
         client.log_metric(run_id, "train_eval/acc", e, step=step * 10)
     task = get_task("text-classification")
-    assert train_validation_gap(SimpleNamespace(info=SimpleNamespace(run_id=run_id)), task) == pytest.approx(0.02)
+    assert train_validation_gap(record(run_id=run_id), task) == pytest.approx(0.02)
