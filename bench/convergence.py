@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import math
 
+from bench.run_keys import Metric
+
 STILL_IMPROVING = 0.01  # a best-so-far gain above 1% in the last fifth of the budget
 LAST_PART = 0.2  # "the last fifth"
 AT_BASELINE = 0.01  # within 1% of the baseline loss (or 1 accuracy point): not (yet) left the baseline
 NEVER = -1.0  # LEFT_BASELINE of a run whose validation never left the baseline
 
-# Metric names written by every trained run (bench.train) and read back by reports.
+# Metric names written by every trained run (bench.train) and read back by reports (named in run_keys).
 BEST_STEP, LAST_FIFTH_GAIN, STEPS, STILL, LEFT_BASELINE = (
-    "convergence/best_step",
-    "convergence/last_fifth_gain",
-    "convergence/steps",
-    "convergence/still_improving",
-    "convergence/left_baseline_step",
+    Metric.BEST_STEP,
+    Metric.LAST_FIFTH_GAIN,
+    Metric.CONVERGENCE_STEPS,
+    Metric.STILL_IMPROVING,
+    Metric.LEFT_BASELINE,
 )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
+from bench.run_keys import Metric
 from bench.synthetic import cached_split, dataset_arrays
 from bench.text import carve, check_splits, load_raw, majority_baselines
 
@@ -63,7 +64,7 @@ def image_task(name: str, permuted: bool, description: str, references: str) -> 
         family="image",
         test_preset={"pixels_per_step": 28},  # row by row: fast
         metrics=(MetricSpec("acc", "accuracy"),),
-        monitor="val/acc",
+        monitor=Metric.val("acc"),
         monitor_mode="max",
         training_defaults={
             "lr": 1e-3,
@@ -155,7 +156,7 @@ def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bo
         baseline=float(-(shares * np.log(shares)).sum()),
         extra={
             **majority_baselines(labels.tolist(), validation_labels.tolist(), test_labels.tolist()),
-            "data/train_examples": int(counts.sum()),
-            "data/steps": PIXELS // settings["pixels_per_step"],
+            Metric.TRAIN_EXAMPLES: int(counts.sum()),
+            Metric.data("steps"): PIXELS // settings["pixels_per_step"],
         },
     )

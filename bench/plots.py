@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 from bench.horizon_rule import score  # noqa: E402
+from bench.run_keys import Metric
 from bench.stats import summarize  # noqa: E402
 
 
@@ -47,7 +48,7 @@ def val_curves(curves: dict[str, list[float]], baseline, monitor, path: Path) ->
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, values in curves.items():
         ax.plot(range(1, len(values) + 1), values, marker=".", label=name)
-    if baseline is not None and monitor == "val/loss":
+    if baseline is not None and monitor == Metric.val("loss"):
         ax.axhline(baseline, color="grey", linestyle="--", label="memoryless baseline")
     ax.set_xlabel("epoch")
     ax.set_ylabel(monitor)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import tracking
 from bench.diagnostics import gradient_probe
+from bench.run_keys import Metric
 
 PROBE_ROWS = 32  # validation sequences the probe averages over
 COLUMNS = {"dL_dh": "‖dL/dh_t‖", "dL_dx": "‖dL/dx_t‖", "dhT_dx": "‖dh_T/dx_t‖"}
@@ -45,7 +46,7 @@ def summary_metrics(results: dict[str, dict[str, list[float]]]) -> dict[str, flo
             values = columns[column]
             near, far = values[-1], values[0]  # rows run from the first step (largest distance) to the last
             if math.isfinite(near) and math.isfinite(far) and near > 0:
-                metrics[f"probe/{column}_{which}_far_over_near"] = far / near
+                metrics[f"{Metric.PROBE_PREFIX}{column}_{which}_far_over_near"] = far / near
     return metrics
 
 

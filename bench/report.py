@@ -237,7 +237,7 @@ def best_study(report: Report) -> tuple[StudyResults | None, float | None]:
 
 def results_section(report: Report) -> list[str]:
     task, metric, baseline, monitor_best = report.task, report.metric, report.baseline, report.results.monitor_best
-    metric_keys = list(dict.fromkeys([metric, *(f"test/{m.name}" for m in task.metrics), "test/loss"]))
+    metric_keys = list(dict.fromkeys([metric, *(Metric.test(m.name) for m in task.metrics), Metric.test("loss")]))
     header = ["variant", "cell", f"{metric} mean ± sd", "95% CI", "n"]
     header += [f"{k} mean ± sd" for k in metric_keys[1:]]
     header += ["baseline", "gap to baseline", "best val", "still improving", "params", "s / epoch", "trials c/p/f"]
@@ -641,7 +641,16 @@ def single_runs_setup_section(report: Report) -> list[str]:
 def single_runs_section(report: Report) -> list[str]:
     task, metric = report.task, report.metric
     trivial = "majority class" if task.report_metric == "acc" else "baseline"
-    header = ["variant", "cell", "runs", f"{metric} mean ± sd", trivial, "test/loss mean ± sd", "epochs", "other knobs"]
+    header = [
+        "variant",
+        "cell",
+        "runs",
+        f"{metric} mean ± sd",
+        trivial,
+        f"{Metric.test('loss')} mean ± sd",
+        "epochs",
+        "other knobs",
+    ]
     rows = []
     for group in report.results.groups:
         count = len(group.runs)
@@ -656,7 +665,7 @@ def single_runs_section(report: Report) -> list[str]:
                 f"{count} folds" if group.kind == "cv" else f"{count} seed{'s' * (count != 1)}",
                 mean_sd(group_metric(group, metric)),
                 fmt(baseline.mean) if baseline else MISSING,
-                mean_sd(group_metric(group, "test/loss")),
+                mean_sd(group_metric(group, Metric.test("loss"))),
                 f"{epochs.mean:.1f}" if epochs else MISSING,
                 group.settings or MISSING,
             ]

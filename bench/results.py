@@ -283,7 +283,7 @@ def grid_order(grid: str) -> tuple:
 def backfill_left_baseline(task, runs: list) -> None:
     """Finished runs trained before `left_baseline_step` was logged get it from their validation
     history (one read per run), so every run in a report has it."""
-    name = task.monitor.removeprefix("val/")
+    name = Metric.name_of(task.monitor)
     for run in runs:
         metrics = run.metrics
         baseline = Metric.baseline_for_validation(metrics, name)
@@ -307,7 +307,7 @@ def final_values(study: StudyResults, key: str) -> list[float]:
 
 def task_baseline(studies: list[StudyResults], metric: str) -> float | None:
     """The memoryless baseline of `metric` (e.g. baseline/loss, baseline/acc), as the runs logged it."""
-    key = metric.replace("test/", "baseline/")
+    key = Metric.baseline(Metric.name_of(metric))
     for study in studies:
         for run in study.finals + study.trials:
             if key in run.metrics:
@@ -340,8 +340,8 @@ def train_validation_gap(run, task) -> float | None:
     None for runs without train_eval values."""
     name = task.metrics[0].name if task.metrics else "loss"
     client = tracking.client()
-    val = {m.step: m.value for m in client.get_metric_history(run.run_id, f"val/{name}")}
-    train = {m.step: m.value for m in client.get_metric_history(run.run_id, f"train_eval/{name}")}
+    val = {m.step: m.value for m in client.get_metric_history(run.run_id, Metric.val(name))}
+    train = {m.step: m.value for m in client.get_metric_history(run.run_id, Metric.train_eval(name))}
     if not val or not train:
         return None
     pick = max if task.monitor_mode == "max" else min

@@ -59,6 +59,38 @@ class Metric:
     EPOCHS_TRAINED = "epochs_trained"
     STEPS_TRAINED = "steps_trained"
     PROBE_PREFIX = "probe/"
+    # the convergence signal (bench.convergence), logged by every trained run
+    BEST_STEP, LAST_FIFTH_GAIN, CONVERGENCE_STEPS, STILL_IMPROVING, LEFT_BASELINE = (
+        "convergence/best_step",
+        "convergence/last_fifth_gain",
+        "convergence/steps",
+        "convergence/still_improving",
+        "convergence/left_baseline_step",
+    )
+
+    @staticmethod
+    def train(name: str) -> str:
+        """In-epoch, train mode (dropout on, a moving model)."""
+        return f"train/{name}"
+
+    @staticmethod
+    def train_eval(name: str) -> str:
+        """Eval mode on a fixed train sample, logged with each validation."""
+        return f"train_eval/{name}"
+
+    @staticmethod
+    def val(name: str) -> str:
+        return f"val/{name}"
+
+    @staticmethod
+    def data(name: str) -> str:
+        """What the data preparation measured (sizes, vocabulary, shares)."""
+        return f"data/{name}"
+
+    @staticmethod
+    def name_of(key: str) -> str:
+        """ "val/acc" -> "acc"."""
+        return key.partition("/")[2]
 
     @staticmethod
     def test(name: str) -> str:

@@ -99,7 +99,7 @@ def text_task(
         test_preset={"min_freq": 1},
         batching="by-length",
         metrics=(MetricSpec("acc", "accuracy"),),
-        monitor="val/acc",
+        monitor=Metric.val("acc"),
         monitor_mode="max",
         # Early stopping decides the length: small sets need many epochs (issue 14 reported SST-2 sentences
         # gaining 3.4 points from 5 to 15 epochs), large ones stop after `patience` flat validation checks.
@@ -655,15 +655,15 @@ def load_text_classification(
     lengths = tokenized["train"]["length"]
     extra = {
         **majority_baselines(splits["train"]["label"], splits["validation"]["label"], splits["test"]["label"]),
-        "data/vocabulary": len(vocabulary),
-        "data/truncated_share": sum(n >= settings["max_length"] for n in lengths) / len(lengths),
+        Metric.data("vocabulary"): len(vocabulary),
+        Metric.data("truncated_share"): sum(n >= settings["max_length"] for n in lengths) / len(lengths),
     }
     unknown = SPECIALS.index("[UNK]")
     for split, dataset in tokenized.items():
-        extra[f"data/{split}_examples"] = len(dataset)
-        extra[f"data/{split}_unknown_token_share"] = float(np.mean(token_ids(dataset) == unknown))
+        extra[Metric.data(f"{split}_examples")] = len(dataset)
+        extra[Metric.data(f"{split}_unknown_token_share")] = float(np.mean(token_ids(dataset) == unknown))
     for split, count in notes["dropped"].items():
-        extra[f"data/{split}_blank_texts_dropped"] = count
+        extra[Metric.data(f"{split}_blank_texts_dropped")] = count
     dropped = {split: count for split, count in notes["dropped"].items() if count}
     if dropped:
         print(

@@ -15,6 +15,7 @@ from bench.convergence import LEFT_BASELINE, NEVER, still_improving
 from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget, score
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
+from bench.run_keys import Metric
 from bench.stats import compare, holm, summarize
 
 SUPPORTED, NOT_SUPPORTED, BUDGET_LIMITED = "supported", "not supported", "budget-limited"
@@ -372,7 +373,7 @@ def ablation_evidence(horizon) -> list[str]:
 
 # -- 3., 4. variants vs one layer ---------------------------------------------------------------------
 def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
-    metric = f"test/{task.report_metric}"
+    metric = Metric.test(task.report_metric)
     higher = task.higher_is_better
     pairs = [(s, counterpart(s, studies, "simple", s.cell)) for s in studies if s.variant == variant]
     pairs = [(s, reference) for s, reference in pairs if reference is not None]
@@ -432,7 +433,7 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
 # -- 5. pretrained embeddings --------------------------------------------------------------------------
 def embeddings_curb_overfitting(task, studies) -> Verdict:
     claim = "5"
-    metric = f"test/{task.report_metric}"
+    metric = Metric.test(task.report_metric)
     pretrained = [s for s in studies if s.variant == "embedding-pretrained" and "train_subset=" in s.grid]
     pairs = [(p, counterpart(p, studies, "simple", p.cell)) for p in pretrained]
     pairs = [(p, s) for p, s in pairs if s is not None and p.finished_finals and s.finished_finals]
@@ -440,7 +441,7 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
         return Verdict(claim, NOT_TESTED, ["no embedding-pretrained vs simple studies over labeled-subset sizes."])
 
     def size(pair) -> float:
-        return min(final_values(pair[0], "data/train_examples") or [math.inf])
+        return min(final_values(pair[0], Metric.TRAIN_EXAMPLES) or [math.inf])
 
     smallest = min(size(pair) for pair in pairs)
     evidence, verdicts = [], []
@@ -450,7 +451,10 @@ def embeddings_curb_overfitting(task, studies) -> Verdict:
         gap_s = summarize([g for g in (train_validation_gap(r, task) for r in s.finished_finals) if g is not None])
         source = grid_parts(p.grid).get("embedding_vectors", "")
         pvalue = compare(a, b, task.higher_is_better).p
-        params_p, params_s = summarize(final_values(p, "params/count")), summarize(final_values(s, "params/count"))
+        params_p, params_s = (
+            summarize(final_values(p, Metric.PARAM_COUNT)),
+            summarize(final_values(s, Metric.PARAM_COUNT)),
+        )
         evidence.append(
             f"{int(size((p, s)))} labels, {p.cell}{' ' + source if source else ''}: {metric} {fmt(summarize(a).mean)} pretrained vs "
             f"{fmt(summarize(b).mean)} scratch (p = {fmt(pvalue)}); train (eval mode) − val gap "

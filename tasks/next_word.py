@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
+from bench.run_keys import Metric
 
 CORPORA = {
     "imdb": "stanfordnlp/imdb",
@@ -166,10 +167,10 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
         baseline=unigram_entropy,
         vocabulary=vocabulary,
         extra={
-            "baseline/perplexity": math.exp(unigram_entropy),
-            "data/train_tokens": int(len(train_ids)),
-            "data/vocabulary": len(vocabulary),
-            "data/excluded_test_documents": before - len(corpus),
+            Metric.baseline("perplexity"): math.exp(unigram_entropy),
+            Metric.data("train_tokens"): int(len(train_ids)),
+            Metric.data("vocabulary"): len(vocabulary),
+            Metric.data("excluded_test_documents"): before - len(corpus),
         },
     )
 

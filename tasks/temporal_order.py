@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from bench.registry import MetricSpec, TaskData, TaskSpec
+from bench.run_keys import Metric
 from bench.synthetic import generated_splits
 
 A, B = 0, 1  # the relevant symbols; 2..5 are distractors
@@ -41,7 +42,7 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
         output_size=CLASSES,
         baseline=math.log(CLASSES),
         vocabulary=["A", "B", "C", "D", "E", "F"],
-        extra={"baseline/acc": 1 / CLASSES},
+        extra={Metric.baseline("acc"): 1 / CLASSES},
     )
 
 
