@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 
-from bench.run_keys import Metric
+from bench.run_keys import Metric, State, Tag
 
 STILL_IMPROVING = 0.01  # a best-so-far gain above 1% in the last fifth of the budget
 LAST_PART = 0.2  # "the last fifth"
 AT_BASELINE = 0.01  # within 1% of the baseline loss (or 1 accuracy point): not (yet) left the baseline
-NEVER = -1.0  # LEFT_BASELINE of a run whose validation never left the baseline
+NEVER = Metric.NEVER_LEFT  # LEFT_BASELINE of a run whose validation never left the baseline
 
 # Metric names written by every trained run (bench.train) and read back by reports (named in run_keys).
 BEST_STEP, LAST_FIFTH_GAIN, STEPS, STILL, LEFT_BASELINE = (
@@ -77,3 +77,16 @@ def convergence(
 def still_improving(metrics: dict) -> bool | None:
     """A finished run's signal from its MLflow metrics; None for runs logged without one."""
     return None if STILL not in metrics else bool(metrics[STILL])
+
+
+def backfill_left_baseline(task, runs: list) -> None:
+    """Finished runs (records) trained before `left_baseline_step` was logged get it from their validation
+    history (one read per run), so every run in a report has it."""
+    name = Metric.name_of(task.monitor)
+    for run in runs:
+        metrics = run.metrics
+        baseline = Metric.baseline_for_validation(metrics, name)
+        if LEFT_BASELINE in metrics or baseline is None or run.tags.get(Tag.STATE) != State.COMPLETE:
+            continue
+        history = run.history(task.monitor)
+        metrics[LEFT_BASELINE] = left_baseline_step(history, baseline, task.monitor_mode == "max")

@@ -231,3 +231,31 @@ def ordered_arms(table: dict) -> list[str]:
         return (bool(ablation), VARIANT_ORDER.get(variant, 9), CELL_ORDER.get(cell, 9), ablation)
 
     return sorted(table, key=key)
+
+
+@dataclass
+class HorizonData:
+    """The horizon runs of one profile, tabulated: arm -> length -> Cell."""
+
+    profile: str
+    table: dict[str, dict[int, Cell]]
+    runs: list
+    margin: float
+    axis: str
+    seeds: int
+    sources: dict[str, str] = field(default_factory=dict)  # arm -> where its configuration came from
+
+    def horizon(self, arm: str, higher_is_better: bool) -> tuple[int | None, bool]:
+        return arm_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
+
+    def describe(self, arm: str, higher_is_better: bool) -> str:
+        return describe_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
+
+
+def tabulate(task, read) -> HorizonData | None:
+    """The rule applied to the horizon runs results read (`results.read_horizon`)."""
+    if read is None:
+        return None
+    return HorizonData(
+        read.profile, collect(task, read.runs), read.runs, read.margin, read.axis, read.seeds, read.sources
+    )

@@ -26,9 +26,9 @@ from filelock import FileLock
 
 from bench import plots, tracking
 from bench.cells import reference_cell
-from bench.convergence import LEFT_BASELINE, NEVER, still_improving
-from bench.errors import first_line
-from bench.horizon_rule import ordered_arms
+from bench.convergence import LEFT_BASELINE, NEVER, backfill_left_baseline, still_improving
+from bench.errors import UserError, first_line
+from bench.horizon_rule import ordered_arms, tabulate
 from bench.horizon_spec import load_horizon
 from bench.markdown import MISSING, compute_text, fmt, fmt_param, markdown_table
 from bench.paths import ROOT
@@ -43,6 +43,7 @@ from bench.report_diagnostics import (
 )
 from bench.report_status import SMOKE_NOTE, is_smoke, smoke_banner, sweep_status
 from bench.results import (
+    NoSweepRuns,
     RunGroup,
     StudyResults,
     TaskResults,
@@ -51,8 +52,11 @@ from bench.results import (
     counterpart,
     final_values,
     grid_parts,
-    load_task_results,
+    group_single_runs,
+    has_horizon_runs,
     metric_history,
+    read_horizon,
+    read_task_runs,
     searched_keys,
     train_validation_gap,
 )
@@ -63,6 +67,29 @@ from bench.verdicts import Verdict, all_verdicts, contradictions, verdict_sectio
 
 REPORTS = ROOT / "reports" / "local"  # `make report`: the user's reports (git-ignored)
 REFERENCE = ROOT / "reports" / "reference"  # committed references, rewritten only by `make reference TASK=...`
+
+
+def load_task_results(
+    task, profile: str | None = None, margin_from_file=None, dataset: str | None = None
+) -> TaskResults:
+    """The sweep of `profile` (default: the latest) and the latest horizon runs of `task` (or of one
+    dataset of it), tabulated by the horizon rule; without a sweep, the finished single runs and
+    cross-validations, grouped. UserError when the store has none of these."""
+    groups = []
+    try:
+        studies, profile, _ = read_task_runs(task.name, profile, dataset)
+    except UserError as error:
+        groups = group_single_runs(error.runs) if isinstance(error, NoSweepRuns) else []
+        if not groups and not has_horizon_runs(task.name):
+            raise
+        studies = []  # single runs, or horizon runs only (e.g. `make horizon` without a sweep)
+    horizon = None if dataset else read_horizon(task, margin_from_file)
+    try:  # runs from before left_baseline_step was logged: from their histories
+        backfill_left_baseline(task, [r for s in studies for r in s.finals] + (horizon.runs if horizon else []))
+    except Exception as error:
+        uri = tracking.safe_url(tracking.tracking_uri())
+        raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
+    return TaskResults(task, studies, profile, tabulate(task, horizon), dataset, groups)
 
 
 @dataclass

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.horizon_rule import LEGEND, format_table, ordered_arms
+from bench.convergence import backfill_left_baseline
+from bench.horizon_rule import LEGEND, format_table, ordered_arms, tabulate
 from bench.markdown import MISSING, compute_text, markdown_table, scientific
 from bench.registry import get_task
-from bench.results import compute_time, load_horizon_data, probe_ratio, probe_runs
+from bench.results import compute_time, probe_ratio, probe_runs, read_horizon
 from bench.tracking import Tag
 
 PROFILE = "cells"  # the horizon profile that puts the new cells beside the classic ones
@@ -28,7 +29,10 @@ def criterion(task, margin: float) -> str:
 
 def task_section(name: str) -> tuple[list[str], list]:
     task = get_task(name)
-    data = load_horizon_data(task, profile=PROFILE)
+    read = read_horizon(task, profile=PROFILE)
+    if read is not None:
+        backfill_left_baseline(task, read.runs)
+    data = tabulate(task, read)
     if data is None:
         return [f"## {name}", "", f"No runs yet: `make horizon TASK={name} PROFILE={PROFILE}`.", ""], []
     longest = max(v for cells in data.table.values() for v in cells)

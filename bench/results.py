@@ -17,11 +17,8 @@ from pathlib import Path
 from bench import tracking
 from bench.cells import CELL_ORDER
 from bench.config import check_lm_label
-from bench.convergence import LEFT_BASELINE, NEVER, left_baseline_step, still_improving
 from bench.embeddings import LM_PREFIX
 from bench.errors import UserError, first_line
-from bench.horizon_rule import Cell, arm_horizon, collect, describe_horizon
-from bench.registry import get_task
 from bench.tracking import Metric, Stage, State, Tag
 from bench.variants import VARIANT_ORDER
 
@@ -127,12 +124,13 @@ class RunRecord:
     @property
     def still_improving(self) -> bool | None:
         """Still improving when its budget ran out (None: logged before the signal existed)."""
-        return still_improving(self.metrics)
+        value = self.metrics.get(Metric.STILL_IMPROVING)
+        return None if value is None else bool(value)
 
     @property
     def flat(self) -> bool:
         """Its validation never left the memoryless baseline."""
-        return self.metrics.get(LEFT_BASELINE) == NEVER
+        return self.metrics.get(Metric.LEFT_BASELINE) == Metric.NEVER_LEFT
 
     def history(self, key: str) -> list[tuple[int, float]]:
         """(step, value) of one metric, in step order; read when asked."""
@@ -223,10 +221,6 @@ def read_task_runs(
     ordered = sorted(
         studies.values(), key=lambda s: (grid_order(s.grid), VARIANT_ORDER.get(s.variant, 9), CELL_ORDER.get(s.cell, 9))
     )
-    try:
-        backfill_left_baseline(get_task(task), [r for s in ordered for r in s.finals])
-    except Exception as error:
-        raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
     return ordered, profile, runs
 
 
@@ -278,19 +272,6 @@ def grid_order(grid: str) -> tuple:
         except ValueError:
             values.append((1, value))
     return tuple(values)
-
-
-def backfill_left_baseline(task, runs: list) -> None:
-    """Finished runs trained before `left_baseline_step` was logged get it from their validation
-    history (one read per run), so every run in a report has it."""
-    name = Metric.name_of(task.monitor)
-    for run in runs:
-        metrics = run.metrics
-        baseline = Metric.baseline_for_validation(metrics, name)
-        if LEFT_BASELINE in metrics or baseline is None or run.tags.get(Tag.STATE) != State.COMPLETE:
-            continue
-        history = run.history(task.monitor)
-        metrics[LEFT_BASELINE] = left_baseline_step(history, baseline, task.monitor_mode == "max")
 
 
 def metric_history(run_id: str, key: str) -> list[float]:
@@ -420,29 +401,22 @@ DEFAULT_MARGIN = 0.1
 
 
 @dataclass
-class HorizonData:
-    """The horizon runs of one profile, tabulated: arm -> length -> Cell."""
+class HorizonRuns:
+    """The horizon runs of one profile and spec, with what they were made with (the rule that tabulates
+    them is bench.horizon_rule.tabulate)."""
 
     profile: str
-    table: dict[str, dict[int, Cell]]
     runs: list
     margin: float
     axis: str
     seeds: int
     sources: dict[str, str] = field(default_factory=dict)  # arm -> where its configuration came from
 
-    def horizon(self, arm: str, higher_is_better: bool) -> tuple[int | None, bool]:
-        return arm_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
 
-    def describe(self, arm: str, higher_is_better: bool) -> str:
-        return describe_horizon(self.table.get(arm, {}), self.margin, higher_is_better)
-
-
-def load_horizon_data(task, margin_from_file=None, profile: str | None = None) -> HorizonData | None:
+def read_horizon(task, margin_from_file=None, profile: str | None = None) -> HorizonRuns | None:
     """The most recent horizon profile's runs of `task` (of `profile` when given), or None when there are
-    none. The margin is
-    the one the runs were made with (tag horizon_margin); runs from before that tag existed ask
-    `margin_from_file(task name, profile)` (the horizon file), else use the default 0.1."""
+    none. The margin is the one the runs were made with (tag horizon_margin); runs from before that tag
+    existed ask `margin_from_file(task name, profile)` (the horizon file), else use the default 0.1."""
     runs = horizon_runs(task.name, profile)
     if not runs:
         return None
@@ -459,15 +433,12 @@ def load_horizon_data(task, margin_from_file=None, profile: str | None = None) -
             margin = margin_from_file(task.name, profile) if margin_from_file else DEFAULT_MARGIN
         except Exception:  # the file changed or is gone: the runs still report, at the default margin
             margin = DEFAULT_MARGIN
-    backfill_left_baseline(task, runs)
     seeds = len({r.tags.get(Tag.SEED) for r in runs})
     sources = {r.tags[Tag.ARM]: r.tags.get(Tag.CONFIG_SOURCE, "?") for r in runs}
-    return HorizonData(
-        profile, collect(task, runs), runs, margin, runs[0].tags.get(Tag.HORIZON_AXIS, "T"), seeds, sources
-    )
+    return HorizonRuns(profile, runs, margin, runs[0].tags.get(Tag.HORIZON_AXIS, "T"), seeds, sources)
 
 
-def probe_runs(data: HorizonData, arm: str, value: int) -> list:
+def probe_runs(data: HorizonRuns, arm: str, value: int) -> list:
     """The finished horizon runs of `arm` at length `value` that logged the gradient probe."""
     return [
         r
@@ -535,7 +506,7 @@ class TaskResults:
     task: object  # TaskSpec
     studies: list[StudyResults]
     profile: str | None
-    horizon: HorizonData | None
+    horizon: object  # bench.horizon_rule.HorizonData: the horizon runs tabulated
     dataset: str | None = None  # the user's own data: one report per dataset
     groups: list[RunGroup] = field(default_factory=list)  # without a sweep: the finished runs, grouped
 
@@ -560,24 +531,6 @@ class TaskResults:
     def sweep_runs(self) -> list:
         """Every run of the sweep: parents, trials and final seeds."""
         return [r for s in self.studies for r in ([s.parent] if s.parent else []) + s.trials + s.finals]
-
-
-def load_task_results(
-    task, profile: str | None = None, margin_from_file=None, dataset: str | None = None
-) -> TaskResults:
-    """The sweep of `profile` (default: the latest) and the latest horizon runs of `task` (or of one
-    dataset of it); without a sweep, the finished single runs and cross-validations, grouped.
-    UserError when the store has none of these."""
-    groups = []
-    try:
-        studies, profile, _ = read_task_runs(task.name, profile, dataset)
-    except UserError as error:
-        groups = group_single_runs(error.runs) if isinstance(error, NoSweepRuns) else []
-        if not groups and not has_horizon_runs(task.name):
-            raise
-        studies = []  # single runs, or horizon runs only (e.g. `make horizon` without a sweep)
-    horizon = None if dataset else load_horizon_data(task, margin_from_file)
-    return TaskResults(task, studies, profile, horizon, dataset, groups)
 
 
 # -- embedding_vectors=lm:<corpus>: resolved here, at the edge of a command, never inside data loading ---

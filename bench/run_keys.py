@@ -67,6 +67,7 @@ class Metric:
         "convergence/still_improving",
         "convergence/left_baseline_step",
     )
+    NEVER_LEFT = -1.0  # LEFT_BASELINE of a run whose validation never left the baseline
 
     @staticmethod
     def train(name: str) -> str:

@@ -259,7 +259,7 @@ def test_a_report_of_an_unfinished_sweep_lists_the_studies_not_started(tmp_path,
     spec = load_sweep("adding", "test", path)
     spec.study_prefix = f"unstarted-{os.getpid()}"
     Worker(spec, make_storage(f"sqlite:///{tmp_path / 'o.db'}")).search(spec.studies[0])  # then the worker stops
-    monkeypatch.setattr("bench.results.read_task_runs", only_prefix(spec.study_prefix))
+    monkeypatch.setattr("bench.report.read_task_runs", only_prefix(spec.study_prefix))
     text = write_report("adding", "test", tmp_path / "reports").read_text()
     assert "| simple/gru | not started |" in text and "Incomplete" in text
 

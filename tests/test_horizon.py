@@ -253,7 +253,7 @@ def test_configurations_come_from_the_sweeps_best_trial(smoke_sweep_store, monke
 
 # -- verdicts on constructed evidence -----------------------------------------------------------------
 def horizon_data(table):
-    from bench.results import HorizonData
+    from bench.horizon_rule import HorizonData
 
     return HorizonData("test", table, [], 0.1, "T", 3)
 

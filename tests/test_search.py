@@ -214,8 +214,9 @@ def test_a_step_budget_stops_at_max_steps_and_validates_across_epochs():
     assert result.convergence["convergence/steps"] == 40
 
     # A report reads the same step from the validation history of runs trained before it was logged.
+    from bench.convergence import backfill_left_baseline
     from bench.registry import get_task
-    from bench.results import RunRecord, backfill_left_baseline
+    from bench.results import RunRecord
 
     run = RunRecord.of(tracking.client().get_run(result.run_id))
     logged = run.metrics.pop(LEFT_BASELINE)
