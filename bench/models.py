@@ -6,7 +6,9 @@ or our layer class run by `Stack`) -> head (per step, or per sequence from the f
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -18,49 +20,69 @@ from bench.cells.linear import LinearRecurrence
 from bench.cells.stack import Stack
 
 
-class RecurrentNet(nn.Module):
-    def __init__(
-        self,
-        *,
-        input_kind: Literal["tokens", "floats"],
-        input_size: int,
-        output_size: int,
-        output_kind: Literal["per-step", "per-sequence"],
-        cell: str = DEFAULT_CELL,
-        activation: str = "tanh",
-        init: str = "default",
-        layers: int = 1,
-        bidirectional: bool = False,
-        hidden: int = 64,
-        embedding_size: int = 32,
-        dropout: float = 0.0,
-        pooling: str = "last",
-        pretrained_embedding: torch.Tensor | None = None,
-        freeze_embedding: bool = True,
-        pack: bool = True,
-    ):
-        super().__init__()
-        # pack=False reads a padded batch's last valid steps instead of packing it (see bench/text.py,
-        # `batching`): exact only for one direction, where padding comes after the last valid step.
-        if not pack and bidirectional:
-            raise ValueError("unpacked padded batches need a unidirectional network")
-        self.pack = pack
-        self.output_kind, self.pooling, self.cell = output_kind, pooling, cell
-        self.directions = 2 if bidirectional else 1
-        if input_kind == "tokens":
-            if pretrained_embedding is not None:
-                self.encoder = nn.Embedding.from_pretrained(pretrained_embedding.float(), freeze=freeze_embedding)
-            else:
-                self.encoder = nn.Embedding(input_size, embedding_size)
-        else:
-            self.encoder = nn.Linear(input_size, embedding_size)
-        recurrent_input = self.encoder.embedding_dim if input_kind == "tokens" else embedding_size
-        self.recurrent = recurrent_stack(
-            cell, recurrent_input, hidden, layers, bidirectional, dropout if layers > 1 else 0.0, activation
+@dataclass(frozen=True)
+class NetConfig:
+    """Everything that shapes the network, one object (as nanoGPT's GPTConfig); `of` takes it from a
+    run's configuration and its task's data."""
+
+    input_kind: Literal["tokens", "floats"]
+    input_size: int
+    output_size: int
+    output_kind: Literal["per-step", "per-sequence"]
+    cell: str = DEFAULT_CELL
+    activation: str = "tanh"
+    init: str = "default"
+    layers: int = 1
+    bidirectional: bool = False
+    hidden: int = 64
+    embedding_size: int = 32
+    dropout: float = 0.0
+    pooling: str = "last"
+    freeze_embedding: bool = True
+    # pack=False reads a padded batch's last valid steps instead of packing it (see bench/text.py,
+    # `batching`): exact only for one direction, where padding comes after the last valid step.
+    pack: bool = True
+
+    @classmethod
+    def of(cls, run, task, data, pack: bool = True) -> NetConfig:
+        """From a RunConfig, the task's spec (input and output kinds) and its data (sizes)."""
+        shared = {f.name: getattr(run, f.name) for f in dataclasses.fields(cls) if hasattr(run, f.name)}
+        return cls(
+            **{
+                **shared,
+                "input_kind": task.input_kind,
+                "output_kind": task.output_kind,
+                "input_size": data.input_size,
+                "output_size": data.output_size,
+                "pack": pack,
+            }
         )
-        if init == "identity":
+
+
+class RecurrentNet(nn.Module):
+    def __init__(self, config: NetConfig, pretrained_embedding: torch.Tensor | None = None):
+        super().__init__()
+        c = self.config = config
+        if not c.pack and c.bidirectional:
+            raise ValueError("unpacked padded batches need a unidirectional network")
+        self.pack = c.pack
+        self.output_kind, self.pooling, self.cell = c.output_kind, c.pooling, c.cell
+        self.directions = 2 if c.bidirectional else 1
+        if c.input_kind == "tokens":
+            if pretrained_embedding is not None:
+                self.encoder = nn.Embedding.from_pretrained(pretrained_embedding.float(), freeze=c.freeze_embedding)
+            else:
+                self.encoder = nn.Embedding(c.input_size, c.embedding_size)
+        else:
+            self.encoder = nn.Linear(c.input_size, c.embedding_size)
+        recurrent_input = self.encoder.embedding_dim if c.input_kind == "tokens" else c.embedding_size
+        dropout = c.dropout if c.layers > 1 else 0.0
+        self.recurrent = recurrent_stack(
+            c.cell, recurrent_input, c.hidden, c.layers, c.bidirectional, dropout, c.activation
+        )
+        if c.init == "identity":
             identity_init(self.recurrent)
-        self.head = nn.Linear(hidden * self.directions, output_size)
+        self.head = nn.Linear(c.hidden * self.directions, c.output_size)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """inputs (B, L) token ids or (B, L, F) floats; `lengths` (B,) of a padded batch: packed (only

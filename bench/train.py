@@ -23,7 +23,7 @@ from bench.convergence import convergence
 from bench.data import TaskDataModule
 from bench.embeddings import embedding_for_task, vectors_source_run
 from bench.errors import UserError
-from bench.models import RecurrentNet, count_parameters
+from bench.models import NetConfig, RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import checkpoint_dir
 from bench.registry import TaskData, TaskSpec, get_task
@@ -215,24 +215,7 @@ def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> Recurren
     pretrained, coverage = None, None
     if config.embedding_vectors:
         pretrained, coverage = embedding_for_task(task, data, config)
-    net = RecurrentNet(
-        input_kind=task.input_kind,
-        input_size=data.input_size,
-        output_size=data.output_size,
-        output_kind=task.output_kind,
-        cell=config.cell,
-        activation=config.activation,
-        init=config.init,
-        layers=config.layers,
-        bidirectional=config.bidirectional,
-        hidden=config.hidden,
-        embedding_size=config.embedding_size,
-        dropout=config.dropout,
-        pooling=config.pooling,
-        pretrained_embedding=pretrained,
-        freeze_embedding=config.freeze_embedding,
-        pack=packs_sequences(config),
-    )
+    net = RecurrentNet(NetConfig.of(config, task, data, pack=packs_sequences(config)), pretrained)
     net.embedding_coverage = coverage  # vocabulary and per-split token coverage of the vectors, logged
     return net
 

@@ -516,17 +516,19 @@ def verdict_section(verdicts: list[Verdict]) -> list[str]:
 # -- 6. computed, once, on the claims page -------------------------------------------------------------
 def parameter_count_verdict() -> Verdict:
     """The suite's one-layer simple RNN against the textbook count (torch imported here only)."""
-    from bench.models import RecurrentNet, count_parameters, textbook_rnn_parameters  # (lazy: start-up)
+    from bench.models import NetConfig, RecurrentNet, count_parameters, textbook_rnn_parameters  # (lazy: start-up)
 
     hidden, inputs = 64, 16
     net = RecurrentNet(
-        input_kind="floats",
-        input_size=inputs,
-        output_size=1,
-        output_kind="per-sequence",
-        cell=RNN,
-        hidden=hidden,
-        embedding_size=inputs,
+        NetConfig(
+            input_kind="floats",
+            input_size=inputs,
+            output_size=1,
+            output_kind="per-sequence",
+            cell=RNN,
+            hidden=hidden,
+            embedding_size=inputs,
+        )
     )
     recurrent = count_parameters(net.recurrent)  # trainable: torch's second bias is frozen at 0
     expected = textbook_rnn_parameters(hidden, inputs)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bench.cells import CELLS, DEFAULT_GROUP, GROUPS, expand, group, network_parameters, reference_cell
-from bench.models import RecurrentNet, count_parameters, recurrent_stack
+from bench.models import NetConfig, RecurrentNet, count_parameters, recurrent_stack
 
 OWN_CELLS = [name for name, cell in CELLS.items() if not cell.torch_layer]
 
@@ -103,15 +103,17 @@ def test_indrnn_trains_in_every_variant(variant):
 
     config = resolve_config("adding", variant, "indrnn", {"T": 6, "hidden": 8, "embedding_size": 4})
     net = RecurrentNet(
-        input_kind="floats",
-        input_size=2,
-        output_size=1,
-        output_kind="per-sequence",
-        cell=config.cell,
-        layers=config.layers,
-        bidirectional=config.bidirectional,
-        hidden=config.hidden,
-        embedding_size=config.embedding_size,
+        NetConfig(
+            input_kind="floats",
+            input_size=2,
+            output_size=1,
+            output_kind="per-sequence",
+            cell=config.cell,
+            layers=config.layers,
+            bidirectional=config.bidirectional,
+            hidden=config.hidden,
+            embedding_size=config.embedding_size,
+        )
     )
     x, y = torch.randn(16, 6, 2), torch.randn(16)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
@@ -131,7 +133,15 @@ def test_the_gradient_probe_runs_on_every_cell(cell):
 
     torch.manual_seed(0)
     net = RecurrentNet(
-        input_kind="floats", input_size=2, output_size=3, output_kind="per-step", cell=cell, hidden=4, embedding_size=3
+        NetConfig(
+            input_kind="floats",
+            input_size=2,
+            output_size=3,
+            output_kind="per-step",
+            cell=cell,
+            hidden=4,
+            embedding_size=3,
+        )
     ).double()
     inputs, targets = torch.randn(2, 5, 2, dtype=torch.float64), torch.randint(0, 3, (2, 5))
     loss = lambda logits, y: torch.nn.functional.cross_entropy(logits.reshape(-1, 3), y.reshape(-1))  # noqa: E731

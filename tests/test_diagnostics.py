@@ -61,20 +61,22 @@ def test_untrained_tanh_rnn_forgets_early_inputs():
 
 
 def tiny_net(cell: str, layers: int = 1, bidirectional: bool = False, activation: str = "tanh"):
-    from bench.models import RecurrentNet
+    from bench.models import NetConfig, RecurrentNet
 
     torch.manual_seed(0)
     return RecurrentNet(
-        input_kind="floats",
-        input_size=2,
-        output_size=3,
-        output_kind="per-step",
-        cell=cell,
-        activation=activation,
-        layers=layers,
-        bidirectional=bidirectional,
-        hidden=3,
-        embedding_size=2,
+        NetConfig(
+            input_kind="floats",
+            input_size=2,
+            output_size=3,
+            output_kind="per-step",
+            cell=cell,
+            activation=activation,
+            layers=layers,
+            bidirectional=bidirectional,
+            hidden=3,
+            embedding_size=2,
+        )
     ).double()
 
 
@@ -163,19 +165,21 @@ def test_bidirectional_probe_has_no_state_gradient_but_input_gradients():
 
 
 def test_identity_init_makes_the_recurrence_carry_the_state():
-    from bench.models import RecurrentNet
+    from bench.models import NetConfig, RecurrentNet
 
     for activation in ("relu", "linear"):
         net = RecurrentNet(
-            input_kind="floats",
-            input_size=2,
-            output_size=1,
-            output_kind="per-sequence",
-            cell="rnn",
-            activation=activation,
-            init="identity",
-            hidden=4,
-            embedding_size=2,
+            NetConfig(
+                input_kind="floats",
+                input_size=2,
+                output_size=1,
+                output_kind="per-sequence",
+                cell="rnn",
+                activation=activation,
+                init="identity",
+                hidden=4,
+                embedding_size=2,
+            )
         )
         start = torch.rand(1, 1, 4)
         _, final = net.recurrent(torch.zeros(1, 5, 2), start)

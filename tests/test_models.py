@@ -6,7 +6,7 @@ import torch
 from bench.cells import CELLS, group
 from bench.config import resolve_config
 from bench.errors import UserError
-from bench.models import RecurrentNet, count_parameters, textbook_rnn_parameters
+from bench.models import NetConfig, RecurrentNet, count_parameters, textbook_rnn_parameters
 from bench.registry import all_tasks, get_task
 from bench.train import build_network
 from bench.variants import VARIANTS
@@ -98,13 +98,15 @@ def test_every_cell_and_variant_runs_forward_and_backward(task_name, cell, varia
 @pytest.mark.parametrize("hidden,input_size", [(1, 1), (8, 3), (64, 16), (100, 50)])
 def test_simple_rnn_has_the_textbook_parameter_count(hidden, input_size):
     net = RecurrentNet(
-        input_kind="floats",
-        input_size=2,
-        output_size=1,
-        output_kind="per-sequence",
-        cell="rnn",
-        hidden=hidden,
-        embedding_size=input_size,
+        NetConfig(
+            input_kind="floats",
+            input_size=2,
+            output_size=1,
+            output_kind="per-sequence",
+            cell="rnn",
+            hidden=hidden,
+            embedding_size=input_size,
+        )
     )
     assert (
         count_parameters(net.recurrent)
@@ -114,7 +116,9 @@ def test_simple_rnn_has_the_textbook_parameter_count(hidden, input_size):
 
 
 def test_single_bias_is_fixed_at_zero_and_not_trained():
-    net = RecurrentNet(input_kind="floats", input_size=2, output_size=1, output_kind="per-sequence", cell="rnn")
+    net = RecurrentNet(
+        NetConfig(input_kind="floats", input_size=2, output_size=1, output_kind="per-sequence", cell="rnn")
+    )
     assert not net.recurrent.bias_hh_l0.requires_grad and net.recurrent.bias_hh_l0.abs().sum() == 0
     torch_counts = sum(p.numel() for p in net.recurrent.parameters())
     assert torch_counts - count_parameters(net.recurrent) == net.recurrent.hidden_size  # the unused b_hh
@@ -125,14 +129,16 @@ def test_simple_rnn_computes_the_textbook_recurrence(activation):
     """h_t = act(A·[h_{t-1}; x_t] + b), checked against a hand-written loop."""
     torch.manual_seed(0)
     net = RecurrentNet(
-        input_kind="floats",
-        input_size=3,
-        output_size=1,
-        output_kind="per-step",
-        cell="rnn",
-        activation=activation,
-        hidden=5,
-        embedding_size=3,
+        NetConfig(
+            input_kind="floats",
+            input_size=3,
+            output_size=1,
+            output_kind="per-step",
+            cell="rnn",
+            activation=activation,
+            hidden=5,
+            embedding_size=3,
+        )
     )
     x = torch.randn(2, 7, 3)
     outputs, _ = net.recurrent(x)
@@ -151,14 +157,16 @@ def test_simple_rnn_computes_the_textbook_recurrence(activation):
 
 def test_linear_rnn_has_the_textbook_parameter_count():
     net = RecurrentNet(
-        input_kind="floats",
-        input_size=2,
-        output_size=1,
-        output_kind="per-sequence",
-        cell="rnn",
-        activation="linear",
-        hidden=6,
-        embedding_size=4,
+        NetConfig(
+            input_kind="floats",
+            input_size=2,
+            output_size=1,
+            output_kind="per-sequence",
+            cell="rnn",
+            activation="linear",
+            hidden=6,
+            embedding_size=4,
+        )
     )
     assert count_parameters(net.recurrent) == textbook_rnn_parameters(6, 4)
 
@@ -166,15 +174,17 @@ def test_linear_rnn_has_the_textbook_parameter_count():
 def test_bidirectional_sequence_head_reads_both_directions_final_states():
     torch.manual_seed(0)
     net = RecurrentNet(
-        input_kind="floats",
-        input_size=2,
-        output_size=1,
-        output_kind="per-sequence",
-        cell="gru",
-        bidirectional=True,
-        layers=2,
-        hidden=4,
-        embedding_size=3,
+        NetConfig(
+            input_kind="floats",
+            input_size=2,
+            output_size=1,
+            output_kind="per-sequence",
+            cell="gru",
+            bidirectional=True,
+            layers=2,
+            hidden=4,
+            embedding_size=3,
+        )
     )
     x = torch.randn(2, 6, 2)
     outputs, _ = net.recurrent(net.encoder(x))

@@ -9,7 +9,7 @@ from bench.config import resolve_config
 from bench.convergence import left_baseline_step
 from bench.data import BucketBatchSampler, TaskDataModule, TokenSequences
 from bench.errors import UserError
-from bench.models import RecurrentNet
+from bench.models import NetConfig, RecurrentNet
 from bench.registry import get_task
 from tests.text_helpers import LOCAL, make_dataset, make_rows, write_split
 
@@ -87,16 +87,18 @@ def test_packed_batches_give_the_logits_of_unpadded_single_sequences(tmp_path, c
     data, config = load(make_dataset(tmp_path / "d"))
     torch.manual_seed(0)
     net = RecurrentNet(
-        input_kind="tokens",
-        input_size=data.input_size,
-        output_size=2,
-        output_kind="per-sequence",
-        cell=cell,
-        layers=layers,
-        bidirectional=bidirectional,
-        hidden=8,
-        embedding_size=6,
-        pooling=pooling,
+        NetConfig(
+            input_kind="tokens",
+            input_size=data.input_size,
+            output_size=2,
+            output_kind="per-sequence",
+            cell=cell,
+            layers=layers,
+            bidirectional=bidirectional,
+            hidden=8,
+            embedding_size=6,
+            pooling=pooling,
+        )
     ).eval()
     sequences = TokenSequences.from_dataset(data.splits["train"])
     batch = sequences[list(range(16))]
@@ -113,15 +115,17 @@ def test_unpacked_padded_batches_read_the_last_valid_step_of_a_unidirectional_ne
     data, _ = load(make_dataset(tmp_path / "d"))
     torch.manual_seed(0)
     net = RecurrentNet(
-        input_kind="tokens",
-        input_size=data.input_size,
-        output_size=2,
-        output_kind="per-sequence",
-        cell="gru",
-        hidden=8,
-        embedding_size=6,
-        pooling=pooling,
-        pack=False,
+        NetConfig(
+            input_kind="tokens",
+            input_size=data.input_size,
+            output_size=2,
+            output_kind="per-sequence",
+            cell="gru",
+            hidden=8,
+            embedding_size=6,
+            pooling=pooling,
+            pack=False,
+        )
     ).eval()
     batch = TokenSequences.from_dataset(data.splits["train"], pad_to=pad_to)[list(range(8))]
     assert (batch["inputs"].shape[1] == 64) if pad_to else (batch["inputs"].shape[1] == int(batch["lengths"].max()))
@@ -139,7 +143,14 @@ def test_batching_policy_packs_only_bidirectional_nets_unless_asked():
     assert packs_sequences(resolve_config("sst2", "simple", "lstm", {"batching": "packed"}))
     with pytest.raises(ValueError, match="unidirectional"):
         RecurrentNet(
-            input_kind="tokens", input_size=5, output_size=2, output_kind="per-sequence", bidirectional=True, pack=False
+            NetConfig(
+                input_kind="tokens",
+                input_size=5,
+                output_size=2,
+                output_kind="per-sequence",
+                bidirectional=True,
+                pack=False,
+            )
         )
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from bench.cells import DEFAULT_CELL
 from bench.data import BucketBatchSampler, TokenSequences
-from bench.models import RecurrentNet
+from bench.models import NetConfig, RecurrentNet
 
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
@@ -90,15 +90,17 @@ def main() -> None:
         torch.manual_seed(0)
         nets = {
             pack: RecurrentNet(
-                input_kind="tokens",
-                input_size=VOCAB,
-                output_size=2,
-                output_kind="per-sequence",
-                cell=DEFAULT_CELL,
-                bidirectional=bidirectional,
-                hidden=128,
-                embedding_size=100,
-                pack=pack,
+                NetConfig(
+                    input_kind="tokens",
+                    input_size=VOCAB,
+                    output_size=2,
+                    output_kind="per-sequence",
+                    cell=DEFAULT_CELL,
+                    bidirectional=bidirectional,
+                    hidden=128,
+                    embedding_size=100,
+                    pack=pack,
+                )
             ).to(device)
             for pack in ((True, False) if not bidirectional else (True,))
         }

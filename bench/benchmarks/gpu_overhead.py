@@ -16,7 +16,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from bench.cells import DEFAULT_CELL
 from bench.data import InMemoryBatches
-from bench.models import RecurrentNet
+from bench.models import NetConfig, RecurrentNet
 from bench.registry import get_task
 from tasks import copy_memory
 
@@ -30,13 +30,15 @@ T, N, BATCH, HIDDEN, EPOCHS = 100, 20000, 256, 128, 3
 def make_net():
     torch.manual_seed(0)
     return RecurrentNet(
-        input_kind="tokens",
-        input_size=10,
-        output_size=10,
-        output_kind="per-step",
-        cell=DEFAULT_CELL,
-        hidden=HIDDEN,
-        embedding_size=16,
+        NetConfig(
+            input_kind="tokens",
+            input_size=10,
+            output_size=10,
+            output_kind="per-step",
+            cell=DEFAULT_CELL,
+            hidden=HIDDEN,
+            embedding_size=16,
+        )
     )
 
 
