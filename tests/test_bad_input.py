@@ -200,17 +200,57 @@ def test_make_never_puts_the_storage_url_or_args_on_a_command_line():
         assert "s3cr" not in echoed and "data_dir" not in echoed, echoed
 
 
-def test_a_quote_in_args_reaches_the_validator_not_the_shell(tmp_path):
-    result = subprocess.run(
-        ["make", "-s", "-o", ".venv/.installed", "train", "TASK=adding", "ARGS=T=x'y"],
+def make_run(tmp_path: Path, target: str, *assignments: str, env: dict | None = None):
+    """`make -s TARGET ...` in the repository, run by this interpreter (a worktree has no .venv of its own)."""
+    return subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", f"PY={sys.executable}", target, *assignments],
         cwd=ROOT,
-        env=worker_env(tmp_path),
+        env=worker_env(tmp_path, env),
         text=True,
         capture_output=True,
         timeout=120,
     )
+
+
+def error_lines(stderr: str) -> list[str]:
+    """What a failing make target printed, without make's own closing `make: *** [...] Error 2`."""
+    return [line for line in stderr.strip().splitlines() if not line.startswith("make: ***")]
+
+
+def test_a_quote_in_args_reaches_the_validator_not_the_shell(tmp_path):
+    result = make_run(tmp_path, "train", "TASK=adding", "ARGS=T=x'y")
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == 'error: T="x\'y" is not valid: expected an integer'
+    assert error_lines(result.stderr) == ['error: T="x\'y" is not valid: expected an integer']
+
+
+def test_a_file_name_that_holds_a_command_is_a_file_name(tmp_path):
+    file = f"nosuch'; touch {tmp_path}/pwned2; echo '"
+    result = make_run(tmp_path, "sweep", "TASK=adding", f"FILE={file}")
+    assert not (tmp_path / "pwned2").exists()
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"error: no sweep file for task adding: expected {file}"]
+
+
+def test_a_file_name_with_a_quote_reaches_the_cli(tmp_path):
+    result = make_run(tmp_path, "sweep", "TASK=adding", "FILE=it's bad.yaml")
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == ["error: no sweep file for task adding: expected it's bad.yaml"]
+
+
+@pytest.mark.parametrize("target", ["train", "sweep", "report", "horizon", "list"])
+def test_make_variables_are_text_not_make_functions_or_shell(tmp_path, target):
+    """`$(shell ...)` in any variable make hands on (command line or environment) stays text: make
+    neither splices it into a command line unquoted nor expands it when exporting it."""
+    call = f"$(shell touch {tmp_path}/ran)"
+    result = make_run(
+        tmp_path,
+        target,
+        "TASK=adding",
+        *(f"{name}={call}" for name in ("VARIANT", "CELL", "ARGS", "FILE", "PROFILE", "DATASET", "JOBS", "PORT")),
+        env={"STORAGE": call},
+    )
+    assert not (tmp_path / "ran").exists(), result.stderr
+    assert result.returncode == (0 if target == "list" else 2), result.stderr  # list ignores the others
 
 
 # -- smaller items ----------------------------------------------------------------------------------------------
