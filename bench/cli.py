@@ -328,8 +328,9 @@ def command_report(args: argparse.Namespace) -> None:
 
     from bench import tracking
 
-    if tracking.tracking_uri().startswith(("http://", "https://")):  # before seconds of imports
-        tracking.check_store(tracking.tracking_uri())
+    uri = tracking.tracking_uri()
+    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+        tracking.check_store(uri)  # before seconds of imports (a missing SQLite store: "no runs", not made)
     from bench.claims import write_claims
     from bench.registry import all_tasks, get_task
     from bench.report import REFERENCE, REPORTS, write_index, write_report  # matplotlib, mlflow: report only
@@ -365,21 +366,21 @@ def command_report(args: argparse.Namespace) -> None:
 
 
 def command_ui(args: argparse.Namespace) -> None:
-    from bench.tracking import tracking_uri
+    from bench.tracking import check_store, safe_url, tracking_uri
 
     uri = tracking_uri()
+    check_store(uri)  # an unreachable database fails here in seconds, its password masked
     # One worker: a laptop (or 2 shared cores) has no use for MLflow's default four. Nor for its job
     # runner (seven huey consumer processes for GenAI evaluation jobs): browsing runs never starts a job.
+    # The store URL goes in the environment (MLflow's own variable), not on argv: `ps` shows argv.
     serve(
         "MLflow UI",
-        f"results in {uri}",
+        f"results in {safe_url(uri)}",
         [
             sys.executable,
             "-m",
             "mlflow",
             "ui",
-            "--backend-store-uri",
-            uri,
             "--host",
             "127.0.0.1",
             "--port",
@@ -390,24 +391,28 @@ def command_ui(args: argparse.Namespace) -> None:
         f"http://127.0.0.1:{args.port}",
         args.verbose,
         {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        secrets={"MLFLOW_BACKEND_STORE_URI": uri},
     )
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
     from bench.sweep import default_storage_url
-    from bench.tracking import safe_url
+    from bench.tracking import check_database, safe_url
 
     url = args.storage or os.environ.get("STORAGE") or default_storage_url()
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
         raise UserError(f"no Optuna storage at {url}: run a sweep first (make sweep TASK=... PROFILE=smoke)")
+    check_database(url, "Optuna storage")
+    # The storage URL reaches the dashboard in its environment and is put on its argv inside the
+    # process: `ps` shows the argv the process started with, and with it the password.
     serve(
         "optuna-dashboard",
         f"studies in {safe_url(url)}",
         [
             sys.executable,
             "-c",
-            "import sys; from optuna_dashboard._cli import main; sys.exit(main())",
-            url,
+            "import os, sys; from optuna_dashboard._cli import main; "
+            "sys.argv.insert(1, os.environ.pop('RNNBENCH_DASHBOARD_STORAGE')); sys.exit(main())",
             "--host",
             "127.0.0.1",
             "--port",
@@ -418,6 +423,7 @@ def command_dashboard(args: argparse.Namespace) -> None:
         + ([] if args.verbose else ["--quiet"]),
         f"http://127.0.0.1:{args.port}",
         args.verbose,
+        secrets={"RNNBENCH_DASHBOARD_STORAGE": url},
     )
 
 
@@ -428,16 +434,21 @@ def serve(
     url: str,
     verbose: bool,
     extra_env: dict | None = None,
+    secrets: dict | None = None,
     timeout: float = 300,
 ) -> None:
-    """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM."""
+    """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM.
+    `secrets`: environment variables that carry a store URL (never on argv, where `ps` shows them)."""
     import signal
     import subprocess
     import tempfile
     import time
     import urllib.request
 
+    from bench.tracking import scrub
+
     env = {**extra_env, **os.environ} if extra_env else dict(os.environ)  # the user's environment wins
+    env.update(secrets or {})
     if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
         env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
     print(f"starting the {name} for {what} ...", flush=True)
@@ -466,7 +477,9 @@ def serve(
             if server.poll() is not None:
                 log.seek(0)
                 error = log.read().decode(errors="replace").strip().splitlines()
-                raise UserError(f"the {name} exited before answering: {error[-1] if error else 'no message'}")
+                raise UserError(
+                    f"the {name} exited before answering: {scrub(error[-1], *(secrets or {}).values()) if error else 'no message'}"
+                )
             try:
                 with urllib.request.urlopen(url + "/", timeout=5) as response:
                     if response.status == 200:

@@ -176,6 +176,90 @@ def test_a_store_that_cannot_work_fails_in_one_line_within_ten_seconds(tmp_path,
     assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
 
 
+CORRUPT = "corrupt"  # an mlflow.db of random bytes, made by the test
+MLFLOW_STORES = {
+    "postgresql://bench:p@ss:w@rd@127.0.0.1:9/mlflow": (
+        "error: cannot reach the MLflow store postgresql://bench:***@127.0.0.1:9/mlflow: connection refused"
+    ),
+    CORRUPT: (
+        "error: the MLflow store {tmp}/mlflow.db is not an SQLite database (its first bytes are not SQLite's "
+        "header): move it aside, or use another file"
+    ),
+    "not-a-uri": (
+        "error: MLFLOW_TRACKING_URI=not-a-uri is not a store URL: use sqlite:///<path>/mlflow.db, "
+        "http(s)://<tracking server> or postgresql://<user>@<host>/<database>, or unset it (mlflow.db in the "
+        "repository)"
+    ),
+}
+
+
+@pytest.mark.parametrize("uri", MLFLOW_STORES)
+@pytest.mark.parametrize("command", ["train", "sweep", "report", "ui"])
+def test_an_mlflow_store_that_cannot_work_fails_in_one_line_within_ten_seconds(tmp_path, command, uri):
+    """A closed port (nothing listening: MLflow's own attempt took 115 s and printed the password), a
+    corrupt database file, a value that is no URL: one line, the password masked, nothing created."""
+    message = MLFLOW_STORES[uri].format(tmp=tmp_path)
+    if uri == CORRUPT:
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        (tmp_path / "mlflow.db").write_bytes(bytes(range(256)) * 32)
+    argv = {
+        "train": ["train", "--task", "adding"],
+        "sweep": sweep_args(write_sweep(tmp_path / "s.yaml")),
+        "report": ["report", "--task", "adding", "--out", str(tmp_path / "reports")],
+        "ui": ["ui", "--port", "9"],
+    }[command]
+    before = set(tmp_path.rglob("*"))
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", *argv],
+        cwd=tmp_path,  # a relative store (not-a-uri) would be made here
+        text=True,
+        capture_output=True,
+        env=worker_env(tmp_path, {"MLFLOW_TRACKING_URI": uri, "STORAGE": f"sqlite:///{tmp_path / 'o.db'}"}),
+        timeout=60,
+    )
+    assert time.monotonic() - start < 10
+    assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
+    assert "w@rd" not in result.stdout + result.stderr
+    assert set(tmp_path.rglob("*")) == before
+
+
+def test_the_dashboard_with_an_unreachable_storage_fails_in_one_line(tmp_path):
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "dashboard", "--port", "9"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env=worker_env(tmp_path, {"STORAGE": "postgresql://bench:p@ss:w@rd@127.0.0.1:9/optuna"}),
+        timeout=60,
+    )
+    assert time.monotonic() - start < 10
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: cannot open the Optuna storage postgresql://bench:***@127.0.0.1:9/optuna: connection refused"
+    ), result.stderr
+
+
+@pytest.mark.parametrize("command", ["ui", "dashboard"])
+def test_the_servers_get_the_store_url_in_their_environment_not_on_argv(tmp_path, monkeypatch, capsys, command):
+    """`ps` shows a process's argv to every user: the store URL, with its password, goes in the
+    environment of the server (MLflow's MLFLOW_BACKEND_STORE_URI; the dashboard puts it on its own
+    argv inside the process)."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))  # a server that accepts: the reachability check passes
+    url = f"postgresql://bench:p@ss:w@rd@127.0.0.1:{listener.getsockname()[1]}/db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI" if command == "ui" else "STORAGE", url)
+    started = {}
+    monkeypatch.setattr("bench.cli.serve", lambda *args, **options: started.update(args=args, options=options))
+    with listener:
+        assert main([command, "--port", "9"]) == 0
+    name, what, argv = started["args"][:3]
+    assert not [part for part in (what, *argv) if "w@rd" in part or "w%40rd" in part], (what, argv)
+    (secret,) = started["options"]["secrets"].values()  # ('@' in a password percent-encoded for SQLAlchemy)
+    assert secret in (url, url.replace("p@ss:w@rd", "p%40ss:w%40rd")) and "w@rd" not in capsys.readouterr().out
+
+
 def test_an_unreachable_optuna_storage_fails_in_one_line_and_hides_the_password(tmp_path, capsys):
     path = write_sweep(tmp_path / "s.yaml")
     start = time.monotonic()
