@@ -164,13 +164,15 @@ def command_train(args: argparse.Namespace) -> None:
     started = time.monotonic()
     overrides = overrides_of(args)
     config = resolve_config(args.task, args.variant, args.cell, overrides)
+    check_data(config)
     check_stores()
     task = get_task(config.task)
     print(console.config_block(config, console.config_origins(task, args.variant, args.cell, overrides)))
     print(console.environment_line(), flush=True)
+    from bench.tracking import Tag
     from bench.train import train  # heavy imports only once the input is known to be valid
 
-    if config.task_settings.get("folds"):
+    if config.task_settings.get("folds") and config.task_settings.get("fold", -1) < 0:  # fold=k: k alone
         from bench.train import cross_validate
 
         outcome = cross_validate(config, progress=not args.no_progress)
@@ -183,8 +185,20 @@ def command_train(args: argparse.Namespace) -> None:
             + f" (mean ± sd over folds), {console.duration(time.monotonic() - started)}"
         )
         return
-    result = train(config, progress=not args.no_progress)
+    settings = config.task_settings
+    one_fold = {Tag.FOLD: settings["fold"], Tag.FOLDS: settings["folds"]} if settings.get("folds") else None
+    result = train(config, progress=not args.no_progress, tags=one_fold)
     print(final_line(task, result, time.monotonic() - started))
+
+
+def check_data(config) -> None:
+    """The task's cheap data checks (files, encoding, columns, labels), before the stores, torch and
+    Lightning start: a data problem is one line in a fraction of a second."""
+    from bench.registry import get_task
+
+    task = get_task(config.task)
+    if task.check_data:
+        task.check_data(config.data_settings())
 
 
 def final_line(task, result, seconds: float) -> str:
@@ -254,9 +268,11 @@ def command_pretrain(args: argparse.Namespace) -> None:
 def command_sweep(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from bench.sweep_config import load_sweep
+    from bench.sweep_config import load_sweep, study_configs
 
     spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None, overrides_of(args))
+    for config in study_configs(spec):
+        check_data(config)
     check_stores()
     from bench import tracking
 

@@ -147,6 +147,14 @@ def load_sweep(
     return spec
 
 
+def study_configs(spec: SweepSpec) -> list:
+    """Each study's run configuration before search: its fixed knobs and grid point (what its data is)."""
+    return [
+        resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
+        for study in spec.studies
+    ]
+
+
 def sweep_experiment(spec: SweepSpec) -> str:
     """Where the sweep's runs go: the experiment of its studies' dataset. A sweep covers one dataset
     (one experiment, one report): a grid that spans datasets is refused, not mixed into one."""
@@ -154,8 +162,7 @@ def sweep_experiment(spec: SweepSpec) -> str:
 
     task = get_task(spec.task)
     datasets: dict[str, str] = {}
-    for study in spec.studies:
-        config = resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
+    for study, config in zip(spec.studies, study_configs(spec)):
         datasets.setdefault(task.dataset(config.task_settings), study.label)
     if len(datasets) > 1:
         names = ", ".join(f"{name or spec.task} ({label})" for name, label in datasets.items())

@@ -20,12 +20,12 @@ from lightning.pytorch.loggers import MLFlowLogger
 from bench import console, interrupts, probe, tracking
 from bench.config import RunConfig
 from bench.convergence import convergence
-from bench.data import TaskDataModule
+from bench.data import TaskDataModule, removed_on_error
 from bench.embeddings import embedding_for_task, pin_vectors, vectors_source_run
 from bench.errors import UserError
 from bench.models import RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
-from bench.paths import checkpoint_dir
+from bench.paths import cache_dir, checkpoint_dir
 from bench.registry import TaskData, TaskSpec, get_task
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -449,7 +449,8 @@ def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidati
     folds = config.task_settings["folds"]
     first = dataclasses.replace(config, task_settings={**config.task_settings, "fold": 0})
     task = get_task(config.task)
-    task.load_data(first.data_settings(), config.data_seed)  # bad data fails before any run exists
+    with removed_on_error(cache_dir()):  # bad data fails before any run exists, and leaves nothing behind
+        task.load_data(first.data_settings(), config.data_seed)
     name = f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}/cv{folds}"
     T, dataset = tracking.Tag, task.dataset(config.task_settings)
     tags = {

@@ -1,5 +1,6 @@
 """Every failure of issue 12, as a regression test: the exact one-line message and exit code."""
 
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ from optuna.trial import TrialState
 
 from bench import tracking
 from bench.cli import main
+from bench.errors import UserError
 from bench.sweep import make_storage, run_sweep, study_name
 from bench.sweep_config import load_sweep
 from tests.sweep_helpers import ROOT, worker_env, write_sweep
@@ -500,3 +502,164 @@ def test_two_reports_published_at_once_never_show_a_half_written_report_or_a_mis
     assert [w.wait() for w in writers] == [0, 0], [w.stderr.read() for w in writers]
     assert seen > 0 and sorted(p.name for p in (out / "task").iterdir()) == ["a.png", "b.png", "summary.json"]
     assert not list(out.glob(".tmp-*"))
+
+
+# -- the user's data: found before the stores, torch, Lightning and datasets start ---------------------------
+def labeled_csv(path: Path, labels, encoding: str = "utf-8", text=lambda i: f"a fine film number {i}") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["text,label", *(f'"{text(i)}",{label}' for i, label in enumerate(labels))]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def broken_jsonl(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"text": f"a fine film number {i}", "label": i % 2}) for i in range(40)]
+    lines[6] = '{"text": "broken, "label": 1}'
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def ragged_csv(path: Path) -> Path:
+    labeled_csv(path, [i % 2 for i in range(40)])
+    lines = path.read_text().splitlines()
+    lines[10] += ",extra"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+DATA_CASES = {
+    "latin-1": (
+        lambda d: labeled_csv(d / "latin.csv", [0, 1] * 20, "latin-1", lambda i: f"caf\u00e9 number {i}"),
+        [],
+        "{file}: line 2 is not UTF-8 (byte 0xe9 at column 5): save the file as UTF-8 (it may be latin-1 or cp1252)",
+    ),
+    "malformed jsonl line": (
+        lambda d: broken_jsonl(d / "bad.jsonl"),
+        [],
+        "{file}: line 7: not valid JSON (Expecting ',' delimiter at column 20); each line must be one JSON object",
+    ),
+    "ragged csv": (
+        lambda d: ragged_csv(d / "ragged.csv"),
+        [],
+        '{file}: line 11 has 3 fields, the header has 2 (text, label): quote a field that holds a comma ("...")',
+    ),
+    "one class": (
+        lambda d: labeled_csv(d / "zeros.csv", [0] * 40),
+        [],
+        "{file}: every label in column 'label' is 0 (40 rows): a classifier needs two classes at least; check "
+        "label_column= and the file",
+    ),
+    "names and numbers": (
+        lambda d: labeled_csv(d / "mixed.csv", ["pos", 1, "neg", 0] * 10),
+        [],
+        "the labels in column 'label' mix numbers and class names (0, 1, neg, pos): use one kind (integers 0..K-1 "
+        "or class names), or set label_map=<label>:<id>,... naming every value",
+    ),
+    "fold out of range": (
+        lambda d: labeled_csv(d / "cv.csv", [0, 1] * 30),
+        ["folds=3", "fold=7"],
+        "fold=7 is out of range for folds=3: 0..2 runs that fold alone; leave fold unset to run every fold",
+    ),
+    "fold without folds": (
+        lambda d: labeled_csv(d / "cv.csv", [0, 1] * 30),
+        ["fold=1"],
+        "fold=1 picks one fold of a cross-validation: set folds=K too (e.g. folds=10)",
+    ),
+    "one fold": (
+        lambda d: labeled_csv(d / "twenty.csv", [0, 1] * 10),
+        ["folds=1"],
+        "folds=1 is not cross-validation: set folds=0 (off) or folds=K with K >= 2 (e.g. 10)",
+    ),
+    "more folds than rows": (
+        lambda d: labeled_csv(d / "twenty.csv", [0, 1] * 10),
+        ["folds=50"],
+        "folds=50: class 0 has only 10 examples; use at most folds=10",
+    ),
+    "train_file a folder": (
+        lambda d: labeled_csv(d / "inside" / "x.csv", [0, 1] * 10).parent,
+        [],
+        "train_file={file} is a folder, not a file: name a file in it, or set data_dir={file}",
+    ),
+}
+HEAVY = ("torch", "lightning", "mlflow", "datasets", "optuna")
+IN_A_FRESH_PROCESS = """
+import sys
+from bench.cli import main
+from bench.errors import UserError
+code = main(sys.argv[1:])
+heavy = [m for m in {heavy!r} if m in sys.modules]
+assert not heavy, heavy
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("case", DATA_CASES)
+def test_a_data_problem_is_one_line_before_the_stores_torch_and_datasets_start(tmp_path, case):
+    make, extra, message = DATA_CASES[case]
+    file = make(tmp_path / "in")
+    argv = ["train", "--task", "text-classification", f"train_file={file}", "text_column=text", *extra]
+    store = tmp_path / "store"
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", IN_A_FRESH_PROCESS.format(heavy=HEAVY), *argv],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env=worker_env(store),
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {message.format(file=file)}", result.stderr
+    assert time.monotonic() - start < 5  # (it took 8-10 s, imports and stores first)
+    assert not store.exists()
+
+
+def test_a_sweep_checks_its_data_before_the_stores_too(tmp_path, capsys):
+    file = labeled_csv(tmp_path / "zeros.csv", [0] * 40)
+    path = write_sweep(tmp_path / "s.yaml", task="text-classification", fixed={"max_length": 16})
+    argv = ["sweep", "--task", "text-classification", "--profile", "test", "--file", str(path), "--no-progress"]
+    store = tmp_path / "store"
+    line = fails(capsys, [*argv, "--storage", f"sqlite:///{store}/o.db", f"train_file={file}", "text_column=text"])
+    assert line.startswith(f"error: {file}: every label in column 'label' is 0 (40 rows)")
+    assert not store.exists()
+
+
+def test_a_hub_dataset_neither_cached_nor_reachable_is_one_line_at_once(monkeypatch):
+    import socket
+
+    from bench.text_files import check_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match=r"^cannot load stanfordnlp/sst2: HF_HUB_OFFLINE is set and it is not in"):
+        check_hub("stanfordnlp/sst2")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+
+    def unresolved(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unresolved)
+    with pytest.raises(UserError) as raised:
+        check_hub("stanfordnlp/sst2")
+    assert str(raised.value) == (
+        "cannot reach the Hugging Face hub (huggingface.co: name not resolved) to download stanfordnlp/sst2; "
+        "use local files: data_dir=<folder with train/test .parquet|.csv|.jsonl>"
+    )
+
+
+def test_fold_k_runs_that_fold_alone(tmp_path, capsys, monkeypatch):
+    """The README's `fold=k runs one fold alone`: `folds=3 fold=1` trained all three."""
+    import bench.train
+
+    def train(config, **options):
+        raise UserError(f"train fold={config.task_settings['fold']} tags={options['tags']}")
+
+    def cross_validate(config, **options):
+        raise UserError("cross-validation")
+
+    monkeypatch.setattr(bench.train, "train", train)
+    monkeypatch.setattr(bench.train, "cross_validate", cross_validate)
+    file = labeled_csv(tmp_path / "cv.csv", [0, 1] * 30)
+    base = ["train", "--task", "text-classification", f"train_file={file}", "text_column=text", "folds=3"]
+    assert fails(capsys, [*base, "fold=1"]) == "error: train fold=1 tags={'fold': 1, 'folds': 3}"
+    assert fails(capsys, base) == "error: cross-validation"
