@@ -11,7 +11,7 @@ import sys
 
 from bench import console, interrupts
 from bench.config import RunConfig
-from bench.errors import UserError
+from bench.errors import RunFailed, UserError
 from bench.variants import CELLS
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -545,6 +545,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RunFailed as error:  # an outcome (the run is closed as FAILED with this reason), not a crash
+        run = f" (run {error.run_id}: FAILED, with this reason)" if error.run_id else ""
+        print(f"error: {error}{run}" + (f"; {error.hint}" if error.hint else ""), file=sys.stderr)
+        return 1
     except BaseException as error:
         interrupt = interrupts.interruption(error)
         if interrupt is None:

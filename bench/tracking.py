@@ -20,7 +20,7 @@ from typing import Iterator
 from filelock import FileLock
 
 from bench import interrupts
-from bench.errors import UserError, failure_reason, first_line
+from bench.errors import RunFailed, UserError, failure_reason, first_line
 from bench.paths import ROOT, artifact_root
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -291,6 +291,8 @@ def tracked_run(
         with contextlib.suppress(Exception):
             client().log_text(run_id, traceback.format_exc(), "traceback.txt")
         close_run(run_id, "FAILED", State.FAILED, failure_reason(error))
+        if isinstance(error, RunFailed) and error.run_id is None:
+            error.run_id = run_id  # the innermost run: the one that diverged
         raise
     else:
         close_run(run_id, "FINISHED", State.COMPLETE)

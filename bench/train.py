@@ -22,7 +22,7 @@ from bench.config import RunConfig
 from bench.convergence import convergence
 from bench.data import TaskDataModule, removed_on_error
 from bench.embeddings import embedding_for_task, pin_vectors, vectors_source_run
-from bench.errors import UserError
+from bench.errors import RunFailed, UserError
 from bench.models import RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import cache_dir, checkpoint_dir
@@ -39,8 +39,10 @@ warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
-class DivergedError(RuntimeError):
+class DivergedError(RunFailed):
     """Training produced a non-finite loss (e.g. a linear-activation RNN exploding)."""
+
+    hint = "a smaller lr (or gradient_clip) may keep it finite"
 
 
 ABSURD_LOSS = 1e6  # a validation loss this many times the memoryless baseline is divergence, not a result

@@ -663,3 +663,21 @@ def test_fold_k_runs_that_fold_alone(tmp_path, capsys, monkeypatch):
     base = ["train", "--task", "text-classification", f"train_file={file}", "text_column=text", "folds=3"]
     assert fails(capsys, [*base, "fold=1"]) == "error: train fold=1 tags={'fold': 1, 'folds': 3}"
     assert fails(capsys, base) == "error: cross-validation"
+
+
+# -- outcomes that are not results --------------------------------------------------------------------------
+@pytest.mark.slow  # trains until it diverges
+def test_a_diverged_run_is_failed_with_its_reason_in_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tiny = ["T=4", "n_train=256", "n_val=64", "n_test=64", "hidden=16", "max_epochs=2"]
+    code = main(["train", "--task", "adding", "--no-progress", "lr=1e9", *tiny])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    match = re.fullmatch(
+        r"error: (diverged: validation loss \S+ at epoch 0 is more than 1e\+06 x the baseline 0.167) \(run (\w+): "
+        r"FAILED, with this reason\); a smaller lr \(or gradient_clip\) may keep it finite",
+        err,
+    )
+    assert match, err
+    run = tracking.client().get_run(match[2])
+    assert run.info.status == "FAILED" and run.data.tags["failure_reason"] == f"DivergedError: {match[1]}"
