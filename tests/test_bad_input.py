@@ -349,6 +349,35 @@ def test_a_network_too_large_for_memory_fails_before_allocating(capsys):
     ), line
 
 
+def test_a_length_too_large_for_memory_is_refused_before_anything_is_allocated(capsys):
+    line = fails(capsys, ["train", "--task", "copy-memory", "T=1000000000"])
+    assert re.fullmatch(
+        r"error: T=1000000000 is too large: 36,000 sequences \(n_train \+ n_val \+ n_test\) of 1,000,000,000 steps "
+        r"need at least 33,528 GiB; this machine has \d+ GiB",
+        line,
+    ), line
+    line = fails(capsys, ["train", "--task", "adding", "T=100000000", "n_train=1", "n_val=1", "n_test=1"])
+    assert re.fullmatch(
+        r"error: T=100000000 is too large: backpropagation through a batch of 128 sequences of 100,000,000 steps "
+        r"keeps at least 3,052 GiB of hidden states; this machine has \d+ GiB",
+        line,
+    ), line
+
+
+def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_any_run(tmp_path, capsys, monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")
+    line = fails(capsys, ["train", "--task", "adding", "accelerator=gpu"])
+    assert (
+        line
+        == f"error: accelerator=gpu: torch {torch.__version__} sees no CUDA GPU here; use accelerator=auto (or cpu)"
+    )
+    assert not (tmp_path / "fresh.db").exists()
+
+
 def test_an_lm_corpus_label_with_a_quote_is_refused(capsys):
     line = fails(capsys, ["train", "--task", "sst2", "--variant", "embedding-pretrained", "embedding_vectors=lm:a'b"])
     assert line == (
