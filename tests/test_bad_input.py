@@ -80,6 +80,34 @@ def test_an_empty_search_space_is_an_error_unless_one_trial(tmp_path, capsys):
     assert load_sweep("adding", "test", write_sweep(tmp_path / "one.yaml", search_space={}, trials=1)).trials == 1
 
 
+@pytest.mark.parametrize("key", ["variants", "cells"])
+def test_an_empty_list_of_variants_or_cells_is_an_error_not_the_default(tmp_path, capsys, key):
+    path = write_sweep(tmp_path / "s.yaml", **{key: []})
+    kind, names = (
+        ("variant", "simple, stacked, bidirectional, embedding-pretrained")
+        if key == "variants"
+        else (
+            "cell",
+            "rnn, lstm, gru",
+        )
+    )
+    assert fails(capsys, sweep_args(path)) == (
+        f"error: {path}: {key} (profile test): an empty list names no {kind}: list at least one of {names}, "
+        "or drop the key"
+    )
+
+
+def test_a_key_given_twice_in_a_yaml_mapping_is_an_error_not_the_last(tmp_path, capsys):
+    path = write_sweep(tmp_path / "s.yaml")
+    path.write_text(path.read_text().replace("  T: 6\n", "  T: 6\n  T: 7\n"))
+    assert fails(capsys, sweep_args(path)) == (
+        f"error: {path}: line 8 malformed YAML: key 'T' given twice in one mapping (first at line 7, column 3): "
+        "keep one"
+    )
+    path.write_text("task: adding\ndefaults: &d {T: 6}\nfixed: {<<: *d, T: 7}\n")  # a merge key may be overridden
+    assert "given twice" not in fails(capsys, sweep_args(path))
+
+
 @pytest.mark.slow  # four failing trials of a text task: about a minute on a loaded machine
 def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path, capsys):
     path = write_sweep(
