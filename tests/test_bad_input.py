@@ -738,3 +738,44 @@ def test_a_diverged_run_is_failed_with_its_reason_in_one_line_and_exit_1(tmp_pat
     assert match, err
     run = tracking.client().get_run(match[2])
     assert run.info.status == "FAILED" and run.data.tags["failure_reason"] == f"DivergedError: {match[1]}"
+
+
+def test_what_a_killed_report_left_is_removed_by_the_next(tmp_path):
+    from bench.report import remove_abandoned_staging
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    left = [tmp_path / f".tmp-text-classification-p-1-p{pid}-ab_c9xyz", tmp_path / f".README.md.{pid}"]
+    kept = [tmp_path / f".tmp-adding-p{os.getpid()}-k33p1ng", tmp_path / ".tmp-adding-8p3r9v3z"]  # alive; old, young
+    for path in left + kept:
+        path.mkdir() if path.name.startswith(".tmp") else path.write_text("")
+    old = tmp_path / ".tmp-adding-oldname1"  # a name without a pid, two hours old
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    remove_abandoned_staging(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
+
+
+@pytest.mark.slow  # trains one run, then a report is killed mid-write
+def test_a_report_killed_with_sigkill_leaves_nothing_the_next_report_keeps(tmp_path):
+    env = worker_env(tmp_path)
+    tiny = ["T=4", "n_train=64", "n_val=32", "n_test=32", "max_epochs=1", "hidden=8"]
+    subprocess.run(
+        [sys.executable, "-m", "bench", "train", "--task", "adding", "--no-progress", *tiny],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    out = tmp_path / "reports"
+    out.mkdir()
+    report = [sys.executable, "-m", "bench", "report", "--task", "adding", "--out", str(out)]
+    writer = subprocess.Popen(report, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while writer.poll() is None and not list(out.glob(".tmp-*")):
+        time.sleep(0.01)
+    writer.kill()
+    writer.wait()
+    assert list(out.glob(".tmp-*")), "the report finished before it could be killed"
+    subprocess.run(report, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    assert not list(out.glob(".tmp-*")) and (out / "adding.md").exists()
