@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", parents=[common], help="run (or resume, or join) the Optuna sweep of a task")
     sweep.add_argument("--task", required=True)
     sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
-    sweep.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db); `ps` shows argv: a URL with a "
+        "password goes in $STORAGE",
+    )
     sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
     sweep.add_argument("--no-progress", action="store_true")
     sweep.add_argument(

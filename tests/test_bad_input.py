@@ -331,6 +331,19 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.strip().splitlines() if not line.startswith("make: ***")]
 
 
+def test_the_storage_password_is_to_go_in_the_environment_not_on_argv():
+    """`--storage` on argv shows its password in `ps`: the help and the README send it to $STORAGE."""
+    from bench.cli import build_parser
+
+    sweep = build_parser()._subparsers._group_actions[0].choices["sweep"]
+    assert "a password goes in $STORAGE" in " ".join(sweep.format_help().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (
+        "give `STORAGE` through the environment (`export STORAGE=...`, not `make sweep STORAGE=...`, which `ps` shows)"
+        in readme
+    )
+
+
 def test_a_quote_in_args_reaches_the_validator_not_the_shell(tmp_path):
     result = make_run(tmp_path, "train", "TASK=adding", "ARGS=T=x'y")
     assert result.returncode == 2
