@@ -110,12 +110,17 @@ def test_a_key_given_twice_in_a_yaml_mapping_is_an_error_not_the_last(tmp_path, 
 
 @pytest.mark.slow  # four failing trials of a text task: about a minute on a loaded machine
 def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path, capsys):
+    from tests.text_helpers import make_rows, write_split
+
+    data = tmp_path / "labels-1-and-2"  # passes the checks at the edge; the loader finds class 0 never occurs
+    for split in ("train", "test"):
+        write_split(data, split, [{**row, "stars": row["stars"] + 1} for row in make_rows(40, 1)], "parquet")
     path = write_sweep(
         tmp_path / "s.yaml",
         task="sst2",
         trials=2,
         final_seeds=1,
-        fixed={"data_dir": str(tmp_path / "missing")},
+        fixed={"data_dir": str(data), "text_column": "review", "label_column": "stars", "min_freq": 1},
         search_space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
     )
     code = main(
