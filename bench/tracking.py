@@ -479,7 +479,7 @@ def check_store(uri: str) -> None:
         check_server(uri)
     elif scheme in DATABASE_SCHEMES:
         check_database(uri, "MLflow store", "reach")
-    elif scheme != "databricks" and not allowed_file_store(uri):
+    elif not scheme.startswith(("databricks", "sqlite")) and not allowed_file_store(uri):
         raise UserError(
             f"MLFLOW_TRACKING_URI={safe_url(uri)} is not a store URL: use sqlite:///<path>/mlflow.db, "
             "http(s)://<tracking server> or postgresql://<user>@<host>/<database>, or unset it (mlflow.db "
