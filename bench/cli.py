@@ -12,7 +12,7 @@ import sys
 from bench import console, interrupts
 from bench.cells import CELLS, DEFAULT_CELL, GROUPS
 from bench.config import RunConfig
-from bench.errors import UserError
+from bench.errors import RunFailed, UserError
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", parents=[common], help="run (or resume, or join) the Optuna sweep of a task")
     sweep.add_argument("--task", required=True)
     sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
-    sweep.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db); `ps` shows argv: a URL with a "
+        "password goes in $STORAGE",
+    )
     sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
     sweep.add_argument("--no-progress", action="store_true")
     sweep.add_argument(
@@ -171,13 +176,15 @@ def command_train(args: argparse.Namespace) -> None:
     started = time.monotonic()
     overrides = overrides_of(args)
     config = resolve_config(args.task, args.variant, args.cell, overrides)
+    check_data(config)
     check_stores()
     task = get_task(config.task)
     print(console.config_block(config, console.config_origins(task, args.variant, args.cell, overrides)))
     print(console.environment_line(), flush=True)
+    from bench.tracking import Tag
     from bench.train import train  # heavy imports only once the input is known to be valid
 
-    if config.task_settings.get("folds"):
+    if config.task_settings.get("folds") and config.task_settings.get("fold", -1) < 0:  # fold=k: k alone
         from bench.train import cross_validate
 
         outcome = cross_validate(config, progress=not args.no_progress)
@@ -190,8 +197,20 @@ def command_train(args: argparse.Namespace) -> None:
             + f" (mean ± sd over folds), {console.duration(time.monotonic() - started)}"
         )
         return
-    result = train(config, progress=not args.no_progress)
+    settings = config.task_settings
+    one_fold = {Tag.FOLD: settings["fold"], Tag.FOLDS: settings["folds"]} if settings.get("folds") else None
+    result = train(config, progress=not args.no_progress, tags=one_fold)
     print(final_line(task, result, time.monotonic() - started))
+
+
+def check_data(config) -> None:
+    """The task's cheap data checks (files, encoding, columns, labels), before the stores, torch and
+    Lightning start: a data problem is one line in a fraction of a second."""
+    from bench.registry import get_task
+
+    task = get_task(config.task)
+    if task.check_data:
+        task.check_data(config.data_settings())
 
 
 def final_line(task, result, seconds: float) -> str:
@@ -261,9 +280,11 @@ def command_pretrain(args: argparse.Namespace) -> None:
 def command_sweep(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from bench.sweep_config import load_sweep
+    from bench.sweep_config import load_sweep, study_configs
 
     spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None, overrides_of(args))
+    for config in study_configs(spec):
+        check_data(config)
     check_stores()
     from bench import tracking
 
@@ -335,8 +356,9 @@ def command_report(args: argparse.Namespace) -> None:
 
     from bench import tracking
 
-    if tracking.tracking_uri().startswith(("http://", "https://")):  # before seconds of imports
-        tracking.check_store(tracking.tracking_uri())
+    uri = tracking.tracking_uri()
+    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+        tracking.check_store(uri)  # before seconds of imports (a missing SQLite store: "no runs", not made)
     from bench.claims import write_claims
     from bench.registry import all_tasks, get_task
     from bench.report import REFERENCE, REPORTS, write_index, write_report  # matplotlib, mlflow: report only
@@ -378,21 +400,21 @@ def command_report(args: argparse.Namespace) -> None:
 
 
 def command_ui(args: argparse.Namespace) -> None:
-    from bench.tracking import tracking_uri
+    from bench.tracking import check_store, safe_url, tracking_uri
 
     uri = tracking_uri()
+    check_store(uri)  # an unreachable database fails here in seconds, its password masked
     # One worker: a laptop (or 2 shared cores) has no use for MLflow's default four. Nor for its job
     # runner (seven huey consumer processes for GenAI evaluation jobs): browsing runs never starts a job.
+    # The store URL goes in the environment (MLflow's own variable), not on argv: `ps` shows argv.
     serve(
         "MLflow UI",
-        f"results in {uri}",
+        f"results in {safe_url(uri)}",
         [
             sys.executable,
             "-m",
             "mlflow",
             "ui",
-            "--backend-store-uri",
-            uri,
             "--host",
             "127.0.0.1",
             "--port",
@@ -403,24 +425,28 @@ def command_ui(args: argparse.Namespace) -> None:
         f"http://127.0.0.1:{args.port}",
         args.verbose,
         {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        secrets={"MLFLOW_BACKEND_STORE_URI": uri},
     )
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
     from bench.sweep import default_storage_url
-    from bench.tracking import safe_url
+    from bench.tracking import check_database, safe_url
 
     url = args.storage or os.environ.get("STORAGE") or default_storage_url()
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
         raise UserError(f"no Optuna storage at {url}: run a sweep first (make sweep TASK=... PROFILE=smoke)")
+    check_database(url, "Optuna storage")
+    # The storage URL reaches the dashboard in its environment and is put on its argv inside the
+    # process: `ps` shows the argv the process started with, and with it the password.
     serve(
         "optuna-dashboard",
         f"studies in {safe_url(url)}",
         [
             sys.executable,
             "-c",
-            "import sys; from optuna_dashboard._cli import main; sys.exit(main())",
-            url,
+            "import os, sys; from optuna_dashboard._cli import main; "
+            "sys.argv.insert(1, os.environ.pop('RNNBENCH_DASHBOARD_STORAGE')); sys.exit(main())",
             "--host",
             "127.0.0.1",
             "--port",
@@ -431,6 +457,7 @@ def command_dashboard(args: argparse.Namespace) -> None:
         + ([] if args.verbose else ["--quiet"]),
         f"http://127.0.0.1:{args.port}",
         args.verbose,
+        secrets={"RNNBENCH_DASHBOARD_STORAGE": url},
     )
 
 
@@ -441,16 +468,21 @@ def serve(
     url: str,
     verbose: bool,
     extra_env: dict | None = None,
+    secrets: dict | None = None,
     timeout: float = 300,
 ) -> None:
-    """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM."""
+    """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM.
+    `secrets`: environment variables that carry a store URL (never on argv, where `ps` shows them)."""
     import signal
     import subprocess
     import tempfile
     import time
     import urllib.request
 
+    from bench.tracking import scrub
+
     env = {**extra_env, **os.environ} if extra_env else dict(os.environ)  # the user's environment wins
+    env.update(secrets or {})
     if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
         env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
     print(f"starting the {name} for {what} ...", flush=True)
@@ -479,7 +511,9 @@ def serve(
             if server.poll() is not None:
                 log.seek(0)
                 error = log.read().decode(errors="replace").strip().splitlines()
-                raise UserError(f"the {name} exited before answering: {error[-1] if error else 'no message'}")
+                raise UserError(
+                    f"the {name} exited before answering: {scrub(error[-1], *(secrets or {}).values()) if error else 'no message'}"
+                )
             try:
                 with urllib.request.urlopen(url + "/", timeout=5) as response:
                     if response.status == 200:
@@ -529,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RunFailed as error:  # an outcome (the run is closed as FAILED with this reason), not a crash
+        run = f" (run {error.run_id}: FAILED, with this reason)" if error.run_id else ""
+        print(f"error: {error}{run}" + (f"; {error.hint}" if error.hint else ""), file=sys.stderr)
+        return 1
     except BaseException as error:
         interrupt = interrupts.interruption(error)
         if interrupt is None:

@@ -200,6 +200,44 @@ def check_network_size(config: RunConfig) -> None:
         )
 
 
+def check_sequence_memory(config: RunConfig) -> None:
+    """Generated sequences of length T live in memory, and backpropagation keeps a batch's hidden states
+    for every step: a T that cannot fit fails in one line now, not in a numpy allocation traceback
+    (T=10**9 asked for 29 TiB). Lower bounds (a byte a step, float32 states), so no run that fits is refused."""
+    total, task = memory_bytes(), get_task(config.task)
+    if not total or not task.long_range:
+        return
+    settings = config.task_settings
+    steps, sequences = settings["T"], settings["n_train"] + settings["n_val"] + settings["n_test"]
+    states = config.batch_size * steps * config.hidden * config.layers * (2 if config.bidirectional else 1) * 4
+    machine = f"this machine has {total / 2**30:.0f} GiB"
+    if sequences * steps > total:
+        raise UserError(
+            f"T={steps} is too large: {sequences:,} sequences (n_train + n_val + n_test) of {steps:,} steps need "
+            f"at least {sequences * steps / 2**30:,.0f} GiB; {machine}"
+        )
+    if states > total:
+        raise UserError(
+            f"T={steps} is too large: backpropagation through a batch of {config.batch_size} sequences of "
+            f"{steps:,} steps keeps at least {states / 2**30:,.0f} GiB of hidden states; {machine}"
+        )
+
+
+def check_accelerator(accelerator: str) -> None:
+    """A GPU asked for where torch sees none fails here (Lightning's MisconfigurationException came after
+    the run was created). torch is imported only when a GPU is asked for."""
+    if accelerator not in ("gpu", "cuda", "mps"):
+        return
+    import torch
+
+    found = torch.backends.mps.is_available() if accelerator == "mps" else torch.cuda.is_available()
+    if not found:
+        raise UserError(
+            f"accelerator={accelerator}: torch {torch.__version__} sees no "
+            f"{'Apple GPU' if accelerator == 'mps' else 'CUDA GPU'} here; use accelerator=auto (or cpu)"
+        )
+
+
 LM_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -241,5 +279,7 @@ def validate_config(config: RunConfig) -> None:
                 "(hex, e.g. lm:imdb-unsupervised@3f2a9c1e)"
             )
     check_network_size(config)
+    check_sequence_memory(config)
+    check_accelerator(config.accelerator)
     if config.variant == "embedding-pretrained" and not config.embedding_vectors:
         raise UserError("variant embedding-pretrained needs embedding_vectors=<path to a GloVe/word2vec text file>")

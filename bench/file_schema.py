@@ -177,8 +177,10 @@ class Budget(Strict):
 
 
 def known_names(value, known, kind: str) -> list[str]:
-    if value is None or value == []:
+    if value is None:
         raise PydanticUseDefault()
+    if value == []:  # (it ran the default list: a sweep of what the file seemed to exclude)
+        raise SchemaError(f"an empty list names no {kind}: list at least one of {', '.join(known)}, or drop the key")
     if not isinstance(value, list):
         raise SchemaError(f"a list of {kind}s; allowed: {', '.join(known)}")
     for name in value:

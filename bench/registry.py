@@ -78,6 +78,9 @@ class TaskSpec:
     # Tasks whose data is the user's own name each dataset (from its settings, e.g. the data folder):
     # the name goes into the experiment, run names and reports, so datasets never mix.
     dataset_name: Callable[[dict], str] | None = None
+    # Cheap checks of the data (settings) -> None, raising UserError: files, encoding, structure, columns,
+    # labels. Run at the edge, before the stores, torch, Lightning and `datasets` start.
+    check_data: Callable[[dict], None] | None = None
     # claim 1 (short- vs long-term memory): the largest length T at which this task's recall is a
     # short-term test; 0 = at no length (copy-memory holds 10 symbols over T + 10 steps at every T: a
     # capacity test), so its runs test the long half only

@@ -14,9 +14,11 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -868,7 +870,8 @@ def write_report(
     results = load_task_results(task, profile, horizon_margin, dataset)
     name = report_name(task.name, dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".tmp-{name}-"))
+    remove_abandoned_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".tmp-{name}-p{os.getpid()}-"))
     try:
         images = staging / name
         images.mkdir()
@@ -880,6 +883,35 @@ def write_report(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir / f"{name}.md"
+
+
+STAGING_PID = re.compile(r"^\.(?:tmp-.*-p|README\.md\.)(\d+)(?:-[^-]*)?$")  # .tmp-<name>-p<pid>-<random>
+
+
+def remove_abandoned_staging(out_dir: Path) -> None:
+    """What a report killed mid-write left in its folder (SIGKILL, a power cut: no `finally` ran), removed
+    by the next one: staging folders and index files whose process is gone, and those of older names
+    (no pid) after an hour."""
+    for path in [*out_dir.glob(".tmp-*"), *out_dir.glob(".README.md.*")]:
+        match = STAGING_PID.match(path.name)
+        try:
+            if match and process_alive(int(match[1])):
+                continue
+            if not match and time.time() - path.stat().st_mtime < 3600:
+                continue
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:  # another report removed it first
+            pass
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's: alive
+        return True
+    return True
 
 
 def publish_lock(out_dir: Path) -> Path:

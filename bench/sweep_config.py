@@ -147,6 +147,14 @@ def load_sweep(
     return spec
 
 
+def study_configs(spec: SweepSpec) -> list:
+    """Each study's run configuration before search: its fixed knobs and grid point (what its data is)."""
+    return [
+        resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
+        for study in spec.studies
+    ]
+
+
 def sweep_experiment(spec: SweepSpec) -> str:
     """Where the sweep's runs go: the experiment of its studies' dataset. A sweep covers one dataset
     (one experiment, one report): a grid that spans datasets is refused, not mixed into one."""
@@ -154,8 +162,7 @@ def sweep_experiment(spec: SweepSpec) -> str:
 
     task = get_task(spec.task)
     datasets: dict[str, str] = {}
-    for study in spec.studies:
-        config = resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
+    for study, config in zip(spec.studies, study_configs(spec)):
         datasets.setdefault(task.dataset(config.task_settings), study.label)
     if len(datasets) > 1:
         names = ", ".join(f"{name or spec.task} ({label})" for name, label in datasets.items())
@@ -176,7 +183,7 @@ def read_profiled_file(
             f"no {kind} file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
         )
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -197,6 +204,31 @@ def read_profiled_file(
         raise UserError(f"{path}: profiles.{profile}: expected a mapping")
     check_keys(path, f"profiles.{profile}.", profile_overrides, profile_keys)
     return deep_merge({k: v for k, v in raw.items() if k != "profiles"}, profile_overrides), profile
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping: PyYAML keeps the last silently
+    (`fixed: {T: 6, T: 7}` ran T=7)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden: that is what it is for
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (list, dict)):
+                continue  # (an unhashable key: SafeLoader's own error follows)
+            if key in seen:
+                first = seen[key]
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} given twice in one mapping (first at line {first.line + 1}, column "
+                    f"{first.column + 1}): keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> None:

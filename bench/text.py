@@ -16,14 +16,13 @@ from bench.errors import UserError, first_line
 from bench.paths import cache_dir
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric, Tag
+from bench.text_files import FORMATS, SPLITS, check_text_data, find_files, parse_label_map
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
 # (tests/test_cli.py checks that they import no torch or Lightning).
 
 SPECIALS = ["[PAD]", "[UNK]"]  # [PAD] is id 0
-FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
-SPLITS = ("train", "validation", "test")
 
 
 def text_settings(text_column: str, max_length: int) -> dict:
@@ -75,6 +74,9 @@ def text_task(
     def load_data(settings: dict, data_seed: int) -> TaskData:
         return load_text_classification(name, hub_id, hub_test_split, settings, data_seed)
 
+    def check_data(settings: dict) -> None:
+        check_text_data(name, hub_id, settings)
+
     return TaskSpec(
         name=name,
         description=description,
@@ -95,6 +97,7 @@ def text_task(
             "vectors_vocab": 0,
         },
         load_data=load_data,
+        check_data=check_data,
         family="text",
         test_preset={"min_freq": 1},
         batching="by-length",
@@ -121,57 +124,6 @@ def text_task(
 
 
 # -- loading -----------------------------------------------------------------------------------------
-def data_files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in FORMATS and not p.name.startswith("."))
-
-
-def find_files(settings: dict) -> dict[str, Path]:
-    """The local files by split. Layouts: train + validation + test; train + test (validation carved);
-    train + validation or train alone, i.e. one file (test carved). A folder may hold one data file
-    of any name. {} means: no local files (use the hub)."""
-    files = {split: Path(settings[f"{split}_file"]) for split in SPLITS if settings.get(f"{split}_file")}
-    if settings["data_dir"]:
-        folder = Path(settings["data_dir"])
-        if not folder.is_dir():
-            raise UserError(f"data_dir={folder} is not a folder")
-        for split in SPLITS:
-            for suffix in FORMATS:
-                if split not in files and (folder / f"{split}{suffix}").exists():
-                    files[split] = folder / f"{split}{suffix}"
-        if "train" not in files:
-            candidates = [
-                p
-                for p in data_files_in(folder)
-                if p not in files.values() and p.stem not in ("unsupervised", "unlabeled")
-            ]
-            if not candidates and not files:
-                raise UserError(f"data_dir={folder} holds no .parquet, .csv or .jsonl file")
-            if len(candidates) > 1:
-                raise UserError(
-                    f"data_dir={folder} holds several data files ({', '.join(p.name for p in candidates[:4])})"
-                    " and none named train.*: name them train/validation/test, or pick one with "
-                    "train_file=<path>"
-                )
-            if candidates and files:
-                raise UserError(
-                    f"data_dir={folder} holds {', '.join(p.name for p in files.values())} and "
-                    f"{candidates[0].name}: name the training file train{candidates[0].suffix}"
-                )
-            if candidates:
-                files["train"] = candidates[0]
-    for split, path in files.items():
-        if not path.is_file():
-            raise UserError(f"{split}_file={path} does not exist")
-        if path.suffix not in FORMATS:
-            raise UserError(f"{path}: unsupported format {path.suffix!r}; use .parquet, .csv or .jsonl")
-    if files and "train" not in files:
-        raise UserError(
-            f"found {' and '.join(f'{s} ({p.name})' for s, p in files.items())} but no training data: "
-            "add a train file (train_file=<path>), or give one file with everything as train_file=<path>"
-        )
-    return files
-
-
 def dataset_name(settings: dict) -> str:
     """The data folder's name (or the file's name when the file lies in the working directory)."""
     if settings.get("dataset"):
@@ -282,19 +234,6 @@ def check_integer_labels(labels: dict[str, list], classes: int) -> int:
                 f"(e.g. {','.join(f'{v}:{i}' for i, v in enumerate(train))}) or remap them"
             )
     return classes
-
-
-def parse_label_map(text: str) -> dict[str, int]:
-    """ "neg:0,pos:1" -> {"neg": 0, "pos": 1}; ids must be 0..K-1."""
-    mapping: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.rpartition(":")
-        if not sep or not key or not value.strip().lstrip("-").isdigit():
-            raise UserError(f"label_map={text!r}: expected label:id pairs separated by commas, e.g. neg:0,pos:1")
-        mapping[key] = int(value)
-    if sorted(set(mapping.values())) != list(range(len(set(mapping.values())))):
-        raise UserError(f"label_map={text!r}: ids must be 0..K-1 (got {sorted(set(mapping.values()))})")
-    return mapping
 
 
 def label_mapping(labels: dict[str, list], settings: dict) -> tuple[dict[str, int] | None, int]:

@@ -20,7 +20,7 @@ from typing import Iterator
 from filelock import FileLock
 
 from bench import interrupts
-from bench.errors import UserError, failure_reason, first_line
+from bench.errors import RunFailed, UserError, failure_reason, first_line
 from bench.paths import ROOT, artifact_root
 
 # The MLflow schema (every tag, tag value and metric name) is named in bench/run_keys.py, which data
@@ -69,9 +69,10 @@ def url_password(url: str) -> str | None:
     return userinfo.split(":", 1)[1] if ":" in userinfo else None
 
 
-def scrub(text: str) -> str:
-    """Remove the passwords of the configured stores from a message (drivers may echo the URL)."""
-    for url in (os.environ.get("MLFLOW_TRACKING_URI", ""), os.environ.get("STORAGE", "")):
+def scrub(text: str, *urls: str) -> str:
+    """Remove the passwords of the configured stores (and of `urls`) from a message (drivers may echo
+    the URL)."""
+    for url in (os.environ.get("MLFLOW_TRACKING_URI", ""), os.environ.get("STORAGE", ""), *urls):
         password = url_password(url)
         if password:
             text = text.replace(password, "***").replace(password.replace("@", "%40"), "***")
@@ -80,8 +81,9 @@ def scrub(text: str) -> str:
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI if set, else `sqlite:///mlflow.db` at the repo root (MLflow 3's default
-    file name, made absolute so every command and worker finds the same store)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+    file name, made absolute so every command and worker finds the same store). A raw '@' in a
+    database password is percent-encoded, as for the Optuna storage (`encoded_url`)."""
+    return encoded_url(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}")
 
 
 def client():
@@ -216,6 +218,8 @@ def tracked_run(
         with contextlib.suppress(Exception):
             client().log_text(run_id, traceback.format_exc(), "traceback.txt")
         close_run(run_id, "FAILED", State.FAILED, failure_reason(error))
+        if isinstance(error, RunFailed) and error.run_id is None:
+            error.run_id = run_id  # the innermost run: the one that diverged
         raise
     else:
         close_run(run_id, "FINISHED", State.COMPLETE)
@@ -385,17 +389,37 @@ def _start_heartbeat() -> None:
 _checked: set[str] = set()
 
 
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")  # what MLflow's SQLAlchemy store takes besides sqlite
+
+
 def check_store(uri: str) -> None:
-    """One line and exit 2 within seconds for a store that cannot work: an SQLite path that cannot be
-    created or written, or a tracking server that does not answer (checked with one short request;
-    MLflow's own retries, minutes long, apply afterwards)."""
+    """One line and exit 2 within seconds for a store that cannot work: not a store URL at all, an SQLite
+    path that cannot be created or written or a file that is not an SQLite database, a tracking server
+    that does not answer (one short request; MLflow's own retries, minutes long, apply afterwards), or a
+    database server that refuses or does not answer a connection (MLflow's own took 115 s)."""
     if uri in _checked:
         return
+    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
     if uri.startswith("sqlite:///"):
         check_sqlite_path(uri.removeprefix("sqlite:///"), "MLflow store")
     elif uri.startswith(("http://", "https://")):
         check_server(uri)
+    elif scheme in DATABASE_SCHEMES:
+        check_database(uri, "MLflow store", "reach")
+    elif not scheme.startswith(("databricks", "sqlite")) and not allowed_file_store(uri):
+        raise UserError(
+            f"MLFLOW_TRACKING_URI={safe_url(uri)} is not a store URL: use sqlite:///<path>/mlflow.db, "
+            "http(s)://<tracking server> or postgresql://<user>@<host>/<database>, or unset it (mlflow.db "
+            "in the repository)"
+        )
     _checked.add(uri)
+
+
+def allowed_file_store(uri: str) -> bool:
+    """MLflow's ./mlruns file store (a path or file: URI) only where the user opted in to it: MLflow 3
+    refuses it otherwise, with a multi-line exception."""
+    is_path = "://" not in uri or uri.startswith("file:")
+    return is_path and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true")
 
 
 def check_server(uri: str) -> None:
@@ -429,7 +453,7 @@ def check_server(uri: str) -> None:
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 
 
-def check_database(url: str, what: str) -> None:
+def check_database(url: str, what: str, verb: str = "open") -> None:
     """A database URL that cannot work fails in seconds: an SQLite path that cannot be written, or a
     server that refuses or does not answer a TCP connection (no driver import, no password sent)."""
     if not url:
@@ -449,7 +473,10 @@ def check_database(url: str, what: str) -> None:
             (host, int(port or DEFAULT_PORTS[scheme])), timeout=float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))
         ).close()
     except (OSError, ValueError) as error:
-        raise UserError(f"cannot open the {what} {safe_url(url)}: {connection_error(error)}") from None
+        raise UserError(f"cannot {verb} the {what} {safe_url(url)}: {connection_error(error)}") from None
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def check_sqlite_path(path_text: str, what: str) -> None:
@@ -462,16 +489,24 @@ def check_sqlite_path(path_text: str, what: str) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UserError(f"cannot create the {what} {path}: {ancestor} is a file, not a folder")
+    header = b""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Really write (root passes every access() check, yet /sys or a read-only mount refuse files).
         tempfile.TemporaryFile(dir=path.parent).close()
         if path.exists():
             open(path, "ab").close()
+            with open(path, "rb") as file:
+                header = file.read(len(SQLITE_HEADER))
     except OSError as error:
         raise UserError(
             f"cannot {'write' if path.exists() else 'create'} the {what} {path}: {error.strerror or error}"
         ) from None
+    if path.exists() and header and header != SQLITE_HEADER:  # (an empty file is a new database)
+        raise UserError(
+            f"the {what} {path} is not an SQLite database (its first bytes are not SQLite's header): "
+            "move it aside, or use another file"
+        )
 
 
 def connection_error(error: BaseException) -> str:

@@ -20,12 +20,12 @@ from lightning.pytorch.loggers import MLFlowLogger
 from bench import console, interrupts, probe, tracking
 from bench.config import RunConfig
 from bench.convergence import convergence
-from bench.data import TaskDataModule
+from bench.data import TaskDataModule, removed_on_error
 from bench.embeddings import embedding_for_task, vectors_source_run
-from bench.errors import UserError
+from bench.errors import RunFailed, UserError
 from bench.models import NetConfig, RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
-from bench.paths import checkpoint_dir
+from bench.paths import cache_dir, checkpoint_dir
 from bench.registry import TaskData, TaskSpec, get_task
 from bench.results import pin_vectors
 
@@ -40,8 +40,10 @@ warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
-class DivergedError(RuntimeError):
+class DivergedError(RunFailed):
     """Training produced a non-finite loss (e.g. a linear-activation RNN exploding)."""
+
+    hint = "a smaller lr (or gradient_clip) may keep it finite"
 
 
 ABSURD_LOSS = 1e6  # a validation loss this many times the memoryless baseline is divergence, not a result
@@ -434,7 +436,8 @@ def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidati
     folds = config.task_settings["folds"]
     first = dataclasses.replace(config, task_settings={**config.task_settings, "fold": 0})
     task = get_task(config.task)
-    task.load_data(first.data_settings(), config.data_seed)  # bad data fails before any run exists
+    with removed_on_error(cache_dir()):  # bad data fails before any run exists, and leaves nothing behind
+        task.load_data(first.data_settings(), config.data_seed)
     name = f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}/cv{folds}"
     T, dataset = tracking.Tag, task.dataset(config.task_settings)
     tags = {

@@ -1,5 +1,6 @@
 """Every failure of issue 12, as a regression test: the exact one-line message and exit code."""
 
+import json
 import os
 import re
 import signal
@@ -13,7 +14,9 @@ import pytest
 from optuna.trial import TrialState
 
 from bench import tracking
+from bench.cells import CELLS, GROUPS
 from bench.cli import main
+from bench.errors import UserError
 from bench.sweep import make_storage, run_sweep, study_name
 from bench.sweep_config import load_sweep
 from tests.sweep_helpers import ROOT, worker_env, write_sweep
@@ -78,14 +81,44 @@ def test_an_empty_search_space_is_an_error_unless_one_trial(tmp_path, capsys):
     assert load_sweep("adding", "test", write_sweep(tmp_path / "one.yaml", search_space={}, trials=1)).trials == 1
 
 
+@pytest.mark.parametrize("key", ["variants", "cells"])
+def test_an_empty_list_of_variants_or_cells_is_an_error_not_the_default(tmp_path, capsys, key):
+    path = write_sweep(tmp_path / "s.yaml", **{key: []})
+    kind, names = (
+        ("variant", "simple, stacked, bidirectional, embedding-pretrained")
+        if key == "variants"
+        else ("cell", ", ".join([*CELLS, *GROUPS]))  # cells, and the groups a file may name instead
+    )
+    assert fails(capsys, sweep_args(path)) == (
+        f"error: {path}: {key} (profile test): an empty list names no {kind}: list at least one of {names}, "
+        "or drop the key"
+    )
+
+
+def test_a_key_given_twice_in_a_yaml_mapping_is_an_error_not_the_last(tmp_path, capsys):
+    path = write_sweep(tmp_path / "s.yaml")
+    path.write_text(path.read_text().replace("  T: 6\n", "  T: 6\n  T: 7\n"))
+    assert fails(capsys, sweep_args(path)) == (
+        f"error: {path}: line 8 malformed YAML: key 'T' given twice in one mapping (first at line 7, column 3): "
+        "keep one"
+    )
+    path.write_text("task: adding\ndefaults: &d {T: 6}\nfixed: {<<: *d, T: 7}\n")  # a merge key may be overridden
+    assert "given twice" not in fails(capsys, sweep_args(path))
+
+
 @pytest.mark.slow  # four failing trials of a text task: about a minute on a loaded machine
 def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path, capsys):
+    from tests.text_helpers import make_rows, write_split
+
+    data = tmp_path / "labels-1-and-2"  # passes the checks at the edge; the loader finds class 0 never occurs
+    for split in ("train", "test"):
+        write_split(data, split, [{**row, "stars": row["stars"] + 1} for row in make_rows(40, 1)], "parquet")
     path = write_sweep(
         tmp_path / "s.yaml",
         task="sst2",
         trials=2,
         final_seeds=1,
-        fixed={"data_dir": str(tmp_path / "missing")},
+        fixed={"data_dir": str(data), "text_column": "review", "label_column": "stars", "min_freq": 1},
         search_space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
     )
     code = main(
@@ -176,6 +209,90 @@ def test_a_store_that_cannot_work_fails_in_one_line_within_ten_seconds(tmp_path,
     assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
 
 
+CORRUPT = "corrupt"  # an mlflow.db of random bytes, made by the test
+MLFLOW_STORES = {
+    "postgresql://bench:p@ss:w@rd@127.0.0.1:9/mlflow": (
+        "error: cannot reach the MLflow store postgresql://bench:***@127.0.0.1:9/mlflow: connection refused"
+    ),
+    CORRUPT: (
+        "error: the MLflow store {tmp}/mlflow.db is not an SQLite database (its first bytes are not SQLite's "
+        "header): move it aside, or use another file"
+    ),
+    "not-a-uri": (
+        "error: MLFLOW_TRACKING_URI=not-a-uri is not a store URL: use sqlite:///<path>/mlflow.db, "
+        "http(s)://<tracking server> or postgresql://<user>@<host>/<database>, or unset it (mlflow.db in the "
+        "repository)"
+    ),
+}
+
+
+@pytest.mark.parametrize("uri", MLFLOW_STORES)
+@pytest.mark.parametrize("command", ["train", "sweep", "report", "ui"])
+def test_an_mlflow_store_that_cannot_work_fails_in_one_line_within_ten_seconds(tmp_path, command, uri):
+    """A closed port (nothing listening: MLflow's own attempt took 115 s and printed the password), a
+    corrupt database file, a value that is no URL: one line, the password masked, nothing created."""
+    message = MLFLOW_STORES[uri].format(tmp=tmp_path)
+    if uri == CORRUPT:
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        (tmp_path / "mlflow.db").write_bytes(bytes(range(256)) * 32)
+    argv = {
+        "train": ["train", "--task", "adding"],
+        "sweep": sweep_args(write_sweep(tmp_path / "s.yaml")),
+        "report": ["report", "--task", "adding", "--out", str(tmp_path / "reports")],
+        "ui": ["ui", "--port", "9"],
+    }[command]
+    before = set(tmp_path.rglob("*"))
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", *argv],
+        cwd=tmp_path,  # a relative store (not-a-uri) would be made here
+        text=True,
+        capture_output=True,
+        env=worker_env(tmp_path, {"MLFLOW_TRACKING_URI": uri, "STORAGE": f"sqlite:///{tmp_path / 'o.db'}"}),
+        timeout=60,
+    )
+    assert time.monotonic() - start < 10
+    assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
+    assert "w@rd" not in result.stdout + result.stderr
+    assert set(tmp_path.rglob("*")) == before
+
+
+def test_the_dashboard_with_an_unreachable_storage_fails_in_one_line(tmp_path):
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "dashboard", "--port", "9"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env=worker_env(tmp_path, {"STORAGE": "postgresql://bench:p@ss:w@rd@127.0.0.1:9/optuna"}),
+        timeout=60,
+    )
+    assert time.monotonic() - start < 10
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: cannot open the Optuna storage postgresql://bench:***@127.0.0.1:9/optuna: connection refused"
+    ), result.stderr
+
+
+@pytest.mark.parametrize("command", ["ui", "dashboard"])
+def test_the_servers_get_the_store_url_in_their_environment_not_on_argv(tmp_path, monkeypatch, capsys, command):
+    """`ps` shows a process's argv to every user: the store URL, with its password, goes in the
+    environment of the server (MLflow's MLFLOW_BACKEND_STORE_URI; the dashboard puts it on its own
+    argv inside the process)."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))  # a server that accepts: the reachability check passes
+    url = f"postgresql://bench:p@ss:w@rd@127.0.0.1:{listener.getsockname()[1]}/db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI" if command == "ui" else "STORAGE", url)
+    started = {}
+    monkeypatch.setattr("bench.cli.serve", lambda *args, **options: started.update(args=args, options=options))
+    with listener:
+        assert main([command, "--port", "9"]) == 0
+    name, what, argv = started["args"][:3]
+    assert not [part for part in (what, *argv) if "w@rd" in part or "w%40rd" in part], (what, argv)
+    (secret,) = started["options"]["secrets"].values()  # ('@' in a password percent-encoded for SQLAlchemy)
+    assert secret in (url, url.replace("p@ss:w@rd", "p%40ss:w%40rd")) and "w@rd" not in capsys.readouterr().out
+
+
 def test_an_unreachable_optuna_storage_fails_in_one_line_and_hides_the_password(tmp_path, capsys):
     path = write_sweep(tmp_path / "s.yaml")
     start = time.monotonic()
@@ -200,17 +317,70 @@ def test_make_never_puts_the_storage_url_or_args_on_a_command_line():
         assert "s3cr" not in echoed and "data_dir" not in echoed, echoed
 
 
-def test_a_quote_in_args_reaches_the_validator_not_the_shell(tmp_path):
-    result = subprocess.run(
-        ["make", "-s", "-o", ".venv/.installed", "train", "TASK=adding", "ARGS=T=x'y"],
+def make_run(tmp_path: Path, target: str, *assignments: str, env: dict | None = None):
+    """`make -s TARGET ...` in the repository, run by this interpreter (a worktree has no .venv of its own)."""
+    return subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", f"PY={sys.executable}", target, *assignments],
         cwd=ROOT,
-        env=worker_env(tmp_path),
+        env=worker_env(tmp_path, env),
         text=True,
         capture_output=True,
         timeout=120,
     )
+
+
+def error_lines(stderr: str) -> list[str]:
+    """What a failing make target printed, without make's own closing `make: *** [...] Error 2`."""
+    return [line for line in stderr.strip().splitlines() if not line.startswith("make: ***")]
+
+
+def test_the_storage_password_is_to_go_in_the_environment_not_on_argv():
+    """`--storage` on argv shows its password in `ps`: the help and the README send it to $STORAGE."""
+    from bench.cli import build_parser
+
+    sweep = build_parser()._subparsers._group_actions[0].choices["sweep"]
+    assert "a password goes in $STORAGE" in " ".join(sweep.format_help().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (
+        "give `STORAGE` through the environment (`export STORAGE=...`, not `make sweep STORAGE=...`, which `ps` shows)"
+        in readme
+    )
+
+
+def test_a_quote_in_args_reaches_the_validator_not_the_shell(tmp_path):
+    result = make_run(tmp_path, "train", "TASK=adding", "ARGS=T=x'y")
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == 'error: T="x\'y" is not valid: expected an integer'
+    assert error_lines(result.stderr) == ['error: T="x\'y" is not valid: expected an integer']
+
+
+def test_a_file_name_that_holds_a_command_is_a_file_name(tmp_path):
+    file = f"nosuch'; touch {tmp_path}/pwned2; echo '"
+    result = make_run(tmp_path, "sweep", "TASK=adding", f"FILE={file}")
+    assert not (tmp_path / "pwned2").exists()
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"error: no sweep file for task adding: expected {file}"]
+
+
+def test_a_file_name_with_a_quote_reaches_the_cli(tmp_path):
+    result = make_run(tmp_path, "sweep", "TASK=adding", "FILE=it's bad.yaml")
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == ["error: no sweep file for task adding: expected it's bad.yaml"]
+
+
+@pytest.mark.parametrize("target", ["train", "sweep", "report", "horizon", "list"])
+def test_make_variables_are_text_not_make_functions_or_shell(tmp_path, target):
+    """`$(shell ...)` in any variable make hands on (command line or environment) stays text: make
+    neither splices it into a command line unquoted nor expands it when exporting it."""
+    call = f"$(shell touch {tmp_path}/ran)"
+    result = make_run(
+        tmp_path,
+        target,
+        "TASK=adding",
+        *(f"{name}={call}" for name in ("VARIANT", "CELL", "ARGS", "FILE", "PROFILE", "DATASET", "JOBS", "PORT")),
+        env={"STORAGE": call},
+    )
+    assert not (tmp_path / "ran").exists(), result.stderr
+    assert result.returncode == (0 if target == "list" else 2), result.stderr  # list ignores the others
 
 
 # -- smaller items ----------------------------------------------------------------------------------------------
@@ -221,6 +391,35 @@ def test_a_network_too_large_for_memory_fails_before_allocating(capsys):
         r"gradients and optimizer state; this machine has \d+ GiB",
         line,
     ), line
+
+
+def test_a_length_too_large_for_memory_is_refused_before_anything_is_allocated(capsys):
+    line = fails(capsys, ["train", "--task", "copy-memory", "T=1000000000"])
+    assert re.fullmatch(
+        r"error: T=1000000000 is too large: 36,000 sequences \(n_train \+ n_val \+ n_test\) of 1,000,000,000 steps "
+        r"need at least 33,528 GiB; this machine has \d+ GiB",
+        line,
+    ), line
+    line = fails(capsys, ["train", "--task", "adding", "T=100000000", "n_train=1", "n_val=1", "n_test=1"])
+    assert re.fullmatch(
+        r"error: T=100000000 is too large: backpropagation through a batch of 128 sequences of 100,000,000 steps "
+        r"keeps at least 3,052 GiB of hidden states; this machine has \d+ GiB",
+        line,
+    ), line
+
+
+def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_any_run(tmp_path, capsys, monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")
+    line = fails(capsys, ["train", "--task", "adding", "accelerator=gpu"])
+    assert (
+        line
+        == f"error: accelerator=gpu: torch {torch.__version__} sees no CUDA GPU here; use accelerator=auto (or cpu)"
+    )
+    assert not (tmp_path / "fresh.db").exists()
 
 
 def test_an_lm_corpus_label_with_a_quote_is_refused(capsys):
@@ -376,3 +575,223 @@ def test_two_reports_published_at_once_never_show_a_half_written_report_or_a_mis
     assert [w.wait() for w in writers] == [0, 0], [w.stderr.read() for w in writers]
     assert seen > 0 and sorted(p.name for p in (out / "task").iterdir()) == ["a.png", "b.png", "summary.json"]
     assert not list(out.glob(".tmp-*"))
+
+
+# -- the user's data: found before the stores, torch, Lightning and datasets start ---------------------------
+def labeled_csv(path: Path, labels, encoding: str = "utf-8", text=lambda i: f"a fine film number {i}") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["text,label", *(f'"{text(i)}",{label}' for i, label in enumerate(labels))]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def broken_jsonl(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"text": f"a fine film number {i}", "label": i % 2}) for i in range(40)]
+    lines[6] = '{"text": "broken, "label": 1}'
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def ragged_csv(path: Path) -> Path:
+    labeled_csv(path, [i % 2 for i in range(40)])
+    lines = path.read_text().splitlines()
+    lines[10] += ",extra"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+DATA_CASES = {
+    "latin-1": (
+        lambda d: labeled_csv(d / "latin.csv", [0, 1] * 20, "latin-1", lambda i: f"caf\u00e9 number {i}"),
+        [],
+        "{file}: line 2 is not UTF-8 (byte 0xe9 at column 5): save the file as UTF-8 (it may be latin-1 or cp1252)",
+    ),
+    "malformed jsonl line": (
+        lambda d: broken_jsonl(d / "bad.jsonl"),
+        [],
+        "{file}: line 7: not valid JSON (Expecting ',' delimiter at column 20); each line must be one JSON object",
+    ),
+    "ragged csv": (
+        lambda d: ragged_csv(d / "ragged.csv"),
+        [],
+        '{file}: line 11 has 3 fields, the header has 2 (text, label): quote a field that holds a comma ("...")',
+    ),
+    "one class": (
+        lambda d: labeled_csv(d / "zeros.csv", [0] * 40),
+        [],
+        "{file}: every label in column 'label' is 0 (40 rows): a classifier needs two classes at least; check "
+        "label_column= and the file",
+    ),
+    "names and numbers": (
+        lambda d: labeled_csv(d / "mixed.csv", ["pos", 1, "neg", 0] * 10),
+        [],
+        "the labels in column 'label' mix numbers and class names (0, 1, neg, pos): use one kind (integers 0..K-1 "
+        "or class names), or set label_map=<label>:<id>,... naming every value",
+    ),
+    "fold out of range": (
+        lambda d: labeled_csv(d / "cv.csv", [0, 1] * 30),
+        ["folds=3", "fold=7"],
+        "fold=7 is out of range for folds=3: 0..2 runs that fold alone; leave fold unset to run every fold",
+    ),
+    "fold without folds": (
+        lambda d: labeled_csv(d / "cv.csv", [0, 1] * 30),
+        ["fold=1"],
+        "fold=1 picks one fold of a cross-validation: set folds=K too (e.g. folds=10)",
+    ),
+    "one fold": (
+        lambda d: labeled_csv(d / "twenty.csv", [0, 1] * 10),
+        ["folds=1"],
+        "folds=1 is not cross-validation: set folds=0 (off) or folds=K with K >= 2 (e.g. 10)",
+    ),
+    "more folds than rows": (
+        lambda d: labeled_csv(d / "twenty.csv", [0, 1] * 10),
+        ["folds=50"],
+        "folds=50: class 0 has only 10 examples; use at most folds=10",
+    ),
+    "train_file a folder": (
+        lambda d: labeled_csv(d / "inside" / "x.csv", [0, 1] * 10).parent,
+        [],
+        "train_file={file} is a folder, not a file: name a file in it, or set data_dir={file}",
+    ),
+}
+HEAVY = ("torch", "lightning", "mlflow", "datasets", "optuna")
+IN_A_FRESH_PROCESS = """
+import sys
+from bench.cli import main
+from bench.errors import UserError
+code = main(sys.argv[1:])
+heavy = [m for m in {heavy!r} if m in sys.modules]
+assert not heavy, heavy
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("case", DATA_CASES)
+def test_a_data_problem_is_one_line_before_the_stores_torch_and_datasets_start(tmp_path, case):
+    make, extra, message = DATA_CASES[case]
+    file = make(tmp_path / "in")
+    argv = ["train", "--task", "text-classification", f"train_file={file}", "text_column=text", *extra]
+    store = tmp_path / "store"
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", IN_A_FRESH_PROCESS.format(heavy=HEAVY), *argv],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env=worker_env(store),
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {message.format(file=file)}", result.stderr
+    assert time.monotonic() - start < 5  # (it took 8-10 s, imports and stores first)
+    assert not store.exists()
+
+
+def test_a_sweep_checks_its_data_before_the_stores_too(tmp_path, capsys):
+    file = labeled_csv(tmp_path / "zeros.csv", [0] * 40)
+    path = write_sweep(tmp_path / "s.yaml", task="text-classification", fixed={"max_length": 16})
+    argv = ["sweep", "--task", "text-classification", "--profile", "test", "--file", str(path), "--no-progress"]
+    store = tmp_path / "store"
+    line = fails(capsys, [*argv, "--storage", f"sqlite:///{store}/o.db", f"train_file={file}", "text_column=text"])
+    assert line.startswith(f"error: {file}: every label in column 'label' is 0 (40 rows)")
+    assert not store.exists()
+
+
+def test_a_hub_dataset_neither_cached_nor_reachable_is_one_line_at_once(monkeypatch):
+    import socket
+
+    from bench.text_files import check_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match=r"^cannot load stanfordnlp/sst2: HF_HUB_OFFLINE is set and it is not in"):
+        check_hub("stanfordnlp/sst2")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+
+    def unresolved(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unresolved)
+    with pytest.raises(UserError) as raised:
+        check_hub("stanfordnlp/sst2")
+    assert str(raised.value) == (
+        "cannot reach the Hugging Face hub (huggingface.co: name not resolved) to download stanfordnlp/sst2; "
+        "use local files: data_dir=<folder with train/test .parquet|.csv|.jsonl>"
+    )
+
+
+def test_fold_k_runs_that_fold_alone(tmp_path, capsys, monkeypatch):
+    """The README's `fold=k runs one fold alone`: `folds=3 fold=1` trained all three."""
+    import bench.train
+
+    def train(config, **options):
+        raise UserError(f"train fold={config.task_settings['fold']} tags={options['tags']}")
+
+    def cross_validate(config, **options):
+        raise UserError("cross-validation")
+
+    monkeypatch.setattr(bench.train, "train", train)
+    monkeypatch.setattr(bench.train, "cross_validate", cross_validate)
+    file = labeled_csv(tmp_path / "cv.csv", [0, 1] * 30)
+    base = ["train", "--task", "text-classification", f"train_file={file}", "text_column=text", "folds=3"]
+    assert fails(capsys, [*base, "fold=1"]) == "error: train fold=1 tags={'fold': 1, 'folds': 3}"
+    assert fails(capsys, base) == "error: cross-validation"
+
+
+# -- outcomes that are not results --------------------------------------------------------------------------
+@pytest.mark.slow  # trains until it diverges
+def test_a_diverged_run_is_failed_with_its_reason_in_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tiny = ["T=4", "n_train=256", "n_val=64", "n_test=64", "hidden=16", "max_epochs=2"]
+    code = main(["train", "--task", "adding", "--no-progress", "lr=1e9", *tiny])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    match = re.fullmatch(
+        r"error: (diverged: validation loss \S+ at epoch 0 is more than 1e\+06 x the baseline 0.167) \(run (\w+): "
+        r"FAILED, with this reason\); a smaller lr \(or gradient_clip\) may keep it finite",
+        err,
+    )
+    assert match, err
+    run = tracking.client().get_run(match[2])
+    assert run.info.status == "FAILED" and run.data.tags["failure_reason"] == f"DivergedError: {match[1]}"
+
+
+def test_what_a_killed_report_left_is_removed_by_the_next(tmp_path):
+    from bench.report import remove_abandoned_staging
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    left = [tmp_path / f".tmp-text-classification-p-1-p{pid}-ab_c9xyz", tmp_path / f".README.md.{pid}"]
+    kept = [tmp_path / f".tmp-adding-p{os.getpid()}-k33p1ng", tmp_path / ".tmp-adding-8p3r9v3z"]  # alive; old, young
+    for path in left + kept:
+        path.mkdir() if path.name.startswith(".tmp") else path.write_text("")
+    old = tmp_path / ".tmp-adding-oldname1"  # a name without a pid, two hours old
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    remove_abandoned_staging(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
+
+
+@pytest.mark.slow  # trains one run, then a report is killed mid-write
+def test_a_report_killed_with_sigkill_leaves_nothing_the_next_report_keeps(tmp_path):
+    env = worker_env(tmp_path)
+    tiny = ["T=4", "n_train=64", "n_val=32", "n_test=32", "max_epochs=1", "hidden=8"]
+    subprocess.run(
+        [sys.executable, "-m", "bench", "train", "--task", "adding", "--no-progress", *tiny],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    out = tmp_path / "reports"
+    out.mkdir()
+    report = [sys.executable, "-m", "bench", "report", "--task", "adding", "--out", str(out)]
+    writer = subprocess.Popen(report, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while writer.poll() is None and not list(out.glob(".tmp-*")):
+        time.sleep(0.01)
+    writer.kill()
+    writer.wait()
+    assert list(out.glob(".tmp-*")), "the report finished before it could be killed"
+    subprocess.run(report, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    assert not list(out.glob(".tmp-*")) and (out / "adding.md").exists()

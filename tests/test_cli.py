@@ -91,7 +91,7 @@ def test_make_train_and_the_cli_agree_on_the_default_cell():
     chosen = subprocess.run(
         ["make", "-n", "-o", ".venv/.installed", "train", "CELL=gru"], capture_output=True, text=True, cwd=ROOT
     )
-    assert "--cell gru" in chosen.stdout
+    assert "--cell 'gru'" in chosen.stdout
     assert resolve_config("copy-memory").cell == RunConfig.cell == "lstm"
 
 
@@ -106,4 +106,4 @@ def test_sweep_dry_run_and_list_task_reach_the_cli():
     listing = subprocess.run(
         ["make", "-n", "-o", ".venv/.installed", "list", "TASK=adding"], capture_output=True, text=True, cwd=ROOT
     )
-    assert "-m bench list --task adding" in listing.stdout
+    assert "-m bench list --task 'adding'" in listing.stdout

@@ -421,7 +421,7 @@ def test_report_and_sweep_targets_take_a_dataset_and_a_file():
     sweep = subprocess.run(
         [*make, "sweep", "TASK=text-classification", "FILE=my.yaml"], capture_output=True, text=True, cwd=ROOT
     ).stdout
-    assert "--task text-classification --dataset 'mr'" in report and "--file 'my.yaml'" in sweep
+    assert "--task 'text-classification' --dataset 'mr'" in report and "--file 'my.yaml'" in sweep
     helped = subprocess.run(["make", "help"], capture_output=True, text=True, cwd=ROOT).stdout
     assert "DATASET=<name>" in helped and "FILE=" in helped
 
