@@ -88,8 +88,8 @@ clean: ## remove caches and checkpoints (keeps mlflow.db and the sweeps' storage
 sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFILE=cpu|gpu|smoke|quick] [FILE=sweep.yaml] [export STORAGE=url] [ARGS="data_dir=..."] [DRY_RUN=1: plan only]
 	$(PY) -m bench sweep --task $(call quote,TASK,copy-memory) $(if $(value PROFILE),--profile $(call quote,PROFILE)) $(if $(value FILE),--file $(call quote,FILE)) $(if $(value DRY_RUN),--plan) $(VERBOSE)
 
-horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke] [JOBS=2]
-	$(PY) -m bench horizon --task $(call quote,TASK,copy-memory) $(if $(value PROFILE),--profile $(call quote,PROFILE)) $(if $(value JOBS),--jobs $(call quote,JOBS)) $(VERBOSE)
+horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke|cells] [JOBS=2] [DRY_RUN=1: time estimate only]
+	$(PY) -m bench horizon --task $(call quote,TASK,copy-memory) $(if $(value PROFILE),--profile $(call quote,PROFILE)) $(if $(value JOBS),--jobs $(call quote,JOBS)) $(if $(value DRY_RUN),--plan) $(VERBOSE)
 
 report: $(VENV)/.installed ## write reports/local/TASK.md from MLflow; your own data: TASK=text-classification DATASET=<name> (no TASK: every task), its index and claims.md
 	$(PY) -m bench report $(if $(value TASK),--task $(call quote,TASK)) $(if $(value DATASET),--dataset $(call quote,DATASET)) $(if $(value PROFILE),--profile $(call quote,PROFILE))

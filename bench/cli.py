@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
     horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
     horizon.add_argument("--no-progress", action="store_true")
+    horizon.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
 
     report = commands.add_parser(
         "report",
@@ -328,6 +329,12 @@ def command_horizon(args: argparse.Namespace) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
     spec = load_horizon(args.task, args.profile, Path(args.file) if args.file else None)
+    if args.plan:
+        from bench.plan import horizon_plan
+
+        print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
+        print(horizon_plan(spec, args.jobs or spec.jobs))
+        return
     check_stores()
     print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
     counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)

@@ -3,12 +3,17 @@ long, from a short timing probe on this machine. Starts nothing: no Optuna study
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 
 from bench import console
+from bench.config import resolve_config
+from bench.horizon_spec import run_knobs
+from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -40,8 +45,6 @@ def middle(dist: dict):
 
 
 def study_config(spec: SweepSpec, key: StudyKey, **extra):
-    from bench.config import resolve_config
-
     knobs = {
         **spec.fixed,
         **dict(key.grid),
@@ -50,7 +53,7 @@ def study_config(spec: SweepSpec, key: StudyKey, **extra):
         **extra,
     }
     if spec.match_parameters:
-        from bench.sweep import hidden_for_parameter_count
+        from bench.sweep import hidden_for_parameter_count  # (lazy: Optuna)
 
         knobs["hidden"] = hidden_for_parameter_count(spec.task, key.variant, key.cell, knobs, spec.match_parameters)
     return resolve_config(spec.task, key.variant, key.cell, knobs)
@@ -61,10 +64,7 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> 
     checkpoint, test): real one-epoch trials of the study, in a throw-away Optuna storage and MLflow
     store, minus their epoch. The second trial is timed: the first pays once-per-process costs
     (creating the stores, first-time set-up)."""
-    import dataclasses
-    import tempfile
-
-    from bench.sweep import Worker, make_storage
+    from bench.sweep import Worker, make_storage  # (lazy: Optuna)
 
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "RNNBENCH_CHECKPOINTS", "RNNBENCH_ARTIFACTS")}
     with tempfile.TemporaryDirectory(prefix="rnnbench-plan-") as scratch:
@@ -112,20 +112,24 @@ class EpochCost:
 
 
 def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
-    """What one epoch of this study costs: a few real training steps of the study's middle
-    configuration (the suite's own data, network and loss), scaled to an epoch of training batches
-    plus a forward pass over validation; and how many steps an epoch has (a step budget's length)."""
-    import torch
+    """What one epoch of this study costs, from its middle configuration (`probe_config`)."""
+    from bench.results import pin_vectors  # (lazy: MLflow, only for lm: vectors)
 
-    from bench.data import TaskDataModule
-    from bench.module import RecurrentTaskModule
-    from bench.registry import get_task
-    from bench.results import pin_vectors
-    from bench.train import apply_thread_setting, build_network
+    return probe_config(pin_vectors(study_config(spec, key)))
+
+
+def probe_config(config, steps_to_time: int = PROBE_STEPS) -> EpochCost:
+    """What one epoch of a run configuration costs: a few real training steps (the suite's own data,
+    network and loss), scaled to an epoch of training batches plus a forward pass over validation; and
+    how many steps an epoch has (a step budget's length)."""
+    import torch  # (lazy: torch and Lightning only when a plan is asked for)
+
+    from bench.data import TaskDataModule  # (lazy: imports torch and Lightning)
+    from bench.module import RecurrentTaskModule  # (lazy: imports torch and Lightning)
+    from bench.train import apply_thread_setting, build_network  # (lazy: imports torch and Lightning)
 
     apply_thread_setting()
-    config = pin_vectors(study_config(spec, key))
-    task = get_task(spec.task)
+    task = get_task(config.task)
     datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
     datamodule.setup()
     net = build_network(task, config, datamodule.data)
@@ -137,7 +141,7 @@ def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
     batches = iter(train_loader)
     timed = 0.0
-    steps = min(PROBE_STEPS + 1, len(train_loader))
+    steps = min(steps_to_time + 1, len(train_loader))
     for step in range(steps):
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
         start = time.perf_counter()
@@ -158,7 +162,7 @@ def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, in
     """(trials, final seeds) this study still needs, read from an existing storage; never creates one."""
     if storage_url.startswith("sqlite:///") and not os.path.exists(storage_url.removeprefix("sqlite:///")):
         return spec.trials, len(spec.final_seeds)
-    from bench.sweep import make_storage, study_counts
+    from bench.sweep import make_storage, study_counts  # (lazy: Optuna)
 
     counts = study_counts(spec, make_storage(storage_url), key)
     done = min(counts["done"] + counts["pruned"], spec.trials)
@@ -226,3 +230,39 @@ def print_plan(spec: SweepSpec, storage_url: str) -> None:
     plans = build_plan(spec, storage_url)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(format_plan(spec, plans, load))
+
+
+# -- horizons: `make horizon TASK=... PROFILE=gpu DRY_RUN=1` ----------------------------------------------
+HORIZON_PROBE_STEPS = 2  # long sequences: two timed steps per arm and length are enough for a plan
+
+
+def horizon_plan(spec, jobs: int) -> str:
+    """Every arm at every length probed for a few training steps on this machine, scaled to the file's
+    budget x seeds: an upper bound (early stopping ends runs sooner), from the file's fixed knobs (not a
+    sweep's tuned ones). Starts nothing."""
+    lines = [
+        f"horizon plan {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} {spec.values} x "
+        f"{len(spec.seeds)} seeds, each run at most {spec.describe_budget()} (nothing was started)"
+    ]
+    total = 0.0
+    for value in spec.values:
+        seconds = 0.0
+        for arm in spec.arms:
+            knobs = run_knobs(spec, arm, {}, value, spec.seeds[0])
+            config = resolve_config(spec.task, arm.variant, arm.cell, knobs)
+            seconds += training_seconds(spec, probe_config(config, HORIZON_PROBE_STEPS)) * len(spec.seeds)
+        total += seconds
+        lines.append(f"  {spec.axis}={value}: at most {console.duration(seconds)} of training for one worker")
+    lines.append(
+        f"estimated at most {console.duration(total)} for one worker, {console.duration(total / jobs)} with {jobs} "
+        f"job{'s' if jobs > 1 else ''}, on "
+        f"this machine ({os.cpu_count()} CPUs{', CUDA' if cuda_available() else ', no GPU'}; load "
+        f"{os.getloadavg()[0]:.1f}); a GPU run of the same file takes a fraction of a CPU estimate"
+    )
+    return "\n".join(lines)
+
+
+def cuda_available() -> bool:
+    import torch  # (lazy: start-up)
+
+    return torch.cuda.is_available()

@@ -486,3 +486,14 @@ def test_flat_is_read_from_validation_history_when_a_run_has_it():
     add_run(task, cell, run(0.1667, left=500.0))  # validation left it at step 500
     add_run(task, cell, run(0.1667))  # no history step: the test value decides
     assert cell.at_baseline == 2 and cell.flat_steps == [4000.0, 4000.0] and cell.left_steps == [-1.0, 500.0]
+
+
+def test_a_horizon_plan_times_every_arm_and_length_and_starts_nothing(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'never.db'}")
+    assert main(["horizon", "--task", "adding", "--profile", "smoke", "--plan", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "T=3: at most" in out and "T=6: at most" in out
+    assert "estimated at most" in out and "with 2 jobs" in out
+    assert not (tmp_path / "never.db").exists()
