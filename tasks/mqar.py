@@ -18,8 +18,8 @@ import numpy as np
 
 from bench.errors import UserError
 from bench.registry import IGNORE_INDEX, MetricSpec, TaskData, TaskSpec
+from bench.run_keys import Metric
 from bench.synthetic import generated_splits
-from bench.tracking import Metric
 
 BLANK = 0
 KNOBS = ("pairs", "vocab", "queries")  # besides T, what shapes the data
