@@ -1,22 +1,33 @@
 """The modern cells (minGRU, minLSTM, LRU): the parallel scan equals the plain loop, forward and
 backward; finite-difference gradients; the parameter formulas; stepping with the carried state."""
 
+import importlib
 import math
 
 import pytest
 import torch
 from torch.func import functional_call
 
-from bench.cells import lru, mingru, minlstm
+from bench.cells import CELLS, group, lru
 
-MODULES = {"mingru": (mingru, mingru.MinGRU), "minlstm": (minlstm, minlstm.MinLSTM), "lru": (lru, lru.LRU)}
+MODERN = group("modern")
 BATCH, INPUT, HIDDEN = 4, 6, 8
 TOLERANCE = 1e-5
 
 
+def layer_class(name: str) -> type[torch.nn.Module]:
+    module, _, class_name = CELLS[name].layer.partition(":")
+    return getattr(importlib.import_module(module), class_name)
+
+
 def layer(name: str, dtype=torch.float32, input_size=INPUT, hidden_size=HIDDEN):
     torch.manual_seed(0)
-    return MODULES[name][1](input_size, hidden_size).to(dtype)
+    return layer_class(name)(input_size, hidden_size).to(dtype)
+
+
+def test_the_modern_group_is_our_three_parallel_cells():
+    assert MODERN == ["mingru", "minlstm", "lru"]
+    assert all(not CELLS[name].torch_layer for name in MODERN)
 
 
 def random_state(name: str, dtype=torch.float32) -> torch.Tensor:
@@ -36,7 +47,7 @@ def outputs_and_gradients(run, x, state, parameters, seed=1):
     return outputs, final, torch.autograd.grad(loss, wrt)
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODERN)
 @pytest.mark.parametrize("steps", [1, 7, 1000])
 @pytest.mark.parametrize("initial", [False, True], ids=["zero-state", "given-state"])
 def test_parallel_scan_equals_the_sequential_loop_forward_and_backward(name, steps, initial):
@@ -56,7 +67,7 @@ def test_parallel_scan_equals_the_sequential_loop_forward_and_backward(name, ste
         assert (grad - ref).abs().max() <= TOLERANCE * max(1.0, ref.abs().max().item())
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODERN)
 def test_gradients_match_finite_differences_in_float64(name):
     net = layer(name, torch.float64, input_size=3, hidden_size=4)
     names = [n for n, _ in net.named_parameters()]
@@ -70,17 +81,16 @@ def test_gradients_match_finite_differences_in_float64(name):
     assert torch.autograd.gradcheck(run, (x, state, *parameters))
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODERN)
 @pytest.mark.parametrize("input_size,hidden_size", [(1, 1), (6, 8), (128, 64), (3, 100)])
 def test_parameter_formula_counts_the_trainable_parameters(name, input_size, hidden_size):
-    module, cell = MODULES[name]
-    net = cell(input_size, hidden_size)
-    assert module.parameter_count(input_size, hidden_size) == sum(
+    net = layer_class(name)(input_size, hidden_size)
+    assert CELLS[name].parameters(input_size, hidden_size) == sum(
         p.numel() for p in net.parameters() if p.requires_grad
     )
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODERN)
 def test_stepping_with_the_carried_state_equals_the_whole_sequence(name):
     net = layer(name)
     x = torch.randn(BATCH, 9, INPUT)
@@ -103,7 +113,7 @@ def test_lru_starts_on_the_ring_with_normalised_inputs():
     torch.testing.assert_close(net.gamma_log.exp(), (1 - eigenvalues.abs() ** 2).sqrt())
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODERN)
 def test_long_sequences_stay_finite_and_bounded(name):
     """Gates and |λ| below 1 keep the state a weighted average of inputs: no blow-up at T=1000."""
     net = layer(name)

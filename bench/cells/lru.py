@@ -32,14 +32,10 @@ from bench.cells.scan import linear_scan
 R_MIN, R_MAX, MAX_PHASE = 0.9, 0.999, 2 * math.pi
 
 
-def parameter_count(input_size: int, hidden_size: int) -> int:
-    """B (complex, N x input), C (complex, hidden x N), D (hidden x input), ν, θ, γ (N each), with
-    N = hidden: 3·h·x + 2·h² + 3·h. Pure arithmetic (no torch)."""
-    return 3 * hidden_size * input_size + 2 * hidden_size**2 + 3 * hidden_size
-
-
 class LRU(nn.Module):
     """One layer, one direction. The state is x (B, N), complex; None means x_0 = 0."""
+
+    state_is_output = False  # the stack returns the complex x_T beside the outputs y_T
 
     def __init__(
         self,

@@ -15,11 +15,6 @@ from torch import nn
 from bench.cells.scan import linear_scan
 
 
-def parameter_count(input_size: int, hidden_size: int) -> int:
-    """W_z, W_h (hidden x input each) and their biases: 2·h·(x + 1). Pure arithmetic (no torch)."""
-    return 2 * hidden_size * (input_size + 1)
-
-
 def g(x: torch.Tensor) -> torch.Tensor:
     """x + 0.5 for x >= 0, σ(x) below: continuous, positive, and linear (not saturating) above 0."""
     return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))

@@ -18,11 +18,6 @@ from bench.cells.mingru import g
 from bench.cells.scan import linear_scan
 
 
-def parameter_count(input_size: int, hidden_size: int) -> int:
-    """W_f, W_i, W_h (hidden x input each) and their biases: 3·h·(x + 1). Pure arithmetic (no torch)."""
-    return 3 * hidden_size * (input_size + 1)
-
-
 class MinLSTM(nn.Module):
     """One layer, one direction. The state is h (B, H); None means h_0 = 0."""
 
