@@ -113,6 +113,17 @@ def test_lru_starts_on_the_ring_with_normalised_inputs():
     torch.testing.assert_close(net.gamma_log.exp(), (1 - eigenvalues.abs() ** 2).sqrt())
 
 
+def test_lru_near_the_unit_circle_matches_the_loop_at_length_1000():
+    """|λ| ~ 0.999 is where the scan's repeated squaring of λ would lose ~2e-5 in fp32 (λ^512 ten
+    squarings deep): the powers are taken in float64 (scan.exact_products)."""
+    torch.manual_seed(0)
+    net = lru.LRU(8, 16, r_min=0.998, r_max=0.999)
+    x, state = torch.randn(4, 1000, 8), torch.randn(4, 16, dtype=torch.complex64)
+    outputs, final = net(x, state)
+    ref_outputs, ref_final = net.sequential(x, state)
+    assert (outputs - ref_outputs).abs().max() <= TOLERANCE and (final - ref_final).abs().max() <= TOLERANCE
+
+
 @pytest.mark.parametrize("name", MODERN)
 def test_long_sequences_stay_finite_and_bounded(name):
     """Gates and |λ| below 1 keep the state a weighted average of inputs: no blow-up at T=1000."""

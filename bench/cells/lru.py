@@ -78,13 +78,15 @@ class LRU(nn.Module):
         return y, x[:, -1]
 
     def sequential(self, u: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same, one step at a time, in complex arithmetic as the paper writes it: the reference."""
+        """The same, one step at a time, in complex arithmetic as the paper writes it: the reference. (The
+        matmuls that do not depend on x, B u_t and the read-out, are done for all steps at once.)"""
         lam = self.eigenvalues()
         B = torch.complex(self.B_re, self.B_im) * torch.exp(self.gamma_log)[:, None]
         C = torch.complex(self.C_re, self.C_im)
+        inputs = u.to(B.dtype) @ B.T
         x = u.new_zeros(u.shape[0], self.hidden_size, dtype=lam.dtype) if state is None else state
-        outputs = []
+        states = []
         for t in range(u.shape[1]):
-            x = lam * x + u[:, t].to(B.dtype) @ B.T
-            outputs.append((x @ C.T).real + u[:, t] @ self.D.T)
-        return torch.stack(outputs, dim=1), x
+            x = lam * x + inputs[:, t]
+            states.append(x)
+        return (torch.stack(states, dim=1) @ C.T).real + u @ self.D.T, x

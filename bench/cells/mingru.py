@@ -36,12 +36,13 @@ class MinGRU(nn.Module):
         return h, h[:, -1]
 
     def sequential(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same, one step at a time, as the paper writes it: the reference for the scan."""
+        """The same, one step at a time, as the paper writes it: the reference for the scan. (The gates'
+        matmul, which does not depend on h, is done for all steps at once.)"""
         h = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
+        gates, candidates = self.linear(x).chunk(2, dim=-1)
         outputs = []
         for t in range(x.shape[1]):
-            gate, candidate = self.linear(x[:, t]).chunk(2, dim=-1)
-            z = torch.sigmoid(gate)
-            h = (1 - z) * h + z * g(candidate)
+            z = torch.sigmoid(gates[:, t])
+            h = (1 - z) * h + z * g(candidates[:, t])
             outputs.append(h)
         return torch.stack(outputs, dim=1), h

@@ -36,12 +36,13 @@ class MinLSTM(nn.Module):
         return h, h[:, -1]
 
     def sequential(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same, one step at a time, as the paper writes it: the reference for the scan."""
+        """The same, one step at a time, as the paper writes it: the reference for the scan. (The gates'
+        matmul, which does not depend on h, is done for all steps at once.)"""
         h = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
+        forgets, input_gates, candidates = self.linear(x).chunk(3, dim=-1)
         outputs = []
         for t in range(x.shape[1]):
-            forget, input_gate, candidate = self.linear(x[:, t]).chunk(3, dim=-1)
-            f, i = torch.sigmoid(forget), torch.sigmoid(input_gate)
-            h = f / (f + i) * h + i / (f + i) * g(candidate)
+            f, i = torch.sigmoid(forgets[:, t]), torch.sigmoid(input_gates[:, t])
+            h = f / (f + i) * h + i / (f + i) * g(candidates[:, t])
             outputs.append(h)
         return torch.stack(outputs, dim=1), h

@@ -24,6 +24,19 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, initial: torch.Tensor | None =
     return LinearScan.apply(a, b)
 
 
+def exact_products(a: torch.Tensor) -> torch.Tensor:
+    """`a` itself, or in float64 if it is the same at every step (expanded over time, like LRU's λ).
+
+    The scan multiplies a's in pairs, log2(T) levels deep. Different a's keep the product's error at
+    ~log2(T) roundings; one a squared over and over doubles its relative error at each level, so λ^512
+    would be ~1.5e-5 off in fp32 (measured: LRU's final state 2e-5 off the loop at T=1000, |λ| up to
+    0.999). In float64 each power is exact to fp32 when used. Cheap: a has no batch dimension. MPS has
+    no float64, and there the products stay in fp32."""
+    if a.shape[1] > 1 and a.stride(1) == 0 and a.device.type != "mps":
+        return a.to(torch.complex128 if a.is_complex() else torch.float64)
+    return a
+
+
 class LinearScan(torch.autograd.Function):
     """Autograd through the rounds would keep every round's tensors (about 10 copies of (B, T, N)
     at T=1000) and run 3x slower than this backward, which is the same scan run backwards in time:
@@ -31,20 +44,21 @@ class LinearScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        h = _scan(a, b)
+        h = _scan(exact_products(a), b)
         ctx.save_for_backward(a, h)
         return h
 
     @staticmethod
     def backward(ctx, grad_h: torch.Tensor):
         a, h = ctx.saved_tensors
-        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1).conj()
+        a_next = exact_products(a)[:, 1:].conj()  # a_{t+1}, and a_{T+1} = 0
+        a_next = torch.cat([a_next, torch.zeros_like(a_next[:, :1])], dim=1)
         grad_b = _scan(a_next.flip(1), grad_h.flip(1)).flip(1)
         h_before = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
         grad_a = grad_b * h_before.conj()
         if a.shape[0] == 1 and grad_a.shape[0] != 1:  # a shared by the batch
             grad_a = grad_a.sum(dim=0, keepdim=True)
-        return grad_a, grad_b
+        return grad_a.to(a.dtype), grad_b
 
 
 def _scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -56,9 +70,12 @@ def _scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     paired = steps // 2 * 2
     a_even, a_odd = a[:, 0:paired:2], a[:, 1:paired:2]
     b_even, b_odd = b[:, 0:paired:2], b[:, 1:paired:2]
-    h_odd = _scan(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even))
-    h_even = torch.cat([b_even[:, :1], torch.addcmul(b_even[:, 1:], a_even[:, 1:], h_odd[:, :-1])], dim=1)
+    # a may be wider than b (exact_products): its products stay wide, what meets b is cast to b's type
+    h_odd = _scan(a_odd * a_even, torch.addcmul(b_odd, a_odd.to(b.dtype), b_even))
+    h_even = torch.addcmul(b_even[:, 1:], a_even[:, 1:].to(b.dtype), h_odd[:, :-1])
+    h_even = torch.cat([b_even[:, :1], h_even], dim=1)
     h = torch.stack([h_even, h_odd], dim=2).reshape(b.shape[0], paired, *b.shape[2:])
     if paired < steps:  # an odd length: one last step after the pairs
-        h = torch.cat([h, torch.addcmul(b[:, paired:], a[:, paired:], h[:, paired - 1 : paired])], dim=1)
+        last = torch.addcmul(b[:, paired:], a[:, paired:].to(b.dtype), h[:, paired - 1 : paired])
+        h = torch.cat([h, last], dim=1)
     return h
