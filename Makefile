@@ -94,5 +94,5 @@ bench-sweep: $(VENV)/.installed ## benchmark: pruning efficiency (epochs to reac
 bench-report: $(VENV)/.installed ## benchmark: report generation time for a store of 200 runs
 	$(PY) -m bench.benchmarks.report_speed
 
-bench-cells: $(VENV)/.installed ## benchmark: training-step time of minGRU, minLSTM, LRU (and LSTM, tanh RNN) as ratios to nn.GRU, T=100 and 1000, CPU
+bench-cells: $(VENV)/.installed ## benchmark: training-step time of every cell as a ratio to nn.GRU, T=100 and 1000, CPU (writes reports/local/modern-cells/step_times.json)
 	$(PY) -m bench.benchmarks.cell_speed

@@ -1,60 +1,37 @@
-"""Training-step time of the modern cells against nn.GRU at the same sizes, on the CPU, as ratios.
+"""Training-step time of every cell against nn.GRU at the same sizes, on the CPU, as ratios.
 
 One step = forward over the whole sequence, a mean-square loss on every output, backward (into the
 input too, which in the suite is the encoder's output) and an Adam step: what one batch of training
-costs. One layer, one direction, fp32; batch 32, input 128, hidden 128; T = 100 and 1000. nn.LSTM and
-the suite's tanh RNN (nn.RNN with one bias) are there for context. The layers take turns step by step,
-so a change in the machine's load reaches all of them alike; the median of the timed steps is shown.
-Usage: python -m bench.benchmarks.cell_speed [repeats]
+costs. Each cell as the suite builds it (one layer, one direction: `models.recurrent_stack`), fp32;
+batch 32, input 128, hidden 128; T = 100 and 1000. The layers take turns step by step, so a change in
+the machine's load reaches all of them alike; the median of the timed steps is shown, and written to
+reports/local/modern-cells/step_times.json (or --out DIR) for the cells page.
+Usage: python -m bench.benchmarks.cell_speed [--repeats N] [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
-import sys
 import time
+from pathlib import Path
 
 import torch
-from torch import nn
 
-from bench.cells.lru import LRU
-from bench.cells.mingru import MinGRU
-from bench.cells.minlstm import MinLSTM
-from bench.models import single_bias
+from bench.cells import CELLS
+from bench.models import recurrent_stack
+from bench.report import REPORTS
+from bench.report_cells import STEP_TIMES
+from bench.tracking import cpu
 
+REFERENCE_CELL = "gru"  # the issue's yardstick: nn.GRU at the same hidden size
 BATCH, INPUT, HIDDEN, LENGTHS = 32, 128, 128, (100, 1000)
 WARMUP, REPEATS = 2, 5
 
 
-class TorchLayer(nn.Module):
-    """A torch.nn recurrent layer behind the same call as ours: x -> (outputs, state)."""
-
-    def __init__(self, layer: nn.Module):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x: torch.Tensor):
-        return self.layer(x)
-
-
-def simple_rnn(input_size: int, hidden_size: int) -> nn.Module:
-    rnn = nn.RNN(input_size, hidden_size, nonlinearity="tanh", batch_first=True)
-    single_bias(rnn)
-    return rnn
-
-
-LAYERS = {  # the reference first
-    "nn.GRU": lambda i, h: TorchLayer(nn.GRU(i, h, batch_first=True)),
-    "nn.LSTM": lambda i, h: TorchLayer(nn.LSTM(i, h, batch_first=True)),
-    "tanh RNN": lambda i, h: TorchLayer(simple_rnn(i, h)),
-    "minGRU": MinGRU,
-    "minLSTM": MinLSTM,
-    "LRU": LRU,
-}
-
-
-def training_step(layer: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> float:
+def training_step(layer: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> float:
     start = time.perf_counter()
     outputs, _ = layer(x)
     loss = outputs.square().mean()
@@ -66,21 +43,21 @@ def training_step(layer: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
 
 
 def step_times(steps: int, repeats: int) -> dict[str, float]:
-    """Median seconds of one training step of each layer at length `steps`."""
+    """Median seconds of one training step of each cell at length `steps`."""
     torch.manual_seed(0)
     x = torch.randn(BATCH, steps, INPUT, requires_grad=True)
-    layers = {name: make(INPUT, HIDDEN) for name, make in LAYERS.items()}
+    layers = {cell: recurrent_stack(cell, INPUT, HIDDEN, 1, False, 0.0) for cell in CELLS}
     optimizers = {
-        name: torch.optim.Adam([p for p in layer.parameters() if p.requires_grad], lr=1e-3)
-        for name, layer in layers.items()
+        cell: torch.optim.Adam([p for p in layer.parameters() if p.requires_grad], lr=1e-3)
+        for cell, layer in layers.items()
     }
-    times: dict[str, list[float]] = {name: [] for name in layers}
+    times: dict[str, list[float]] = {cell: [] for cell in layers}
     for repeat in range(WARMUP + repeats):
-        for name, layer in layers.items():
-            seconds = training_step(layer, optimizers[name], x)
+        for cell, layer in layers.items():
+            seconds = training_step(layer, optimizers[cell], x)
             if repeat >= WARMUP:
-                times[name].append(seconds)
-    return {name: statistics.median(values) for name, values in times.items()}
+                times[cell].append(seconds)
+    return {cell: statistics.median(values) for cell, values in times.items()}
 
 
 def load_average() -> str:
@@ -88,24 +65,42 @@ def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def main(repeats: int = REPEATS) -> None:
-    print(
-        f"CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, fp32; "
-        f"batch {BATCH}, input {INPUT}, hidden {HIDDEN}, one layer, one direction"
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed steps per cell and length")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="reports folder for modern-cells/step_times.json")
+    args = parser.parse_args()
+    setup = (
+        f"one layer, one direction, batch {BATCH}, input {INPUT}, hidden {HIDDEN}, fp32; a step is forward, "
+        f"backward and an Adam step; median of {args.repeats} after {WARMUP} warm-up steps"
     )
-    print("step = forward + backward + Adam step; median of", repeats, "after", WARMUP, "warm-up steps")
-    print(f"load average before: {load_average()}")
-    results = {steps: step_times(steps, repeats) for steps in LENGTHS}
-    print(f"load average after:  {load_average()}")
-    header = f"{'layer':<10}" + "".join(f"{f'T={steps} ms':>14}{'x nn.GRU':>10}" for steps in LENGTHS)
-    print(header)
-    for name in LAYERS:
-        row = f"{name:<10}"
-        for steps in LENGTHS:
-            seconds, reference = results[steps][name], results[steps]["nn.GRU"]
-            row += f"{seconds * 1000:>14.1f}{seconds / reference:>10.2f}"
-        print(row)
+    print(f"{cpu()}, torch {torch.__version__}")
+    print(setup)
+    before = load_average()
+    print(f"load average before: {before}")
+    results = {steps: step_times(steps, args.repeats) for steps in LENGTHS}
+    after = load_average()
+    print(f"load average after:  {after}")
+    print(f"{'cell':<9}" + "".join(f"{f'T={steps} ms':>13}{f'x {REFERENCE_CELL}':>8}" for steps in LENGTHS))
+    ratios = {
+        cell: {str(steps): results[steps][cell] / results[steps][REFERENCE_CELL] for steps in LENGTHS} for cell in CELLS
+    }
+    for cell in CELLS:
+        print(
+            f"{cell:<9}"
+            + "".join(f"{results[steps][cell] * 1000:>13.1f}{ratios[cell][str(steps)]:>8.2f}" for steps in LENGTHS)
+        )
+    path = args.out / STEP_TIMES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    measured = {
+        "ratios": ratios,
+        "milliseconds": {cell: {str(steps): results[steps][cell] * 1000 for steps in LENGTHS} for cell in CELLS},
+        "setup": setup,
+        "machine": f"{cpu()}, load average {before} before and {after} after",
+    }
+    path.write_text(json.dumps(measured, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main(*(int(arg) for arg in sys.argv[1:]))
+    main()
