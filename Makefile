@@ -26,7 +26,7 @@ V ?=
 VERBOSE := $(if $(value V),--verbose)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove lint test test-all train sweep horizon report reference pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report
+.PHONY: help install install-glove lint test test-all train sweep horizon report reference pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report bench-cells
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -103,3 +103,6 @@ bench-sweep: $(VENV)/.installed ## benchmark: pruning efficiency (epochs to reac
 
 bench-report: $(VENV)/.installed ## benchmark: report generation time for a store of 200 runs
 	$(PY) -m bench.benchmarks.report_speed
+
+bench-cells: $(VENV)/.installed ## benchmark: training-step time of every cell as a ratio to nn.GRU, T=100 and 1000, CPU (writes reports/local/modern-cells/step_times.json)
+	$(PY) -m bench.benchmarks.cell_speed

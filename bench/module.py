@@ -8,14 +8,14 @@ import torch.nn.functional as F
 import torchmetrics
 
 from bench.models import RecurrentNet
-from bench.registry import MetricSpec, TaskSpec
+from bench.registry import IGNORE_INDEX, MetricSpec, TaskSpec
 
 
 def make_metric(spec: MetricSpec, num_classes: int) -> torchmetrics.Metric:
     if spec.kind == "accuracy":
-        return torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        return torchmetrics.Accuracy(task="multiclass", num_classes=num_classes, ignore_index=IGNORE_INDEX)
     if spec.kind == "perplexity":
-        return torchmetrics.text.Perplexity()
+        return torchmetrics.text.Perplexity(ignore_index=IGNORE_INDEX)
     return torchmetrics.MeanSquaredError()
 
 
@@ -40,8 +40,9 @@ class RecurrentTaskModule(pl.LightningModule):
         return self.net(batch["inputs"], batch.get("lengths"))
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if self.task.loss == "cross_entropy":  # per-step: mean over every step of every sequence
-            return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), targets.reshape(-1))
+        if self.task.loss == "cross_entropy":  # per-step: mean over every step (but IGNORE_INDEX targets)
+            logits = outputs.reshape(-1, outputs.shape[-1]).float()
+            return F.cross_entropy(logits, targets.reshape(-1), ignore_index=IGNORE_INDEX)
         return F.mse_loss(outputs.float(), targets.float())
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:

@@ -19,6 +19,10 @@ SPLITS = ("train", "validation", "test")
 # Whether a larger value is better, for each kind of metric (the loss itself: lower is better).
 HIGHER_IS_BETTER = {"accuracy": True, "mse": False, "perplexity": False}
 
+# A per-step class target that the loss and the metrics skip (e.g. MQAR's steps that ask nothing):
+# torch's and torchmetrics' own convention for ignore_index.
+IGNORE_INDEX = -100
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -85,6 +89,9 @@ class TaskSpec:
     # short-term test; 0 = at no length (copy-memory holds 10 symbols over T + 10 steps at every T: a
     # capacity test), so its runs test the long half only
     short_lag: int = 0
+    # rules between settings that minimums and choices cannot say (e.g. MQAR's T >= 2 x pairs + queries):
+    # raises UserError naming the settings and what would be valid
+    check_settings: Callable[[dict], None] | None = None
 
     def dataset(self, settings: dict) -> str:
         """The dataset's name ("" for a task's own data): settings' `dataset`, or derived by the task."""
@@ -119,6 +126,8 @@ class TaskSpec:
                 raise UserError(
                     f"unknown {key} {settings[key]!r} for task {self.name}; choose one of: {', '.join(allowed)}"
                 )
+        if self.check_settings:
+            self.check_settings(settings)
 
 
 _TASKS: dict[str, TaskSpec] = {}

@@ -67,16 +67,20 @@ def generated_splits(
     settings: dict,
     data_seed: int,
     version: int,
-    generate: Callable[[int, int, np.random.Generator], dict[str, np.ndarray]],
+    generate: Callable[..., dict[str, np.ndarray]],
+    knobs: tuple[str, ...] = (),
 ) -> dict:
-    """train/validation/test of a generated task with settings T, n_train, n_val, n_test."""
+    """train/validation/test of a generated task with settings T, n_train, n_val, n_test, made by
+    generate(T, n, rng, **knobs): `knobs` names the task's other settings that shape its data (e.g.
+    MQAR's pairs and vocab); they join the cache key and are passed on by name."""
     T = settings["T"]
+    shape = {key: settings[key] for key in knobs}
     sizes = {"train": settings["n_train"], "validation": settings["n_val"], "test": settings["n_test"]}
     return {
         split: cached_split(
             task,
-            {"T": T, "n": n, "split": split, "data_seed": data_seed, "version": version},
-            lambda split=split, n=n: generate(T, n, split_rng(data_seed, split, T)),
+            {"T": T, "n": n, "split": split, "data_seed": data_seed, "version": version, **shape},
+            lambda split=split, n=n: generate(T, n, split_rng(data_seed, split, T), **shape),
         )
         for split, n in sizes.items()
     }

@@ -157,6 +157,13 @@ def hardware() -> str:
 
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name()}"
+    return cpu()
+
+
+def cpu() -> str:
+    """The CPU model, its core count and torch's thread count (what a CPU measurement ran on)."""
+    import torch
+
     model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as cpuinfo:

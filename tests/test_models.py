@@ -40,14 +40,15 @@ def tiny_task(tmp_path_factory):
 
 
 def pairwise_cases() -> list[tuple[str, str, str]]:
-    """Every task x variant, every task x cell and every variant x cell at least once: task i with
-    variant j takes cell (i + j) mod the number of cells. The full product of the classic cells runs in
-    the slow suite."""
+    """Every task x variant, every task x cell and every variant x cell at least once: task i runs
+    max(variants, cells) cases, the k-th with variant k mod the number of variants and cell (i + k) mod
+    the number of cells (as many cases as the larger registry, so that more cells than variants still
+    meet every task). The full product of the classic cells runs in the slow suite."""
     variants, cells = sorted(VARIANTS), list(CELLS)
     return [
-        (task, variant, cells[(i + j) % len(cells)])
+        (task, variants[k % len(variants)], cells[(i + k) % len(cells)])
         for i, task in enumerate(sorted(all_tasks()))
-        for j, variant in enumerate(variants)
+        for k in range(max(len(variants), len(cells)))
     ]
 
 

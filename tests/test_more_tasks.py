@@ -1,11 +1,14 @@
-"""The extra long-range tasks: positions, labels, determinism."""
+"""The extra long-range tasks: positions, labels, determinism; MQAR's queries, ignored steps and baseline."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from tasks import selective_copy, temporal_order
+from bench.registry import IGNORE_INDEX
+from bench.synthetic import dataset_arrays
+from tasks import mqar, selective_copy, temporal_order
 
 
 @pytest.mark.parametrize("T", [1, 7, 40])
@@ -45,3 +48,87 @@ def test_generation_is_deterministic_per_seed(module):
     c = module.generate(20, 50, np.random.default_rng(4))
     np.testing.assert_array_equal(a["inputs"], b["inputs"])
     assert not np.array_equal(a["inputs"], c["inputs"])
+
+
+@pytest.mark.parametrize("T,pairs,vocab,queries", [(6, 2, 5, 0), (16, 2, 16, 0), (40, 8, 64, 3), (300, 20, 601, 0)])
+def test_mqar_asks_keys_of_the_context_and_targets_their_values(T, pairs, vocab, queries):
+    data = mqar.generate(T, 200, np.random.default_rng(0), pairs=pairs, vocab=vocab, queries=queries)
+    inputs, targets = data["inputs"].astype(np.int64), data["targets"].astype(np.int64)
+    asked, keys_total = queries or pairs, mqar.key_count(vocab)
+    assert inputs.shape == targets.shape == (200, T)
+    keys, values = inputs[:, 0 : 2 * pairs : 2], inputs[:, 1 : 2 * pairs : 2]
+    assert keys.min() >= 1 and keys.max() <= keys_total
+    assert values.min() > keys_total and values.max() <= 2 * keys_total
+    assert (inputs[:, 2 * pairs : T - asked] == mqar.BLANK).all()
+    assert (targets[:, : T - asked] == IGNORE_INDEX).all()
+    for row in range(200):
+        assert len(set(keys[row])) == pairs and len(set(values[row])) == pairs
+        value_of = dict(zip(keys[row], values[row]))
+        queried = inputs[row, T - asked :]
+        assert len(set(queried)) == asked
+        np.testing.assert_array_equal(targets[row, T - asked :], [value_of[k] for k in queried])
+
+
+def test_mqar_queries_come_in_random_order_and_keys_are_uniform():
+    data = mqar.generate(16, 4000, np.random.default_rng(1), pairs=2, vocab=16, queries=0)
+    first_query_is_first_key = data["inputs"][:, -2] == data["inputs"][:, 0]
+    assert 0.45 < first_query_is_first_key.mean() < 0.55
+    counts = np.bincount(data["inputs"][:, 0], minlength=8)[1:]
+    assert counts.min() / counts.max() > 0.85
+
+
+def test_mqar_baseline_is_uniform_over_the_values_on_query_steps_only():
+    """The loss and the accuracy skip every step but the queries, so a predictor that knows only that a
+    step is a query (uniform over the 7 values) scores log 7 however long the gap before them."""
+    import torch
+
+    from bench.models import RecurrentNet
+    from bench.module import RecurrentTaskModule, make_metric
+
+    settings = {**mqar.TASK.settings, "T": 30}
+    targets = torch.from_numpy(mqar.generate(30, 50, np.random.default_rng(2), 2, 16, 0)["targets"]).long()
+    logits = torch.full((50, 30, 16), -1e9)
+    logits[..., 8:15] = 0.0  # values are 8..14; elsewhere the blank, confidently (and wrongly at queries)
+    logits[:, :-2, 0] = 1e9
+    net = RecurrentNet(input_kind="tokens", input_size=16, output_size=16, output_kind="per-step", hidden=4)
+    module = RecurrentTaskModule(mqar.TASK, net, lr=1e-3, weight_decay=0.0, num_classes=16)
+    assert module.loss(logits, targets).item() == pytest.approx(mqar.memoryless_baseline(settings)) == math.log(7)
+    accuracy = make_metric(mqar.TASK.metrics[0], 16)
+    right = torch.where(targets == IGNORE_INDEX, 0, targets)  # right at queries, blank elsewhere
+    accuracy.update(right.reshape(-1), targets.reshape(-1))
+    assert accuracy.compute().item() == 1.0
+    assert mqar.load_data({**settings, "n_train": 4, "n_val": 4, "n_test": 4}, 0).extra == {
+        "baseline/recall_acc": pytest.approx(1 / 7)
+    }
+
+
+def test_mqar_generation_is_deterministic_per_seed():
+    a, b, c = (mqar.generate(16, 50, np.random.default_rng(seed), 2, 16, 0) for seed in (3, 3, 4))
+    np.testing.assert_array_equal(a["inputs"], b["inputs"])
+    np.testing.assert_array_equal(a["targets"], b["targets"])
+    assert not np.array_equal(a["inputs"], c["inputs"])
+
+
+def test_mqar_data_depends_on_every_knob_through_the_cache():
+    base = {**mqar.TASK.settings, "n_train": 16, "n_val": 4, "n_test": 4}
+    seen = set()
+    for change in ({}, {"pairs": 3}, {"vocab": 17}, {"queries": 1}):
+        train = dataset_arrays(mqar.load_data({**base, **change}, 0).splits["train"])
+        seen.add((train["inputs"].tobytes(), train["targets"].tobytes()))
+    assert len(seen) == 4
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"T": 5}, "T=5 is too short for 2 pairs and 2 queries: set T>=6"),
+        ({"pairs": 8, "T": 24}, "pairs=8 needs 8 distinct keys, but vocab=16 holds 7"),
+        ({"queries": 3}, "queries=3 asks more keys than pairs=2"),
+    ],
+)
+def test_mqar_settings_that_cannot_fit_fail_in_one_line(overrides, message):
+    from bench.config import resolve_config
+    from bench.errors import UserError
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        resolve_config("mqar", "simple", "lstm", overrides)

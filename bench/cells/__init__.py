@@ -65,6 +65,32 @@ CELLS: dict[str, Cell] = {
         "bench.cells.indrnn:IndRNN",
         "h·x + 2·h",
     ),
+    # Linear in the state, so they run in parallel over time (bench/cells/scan.py); g(v) = v + 0.5 for
+    # v >= 0, σ(v) below (Feng et al.'s activation, positive). Gates read the input only.
+    "mingru": Cell(
+        "mingru",
+        "h_t = (1-z_t)⊙h_{t-1} + z_t⊙g(W_h·x_t + b_h), z_t = σ(W_z·x_t + b_z)",
+        "Feng et al. 2024",
+        "bench.cells.mingru:MinGRU",
+        "2·h·(x+1)",
+        groups=("modern",),
+    ),
+    "minlstm": Cell(
+        "minlstm",
+        "h_t = f_t/(f_t+i_t)⊙h_{t-1} + i_t/(f_t+i_t)⊙g(W_h·x_t + b_h), f_t, i_t = σ(W·x_t + b)",
+        "Feng et al. 2024",
+        "bench.cells.minlstm:MinLSTM",
+        "3·h·(x+1)",
+        groups=("modern",),
+    ),
+    "lru": Cell(  # N = h complex state units; B, C complex; D real h x x (bench/cells/lru.py)
+        "lru",
+        "x_t = λ⊙x_{t-1} + γ⊙(B·u_t), y_t = Re(C·x_t) + D·u_t, λ = exp(-exp(ν) + i·exp(θ))",
+        "Orvieto et al. 2023",
+        "bench.cells.lru:LRU",
+        "3·h·x + 2·h·h + 3·h",
+        groups=("modern",),
+    ),
 }
 DEFAULT_CELL = "lstm"  # what `make train` uses when CELL is not given
 GROUPS = ("all", *dict.fromkeys(group for cell in CELLS.values() for group in cell.groups))
