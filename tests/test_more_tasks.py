@@ -82,7 +82,7 @@ def test_mqar_baseline_is_uniform_over_the_values_on_query_steps_only():
     step is a query (uniform over the 7 values) scores log 7 however long the gap before them."""
     import torch
 
-    from bench.models import RecurrentNet
+    from bench.models import NetConfig, RecurrentNet
     from bench.module import RecurrentTaskModule, make_metric
 
     settings = {**mqar.TASK.settings, "T": 30}
@@ -90,7 +90,7 @@ def test_mqar_baseline_is_uniform_over_the_values_on_query_steps_only():
     logits = torch.full((50, 30, 16), -1e9)
     logits[..., 8:15] = 0.0  # values are 8..14; elsewhere the blank, confidently (and wrongly at queries)
     logits[:, :-2, 0] = 1e9
-    net = RecurrentNet(input_kind="tokens", input_size=16, output_size=16, output_kind="per-step", hidden=4)
+    net = RecurrentNet(NetConfig(input_kind="tokens", input_size=16, output_size=16, output_kind="per-step", hidden=4))
     module = RecurrentTaskModule(mqar.TASK, net, lr=1e-3, weight_decay=0.0, num_classes=16)
     assert module.loss(logits, targets).item() == pytest.approx(mqar.memoryless_baseline(settings)) == math.log(7)
     accuracy = make_metric(mqar.TASK.metrics[0], 16)
