@@ -71,7 +71,7 @@ def step_time_section(path: Path) -> list[str]:
     return [
         "## Training step time",
         "",
-        f"Forward + backward of one layer against nn.GRU at the same size ({measured['setup']}); "
+        f"One training step of one layer against nn.GRU at the same size ({measured['setup']}); "
         f"{measured['machine']}. Below 1 is faster than nn.GRU.",
         "",
         *markdown_table(["cell", *(f"T={t}" for t in lengths)], rows),
