@@ -26,7 +26,7 @@ V ?=
 VERBOSE := $(if $(value V),--verbose)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove lint test test-all train sweep horizon report reference pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report bench-cells
+.PHONY: help install install-glove lint test test-all train sweep horizon report reference pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report bench-cells cells-report cells-reference
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -93,6 +93,14 @@ horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: T
 
 report: $(VENV)/.installed ## write reports/local/TASK.md from MLflow; your own data: TASK=text-classification DATASET=<name> (no TASK: every task), its index and claims.md
 	$(PY) -m bench report $(if $(value TASK),--task $(call quote,TASK)) $(if $(value DATASET),--dataset $(call quote,DATASET)) $(if $(value PROFILE),--profile $(call quote,PROFILE))
+
+cells-report: $(VENV)/.installed ## the cells page reports/local/modern-cells.md: every cell of the horizons' 'cells' profile side by side, with make bench-cells' step times
+	$(PY) -m bench report --cells
+
+cells-reference: $(VENV)/.installed ## rebuild reports/reference/modern-cells.md: horizons (PROFILE=cells, 2 jobs, one torch thread each) of copy-memory, adding, mqar; step times; the page
+	for task in mqar adding copy-memory; do TORCH_THREADS=1 $(PY) -m bench horizon --task $$task --profile cells --jobs 2 || exit $$?; done
+	OMP_NUM_THREADS=1 $(PY) -m bench.benchmarks.cell_speed --out reports/reference
+	$(PY) -m bench report --cells --reference
 
 reference: $(VENV)/.installed ## rewrite ONE committed reference: reports/reference/TASK.md (TASK= required), index, claims.md
 	@test -n $(call quote,TASK) || { echo "error: make reference needs TASK=<task> (it rewrites one committed reference report)"; exit 2; }
