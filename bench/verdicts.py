@@ -100,11 +100,10 @@ def rnn_lengths(task, studies, horizon) -> tuple[dict[int, Cell], str, float, st
 def short_vs_long(task, horizon, studies=()) -> Verdict:
     """Judged on the shortest length for "short" and the longest for "long", each by the horizon rule
     (one-sided 95% bound of the mean against the margin)."""
-    claim = CLAIM_1
     found = rnn_lengths(task, studies, horizon)
     if found is None:
         return Verdict(
-            claim,
+            CLAIM_1,
             NOT_TESTED,
             [
                 "no simple-RNN runs at two or more lengths (`make horizon`, or a "
@@ -115,89 +114,91 @@ def short_vs_long(task, horizon, studies=()) -> Verdict:
     higher = task.higher_is_better
     shortest, longest = min(cells), max(cells)
     short, long = cells[shortest], cells[longest]
-    evidence = [
-        f"simple RNN at the shortest {axis}={shortest}: {describe_cell(short, margin, higher)}; at the "
-        f"longest {axis}={longest}: {describe_cell(long, margin, higher)} ({source}; test "
-        f"{task.report_metric}{'' if higher else ' / baseline'}, pass = bound beyond "
-        f"{'baseline + ' if higher else ''}{margin if higher else 1 - margin:g}{' × (1 − baseline)' if higher else ''})"
-    ]
-    evidence += [
-        f"{axis}={v}: {describe_cell(cells[v], margin, higher)}" for v in sorted(cells) if v not in (shortest, longest)
-    ]
-    if horizon is not None:
-        gated = [arm for arm in (f"simple/{c}" for c in group("gated")) if arm in horizon.table]
-        evidence.append(
-            f"horizons ({horizon.axis} an arm passes): simple RNN {horizon.describe(RNN_ARM, higher)}"
-            + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated)
-        )
-        evidence += probe_evidence(horizon, max(horizon.table[RNN_ARM]))
+    evidence = lengths_evidence(task, cells, axis, margin, source) + horizon_evidence(horizon, higher)
     short_j, long_j = judge(short, margin, higher), judge(long, margin, higher)
     if shortest > task.short_lag:
         return long_half_only(task, evidence, shortest, longest, long, long_j, axis)
     if UNKNOWN in (short_j, long_j):
         return Verdict(
-            claim,
+            CLAIM_1,
             INCONCLUSIVE,
             evidence
             + [f"fewer than 2 finished seeds at {axis}={shortest if short_j == UNKNOWN else longest}: unknown."],
         )
     if short_j == FAIL:
-        if short.still_improving:
-            return Verdict(
-                claim,
-                BUDGET_LIMITED,
-                evidence
-                + [
-                    f"it does not pass at the shortest {axis}={shortest}, but {short.still_improving} of its runs there "
-                    f"were still improving when the budget ({short.budget or '?'}) ran out."
-                ],
-            )
-        if short.at_baseline:
-            return Verdict(
-                claim,
-                BUDGET_LIMITED,
-                evidence
-                + [
-                    f"it does not pass at the shortest {axis}={shortest}: {short.at_baseline} of "
-                    f"{len(short.values)} runs never left the baseline in {short.budget or '?'}. {FLAT}"
-                ],
-            )
-        return Verdict(
-            claim,
-            NOT_SUPPORTED,
-            evidence
-            + [
-                f"it fails the short half: at the shortest {axis}={shortest} it left the baseline but does not beat "
-                "it by the margin, and its runs had converged."
-            ],
-        )
+        return short_half_fails(evidence, short, shortest, axis)
     if long_j == FAIL:
-        if long.still_improving:
-            return Verdict(
-                claim,
-                BUDGET_LIMITED,
-                evidence
-                + [
-                    f"it passes at {axis}={shortest} and fails at {axis}={longest}, but {long.still_improving} of its "
-                    f"runs at {axis}={longest} were still improving when the budget ({long.budget or '?'}) ran out."
-                ],
-            )
-        if long.at_baseline:
-            return plateau_verdict(evidence, short, long, shortest, longest, axis)
-        return Verdict(
-            claim,
-            SUPPORTED,
-            evidence
-            + [
-                f"it passes at the shortest {axis}={shortest} and fails at the "
-                f"longest {axis}={longest}, with converged runs that left the baseline."
-            ],
-        )
+        return long_half_fails(evidence, short, long, shortest, longest, axis)
     return Verdict(
-        claim,
+        CLAIM_1,
         NOT_SUPPORTED,
         evidence + [f"it still passes at the longest {axis}={longest}: no long-term failure within this grid."],
     )
+
+
+def lengths_evidence(task, cells: dict[int, Cell], axis: str, margin: float, source: str) -> list[str]:
+    """The simple RNN at its shortest and longest length (first: the claims page's key number), then between."""
+    higher = task.higher_is_better
+    shortest, longest = min(cells), max(cells)
+    return [
+        f"simple RNN at the shortest {axis}={shortest}: {describe_cell(cells[shortest], margin, higher)}; at the "
+        f"longest {axis}={longest}: {describe_cell(cells[longest], margin, higher)} ({source}; test "
+        f"{task.report_metric}{'' if higher else ' / baseline'}, pass = bound beyond "
+        f"{'baseline + ' if higher else ''}{margin if higher else 1 - margin:g}{' × (1 − baseline)' if higher else ''})"
+    ] + [
+        f"{axis}={v}: {describe_cell(cells[v], margin, higher)}" for v in sorted(cells) if v not in (shortest, longest)
+    ]
+
+
+def horizon_evidence(horizon, higher: bool) -> list[str]:
+    """The horizons of the simple RNN and the gated cells, and the gradient probe at the longest length."""
+    if horizon is None:
+        return []
+    gated = [arm for arm in (f"simple/{c}" for c in group("gated")) if arm in horizon.table]
+    return [
+        f"horizons ({horizon.axis} an arm passes): simple RNN {horizon.describe(RNN_ARM, higher)}"
+        + "".join(f", {arm} {horizon.describe(arm, higher)}" for arm in gated),
+        *probe_evidence(horizon, max(horizon.table[RNN_ARM])),
+    ]
+
+
+def short_half_fails(evidence: list[str], short: Cell, shortest: int, axis: str) -> Verdict:
+    """The simple RNN does not pass at the shortest length: budget-limited unless its runs converged."""
+    if short.still_improving:
+        reason = (
+            f"it does not pass at the shortest {axis}={shortest}, but {short.still_improving} of its runs there "
+            f"were still improving when the budget ({short.budget or '?'}) ran out."
+        )
+        return Verdict(CLAIM_1, BUDGET_LIMITED, evidence + [reason])
+    if short.at_baseline:
+        reason = (
+            f"it does not pass at the shortest {axis}={shortest}: {short.at_baseline} of "
+            f"{len(short.values)} runs never left the baseline in {short.budget or '?'}. {FLAT}"
+        )
+        return Verdict(CLAIM_1, BUDGET_LIMITED, evidence + [reason])
+    reason = (
+        f"it fails the short half: at the shortest {axis}={shortest} it left the baseline but does not beat "
+        "it by the margin, and its runs had converged."
+    )
+    return Verdict(CLAIM_1, NOT_SUPPORTED, evidence + [reason])
+
+
+def long_half_fails(evidence: list[str], short: Cell, long: Cell, shortest: int, longest: int, axis: str) -> Verdict:
+    """Passes short, fails long: supported from converged runs that left the baseline; budget-limited
+    while still improving; a flat plateau is weighed against the short lag's escape (plateau_verdict)."""
+    if long.still_improving:
+        reason = (
+            f"it passes at {axis}={shortest} and fails at {axis}={longest}, but {long.still_improving} of its "
+            f"runs at {axis}={longest} were still improving when the budget ({long.budget or '?'}) ran out."
+        )
+        return Verdict(CLAIM_1, BUDGET_LIMITED, evidence + [reason])
+    if long.at_baseline:
+        return plateau_verdict(evidence, short, long, shortest, longest, axis)
+    reason = (
+        f"it passes at the shortest {axis}={shortest} and fails at the "
+        f"longest {axis}={longest}, with converged runs that left the baseline."
+    )
+    return Verdict(CLAIM_1, SUPPORTED, evidence + [reason])
 
 
 PLATEAU_FACTOR = 5  # a plateau this many times longer than the short lag's escape counts as a failure
