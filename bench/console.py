@@ -312,12 +312,12 @@ def activate(progress: Progress | None) -> None:
     _ACTIVE = progress
 
 
-def space_text(space: dict[str, dict]) -> str:
-    def one(dist: dict) -> str:
-        if dist["type"] == "categorical":
-            return "{" + ",".join(short_value(c) for c in dist["choices"]) + "}"
-        scale = " log" if dist.get("log") else ""
-        return f"[{short_value(dist['low'])}, {short_value(dist['high'])}{scale}]"
+def space_text(space: dict) -> str:
+    def one(dist) -> str:
+        if dist.type == "categorical":
+            return "{" + ",".join(short_value(c) for c in dist.choices) + "}"
+        scale = " log" if dist.log else ""
+        return f"[{short_value(dist.low)}, {short_value(dist.high)}{scale}]"
 
     return " ".join(f"{k}={one(d)}" for k, d in space.items())
 
@@ -325,7 +325,7 @@ def space_text(space: dict[str, dict]) -> str:
 def sweep_block(spec, storage_url: str) -> str:
     """A sweep's resolved plan in a few lines: studies, budget, fixed knobs, searched ranges, stores."""
     runs = len(spec.studies) * (spec.trials + len(spec.final_seeds))
-    pruner = spec.pruner["type"]
+    pruner = spec.pruner.type
     lines = [
         f"sweep {spec.task} [{spec.profile}] from {spec.path}",
         f"  studies  {len(spec.studies)}: {' '.join(key.label for key in spec.studies)}",

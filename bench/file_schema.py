@@ -1,26 +1,27 @@
-"""The schema of sweep files (`sweeps/<task>.yaml`) and horizon files (`sweeps/horizon/<task>.yaml`):
-one pydantic model per kind of file, sharing what both have (the arms, the knob mappings, the step
-budget). A file's keys, types, defaults and valid choices are declared here and nowhere else; a
-violation becomes the one line users see: `<file>: <key> (profile <p>): <message>`.
-
-The checks that need the task or the run configuration (a horizon axis that is a task setting, every
-searched value giving a valid run) stay with the loaders, which call `validate` first.
-"""
+"""What sweep and horizon files share: reading one (strict YAML, its profile merged in) into its spec
+(`sweep_config.SweepSpec`, `horizon_spec.HorizonSpec`: pydantic models that are the validated files),
+the specs' strict base with the arms and the budget, the key types, search-space distributions and
+the pruner, and the one line a violation becomes: `<file>: <key> (profile <p>): <message>`, where a
+key's `description` says what it allows."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticUseDefault
 
 from bench.cells import CELLS, DEFAULT_GROUP, GROUPS, expand
 from bench.errors import UserError
+from bench.paths import ROOT
 from bench.variants import VARIANTS
 
-# Knobs whose searched values must all be positive.
-POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}
+POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}  # searched > 0
+SET_BY_LOADER = {"profile", "path", "study_prefix", "experiment", "tuned"}  # never keys of a file
+REPLACED_WHOLE = {"pruner", "ablation"}  # a profile's pruner or ablation arms replace the file's, not merge
 
 
 class SchemaError(ValueError):
@@ -37,73 +38,119 @@ class Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-# -- search-space distributions ------------------------------------------------------------------------
-class FloatRange(Strict):
-    type: Literal["float"]
-    low: int | float  # (an int stays an int: messages show the value as written)
-    high: int | float
+def use_default(value):
+    if value is None:  # an empty key (`fixed:`) is its default
+        raise PydanticUseDefault()
+    return value
+
+
+def seeds_from(first: int) -> AfterValidator:
+    """A count of seeds is seeds first, first+1, ...; a list stays as given."""
+    return AfterValidator(lambda seeds: list(range(first, first + seeds)) if isinstance(seeds, int) else seeds)
+
+
+OrDefault = BeforeValidator(use_default)
+PositiveInt = Annotated[int, Field(ge=1, description="a positive integer")]
+NonNegativeInt = Annotated[int, Field(ge=0, description="a non-negative integer")]
+Steps = Annotated[int, OrDefault, Field(ge=0, description="a non-negative integer number of optimizer steps")]
+Seeds = Annotated[
+    Union[Annotated[list[NonNegativeInt], Field(min_length=1)], PositiveInt],
+    OrDefault,
+    Field(description="a positive count or a non-empty list of non-negative integer seeds"),
+]
+Knobs = Annotated[dict[str, Any], OrDefault]
+Grid = Annotated[dict[str, Annotated[list, Field(min_length=1)]], OrDefault]
+Variant = Literal[tuple(VARIANTS)]
+Variants = Annotated[
+    list[Variant],
+    OrDefault,
+    Field(min_length=1, description=f"a non-empty list of variants from {', '.join(VARIANTS)}"),
+]
+Cells = Annotated[
+    list[Literal[tuple([*CELLS, *GROUPS])]],
+    OrDefault,
+    BeforeValidator(lambda names: [names] if isinstance(names, str) else names),  # `cells: gated`
+    Field(min_length=1, description=f"cell or group names, a non-empty list from {', '.join([*CELLS, *GROUPS])}"),
+    AfterValidator(expand),
+]
+
+
+# -- search-space distributions and the pruner ---------------------------------------------------------
+class Range(Strict):
     log: bool = False
+
+    @property
+    def ends(self) -> list:
+        """The values a trial can get at the ends of the range (each choice, for choices)."""
+        return [self.low, self.high]
 
     @model_validator(mode="after")
     def ordered(self):
-        check_range(self.low, self.high, self.log)
+        if self.low > self.high:
+            raise SchemaError(f"low ({self.low}) > high ({self.high})")
+        if self.log and self.low <= 0:
+            raise SchemaError(f"log scale needs low > 0 (got {self.low})")
         return self
 
 
-class IntRange(Strict):
+class FloatRange(Range):
+    type: Literal["float"]
+    low: int | float  # (an int stays an int: messages show the value as written)
+    high: int | float
+
+
+class IntRange(Range):
     type: Literal["int"]
     low: int
     high: int
     step: int = 1
-    log: bool = False
-
-    @model_validator(mode="after")
-    def ordered(self):
-        check_range(self.low, self.high, self.log)
-        return self
 
 
 class Choices(Strict):
     type: Literal["categorical"]
     choices: list[Any] = Field(min_length=1)
 
+    @property
+    def ends(self) -> list:
+        return self.choices
+
 
 DISTRIBUTIONS = {"float": FloatRange, "int": IntRange, "categorical": Choices}
 Distribution = Annotated[Union[FloatRange, IntRange, Choices], Field(discriminator="type")]
 
 
-def check_range(low: float, high: float, log: bool) -> None:
-    if low > high:
-        raise SchemaError(f"low ({low}) > high ({high})")
-    if log and low <= 0:
-        raise SchemaError(f"log scale needs low > 0 (got {low})")
+def positive_values(space: dict[str, Distribution]) -> dict[str, Distribution]:
+    for key, dist in space.items():
+        if key in POSITIVE_KEYS and any(isinstance(v, (int, float)) and v <= 0 for v in dist.ends):
+            raise SchemaError(f"{key} must be positive (got {dist.ends})", key=key)
+    return space
 
 
-def distribution_values(dist: dict) -> list:
-    """The values a trial can get at the ends of a distribution (or each choice)."""
-    return list(dist["choices"]) if dist["type"] == "categorical" else [dist["low"], dist["high"]]
-
-
-def first_value(dist: dict) -> Any:
-    return distribution_values(dist)[0]
+Space = Annotated[dict[str, Distribution], OrDefault, AfterValidator(positive_values)]
+PER_VARIANT = f"a mapping of variant ({', '.join(VARIANTS)}): "
 
 
 class Pruner(Strict):
-    model_config = ConfigDict(strict=True, extra="allow")  # which fields are allowed depends on the type
+    model_config = ConfigDict(extra="allow")  # (still strict) which fields are allowed depends on the type
 
-    type: Literal["median", "hyperband", "none"] = "median"
-    n_startup_trials: int | None = None
-    n_warmup_steps: int | None = None
-    min_resource: int | None = None
-    max_resource: int | Literal["auto"] | None = None
-    reduction_factor: int | None = None
+    type: Literal["median", "hyperband", "none"] = Field("median", description="median, hyperband or none")
+    n_startup_trials: NonNegativeInt | None = Field(None, description="a non-negative integer")
+    n_warmup_steps: NonNegativeInt | None = Field(None, description="a non-negative integer")
+    min_resource: PositiveInt | None = Field(None, description="a positive integer")
+    max_resource: PositiveInt | Literal["auto"] | None = Field(None, description="a positive integer or auto")
+    reduction_factor: PositiveInt | None = Field(None, description="a positive integer")
 
     @model_validator(mode="after")
     def fields_of_its_type(self):
         allowed = PRUNER_FIELDS[self.type]
         for name in sorted((self.model_fields_set | set(self.model_extra or {})) - allowed):
-            raise SchemaError(f"unknown key pruner.{name}; allowed: {', '.join(sorted(allowed))}", key="")
+            raise SchemaError(f"unknown key pruner.{name}; allowed: {', '.join(sorted(allowed))}")
         return self
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The pruner's arguments the file gives."""
+        return self.model_dump(exclude_none=True, exclude={"type"})
 
 
 PRUNER_FIELDS = {
@@ -113,54 +160,22 @@ PRUNER_FIELDS = {
 }
 
 
-# -- what sweep and horizon files share ----------------------------------------------------------------
-class Budget(Strict):
-    """Epochs, and optionally a budget in optimizer steps: all of max_steps / eval_every_steps /
-    patience_steps or none of them."""
+# -- what sweep and horizon specs share ----------------------------------------------------------------
+class FileSpec(Strict):
+    """Which file (the task; profile and path from the loader), the arms (variants x cells), the fixed
+    knobs and the budget: epochs, and optionally all of max_steps / eval_every_steps / patience_steps."""
 
-    description: str = ""
-    max_epochs: int = Field(None, validate_default=True)  # (required: its validator words the error)
-    max_steps: int = 0
-    eval_every_steps: int = 0
-    patience_steps: int = 0
-    variants: list[str]
-    cells: list[str] = Field(default_factory=lambda: expand([DEFAULT_GROUP]))  # cell or group names, as cells
-    fixed: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("max_epochs", mode="before")
-    @classmethod
-    def positive(cls, value):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SchemaError(f"a positive integer (got {value!r})")
-        return value
-
-    @field_validator("max_steps", "eval_every_steps", "patience_steps", mode="before")
-    @classmethod
-    def steps(cls, value):
-        value = value or 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise SchemaError(f"a non-negative integer number of optimizer steps (got {value!r})")
-        return value
-
-    @field_validator("variants", mode="before")
-    @classmethod
-    def known_variants(cls, value):
-        return known_names(value, VARIANTS, "variant")
-
-    @field_validator("cells", mode="before")
-    @classmethod
-    def known_cells(cls, value):
-        """Cell names and group names (e.g. `cells: gated` or `[reference, gated]`), expanded to cells."""
-        value = [value] if isinstance(value, str) else value
-        return expand(known_names(value, [*CELLS, *GROUPS], "cell"))
-
-    @field_validator("fixed", mode="before")
-    @classmethod
-    def knob_mapping(cls, value):
-        value = value or {}
-        if not isinstance(value, dict):
-            raise SchemaError("expected a mapping of knob: value")
-        return value
+    task: str
+    profile: str
+    path: Path
+    description: str = Field("", description="text")
+    max_epochs: PositiveInt
+    max_steps: Steps = 0
+    eval_every_steps: Steps = 0
+    patience_steps: Steps = 0
+    variants: Variants
+    cells: Cells = Field(default_factory=lambda: expand([DEFAULT_GROUP]))
+    fixed: Knobs = Field({}, description="a mapping of knob: value")
 
     @model_validator(mode="after")
     def budget_in_steps(self):
@@ -175,286 +190,176 @@ class Budget(Strict):
             raise SchemaError("needs eval_every_steps (patience is counted in validations)", "patience_steps")
         return self
 
+    @property
+    def budget_knobs(self) -> dict[str, int]:
+        """The run knobs of the budget: epochs, and with a step budget its steps, validation interval
+        and patience (counted in validations)."""
+        knobs = {"max_epochs": self.max_epochs}
+        if self.max_steps:
+            knobs.update(max_steps=self.max_steps, eval_every_steps=self.eval_every_steps)
+        if self.patience_steps and self.eval_every_steps:
+            knobs["patience"] = -(-self.patience_steps // self.eval_every_steps)  # ceil: at least patience_steps
+        return knobs
 
-def known_names(value, known, kind: str) -> list[str]:
-    if value is None:
-        raise PydanticUseDefault()
-    if value == []:  # (it ran the default list: a sweep of what the file seemed to exclude)
-        raise SchemaError(f"an empty list names no {kind}: list at least one of {', '.join(known)}, or drop the key")
-    if not isinstance(value, list):
-        raise SchemaError(f"a list of {kind}s; allowed: {', '.join(known)}")
-    for name in value:
-        if name not in known:
-            raise SchemaError(f"unknown {kind} {name!r}; allowed: {', '.join(known)}")
-    return value
+    def describe_budget(self) -> str:
+        return describe_budget(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
 
-
-def seed_list(value, default: int, first: int = 0) -> list[int]:
-    """A count (seeds first, first+1, ...) or an explicit list of non-negative integer seeds."""
-    value = default if value is None else value
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [first + index for index in range(value)]
-    if not isinstance(value, list) or not value or not all(isinstance(s, int) and s >= 0 for s in value):
-        raise SchemaError("a positive count or a list of non-negative integer seeds")
-    return value
+    def error(self, key: str, message: str) -> UserError:
+        return UserError(f"{self.path}: {key} (profile {self.profile}): {message}")
 
 
-def grid_mapping(value, example: str) -> dict[str, list]:
-    value = value or {}
-    if not isinstance(value, dict) or not all(isinstance(v, list) and v for v in value.values()):
-        raise SchemaError(f"expected a mapping of knob: [values] (e.g. {example})")
-    return value
+def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> str:
+    if not max_steps:
+        return f"{max_epochs} epochs"
+    text = f"{max_steps:,} optimizer steps (at most {max_epochs} epochs), validation every {eval_every_steps:,} steps"
+    return text + (f", early-stopping patience {patience_steps:,} steps" if patience_steps else "")
 
 
-# -- sweep files ---------------------------------------------------------------------------------------
-class SweepFile(Budget):
-    variants: list[str] = Field(default_factory=lambda: ["simple", "stacked", "bidirectional"])
-    grid: dict[str, list] = Field(default_factory=dict)
-    variant_grid: dict[str, dict[str, list]] = Field(default_factory=dict)
-    search_space: dict[str, Distribution] = Field(default_factory=dict)
-    variant_space: dict[str, dict[str, Distribution]] = Field(default_factory=dict)
-    trials: int = Field(None, validate_default=True)
-    startup_trials: int | None = None  # default: half the trials, so TPE's model-based phase gets the rest
-    pruner: Pruner = Field(default_factory=Pruner)
-    sampler_seed: int = 0
-    final_seeds: list[int] | int = 3
-    match_parameters: int | None = None  # target parameter count: hidden is then derived, not searched
-
-    @field_validator("trials", mode="before")
-    @classmethod
-    def positive_trials(cls, value):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SchemaError(f"must be a positive integer (got {value!r})")
-        return value
-
-    @field_validator("max_epochs", mode="before")
-    @classmethod
-    def positive(cls, value):  # (the sweep file's wording)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SchemaError(f"must be a positive integer (got {value!r})")
-        return value
-
-    @field_validator("startup_trials", mode="before")
-    @classmethod
-    def start_up_count(cls, value, info: ValidationInfo):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise SchemaError(f"an integer from 0 to trials={info.data.get('trials')} (got {value!r})")
-        return value
-
-    @field_validator("final_seeds", mode="before")
-    @classmethod
-    def seeds_given(cls, value):
-        if isinstance(value, list) and not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
-            raise SchemaError("a positive count or a list of non-negative integer seeds")
-        return value
-
-    @field_validator("sampler_seed", mode="before")
-    @classmethod
-    def non_negative_seed(cls, value):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise SchemaError(f"a non-negative integer (got {value!r})")
-        return value
-
-    @field_validator("match_parameters", mode="before")
-    @classmethod
-    def target_count(cls, value):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise SchemaError("a target parameter count (positive integer) or null")
-        return value
-
-    @field_validator("pruner", mode="before")
-    @classmethod
-    def pruner_type(cls, value):
-        value = value or {"type": "median"}
-        if not isinstance(value, dict) or value.get("type") not in PRUNER_FIELDS:
-            raise SchemaError(f"allowed: {', '.join(PRUNER_FIELDS)}", key="type")
-        return value
-
-    @field_validator("grid", mode="before")
-    @classmethod
-    def grid_of_values(cls, value):
-        return grid_mapping(value, "train_subset: [500, 2000, 0]")
-
-    @field_validator("variant_grid", mode="before")
-    @classmethod
-    def variant_grids(cls, value):
-        value = value or {}
-        for name, knobs in value.items():
-            if name not in VARIANTS:
-                raise SchemaError(f"unknown variant; allowed: {', '.join(VARIANTS)}", key=name)
-            try:
-                grid_mapping(knobs, "embedding_vectors: [a, b]")
-            except SchemaError as error:
-                raise SchemaError(str(error), key=name) from None
-        return value
-
-    @field_validator("search_space", "variant_space", mode="before")
-    @classmethod
-    def spaces(cls, value):
-        return value or {}
-
-    @field_validator("variant_space", mode="after")
-    @classmethod
-    def variant_spaces(cls, value):
-        for name, space in value.items():
-            if name not in VARIANTS:
-                raise SchemaError(f"unknown variant; allowed: {', '.join(VARIANTS)}", key=name)
-            positive_values(space, prefix=f"{name}.")
-        return value
-
-    @field_validator("search_space", mode="after")
-    @classmethod
-    def positive_search(cls, value):
-        positive_values(value)
-        return value
-
-    @field_validator("fixed", mode="after")
-    @classmethod
-    def not_set_by_hand(cls, value):
-        for key in value:
-            if key == "seed":
-                raise SchemaError("seeds are set by the sweep (sampler_seed, final_seeds)", key=key)
-            if key in ("folds", "fold") and str(value[key]) not in ("0", "-1"):
-                raise SchemaError(
-                    "cross-validation runs through make train (folds=K); a sweep tunes on validation "
-                    "and tests its final seeds once",
-                    key=key,
-                )
-        return value
-
-    @model_validator(mode="after")
-    def seeds_and_start_up(self):
-        try:
-            # The search trains with seed sampler_seed: the final seeds are the next ones, so none of
-            # the replicates is the selected run itself.
-            self.final_seeds = seed_list(self.final_seeds, 3, first=self.sampler_seed + 1)
-        except SchemaError as error:
-            raise SchemaError(str(error), "final_seeds") from None
-        if self.sampler_seed in self.final_seeds:
-            raise SchemaError(
-                f"must not contain the search seed sampler_seed={self.sampler_seed}: the selected trial "
-                "would count as its own replicate",
-                "final_seeds",
-            )
-        if self.startup_trials is None:
-            self.startup_trials = max(1, self.trials // 2)
-        if not 0 <= self.startup_trials <= self.trials:
-            raise SchemaError(
-                f"an integer from 0 to trials={self.trials} (got {self.startup_trials!r})", "startup_trials"
-            )
-        return self
+# -- reading a file ------------------------------------------------------------------------------------
+Spec = TypeVar("Spec", bound=FileSpec)
 
 
-def positive_values(space: dict, prefix: str = "") -> None:
-    for key, dist in space.items():
-        values = distribution_values(dist.model_dump())
-        if key in POSITIVE_KEYS and any(isinstance(v, (int, float)) and v <= 0 for v in values):
-            raise SchemaError(f"{key} must be positive (got {values})", key=f"{prefix}{key}")
-
-
-# -- horizon files -------------------------------------------------------------------------------------
-class HorizonFile(Budget):
-    variants: list[str] = Field(default_factory=lambda: ["simple"])
-    max_epochs: int = 10
-    axis: str = "T"
-    values: list[int] = Field(None, validate_default=True)
-    seeds: list[int] | int = 3
-    margin: float = 0.1
-    jobs: int = 1
-    settings: dict[str, Any] = Field(default_factory=dict)
-    ablation: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    configs_from: str | None = None  # a sweep profile whose best configurations the arms train with
-
-    @field_validator("values", mode="before")
-    @classmethod
-    def lengths(cls, value):
-        if not isinstance(value, list) or not value or not all(isinstance(v, int) and v >= 1 for v in value):
-            raise SchemaError("a non-empty list of positive integers (the lengths to train at)")
-        return sorted(value)
-
-    @field_validator("seeds", mode="before")
-    @classmethod
-    def seed_count(cls, value):
-        # a count starts at seed 1: seed 0 is the sweeps' search seed, and a horizon run at the sweep's
-        # length with it would replay the selected trial (the bias final seeds avoid)
-        return seed_list(value, 3, first=1)
-
-    @field_validator("margin", mode="before")
-    @classmethod
-    def fraction(cls, value):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
-            raise SchemaError(f"a number in [0, 1) (got {value!r})")
-        return float(value)
-
-    @field_validator("jobs", mode="before")
-    @classmethod
-    def positive_jobs(cls, value):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SchemaError(f"a positive integer (got {value!r})")
-        return value
-
-    @field_validator("settings", mode="before")
-    @classmethod
-    def settings_mapping(cls, value):
-        value = value or {}
-        if not isinstance(value, dict):
-            raise SchemaError("expected a mapping of task setting: value")
-        return value
-
-    @field_validator("ablation", mode="before")
-    @classmethod
-    def arms(cls, value):
-        value = value or {}
-        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-            raise SchemaError("a mapping of arm name: {knob: value} applied to the simple RNN")
-        return value
-
-
-# -- keys, and one-line errors -------------------------------------------------------------------------
-def top_keys(model: type[BaseModel]) -> set[str]:
-    """The keys a file may have at its top level; a profile may override all but `task` and `profiles`
-    (and, in a horizon file, `configs_from`)."""
-    return set(model.model_fields) | {"task", "profiles"}
-
-
-def validate(model: type[Budget], merged: dict, path: Path, profile: str) -> Budget:
-    """The file's merged mapping (profile applied) as a `model`, or UserError in one line."""
+def read_spec(
+    model: type[Spec], kind: str, path: Path, task: str, profile: str | None, knobs: dict | None = None
+) -> Spec:
+    """A task's YAML file (sweep or horizon) with the chosen profile merged into its top level (a
+    profile may set every key but `task` and `profiles`) and `knobs` (the command line's) into `fixed`,
+    as a `model`; UserError names the file and key."""
+    if not path.is_file():
+        raise UserError(
+            f"no {kind} file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
+        )
     try:
-        return model.model_validate({key: value for key, value in merged.items() if key != "task"})
+        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} malformed YAML: {getattr(error, 'problem', error)}") from None
+    top_keys = set(model.model_fields) - SET_BY_LOADER | {"profiles"}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of keys ({', '.join(sorted(top_keys))})")
+    check_keys(path, "", raw, top_keys)
+    if raw.get("task") != task:
+        raise UserError(f"{path}: task: is {raw.get('task')!r}, expected {task!r}")
+    profiles = raw.get("profiles") or {}
+    profile = profile or default_profile()
+    if profile not in profiles:
+        raise UserError(
+            f"{path}: unknown profile {profile!r}; choose one of: {', '.join(profiles) or '(none defined)'}"
+        )
+    overrides = profiles[profile] or {}
+    if not isinstance(overrides, dict):
+        raise UserError(f"{path}: profiles.{profile}: expected a mapping")
+    check_keys(path, f"profiles.{profile}.", overrides, top_keys - {"task", "profiles"})
+    merged = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, overrides)
+    if knobs and isinstance(merged.get("fixed") or {}, dict):  # (a bad `fixed` stays for its error)
+        merged["fixed"] = {**(merged.get("fixed") or {}), **knobs}
+    try:
+        return model.model_validate({**merged, "path": path, "profile": profile})
     except ValidationError as errors:
-        raise UserError(one_line(errors.errors()[0], path, profile)) from None
+        raise UserError(one_line(errors.errors()[0], model, merged, path, profile)) from None
 
 
-def one_line(error: dict, path: Path, profile: str) -> str:
+class UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping: PyYAML keeps the last silently
+    (`fixed: {T: 6, T: 7}` ran T=7)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden: that is what it is for
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (list, dict)):
+                continue  # (an unhashable key: SafeLoader's own error follows)
+            if key in seen:
+                first = seen[key]
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} given twice in one mapping (first at line {first.line + 1}, column "
+                    f"{first.column + 1}): keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise UserError(f"{path}: unknown key {prefix}{key}; allowed: {', '.join(sorted(allowed))}")
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in REPLACED_WHOLE:
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def default_profile() -> str:
+    """gpu when CUDA is present, else cpu (torch is imported only to ask)."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+# -- one-line errors -----------------------------------------------------------------------------------
+def one_line(error: dict, model: type[BaseModel], given: dict, path: Path, profile: str) -> str:
     loc = [str(part) for part in error["loc"]]
     cause = (error.get("ctx") or {}).get("error")
-    in_space = len(loc) >= 2 and loc[0] in ("search_space", "variant_space")
-    if isinstance(cause, SchemaError):
-        if str(cause).startswith("unknown key "):  # (a pruner's field: the message names it whole)
-            return f"{path}: {cause}"
-        if in_space:  # (drop the distribution's type tag from the key)
-            loc = loc[: 2 if loc[0] == "search_space" else 3]
-        key, message = ".".join(filter(None, [*loc, cause.key])), str(cause)
-    elif in_space:
-        key, message = distribution_error(loc, error)
+    if isinstance(cause, SchemaError) and str(cause).startswith("unknown key "):
+        return f"{path}: {cause}"  # (a pruner's field: the message names it whole)
+    depth = {"search_space": 2, "variant_space": 3}.get(loc[0] if loc else "", 0)
+    in_distribution = depth and len(loc) >= depth and "[key]" not in loc
+    if isinstance(cause, SchemaError):  # (a distribution's own: without its type tag)
+        key, message = ".".join(filter(None, [*(loc[:depth] if in_distribution else loc), cause.key])), str(cause)
+    elif in_distribution:
+        key, message = ".".join(loc[:depth]), distribution_error(loc[depth:], error)
     else:
-        key, message = ".".join(loc), error["msg"]
+        key, message = file_key(loc, given), allowed(model, loc, error)
     return f"{path}: {key} (profile {profile}): {message}"
 
 
-def distribution_error(loc: list[str], error: dict) -> tuple[str, str]:
-    """A search-space entry's error, in the words of the file: which knob, which field."""
-    depth = 2 if loc[0] == "search_space" else 3
-    key, rest = ".".join(loc[:depth]), loc[depth:]
+def file_key(loc: list[str], given: Any) -> str:
+    """The part of an error's location that is keys of the file (not list positions or union tags)."""
+    parts = loc[:1]
+    for depth, part in enumerate(loc):
+        given = {str(key): value for key, value in given.items()} if isinstance(given, dict) else {}
+        if part not in given:
+            break
+        parts, given = loc[: depth + 1], given[part]
+    return ".".join(parts)
+
+
+def allowed(model: type[BaseModel], loc: list[str], error: dict) -> str:
+    """What the deepest key along `loc` with a description allows, and what the file gave (pydantic's
+    own words where no key says)."""
+    allows = None
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            break
+        allows, model = field.description or allows, field.annotation
+    if allows is None:
+        return error["msg"]
+    return f"{allows} ({'missing' if error['type'] == 'missing' else 'got ' + repr(error['input'])})"
+
+
+def distribution_error(rest: list[str], error: dict) -> str:
+    """A search-space entry's error, in the words of the file: which field."""
     kind = error["type"]
     if kind in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type", "model_type"):
-        return key, f"expected a mapping with type: {' | '.join(DISTRIBUTIONS)}"
+        return f"expected a mapping with type: {' | '.join(DISTRIBUTIONS)}"
     tag = rest[0] if rest else ""
     if kind == "extra_forbidden":
-        allowed = sorted(DISTRIBUTIONS[tag].model_fields)
-        return key, f"unknown field {rest[-1]!r}; allowed: {', '.join(allowed)}"
+        return f"unknown field {rest[-1]!r}; allowed: {', '.join(sorted(DISTRIBUTIONS[tag].model_fields))}"
     if rest[-1:] == ["choices"] or (tag == "categorical" and len(rest) > 1 and rest[1] == "choices"):
-        return key, "choices must be a non-empty list"
+        return "choices must be a non-empty list"
     if tag == "int":
-        return key, "low and high must be integers for type int"
-    return key, "low and high must be numbers"
+        return "low and high must be integers for type int"
+    return "low and high must be numbers"

@@ -1,25 +1,24 @@
-"""A horizon file (`sweeps/horizon/<task>.yaml`): which arms (variant x cell, plus the simple RNN's
-activation ablation) train at which lengths with which seeds, read and validated once."""
+"""A horizon file (`sweeps/horizon/<task>.yaml`) as its spec: which arms (variant x cell, plus the
+simple RNN's activation ablation) train at which lengths with which seeds, read and validated once."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field, model_validator
+
+from bench import file_schema as schema
 from bench.cells import reference_cell
 from bench.config import resolve_config
 from bench.errors import UserError
-from bench.file_schema import HorizonFile, top_keys, validate
 from bench.paths import ROOT
 from bench.registry import get_task
-from bench.sweep_config import budget_knobs, describe_budget, read_profiled_file
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
-TOP_KEYS = top_keys(HorizonFile)
-PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
 
 
 @dataclass(frozen=True)
@@ -35,36 +34,40 @@ class Arm:
         return "/".join(filter(None, [self.variant, self.cell, self.ablation]))
 
 
-@dataclass
-class HorizonSpec:
-    task: str
-    profile: str
-    path: Path
-    axis: str
-    values: list[int]
-    seeds: list[int]
-    margin: float
-    max_epochs: int
-    settings: dict[str, Any]
-    fixed: dict[str, Any]
-    arms: list[Arm]
-    ablation: dict[str, dict[str, Any]]
-    configs_from: str | None
-    jobs: int = 1
-    description: str = ""
-    max_steps: int = 0  # optimizer-step budget of every run (0: epochs only)
-    eval_every_steps: int = 0
-    patience_steps: int = 0
+class HorizonSpec(schema.FileSpec):
+    variants: schema.Variants = ["simple"]
+    max_epochs: schema.PositiveInt = 10
+    axis: str = Field("T", description="a setting of the task (e.g. T)")
+    values: Annotated[list[schema.PositiveInt], Field(min_length=1), AfterValidator(sorted)] = Field(
+        description="a non-empty list of positive integers (the lengths to train at)"
+    )
+    # a count starts at seed 1: seed 0 is the sweeps' search seed, and a horizon run at the sweep's
+    # length with it would replay the selected trial (the bias final seeds avoid)
+    seeds: Annotated[schema.Seeds, schema.seeds_from(1)] = [1, 2, 3]
+    margin: float = Field(0.1, ge=0, lt=1, description="a number in [0, 1)")
+    jobs: schema.PositiveInt = 1
+    settings: schema.Knobs = Field({}, description="a mapping of task setting: value")
+    ablation: Annotated[dict[str, dict[str, Any]], schema.OrDefault] = Field(
+        {}, description="a mapping of arm name: {knob: value} applied to the simple RNN"
+    )
+    configs_from: str | None = Field(
+        None, description="a sweep profile whose best configurations the arms train with, or null"
+    )
     # (variant, cell) -> (searched knobs, where from): the configurations the arms train with, resolved
     # from the sweep once per call (horizon.resolve_configs); None until then
-    tuned: dict[tuple[str, str], tuple[dict, str]] | None = field(default=None, compare=False)
+    tuned: dict[tuple[str, str], tuple[dict, str]] | None = None
+
+    @model_validator(mode="after")
+    def axis_of_the_task(self):
+        if self.axis not in get_task(self.task).settings:
+            raise schema.SchemaError(f"{self.axis!r} is not a setting of task {self.task}", "axis")
+        return self
 
     @property
-    def budget_knobs(self) -> dict[str, int]:
-        return budget_knobs(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
-
-    def describe_budget(self) -> str:
-        return describe_budget(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
+    def arms(self) -> list[Arm]:
+        return [Arm(v, c) for v in self.variants for c in self.cells] + [
+            Arm("simple", reference_cell(), name) for name in self.ablation
+        ]
 
     @property
     def fingerprint(self) -> str:
@@ -92,40 +95,14 @@ def horizon_path(task: str) -> Path:
 def load_horizon(task: str, profile: str | None = None, path: Path | None = None) -> HorizonSpec:
     """Read, merge the profile into, and validate a horizon file; UserError names file and key."""
     get_task(task)
-    path = path or horizon_path(task)
-    merged, profile = read_profiled_file(path, task, profile, "horizon", TOP_KEYS, PROFILE_KEYS)
-
-    file = validate(HorizonFile, merged, path, profile)
-    if file.axis not in get_task(task).settings:
-        raise UserError(f"{path}: axis (profile {profile}): {file.axis!r} is not a setting of task {task}")
-    arms = [Arm(v, c) for v in file.variants for c in file.cells] + [
-        Arm("simple", reference_cell(), name) for name in file.ablation
-    ]
-    spec = HorizonSpec(
-        task=task,
-        profile=profile,
-        path=path,
-        axis=file.axis,
-        values=file.values,
-        seeds=file.seeds,
-        margin=file.margin,
-        max_epochs=file.max_epochs,
-        settings=file.settings,
-        fixed=file.fixed,
-        arms=arms,
-        ablation=file.ablation,
-        configs_from=file.configs_from,
-        jobs=file.jobs,
-        description=file.description,
-        max_steps=file.max_steps,
-        eval_every_steps=file.eval_every_steps,
-        patience_steps=file.patience_steps,
-    )
-    for arm in arms:  # every arm must resolve to a valid run at every length
+    spec = schema.read_spec(HorizonSpec, "horizon", path or horizon_path(task), task, profile)
+    for arm in spec.arms:  # every arm must resolve to a valid run at every length
         try:
             resolve_config(task, arm.variant, arm.cell, run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0]))
         except UserError as error:
-            raise UserError(f"{path}: fixed/settings/ablation (profile {profile}, {arm.label}): {error}") from None
+            raise UserError(
+                f"{spec.path}: fixed/settings/ablation (profile {spec.profile}, {arm.label}): {error}"
+            ) from None
     return spec
 
 

@@ -3,7 +3,6 @@ long, from a short timing probe on this machine. Starts nothing: no Optuna study
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import tempfile
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 
 from bench import console
 from bench.config import resolve_config
+from bench.file_schema import Distribution, Pruner
 from bench.horizon_spec import run_knobs
 from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
@@ -35,13 +35,13 @@ class StudyPlan:
         return self.trials_left + self.finals_left
 
 
-def middle(dist: dict):
+def middle(dist: Distribution):
     """A representative value of a searched range: its middle (geometric for log scales)."""
-    if dist["type"] == "categorical":
-        return dist["choices"][len(dist["choices"]) // 2]
-    low, high = dist["low"], dist["high"]
-    value = math.sqrt(low * high) if dist.get("log") and low > 0 else (low + high) / 2
-    return int(round(value)) if dist["type"] == "int" else value
+    if dist.type == "categorical":
+        return dist.choices[len(dist.choices) // 2]
+    low, high = dist.low, dist.high
+    value = math.sqrt(low * high) if dist.log and low > 0 else (low + high) / 2
+    return int(round(value)) if dist.type == "int" else value
 
 
 def study_config(spec: SweepSpec, key: StudyKey, **extra):
@@ -77,18 +77,19 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> 
         )
         try:
             storage = make_storage(f"sqlite:///{scratch}/optuna.db")
-            probe = dataclasses.replace(
-                spec,
-                max_epochs=1,
-                max_steps=0,
-                eval_every_steps=0,
-                patience_steps=0,
-                pruner={"type": "none"},
-                study_prefix="plan-probe",
+            probe = spec.model_copy(
+                update=dict(
+                    max_epochs=1,
+                    max_steps=0,
+                    eval_every_steps=0,
+                    patience_steps=0,
+                    pruner=Pruner(type="none"),
+                    study_prefix="plan-probe",
+                )
             )
-            Worker(dataclasses.replace(probe, trials=1), storage).search(key)
+            Worker(probe.model_copy(update={"trials": 1}), storage).search(key)
             start = time.perf_counter()
-            Worker(dataclasses.replace(probe, trials=2), storage).search(key)
+            Worker(probe.model_copy(update={"trials": 2}), storage).search(key)
             wall = time.perf_counter() - start
         finally:
             for name, value in saved.items():

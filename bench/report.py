@@ -30,6 +30,7 @@ from bench import plots, tracking
 from bench.cells import reference_cell
 from bench.convergence import LEFT_BASELINE, NEVER, backfill_left_baseline, still_improving
 from bench.errors import UserError, first_line
+from bench.file_schema import describe_budget
 from bench.horizon_rule import ordered_arms, tabulate
 from bench.horizon_spec import load_horizon
 from bench.markdown import MISSING, compute_text, fmt, fmt_param, markdown_table
@@ -63,7 +64,6 @@ from bench.results import (
     train_validation_gap,
 )
 from bench.stats import below_p, compare, holm, summarize
-from bench.sweep_config import describe_budget
 from bench.tracking import Metric, Tag
 from bench.verdicts import Verdict, all_verdicts, contradictions, verdict_section
 

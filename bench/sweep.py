@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 from bench import console, interrupts, tracking
 from bench.config import resolve_config
 from bench.errors import UserError, failure_reason
+from bench.file_schema import Distribution
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
@@ -117,10 +118,10 @@ def study_name(spec: SweepSpec, key: StudyKey, stage: str = "search") -> str:
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
-    options = {k: v for k, v in spec.pruner.items() if k != "type"}
-    if spec.pruner["type"] == "median":
+    options = spec.pruner.options
+    if spec.pruner.type == "median":
         return optuna.pruners.MedianPruner(**{"n_startup_trials": 3, "n_warmup_steps": 2, **options})
-    if spec.pruner["type"] == "hyperband":  # resources are validations' steps (epochs without a step budget)
+    if spec.pruner.type == "hyperband":  # resources are validations' steps (epochs without a step budget)
         return optuna.pruners.HyperbandPruner(
             **{"min_resource": 2, "max_resource": spec.max_steps or spec.max_epochs, **options}
         )
@@ -167,17 +168,15 @@ def load(spec: SweepSpec, storage, name: str) -> optuna.Study:
     )
 
 
-def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
+def suggest(trial: optuna.Trial, space: dict[str, Distribution]) -> dict:
     values = {}
     for key, dist in space.items():
-        if dist["type"] == "float":
-            values[key] = trial.suggest_float(key, dist["low"], dist["high"], log=dist.get("log", False))
-        elif dist["type"] == "int":
-            values[key] = trial.suggest_int(
-                key, dist["low"], dist["high"], step=dist.get("step", 1), log=dist.get("log", False)
-            )
+        if dist.type == "float":
+            values[key] = trial.suggest_float(key, dist.low, dist.high, log=dist.log)
+        elif dist.type == "int":
+            values[key] = trial.suggest_int(key, dist.low, dist.high, step=dist.step, log=dist.log)
         else:
-            values[key] = trial.suggest_categorical(key, dist["choices"])
+            values[key] = trial.suggest_categorical(key, dist.choices)
     return values
 
 
@@ -275,8 +274,8 @@ class Worker:
                 "eval_every_steps": self.spec.eval_every_steps,
                 "patience_steps": self.spec.patience_steps,
                 "startup_trials": self.spec.startup_trials,
-                "pruner": self.spec.pruner["type"],
-                "pruner_warmup": self.spec.pruner.get("n_warmup_steps", ""),
+                "pruner": self.spec.pruner.type,
+                "pruner_warmup": self.spec.pruner.options.get("n_warmup_steps", ""),
                 "sampler_seed": self.spec.sampler_seed,
                 "final_seeds": self.spec.final_seeds,
                 **self.spec.fixed,

@@ -1,24 +1,20 @@
-"""Sweep definitions (`sweeps/<task>.yaml`): parsing, profiles and validation, without torch.
-
-A file lists the variants x cells to compare (one Optuna study each), the knobs held fixed, the
-search space shared by every study (plus per-variant extras), the budget and the evaluation.
-Profiles (`cpu`, `gpu`, `smoke`, ...) override any of these top-level keys.
-"""
+"""A sweep file (`sweeps/<task>.yaml`) as its spec, without torch: the variants x cells to compare (one
+Optuna study each), the knobs held fixed, the search space (shared, plus per-variant extras), the
+budget and the evaluation; profiles (`cpu`, `gpu`, `smoke`, ...) override any of these keys."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import Field, field_validator, model_validator
 
+from bench import file_schema as schema
 from bench.config import resolve_config
 from bench.errors import UserError
-from bench.file_schema import SweepFile, distribution_values, first_value, top_keys, validate
 from bench.paths import ROOT
 from bench.registry import get_task
 
@@ -27,8 +23,6 @@ from bench.registry import get_task
 # (tests/test_cli.py checks that they import no torch or Lightning).
 
 SWEEP_DIR = ROOT / "sweeps"
-TOP_KEYS = top_keys(SweepFile)
-PROFILE_KEYS = TOP_KEYS - {"task", "profiles"}
 
 
 @dataclass(frozen=True)
@@ -49,83 +43,89 @@ class StudyKey:
         return "".join(f":{k}={v}" for k, v in self.grid)
 
 
-@dataclass
-class SweepSpec:
-    task: str
-    profile: str
-    path: Path
-    variants: list[str]
-    cells: list[str]
-    fixed: dict[str, Any]
-    search_space: dict[str, dict]
-    variant_space: dict[str, dict[str, dict]]
-    trials: int
-    max_epochs: int
-    pruner: dict[str, Any]
-    sampler_seed: int
-    final_seeds: list[int]
-    match_parameters: int | None = None  # target parameter count; hidden is then derived, not searched
-    max_steps: int = 0  # optimizer-step budget of every trial and final run (0: epochs only)
-    eval_every_steps: int = 0  # validation (and pruning report) interval in optimizer steps (0: per epoch)
-    patience_steps: int = 0  # early-stopping patience in optimizer steps (0: the run config's patience)
-    startup_trials: int = 0  # random (start-up) trials before TPE's model-based phase
-    description: str = ""
+class SweepSpec(schema.FileSpec):
+    variants: schema.Variants = ["simple", "stacked", "bidirectional"]
+    grid: schema.Grid = Field({}, description="a mapping of knob: [values] (e.g. train_subset: [500, 2000, 0])")
+    variant_grid: Annotated[dict[schema.Variant, schema.Grid], schema.OrDefault] = Field(
+        {}, description=schema.PER_VARIANT + "{knob: [values]}"
+    )
+    search_space: schema.Space = Field({}, description="a mapping of knob: {type: float | int | categorical, ...}")
+    variant_space: Annotated[dict[schema.Variant, schema.Space], schema.OrDefault] = Field(
+        {}, description=schema.PER_VARIANT + "{knob: {type: ...}}"
+    )
+    trials: schema.PositiveInt
+    # default: half the trials, so TPE's model-based phase gets the rest
+    startup_trials: schema.NonNegativeInt | None = Field(None, description="an integer from 0 to trials")
+    pruner: Annotated[schema.Pruner, schema.OrDefault] = Field(
+        default_factory=schema.Pruner, description="a mapping with type: median | hyperband | none, and its options"
+    )
+    sampler_seed: schema.NonNegativeInt = 0
+    final_seeds: schema.Seeds = 3  # a list once loaded
+    # a target parameter count: hidden is then derived, not searched
+    match_parameters: schema.PositiveInt | None = Field(
+        None, description="a target parameter count (positive integer) or null"
+    )
     study_prefix: str = ""  # task:profile, plus a hash of command-line overrides of `fixed`
     experiment: str = ""  # the MLflow experiment: the task's, or task/<dataset> for the user's own data
-    grid: dict[str, list] = field(default_factory=dict)
-    studies: list[StudyKey] = field(default_factory=list)
 
-    def space_for(self, variant: str) -> dict[str, dict]:
-        return {**self.search_space, **self.variant_space.get(variant, {})}
+    @field_validator("fixed", mode="after")
+    @classmethod
+    def not_set_by_hand(cls, fixed):
+        if "seed" in fixed:
+            raise schema.SchemaError("seeds are set by the sweep (sampler_seed, final_seeds)", key="seed")
+        for key in [key for key in ("folds", "fold") if str(fixed.get(key, 0)) not in ("0", "-1")]:
+            raise schema.SchemaError(
+                "cross-validation runs through make train (folds=K); a sweep tunes on validation and tests its "
+                "final seeds once",
+                key=key,
+            )
+        return fixed
+
+    @model_validator(mode="after")
+    def seeds_and_start_up(self):
+        if isinstance(self.final_seeds, int):
+            # The search trains with seed sampler_seed: the final seeds are the next ones, so none of
+            # the replicates is the selected run itself.
+            self.final_seeds = list(range(self.sampler_seed + 1, self.sampler_seed + 1 + self.final_seeds))
+        if self.sampler_seed in self.final_seeds:
+            raise schema.SchemaError(
+                f"must not contain the search seed sampler_seed={self.sampler_seed}: the selected trial would count "
+                "as its own replicate",
+                "final_seeds",
+            )
+        if self.startup_trials is None:
+            self.startup_trials = max(1, self.trials // 2)
+        if self.startup_trials > self.trials:
+            raise schema.SchemaError(
+                f"an integer from 0 to trials={self.trials} (got {self.startup_trials})", "startup_trials"
+            )
+        return self
 
     @property
-    def budget_knobs(self) -> dict[str, int]:
-        """The run knobs of the budget: epochs, and with a step budget its steps, validation interval
-        and patience (counted in validations)."""
-        return budget_knobs(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
+    def studies(self) -> list[StudyKey]:
+        """Every variant x cell at every grid point; a variant's own grid (e.g. the embedding source of
+        embedding-pretrained) multiplies its studies only."""
+        return [
+            StudyKey(variant, cell, point + extra)
+            for point in grid_points(self.grid)
+            for variant in self.variants
+            for extra in grid_points(self.variant_grid.get(variant, {}))
+            for cell in self.cells
+        ]
 
-    def describe_budget(self) -> str:
-        return describe_budget(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
-
-
-def budget_knobs(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> dict[str, int]:
-    knobs = {"max_epochs": max_epochs}
-    if max_steps:
-        knobs.update(max_steps=max_steps, eval_every_steps=eval_every_steps)
-    if patience_steps and eval_every_steps:
-        knobs["patience"] = -(-patience_steps // eval_every_steps)  # ceil: at least patience_steps
-    return knobs
+    def space_for(self, variant: str) -> dict[str, schema.Distribution]:
+        return {**self.search_space, **self.variant_space.get(variant, {})}
 
 
-def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> str:
-    if not max_steps:
-        return f"{max_epochs} epochs"
-    text = f"{max_steps:,} optimizer steps (at most {max_epochs} epochs), validation every {eval_every_steps:,} steps"
-    return text + (f", early-stopping patience {patience_steps:,} steps" if patience_steps else "")
+def grid_points(grid: dict[str, list]) -> list[tuple]:
+    points = [()]
+    for key, values in grid.items():
+        points = [point + ((key, value),) for point in points for value in values]
+    return points
 
 
 def sweep_path(task: str) -> Path:
     return SWEEP_DIR / f"{task}.yaml"
-
-
-REPLACED_WHOLE = {"pruner", "ablation"}  # a profile's pruner or ablation arms replace the file's, not merge
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in REPLACED_WHOLE:
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def default_profile() -> str:
-    """gpu when CUDA is present, else cpu (torch is imported only to ask)."""
-    import torch
-
-    return "gpu" if torch.cuda.is_available() else "cpu"
 
 
 def load_sweep(
@@ -134,15 +134,19 @@ def load_sweep(
     """Read, merge the profile into, and validate a sweep file. Raises UserError naming file and key.
     `overrides` (command-line key=value, e.g. data_dir=...) are added to `fixed`."""
     get_task(task)  # unknown task -> one line listing the tasks
-    path = path or sweep_path(task)
-    merged, profile = read_profiled_file(path, task, profile, "sweep", TOP_KEYS, PROFILE_KEYS)
-    prefix = f"{task}:{profile}"
-    if overrides:
-        merged["fixed"] = {**(merged.get("fixed") or {}), **overrides}
-        # Studies with other data or settings must not mix with these: name them apart.
-        prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
-    spec = validate_sweep(path, task, profile, merged, set(overrides or {}))
-    spec.study_prefix = prefix
+    spec = schema.read_spec(SweepSpec, "sweep", path or sweep_path(task), task, profile, overrides)
+    spec.study_prefix = f"{task}:{spec.profile}"
+    if overrides:  # studies with other data or settings must not mix with these: named apart
+        spec.study_prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
+    check_one_place_per_knob(spec, set(overrides or {}))
+    for study in spec.studies:
+        if not spec.space_for(study.variant) and spec.trials > 1:
+            raise spec.error(
+                "search_space",
+                f"nothing is searched for {study.label}, so its {spec.trials} trials would be identical: add a "
+                "search_space or set trials: 1",
+            )
+        check_every_value(spec, study, set(overrides or {}))
     spec.experiment = sweep_experiment(spec)
     return spec
 
@@ -173,211 +177,46 @@ def sweep_experiment(spec: SweepSpec) -> str:
     return tracking.experiment_name(spec.task, next(iter(datasets)))
 
 
-def read_profiled_file(
-    path: Path, task: str, profile: str | None, kind: str, top_keys: set[str], profile_keys: set[str]
-) -> tuple[dict, str]:
-    """Read a task's YAML file (sweep or horizon), check its keys and merge the chosen profile into
-    its top level. Returns (merged mapping, profile name); UserError names the file and key."""
-    if not path.is_file():
-        raise UserError(
-            f"no {kind} file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
-        )
-    try:
-        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}:{where} malformed YAML: {getattr(error, 'problem', error)}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping of keys ({', '.join(sorted(top_keys))})")
-    check_keys(path, "", raw, top_keys)
-    if raw.get("task") != task:
-        raise UserError(f"{path}: task: is {raw.get('task')!r}, expected {task!r}")
-    profiles = raw.get("profiles") or {}
-    profile = profile or default_profile()
-    if profile not in profiles:
-        raise UserError(
-            f"{path}: unknown profile {profile!r}; choose one of: {', '.join(profiles) or '(none defined)'}"
-        )
-    profile_overrides = profiles[profile] or {}
-    if not isinstance(profile_overrides, dict):
-        raise UserError(f"{path}: profiles.{profile}: expected a mapping")
-    check_keys(path, f"profiles.{profile}.", profile_overrides, profile_keys)
-    return deep_merge({k: v for k, v in raw.items() if k != "profiles"}, profile_overrides), profile
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice in one mapping: PyYAML keeps the last silently
-    (`fixed: {T: 6, T: 7}` ran T=7)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *defaults` may be overridden: that is what it is for
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (list, dict)):
-                continue  # (an unhashable key: SafeLoader's own error follows)
-            if key in seen:
-                first = seen[key]
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"key {key!r} given twice in one mapping (first at line {first.line + 1}, column "
-                    f"{first.column + 1}): keep one",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
-
-
-def check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise UserError(f"{path}: unknown key {prefix}{key}; allowed: {', '.join(sorted(allowed))}")
-
-
-def validate_sweep(
-    path: Path, task: str, profile: str, merged: dict, from_command_line: set[str] = frozenset()
-) -> SweepSpec:
-    """The file through its schema (`file_schema.SweepFile`), then what needs the task: no knob set in
-    two places, and every value a trial can get is a valid run."""
-    file = validate(SweepFile, merged, path, profile)
-
-    def fail(key: str, message: str):
-        raise UserError(f"{path}: {key} (profile {profile}): {message}")
-
-    search_space = {key: dist.model_dump(exclude_unset=True) for key, dist in file.search_space.items()}
-    variant_space = {
-        name: {key: dist.model_dump(exclude_unset=True) for key, dist in space.items()}
-        for name, space in file.variant_space.items()
-    }
-    check_one_place_per_knob(
-        fail,
-        file.fixed,
-        from_command_line,
-        file.grid,
-        file.variant_grid,
-        search_space,
-        variant_space,
-        file.match_parameters is not None,
-    )
-    budget = budget_knobs(file.max_epochs, file.max_steps, file.eval_every_steps, file.patience_steps)
-    points = grid_points(file.grid)
-    # A variant's own grid (e.g. the embedding source of embedding-pretrained) multiplies its studies only.
-    studies = [
-        StudyKey(v, c, point + extra)
-        for point in points
-        for v in file.variants
-        for extra in grid_points(file.variant_grid.get(v) or {})
-        for c in file.cells
-    ]
-    for study in studies:
-        space = {**search_space, **variant_space.get(study.variant, {})}
-        if not space and file.trials > 1:
-            fail(
-                "search_space",
-                f"nothing is searched for {study.label}, so its {file.trials} trials would "
-                "be identical: add a search_space or set trials: 1",
-            )
-        check_every_value(path, profile, task, study, file.fixed, from_command_line, space, budget)
-    return SweepSpec(
-        task=task,
-        profile=profile,
-        path=path,
-        variants=file.variants,
-        cells=file.cells,
-        fixed=file.fixed,
-        search_space=search_space,
-        variant_space=variant_space,
-        trials=file.trials,
-        max_epochs=file.max_epochs,
-        pruner=file.pruner.model_dump(exclude_none=True),
-        sampler_seed=file.sampler_seed,
-        final_seeds=file.final_seeds,
-        match_parameters=file.match_parameters,
-        description=file.description,
-        grid=file.grid,
-        studies=studies,
-        max_steps=file.max_steps,
-        eval_every_steps=file.eval_every_steps,
-        patience_steps=file.patience_steps,
-        startup_trials=file.startup_trials,
-    )
-
-
-def check_one_place_per_knob(
-    fail,
-    fixed: dict,
-    from_command_line: set[str],
-    grid: dict,
-    variant_grid: dict,
-    search_space: dict,
-    variant_space: dict,
-    match_parameters: bool,
-) -> None:
+def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> None:
     """A searched knob that is also fixed (in the file, ARGS or a grid) would be silently overwritten by
     one of them: name both places."""
     places: dict[str, list[str]] = {}
-    for key in fixed:
-        places.setdefault(key, []).append(f"ARGS ({key}={fixed[key]})" if key in from_command_line else f"fixed.{key}")
-    for key in grid:
+    for key, value in spec.fixed.items():
+        places.setdefault(key, []).append(f"ARGS ({key}={value})" if key in from_command_line else f"fixed.{key}")
+    for key in spec.grid:
         places.setdefault(key, []).append(f"grid.{key}")
-    for name, knobs in variant_grid.items():
+    for name, knobs in spec.variant_grid.items():
         for key in knobs:
             places.setdefault(key, []).append(f"variant_grid.{name}.{key}")
-    for key in search_space:
+    for key in spec.search_space:
         places.setdefault(key, []).append(f"search_space.{key}")
-    for name, space in variant_space.items():
-        for key in space:
-            if key not in search_space:  # a variant's own range replaces the shared one on purpose
-                places.setdefault(key, []).append(f"variant_space.{name}.{key}")
-    if match_parameters and "hidden" in places:
+    for name, space in spec.variant_space.items():
+        for key in [key for key in space if key not in spec.search_space]:  # (its own range replaces the shared)
+            places.setdefault(key, []).append(f"variant_space.{name}.{key}")
+    if spec.match_parameters is not None and "hidden" in places:
         places["hidden"].append("match_parameters (hidden is derived from the target count)")
-    searched = ("search_space.", "variant_space.", "match_parameters")
     for key, where in places.items():
         # A grid point replacing a fixed value (and ARGS replacing the file's) is the documented use;
         # a searched knob that is also set elsewhere would have one of the two silently ignored.
-        if len(where) > 1 and any(w.startswith(searched) for w in where):
-            fail(key, f"set in two places, {where[0]} and {where[1]}; keep one")
+        if len(where) > 1 and any(w.startswith(("search_space.", "variant_space.", "match_parameters")) for w in where):
+            raise spec.error(key, f"set in two places, {where[0]} and {where[1]}; keep one")
 
 
-def check_every_value(
-    path: Path,
-    profile: str,
-    task: str,
-    study: StudyKey,
-    fixed: dict,
-    from_command_line: set[str],
-    space: dict,
-    budget: dict,
-) -> None:
+def check_every_value(spec: SweepSpec, study: StudyKey, from_command_line: set[str]) -> None:
     """Every value a trial can get must be a valid run config: the fixed knobs and grid point with each
     end of every range and each categorical choice, before anything starts."""
-    base = {key: first_value(dist) for key, dist in space.items()}
-    candidates = [("ARGS", None, base)]
-    for key, dist in space.items():
-        values = distribution_values(dist)
-        candidates += [(key, value, {**base, key: value}) for value in values]
-    from_file = {key: value for key, value in fixed.items() if key not in from_command_line}
-    candidates.insert(0, ("fixed/grid", None, base, from_file))
-    candidates[1] = ("ARGS", None, base, fixed)
-    for where, value, sample, *knobs in candidates:
+    space = spec.space_for(study.variant)
+    first = {key: dist.ends[0] for key, dist in space.items()}
+    from_file = {key: value for key, value in spec.fixed.items() if key not in from_command_line}
+    candidates = [("fixed/grid", from_file, first), ("ARGS", spec.fixed, first)] + [
+        (f"search_space.{key} value {value!r}", spec.fixed, {**first, key: value})
+        for key, dist in space.items()
+        for value in dist.ends
+    ]
+    for where, fixed, sample in candidates:
         try:
             resolve_config(
-                task,
-                study.variant,
-                study.cell,
-                {**(knobs[0] if knobs else fixed), **dict(study.grid), **sample, **budget},
+                spec.task, study.variant, study.cell, {**fixed, **dict(study.grid), **sample, **spec.budget_knobs}
             )
         except UserError as error:
-            if value is not None or where not in ("fixed/grid", "ARGS"):
-                where = f"search_space.{where} value {value!r}"
-            raise UserError(f"{path}: {where} (profile {profile}, {study.label}): {error}") from None
-
-
-def grid_points(grid: dict[str, list]) -> list[tuple]:
-    points = [()]
-    for key, values in grid.items():
-        points = [point + ((key, value),) for point in points for value in values]
-    return points
+            raise UserError(f"{spec.path}: {where} (profile {spec.profile}, {study.label}): {error}") from None

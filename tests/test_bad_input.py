@@ -84,15 +84,12 @@ def test_an_empty_search_space_is_an_error_unless_one_trial(tmp_path, capsys):
 @pytest.mark.parametrize("key", ["variants", "cells"])
 def test_an_empty_list_of_variants_or_cells_is_an_error_not_the_default(tmp_path, capsys, key):
     path = write_sweep(tmp_path / "s.yaml", **{key: []})
-    kind, names = (
-        ("variant", "simple, stacked, bidirectional, embedding-pretrained")
+    allowed = (
+        "a non-empty list of variants from simple, stacked, bidirectional, embedding-pretrained"
         if key == "variants"
-        else ("cell", ", ".join([*CELLS, *GROUPS]))  # cells, and the groups a file may name instead
+        else f"cell or group names, a non-empty list from {', '.join([*CELLS, *GROUPS])}"  # groups name cells too
     )
-    assert fails(capsys, sweep_args(path)) == (
-        f"error: {path}: {key} (profile test): an empty list names no {kind}: list at least one of {names}, "
-        "or drop the key"
-    )
+    assert fails(capsys, sweep_args(path)) == f"error: {path}: {key} (profile test): {allowed} (got [])"
 
 
 def test_a_key_given_twice_in_a_yaml_mapping_is_an_error_not_the_last(tmp_path, capsys):
@@ -673,8 +670,7 @@ def test_a_data_problem_is_one_line_before_the_stores_torch_and_datasets_start(t
     file = make(tmp_path / "in")
     argv = ["train", "--task", "text-classification", f"train_file={file}", "text_column=text", *extra]
     store = tmp_path / "store"
-    start = time.monotonic()
-    result = subprocess.run(
+    result = subprocess.run(  # (the process asserts it imported none of the heavy libraries: 8-10 s before)
         [sys.executable, "-c", IN_A_FRESH_PROCESS.format(heavy=HEAVY), *argv],
         cwd=ROOT,
         text=True,
@@ -683,7 +679,6 @@ def test_a_data_problem_is_one_line_before_the_stores_torch_and_datasets_start(t
         timeout=60,
     )
     assert result.returncode == 2 and result.stderr.strip() == f"error: {message.format(file=file)}", result.stderr
-    assert time.monotonic() - start < 5  # (it took 8-10 s, imports and stores first)
     assert not store.exists()
 
 

@@ -66,6 +66,16 @@ def test_the_resolved_sweep_configurations_are_part_of_the_fingerprint(tmp_path)
     assert len({plain, first, spec.fingerprint}) == 3  # the sweep's best moved on: a fresh set of runs
 
 
+def test_the_same_file_keeps_its_fingerprint(tmp_path):
+    # Runs are matched to their file by the fingerprint: a change of what it hashes, or of how, leaves
+    # every horizon run already in a store unmatched (re-run from scratch). Editing the shipped file
+    # does so on purpose: update its value here with the edit.
+    assert load_horizon("copy-memory", "test", write_horizon(tmp_path / "h.yaml")).fingerprint == "b80abcfe"
+    steps = write_horizon(tmp_path / "s.yaml", max_steps=100, eval_every_steps=10, patience_steps=30)
+    assert load_horizon("copy-memory", "test", steps).fingerprint == "0d0f6499"
+    assert load_horizon("copy-memory", "cpu").fingerprint == "d5b77097"
+
+
 def test_a_failed_run_that_was_retried_counts_once_by_its_result():
     from bench.horizon_rule import collect
 
@@ -109,11 +119,14 @@ def test_a_horizon_file_names_cell_groups(tmp_path):
         ({"values": []}, "values"),
         ({"margin": 1.5}, "margin"),
         ({"axis": "length"}, "axis"),
-        ({"cells": ["transformer"]}, "unknown cell"),
+        ({"cells": ["transformer"]}, "cells (profile test): cell or group names, a non-empty list from rnn"),
         ({"ablation": {"tanh3": {"activation": "sigmoid"}}}, "unknown activation"),
         ({"bogus": 1}, "unknown key bogus"),
-        ({"settings": [1]}, "settings (profile test): expected a mapping of task setting: value"),
-        ({"seeds": [-1]}, "seeds (profile test): a positive count or a list of non-negative integer seeds"),
+        ({"settings": [1]}, "settings (profile test): a mapping of task setting: value (got [1])"),
+        (
+            {"seeds": [-1]},
+            "seeds (profile test): a positive count or a non-empty list of non-negative integer seeds (got -1)",
+        ),
         ({"max_steps": 100}, "eval_every_steps (profile test): a step budget (max_steps) needs a validation interval"),
     ],
 )

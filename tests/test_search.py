@@ -104,7 +104,7 @@ def reaches(spec, key, space: dict, name: str, value) -> bool:
     """`value` of `name` is a choice of the search space, or the value every trial uses (the task's
     training defaults under the file's fixed knobs, as a run resolves them)."""
     if name in space:
-        return value in space[name]["choices"]
+        return value in space[name].choices
     config = resolve_config(spec.task, key.variant, key.cell, {**spec.fixed, **dict(key.grid)})
     return getattr(config, name) == value
 
@@ -121,7 +121,7 @@ def test_search_spaces_reach_the_settings_that_learn(path, profile):
     spec = load_sweep(path.stem, profile)
     for key in spec.studies:
         space = spec.space_for(key.variant)
-        assert space["lr"]["high"] >= 3e-2
+        assert space["lr"].high >= 3e-2
         assert reaches(spec, key, space, "batch_size", 128) and reaches(spec, key, space, "gradient_clip", 1.0)
         if not (profile == "cpu" and path.stem in CPU_HIDDEN_CAPPED):
             assert reaches(spec, key, space, "hidden", 128)
@@ -131,7 +131,7 @@ def test_search_spaces_reach_the_settings_that_learn(path, profile):
 @pytest.mark.parametrize("task", ["copy-memory", "adding", "selective-copy"])
 def test_step_budgets_outlast_the_known_plateau(task, profile):
     spec = load_sweep(task, profile)  # the tanh RNN's copy plateau: 2,000-2,500 steps at lr 1e-2
-    assert spec.max_steps > 2500 and spec.patience_steps > 2500 and spec.pruner["n_warmup_steps"] > 2500
+    assert spec.max_steps > 2500 and spec.patience_steps > 2500 and spec.pruner.n_warmup_steps > 2500
     assert spec.budget_knobs["patience"] * spec.eval_every_steps >= spec.patience_steps
 
 

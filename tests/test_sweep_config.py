@@ -98,8 +98,12 @@ BAD_FILES = {
         "search_space.lr (profile test): low (0.1) > high (0.01)",
     ),
     "non-positive lr": ({"search_space": {"lr": {"type": "float", "low": 0.0, "high": 0.01}}}, "lr must be positive"),
-    "unknown variant": ({"variants": ["wide"]}, "variants (profile test): unknown variant 'wide'"),
-    "unknown cell": ({"cells": ["cnn"]}, "cells (profile test): unknown cell 'cnn'"),
+    "unknown variant": (
+        {"variants": ["wide"]},
+        "variants (profile test): a non-empty list of variants from simple, stacked, bidirectional, "
+        "embedding-pretrained (got 'wide')",
+    ),
+    "unknown cell": ({"cells": ["cnn"]}, "cells (profile test): cell or group names, a non-empty list from rnn, lstm"),
     "unknown knob": ({"search_space": {"colour": {"type": "categorical", "choices": [1]}}}, "unknown key 'colour'"),
     "unknown distribution field": (
         {"search_space": {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "lg": True}}},
@@ -113,7 +117,24 @@ BAD_FILES = {
         {"final_seeds": [0, 1]},
         "final_seeds (profile test): must not contain the search seed sampler_seed=0",
     ),
-    "a boolean where a count belongs": ({"trials": True}, "trials (profile test): must be a positive integer"),
+    "a boolean where a count belongs": ({"trials": True}, "trials (profile test): a positive integer (got True)"),
+    "a count given as text": (
+        {"final_seeds": "3"},
+        "final_seeds (profile test): a positive count or a non-empty list of non-negative integer seeds (got '3')",
+    ),
+    "a required key missing": (
+        "task: adding\nmax_epochs: 2\nprofiles: {test: {}}\n",
+        "trials (profile test): a positive integer (missing)",
+    ),
+    "a pruner option of the wrong type": (
+        {"pruner": {"type": "median", "n_warmup_steps": "5"}},
+        "pruner.n_warmup_steps (profile test): a non-negative integer (got '5')",
+    ),
+    "a variant's grid that is no list": (
+        {"variants": ["simple", "stacked"], "variant_grid": {"stacked": {"layers": 2}}},
+        "variant_grid.stacked.layers (profile test): a mapping of variant (simple, stacked, bidirectional, "
+        "embedding-pretrained): {knob: [values]} (got 2)",
+    ),
     "a distribution without a type": (
         {"search_space": {"lr": {"low": 1e-3, "high": 1e-2}}},
         "search_space.lr (profile test): expected a mapping with type: float | int | categorical",
