@@ -23,8 +23,8 @@ STEP_TIMES = "modern-cells/step_times.json"  # written by `make bench-cells` (be
 
 def criterion(task, margin: float) -> str:
     if task.higher_is_better:
-        return f"lower 95% bound of the mean test {task.report_metric} above baseline + {margin:g} × (1 − baseline)"
-    return f"upper 95% bound of the mean test {task.report_metric} / baseline below {1 - margin:g}"
+        return f"lower 95% bound of the mean test {task.report_metric} is above baseline + {margin:g} × (1 − baseline)"
+    return f"upper 95% bound of the mean test {task.report_metric} / baseline is below {1 - margin:g}"
 
 
 def task_section(name: str) -> tuple[list[str], list]:
