@@ -228,7 +228,7 @@ def check_accelerator(accelerator: str) -> None:
     the run was created). torch is imported only when a GPU is asked for."""
     if accelerator not in ("gpu", "cuda", "mps"):
         return
-    import torch
+    import torch  # (lazy: only to ask for a GPU that was named)
 
     found = torch.backends.mps.is_available() if accelerator == "mps" else torch.cuda.is_available()
     if not found:

@@ -13,6 +13,8 @@ import time
 from typing import Callable, TextIO
 
 from bench.cells import CELLS
+from bench.tracking import tracking_uri
+from bench.variants import apply_variant
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -113,7 +115,6 @@ def config_block(config, origins: dict[str, str] | None = None, title: str | Non
 
 def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dict[str, str]:
     """Where each non-default knob came from, in resolution order (later wins)."""
-    from bench.variants import apply_variant
 
     origins = {k: "task" for k in task.training_defaults}
     origins.update({k: f"variant {variant}" for k in apply_variant(variant)})
@@ -125,7 +126,6 @@ def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dic
 
 def environment_line() -> str:
     """Threads and stores: what makes two runs of the same command differ in speed or destination."""
-    from bench.tracking import tracking_uri
 
     threads = os.environ.get("TORCH_THREADS") or "torch default (all cores)"
     return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}"

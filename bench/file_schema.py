@@ -303,7 +303,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def default_profile() -> str:
     """gpu when CUDA is present, else cpu (torch is imported only to ask)."""
-    import torch
+    import torch  # (lazy: start-up)
 
     return "gpu" if torch.cuda.is_available() else "cpu"
 

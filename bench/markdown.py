@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from bench.console import duration
+
 MISSING = "–"  # a value that does not exist (no runs, no seeds, not defined)
 
 
@@ -54,7 +56,6 @@ def fmt_param(value: str | None) -> str:
 
 def compute_text(busy: float, summed: float, count: int) -> str:
     """The wall time a set of runs took (see results.compute_time), as a report states it."""
-    from bench.console import duration
 
     if not count:
         return MISSING

@@ -41,7 +41,7 @@ def summarize(values: list[float], confidence: float = 0.95) -> Summary | None:
 def one_sided_bound(values: list[float], upper: bool = True, confidence: float = 0.95) -> float | None:
     """The one-sided t bound of the mean: mean + t(confidence, n-1) sd / sqrt(n) (or minus, for a lower
     bound). None with fewer than 2 values: one seed has no interval."""
-    from scipy.special import stdtrit
+    from scipy.special import stdtrit  # (lazy: scipy only for reports)
 
     values = [v for v in values if v is not None and math.isfinite(v)]
     if len(values) < 2:
@@ -74,7 +74,7 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 
 def below_p(values: list[float], reference: float) -> float | None:
     """One-sided one-sample t-test that the mean is below `reference`."""
-    from scipy.special import stdtr
+    from scipy.special import stdtr  # (lazy: scipy only for reports)
 
     if len(values) < 2:
         return None

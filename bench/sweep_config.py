@@ -162,7 +162,7 @@ def study_configs(spec: SweepSpec) -> list:
 def sweep_experiment(spec: SweepSpec) -> str:
     """Where the sweep's runs go: the experiment of its studies' dataset. A sweep covers one dataset
     (one experiment, one report): a grid that spans datasets is refused, not mixed into one."""
-    from bench import tracking
+    from bench import tracking  # (lazy: the store machinery, not needed to read or check a file)
 
     task = get_task(spec.task)
     datasets: dict[str, str] = {}

@@ -131,7 +131,7 @@ def read_labels(split: str, path: Path, columns: dict[str, str]) -> list:
 
 
 def parquet_labels(path: Path, label: str) -> tuple[list[str], list]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # (lazy: the checks run before any heavy import)
 
     try:
         names = pq.read_schema(path).names

@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from bench.cells import DEFAULT_CELL
+from bench.config import resolve_config
 from bench.data import BucketBatchSampler, TokenSequences
 from bench.models import NetConfig, RecurrentNet
+from bench.registry import get_task
 
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
@@ -27,8 +29,6 @@ MAX_LENGTH, VOCAB, BATCH = 400, 20000, 64
 
 
 def imdb_sequences(data_dir: str, examples: int) -> tuple[TokenSequences, str]:
-    from bench.config import resolve_config
-    from bench.registry import get_task
 
     config = resolve_config("imdb", "simple", DEFAULT_CELL, {"data_dir": data_dir, "max_length": MAX_LENGTH})
     train = get_task("imdb").load_data(config.task_settings, 0).splits["train"]

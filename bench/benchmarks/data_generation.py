@@ -9,12 +9,13 @@ import time
 
 import numpy as np
 
+from tasks import copy_memory
+
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
 
 
 def main(n: int = 100_000, T: int = 1000) -> None:
-    from tasks import copy_memory
 
     start = time.perf_counter()
     arrays = copy_memory.generate(T, n, np.random.default_rng(0))

@@ -17,7 +17,9 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from bench.cells import DEFAULT_CELL
 from bench.data import InMemoryBatches
 from bench.models import NetConfig, RecurrentNet
+from bench.module import RecurrentTaskModule
 from bench.registry import get_task
+from bench.train import EpochTimer, StopOnDivergence
 from tasks import copy_memory
 
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
@@ -71,8 +73,6 @@ def bare(data, device, bf16: bool) -> float:
 
 
 def suite(data, device, precision: str) -> float:
-    from bench.module import RecurrentTaskModule
-    from bench.train import EpochTimer, StopOnDivergence
 
     module = RecurrentTaskModule(get_task("copy-memory"), make_net(), lr=1e-2, weight_decay=0.0, num_classes=10)
     trainer = pl.Trainer(

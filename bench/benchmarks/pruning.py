@@ -12,19 +12,18 @@ import os
 import tempfile
 from pathlib import Path
 
+import optuna
 import yaml
 
 from bench.cells import DEFAULT_CELL
+from bench.sweep import Worker, make_storage, study_name
+from bench.sweep_config import StudyKey, load_sweep
 
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
 
 
 def run_study(task: str, pruner: dict, trials: int, work: Path) -> list:
-    import optuna
-
-    from bench.sweep import Worker, make_storage, study_name
-    from bench.sweep_config import StudyKey, load_sweep
 
     name = "none" if pruner["type"] == "none" else pruner["type"]
     spec_file = work / f"{name}.yaml"

@@ -12,6 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import optuna
+from mlflow.entities import Metric
+from optuna.distributions import FloatDistribution
+
+from bench import tracking
 from bench.cells import group
 
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
@@ -19,10 +24,6 @@ from bench.cells import group
 
 
 def fill_store(work: Path) -> int:
-    import optuna
-    from optuna.distributions import FloatDistribution
-
-    from bench import tracking
 
     random.seed(0)
     storage_url = f"sqlite:///{work / 'optuna.db'}"
@@ -64,7 +65,6 @@ def fill_store(work: Path) -> int:
                 )
                 losses = [0.69 * (0.9**epoch) * random.uniform(0.9, 1.1) for epoch in range(10)]
                 tracking.log_params(run.info.run_id, {"lr": lr, "hidden": random.choice([32, 64]), "T": 10})
-                from mlflow.entities import Metric
 
                 client.log_batch(run.info.run_id, metrics=[Metric("val/loss", v, 0, e) for e, v in enumerate(losses)])
                 tracking.log_metrics(

@@ -9,6 +9,8 @@ import tempfile
 import time
 
 from bench.cells import DEFAULT_CELL
+from bench.config import resolve_config
+from bench.registry import get_task
 
 # Lazy imports: the heavy libraries and suite modules a measurement needs are imported inside the
 # functions that use them, after the environment (cache, threads) is set up.
@@ -18,8 +20,6 @@ def main() -> None:
     args = dict(a.split("=", 1) for a in sys.argv[1:])
     with tempfile.TemporaryDirectory() as cache:
         os.environ["RNNBENCH_CACHE"] = cache
-        from bench.config import resolve_config
-        from bench.registry import get_task
 
         config = resolve_config(
             "imdb", "simple", DEFAULT_CELL, {"data_dir": args.get("data_dir", "../shared/data/imdb")}
