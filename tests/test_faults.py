@@ -289,6 +289,26 @@ def test_store_urls_are_shown_without_their_password(url, shown):
     assert tracking.safe_url(url) == shown
 
 
+@pytest.mark.slow
+def test_a_signal_during_tokenising_stops_within_a_batch_and_leaves_no_half_written_cache(tmp_path, shared_store):
+    from tests.text_helpers import make_rows, write_split
+
+    folder = tmp_path / "reviews"
+    write_split(folder, "train", make_rows(60000, 1), "parquet")
+    write_split(folder, "test", make_rows(2000, 2), "parquet")
+    command = [*train_command()[:5], "text-classification", "--no-progress", f"data_dir={folder}"]
+    command += ["text_column=review", "label_column=stars", "min_freq=1"]
+    vocabulary_saved = lambda: list((tmp_path / "datasets" / "tokenizers").glob("*.json"))  # noqa: E731
+    worker = interrupt_when(command, tmp_path, vocabulary_saved, signal.SIGINT)
+    assert worker.returncode == 130, worker.err
+    assert worker.err.strip().splitlines()[-2:] == [
+        NOTICE,
+        "interrupted by SIGINT: 0 open MLflow run(s) closed as KILLED; run the same command to resume",
+    ], worker.err
+    assert time.time() - worker.signalled_at < 20
+    assert list((tmp_path / "datasets").rglob("tmp*")) == []  # datasets removed its half-written map
+
+
 def children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [int(child) for child in found]
