@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -157,7 +158,7 @@ def test_sweep_killed_at_ten_random_moments_and_resumed_at_once_finishes_exactly
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, code, seed", [(signal.SIGINT, 130, 13)])
+@pytest.mark.parametrize("signum, code, seed", [(signal.SIGINT, 130, 13), (signal.SIGTERM, 143, 14)])
 def test_sweep_interrupted_at_ten_random_moments_exits_128_plus_signal_and_resumes_exactly(
     tmp_path, shared_store, signum, code, seed
 ):
@@ -289,6 +290,93 @@ def test_store_urls_are_shown_without_their_password(url, shown):
     assert tracking.safe_url(url) == shown
 
 
+def test_the_suite_leaves_sigalrm_to_its_caller(shared_store):
+    """An alarm() set by the caller (pytest-timeout, a watchdog) still fires while a command trains, and
+    after it: the suite takes neither SIGALRM nor the process timer."""
+    from bench.cli import main
+
+    fired = []
+
+    def on_alarm(signum, frame):
+        fired.append(signum)
+        if len(fired) == 1:  # then Ctrl-C: the command stops after its current batch
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 2.0)
+        code = main(train_command("n_train=4000", "max_epochs=20")[3:])
+        assert signal.getsignal(signal.SIGALRM) is on_alarm
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # and the caller's timer still works afterwards
+        time.sleep(1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 130 and fired == [signal.SIGALRM] * 2
+
+
+def wait_for(condition, worker: subprocess.Popen, err: Path) -> None:
+    deadline = time.time() + 240
+    while not condition():
+        assert worker.poll() is None and time.time() < deadline, err.read_text()
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["import", "database call", "data preparation"])
+def test_a_second_ctrl_c_exits_at_once_and_the_next_command_closes_what_it_left(tmp_path, shared_store, phase):
+    """The first Ctrl-C waits for a safe point; a second one ends the process at once, wherever it is:
+    inside an import (torch runs C++ while Lightning imports), inside a database call (SQLite's busy
+    wait, where Python runs no signal handler), inside data preparation (datasets' map)."""
+    import sqlite3
+
+    from tests.text_helpers import make_rows, write_split
+
+    experiment, lock = "adding", None
+    command = train_command()
+    if phase == "data preparation":  # long reviews: tokenising one batch of them takes about a second
+        folder = tmp_path / "reviews"
+        long = [{**row, "review": " ".join([row["review"]] * 60)} for row in make_rows(6000, 1)]
+        write_split(folder, "train", long, "parquet")
+        write_split(folder, "test", make_rows(200, 2), "parquet")
+        experiment = "text-classification/reviews"
+        command = [*command[:5], "text-classification", "--no-progress", f"data_dir={folder}"]
+        command += ["text_column=review", "label_column=stars", "min_freq=1"]
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"  # read while the command runs
+    env = worker_env(tmp_path, {"OMP_NUM_THREADS": "1"})
+    with out.open("w") as stdout, err.open("w") as stderr:
+        worker = subprocess.Popen(command, env=env, cwd=ROOT, stdout=stdout, stderr=stderr)
+    if phase == "import":  # the command's block is printed: it imports Lightning now
+        wait_for(lambda: "  store " in out.read_text(), worker, err)
+    elif phase == "data preparation":  # the vocabulary is saved: tokenising begins
+        wait_for(lambda: list((tmp_path / "datasets" / "tokenizers").glob("*.json")), worker, err)
+    else:  # training, then the store is locked: the next write of its metrics waits in SQLite
+        wait_for(lambda: [r for r in all_runs("adding") if r.data.metrics.get("val/loss")], worker, err)
+        lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        time.sleep(2)
+    signalled = time.time()
+    worker.send_signal(signal.SIGINT)
+    wait_for(lambda: NOTICE in err.read_text(), worker, err)  # received (else the kernel merges the two)
+    worker.send_signal(signal.SIGINT)
+    try:
+        worker.wait(timeout=60)
+        took = time.time() - signalled
+    finally:
+        if lock:
+            lock.execute("ROLLBACK")
+            lock.close()
+    assert worker.returncode == 130, err.read_text()
+    assert took < 10, took  # not SQLite's 20 s busy wait later
+    assert err.read_text().splitlines() == [NOTICE], err.read_text()  # at once: no clean-up, no traceback
+    tracking.ensure_experiment(experiment)  # what the next command does first
+    runs = all_runs(experiment)
+    assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
+    if phase == "database call":
+        (run,) = runs
+        assert run.info.status == "KILLED" and run.data.tags["failure_reason"].startswith("process gone")
+
+
 @pytest.mark.slow
 def test_a_signal_during_tokenising_stops_within_a_batch_and_leaves_no_half_written_cache(tmp_path, shared_store):
     from tests.text_helpers import make_rows, write_split
@@ -326,7 +414,7 @@ def gone(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "signum, code, jobs",
-    [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 2)],
+    [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 2), (signal.SIGTERM, 143, 2)],
 )
 def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_signal(
     tmp_path, shared_store, signum, code, jobs
