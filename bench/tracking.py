@@ -391,16 +391,11 @@ def close_run(run_id: str, status: str, state: str, reason: str = "") -> None:
 
 
 def close_interrupted(error: BaseException) -> int:
-    """The clean-up after SIGINT/SIGTERM: close this process's open runs as KILLED. Returns how many it closed."""
-    return close_open_runs(interrupted_reason(error))
-
-
-def close_open_runs(reason: str) -> int:
     """On SIGINT/SIGTERM: close every run this process still has open as KILLED, state=interrupted.
     Returns how many of its runs the interrupt closed (here, or already where they were open)."""
     for run_id in list(_open_runs):
         try:
-            close_run(run_id, "KILLED", State.INTERRUPTED, reason)
+            close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(error))
         except Exception:  # noqa: BLE001 - the next command closes it as "process gone"
             _open_runs.discard(run_id)
     return len(_interrupted_here)
