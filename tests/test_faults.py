@@ -334,9 +334,9 @@ def test_a_second_ctrl_c_exits_at_once_and_the_next_command_closes_what_it_left(
 
     experiment, lock = "adding", None
     command = train_command()
-    if phase == "data preparation":  # long reviews: tokenising one batch of them takes about a second
+    if phase == "data preparation":  # long reviews: tokenising a batch of 1,000 takes 2-3 s
         folder = tmp_path / "reviews"
-        long = [{**row, "review": " ".join([row["review"]] * 60)} for row in make_rows(6000, 1)]
+        long = [{**row, "review": " ".join([row["review"]] * 100)} for row in make_rows(5000, 1)]
         write_split(folder, "train", long, "parquet")
         write_split(folder, "test", make_rows(200, 2), "parquet")
         experiment = "text-classification/reviews"
@@ -348,8 +348,10 @@ def test_a_second_ctrl_c_exits_at_once_and_the_next_command_closes_what_it_left(
         worker = subprocess.Popen(command, env=env, cwd=ROOT, stdout=stdout, stderr=stderr)
     if phase == "import":  # the command's block is printed: it imports Lightning now
         wait_for(lambda: "  store " in out.read_text(), worker, err)
-    elif phase == "data preparation":  # the vocabulary is saved: tokenising begins
-        wait_for(lambda: list((tmp_path / "datasets" / "tokenizers").glob("*.json")), worker, err)
+    elif phase == "data preparation":  # tokenising has written its first batch; the next one (2-3 s) is running
+        cache = tmp_path / "datasets"
+        wait_for(lambda: list(cache.glob("tokenizers/*.json")) and list(cache.rglob("hf/**/tmp*")), worker, err)
+        time.sleep(0.5)  # past the check at its start: the next check comes at the end of this batch
     else:  # training, then the store is locked: the next write of its metrics waits in SQLite
         wait_for(lambda: [r for r in all_runs("adding") if r.data.metrics.get("val/loss")], worker, err)
         lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
