@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from bench import console, interrupts
@@ -480,7 +481,6 @@ def serve(
 ) -> None:
     """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM.
     `secrets`: environment variables that carry a store URL (never on argv, where `ps` shows them)."""
-    import signal
     import subprocess
     import tempfile
     import time
@@ -545,8 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.set_verbose(args.verbose)
     console.quiet_libraries()
+    # Ctrl-C / SIGTERM: stop at the next safe point (bench/interrupts.py); `python -m bench` installed it already
+    installed = args.command in TRAINING_COMMANDS and interrupts.install()
     if args.command in TRAINING_COMMANDS:
-        interrupts.install()
         from bench import tracking
 
         tracking.git_commit()  # the version of the code this process loaded, before the worktree can move
@@ -574,24 +575,15 @@ def main(argv: list[str] | None = None) -> int:
         run = f" (run {error.run_id}: FAILED, with this reason)" if error.run_id else ""
         print(f"error: {error}{run}" + (f"; {error.hint}" if error.hint else ""), file=sys.stderr)
         return 1
-    except BaseException as error:
-        interrupt = interrupts.interruption(error)
-        if interrupt is None:
-            raise
-        signum = interrupt.signum if isinstance(interrupt, interrupts.Interrupted) else 2
-        name = "SIGINT" if signum == 2 else "SIGTERM"
-        closed = close_interrupted(error)
+    except (interrupts.Interrupted, KeyboardInterrupt) as error:  # KeyboardInterrupt: list, report, ui, dashboard
+        interrupt = error if isinstance(error, interrupts.Interrupted) else interrupts.Interrupted(signal.SIGINT)
+        closed = sys.modules["bench.tracking"].close_interrupted(interrupt) if "bench.tracking" in sys.modules else 0
         print(
-            f"interrupted by {name}: {closed} open MLflow run(s) closed as KILLED; run the same command to resume",
+            f"{interrupt}: {closed} open MLflow run(s) closed as KILLED; run the same command to resume",
             file=sys.stderr,
         )
-        return 128 + signum
+        return interrupt.exit_code
+    finally:
+        if installed:  # a caller in this process (a test) finds its own handlers again
+            interrupts.uninstall()
     return 0
-
-
-def close_interrupted(error: BaseException) -> int:
-    if "bench.tracking" not in sys.modules:  # nothing was opened (and mlflow stays unimported)
-        return 0
-    from bench import tracking
-
-    return tracking.close_interrupted(error)

@@ -11,11 +11,10 @@ imported only to train.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,35 +127,34 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
 
     if threads:
         torch.set_num_threads(threads)
-    with interrupts.job():  # a pool process interrupted earlier (in a job or between jobs) starts none
-        config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
-        tags = {
-            Tag.STAGE: Stage.HORIZON,
-            Tag.HORIZON_PROFILE: spec.profile,
-            Tag.HORIZON_SPEC: spec.fingerprint,
-            Tag.ARM: job.arm.label,
-            Tag.ABLATION: job.arm.ablation,
-            Tag.HORIZON_AXIS: spec.axis,
-            Tag.HORIZON_VALUE: job.value,
-            Tag.HORIZON_MARGIN: spec.margin,
-            Tag.CONFIG_SOURCE: job.source,
-        }
-        try:
-            train(
-                config,
-                run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
-                tags=tags,
-                progress=False,
-                finished_on=(DivergedError,),
-                on_progress=on_progress,
-            )
-        except DivergedError:
-            return "diverged"
-        except (KeyboardInterrupt, interrupts.Interrupted, UserError):
-            raise
-        except Exception:  # recorded in MLflow (FAILED, with its traceback); the grid goes on
-            return "failed"
-        return "complete"
+    config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
+    tags = {
+        Tag.STAGE: Stage.HORIZON,
+        Tag.HORIZON_PROFILE: spec.profile,
+        Tag.HORIZON_SPEC: spec.fingerprint,
+        Tag.ARM: job.arm.label,
+        Tag.ABLATION: job.arm.ablation,
+        Tag.HORIZON_AXIS: spec.axis,
+        Tag.HORIZON_VALUE: job.value,
+        Tag.HORIZON_MARGIN: spec.margin,
+        Tag.CONFIG_SOURCE: job.source,
+    }
+    try:
+        train(  # stops at a signal (interrupts.Interrupted), before its run begins too
+            config,
+            run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
+            tags=tags,
+            progress=False,
+            finished_on=(DivergedError,),
+            on_progress=on_progress,
+        )
+    except DivergedError:
+        return "diverged"
+    except UserError:
+        raise
+    except Exception:  # recorded in MLflow (FAILED, with its traceback); the grid goes on
+        return "failed"
+    return "complete"
 
 
 def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool = True) -> dict[str, int]:
@@ -196,20 +194,22 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
                 )
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
-            # spawn, not fork: the parent already holds MLflow's database connections
+            context = multiprocessing.get_context("spawn")  # not fork: the parent holds database connections
+            stop = interrupts.pool_flag(context)  # the pool processes stop at this process's signals too
             pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=interrupts.install_in_pool_worker,  # once per process: it remembers an interrupt across jobs
+                max_workers=jobs, mp_context=context, initializer=interrupts.install_in_pool_worker, initargs=(stop,)
             )
             try:
-                futures = [pool.submit(run_job, spec, job, threads) for job in pending]
+                running = {pool.submit(run_job, spec, job, threads) for job in pending}
                 if line:
                     line.start_timing()  # the workers report finished runs only: the pace counts from here
-                for future in as_completed(futures):
-                    finish(future.result())
-            except BaseException as error:
-                stop_pool(pool, error)
+                while running:
+                    done, running = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        finish(future.result())
+                    interrupts.checkpoint()
+            except BaseException:
+                stop_pool(pool, stop)
                 raise
             pool.shutdown()
     finally:
@@ -222,16 +222,12 @@ def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool 
 STOP_WAIT = 60  # seconds a signalled pool process gets to close its run before it is killed
 
 
-def stop_pool(pool: ProcessPoolExecutor, error: BaseException) -> None:
-    """Interrupted (or failed): drop the queued jobs and stop the running ones with the same signal,
-    so each closes its own MLflow run as KILLED, then wait for them."""
+def stop_pool(pool: ProcessPoolExecutor, stop) -> None:
+    """Interrupted (or failed): drop the queued jobs and stop the running ones at their next batch (as
+    SIGTERM would, on a failure), so each closes its own MLflow run as KILLED, then wait for them."""
+    stop.value = stop.value or signal.SIGTERM
     processes = list((pool._processes or {}).values())  # noqa: SLF001 - the executor has no public handle
     pool.shutdown(wait=False, cancel_futures=True)
-    signum = error.signum if isinstance(error, interrupts.Interrupted) else signal.SIGTERM
-    for process in processes:
-        if process.is_alive():
-            with contextlib.suppress(OSError):
-                os.kill(process.pid, signum)
     for process in processes:
         process.join(timeout=STOP_WAIT)
         if process.is_alive():  # not closed in time: end it (the next command closes its run as KILLED)

@@ -76,7 +76,6 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
 def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats, so a trial whose worker died is failed and retried.
     (Optuna's journal file storage has no heartbeat; SQLite, with a lock timeout, serves one machine.)"""
-    interrupts.watch_database_connections()  # a signal never lands inside a storage call
     url = tracking.encoded_url(url or os.environ.get("STORAGE") or default_storage_url())
     interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
     grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))
@@ -282,9 +281,8 @@ class Worker:
                 **dict(key.grid),
             },
         )
-        with interrupts.deferred():
-            study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
-            study.set_user_attr("mlflow_parent_run_id", run_id)
+        study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
+        study.set_user_attr("mlflow_parent_run_id", run_id)
         return run_id
 
     def recover_dead_trials(self, study: optuna.Study) -> None:
@@ -334,10 +332,9 @@ class Worker:
         if self.current_trial is None:
             return
         try:
-            with interrupts.deferred():
-                if self.storage.get_trial(self.current_trial).state == TrialState.RUNNING:
-                    self.storage.set_trial_user_attr(self.current_trial, "interrupted", reason)
-                    self.storage.set_trial_state_values(self.current_trial, state=TrialState.FAIL)
+            if self.storage.get_trial(self.current_trial).state == TrialState.RUNNING:
+                self.storage.set_trial_user_attr(self.current_trial, "interrupted", reason)
+                self.storage.set_trial_state_values(self.current_trial, state=TrialState.FAIL)
         except Exception:  # noqa: BLE001 - the next worker finds it by its pid
             pass
         self.current_trial = None
@@ -348,7 +345,7 @@ class Worker:
             say(message)
         if self.progress:
             self.progress.refresh()
-        time.sleep(float(os.environ.get("RNNBENCH_POLL_SECONDS", "2")))
+        interrupts.sleep(float(os.environ.get("RNNBENCH_POLL_SECONDS", "2")))
 
     # -- search ---------------------------------------------------------------------------------------
     def run_tags(self, key: StudyKey, stage: str, study: str, trial_number: int) -> dict:
@@ -366,7 +363,7 @@ class Worker:
         (WAITING) retry is always run, by whichever worker gets here: it never counts as taken here."""
         name = study_name(self.spec, key)
         while True:
-            interrupts.checkpoint()  # between trials: an interrupt a library swallowed stops here
+            interrupts.checkpoint()  # between trials
             study = load(self.spec, self.storage, name)
             self.recover_dead_trials(study)
             trials = study.get_trials(deepcopy=False)
@@ -704,16 +701,9 @@ def run_sweep(spec: SweepSpec, storage_url: str | None = None, show_progress: bo
             worker.search(key)
         for key in spec.studies:
             worker.finals(key)
-    except BaseException as error:
-        interrupt = interrupts.interruption(error)
-        if interrupt is None:
-            raise
-        interrupts.release(error)  # an interrupted query's cursor would keep a store locked
-        worker.fail_current_trial(str(interrupt) if isinstance(interrupt, interrupts.Interrupted) else "interrupted")
-        tracking.close_interrupted(interrupt)
-        if interrupt is error:
-            raise
-        raise interrupt from None
+    except interrupts.Interrupted as interrupt:  # Optuna leaves the trial RUNNING: fail it, so a resume redoes it
+        worker.fail_current_trial(str(interrupt))
+        raise
     finally:
         if progress:
             progress.close()

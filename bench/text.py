@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from bench import interrupts
 from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
@@ -496,8 +497,14 @@ def train_vocabulary(train, mode: str, min_freq: int, size: int) -> list[str]:
     trainer = trainers.WordLevelTrainer(
         vocab_size=size, min_frequency=min_freq, special_tokens=SPECIALS, show_progress=verbose()
     )
-    tokenizer.train_from_iterator((batch["text"] for batch in train.iter(batch_size=1000)), trainer=trainer)
+    tokenizer.train_from_iterator(texts(train), trainer=trainer)
     return [word for word, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+
+
+def texts(dataset):
+    for batch in dataset.iter(batch_size=1000):
+        interrupts.checkpoint()  # reading IMDB's 22,500 training reviews takes seconds
+        yield batch["text"]
 
 
 def build_tokenizer(train, settings: dict):
@@ -532,7 +539,11 @@ def build_tokenizer(train, settings: dict):
 
 
 def encode_batch(batch: dict, tokenizer_json: str, max_length: int) -> dict:
-    """datasets.map worker (module level, so its fingerprint is stable and the result cached)."""
+    """datasets.map worker (module level, so its fingerprint is stable and the result cached). At a signal it
+    stops with KeyboardInterrupt, on which datasets deletes its half-written cache file (`tokenize` turns it
+    back into the interrupt)."""
+    if interrupts.received():
+        raise KeyboardInterrupt
     tokenizer = _tokenizer(tokenizer_json)
     ids = [encoding.ids[:max_length] or [SPECIALS.index("[UNK]")] for encoding in tokenizer.encode_batch(batch["text"])]
     return {"input_ids": ids, "length": [len(x) for x in ids]}
@@ -551,17 +562,21 @@ def _tokenizer(tokenizer_json: str):
 
 def tokenize(splits: dict, tokenizer, max_length: int) -> dict:
     as_json = tokenizer.to_str()
-    return {
-        split: dataset.map(
-            encode_batch,
-            batched=True,
-            batch_size=1000,
-            remove_columns=["text"],
-            fn_kwargs={"tokenizer_json": as_json, "max_length": max_length},
-            desc=f"tokenising {split}",
-        )
-        for split, dataset in splits.items()
-    }
+    try:
+        return {
+            split: dataset.map(
+                encode_batch,
+                batched=True,
+                batch_size=1000,
+                remove_columns=["text"],
+                fn_kwargs={"tokenizer_json": as_json, "max_length": max_length},
+                desc=f"tokenising {split}",
+            )
+            for split, dataset in splits.items()
+        }
+    except KeyboardInterrupt:
+        interrupts.checkpoint()
+        raise
 
 
 def majority_baselines(train_labels, validation_labels, test_labels) -> dict[str, float]:
@@ -584,7 +599,9 @@ def load_text_classification(
 
     raw = load_raw(name, hub_id, hub_test_split, settings)
     selected, classes, notes = validate_and_select(raw, settings)
+    interrupts.checkpoint()  # between the steps of data preparation (each up to 2 s on IMDB)
     splits, layout = carve(selected, settings, data_seed)
+    interrupts.checkpoint()
     tokenizer = build_tokenizer(splits["train"], settings)
     tokenized = tokenize(splits, tokenizer, settings["max_length"])
     counts = Counter(splits["train"]["label"])
@@ -592,6 +609,7 @@ def load_text_classification(
     prior_entropy = -sum(c / total * math.log(c / total) for c in counts.values())
     vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
     lengths = tokenized["train"]["length"]
+    interrupts.checkpoint()
     extra = {
         **majority_baselines(splits["train"]["label"], splits["validation"]["label"], splits["test"]["label"]),
         Metric.data("vocabulary"): len(vocabulary),

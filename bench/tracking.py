@@ -89,7 +89,6 @@ def tracking_uri() -> str:
 def client():
     from mlflow.tracking import MlflowClient
 
-    interrupts.watch_database_connections()  # a signal never lands inside a store call
     return MlflowClient(tracking_uri=tracking_uri())
 
 
@@ -216,12 +215,10 @@ def tracked_run(
     except finished_on as error:
         close_run(run_id, "FINISHED", State.PRUNED, str(error))
         raise
+    except (interrupts.Interrupted, KeyboardInterrupt) as error:
+        close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(error))
+        raise
     except BaseException as error:
-        interrupt = interrupts.interruption(error)
-        if interrupt is not None:
-            interrupts.release(error)  # an interrupted query's cursor would keep the store locked
-            close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(interrupt))
-            raise
         with contextlib.suppress(Exception):
             client().log_text(run_id, traceback.format_exc(), "traceback.txt")
         close_run(run_id, "FAILED", State.FAILED, failure_reason(error))
@@ -291,9 +288,9 @@ def open_run(experiment_id: str, run_name: str, tags: dict) -> str:
         **owner_tags(),
         Tag.HEARTBEAT: f"{time.time():.0f}",
     }
-    with interrupts.deferred():  # the run exists in the store if and only if we remember it
-        run_id = client().create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
-        _open_runs.add(run_id)
+    interrupts.checkpoint()  # no run begins after a signal (a pool process between two jobs)
+    run_id = client().create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+    _open_runs.add(run_id)
     _start_heartbeat()
     return run_id
 
@@ -302,51 +299,41 @@ def adopt_run(run_id: str, tags: dict | None = None) -> None:
     """Take over a run another process opened (a study's parent run, shared by workers): reopen it if
     an interrupt or a dead owner closed it, and record this process as its owner (and `tags`)."""
     mlflow_client = client()
-    with interrupts.deferred():
-        status = mlflow_client.get_run(run_id).info.status
-        if status == "FINISHED":
-            return  # its sweep is complete: nothing left to own
-        if status != "RUNNING":
-            mlflow_client.update_run(run_id, status="RUNNING")
-        own = {**owner_tags(), Tag.STATE: State.RUNNING, Tag.HEARTBEAT: f"{time.time():.0f}", **(tags or {})}
-        for key, value in own.items():
-            mlflow_client.set_tag(run_id, key, value)
-        _open_runs.add(run_id)
+    status = mlflow_client.get_run(run_id).info.status
+    if status == "FINISHED":
+        return  # its sweep is complete: nothing left to own
+    if status != "RUNNING":
+        mlflow_client.update_run(run_id, status="RUNNING")
+    own = {**owner_tags(), Tag.STATE: State.RUNNING, Tag.HEARTBEAT: f"{time.time():.0f}", **(tags or {})}
+    for key, value in own.items():
+        mlflow_client.set_tag(run_id, key, value)
+    _open_runs.add(run_id)
     _start_heartbeat()
 
 
 def discard_run(run_id: str) -> None:
     """Delete a run this process created in vain (another worker's run won a race)."""
-    with interrupts.deferred():
-        client().delete_run(run_id)
-        _open_runs.discard(run_id)
+    client().delete_run(run_id)
+    _open_runs.discard(run_id)
 
 
 def close_run(run_id: str, status: str, state: str, reason: str = "") -> None:
     mlflow_client = client()
-    with interrupts.deferred():
-        mlflow_client.set_tag(run_id, Tag.STATE, state)
-        if reason:
-            mlflow_client.set_tag(run_id, Tag.FAILURE_REASON, reason.splitlines()[0][:500])
-        mlflow_client.set_terminated(run_id, status)
-        if state == State.INTERRUPTED and run_id in _open_runs:
-            _interrupted_here.add(run_id)
-        _open_runs.discard(run_id)
+    mlflow_client.set_tag(run_id, Tag.STATE, state)
+    if reason:
+        mlflow_client.set_tag(run_id, Tag.FAILURE_REASON, reason.splitlines()[0][:500])
+    mlflow_client.set_terminated(run_id, status)
+    if state == State.INTERRUPTED and run_id in _open_runs:
+        _interrupted_here.add(run_id)
+    _open_runs.discard(run_id)
 
 
 def close_interrupted(error: BaseException) -> int:
-    """The clean-up after SIGINT/SIGTERM: free what the interrupted code held (an open cursor keeps the
-    store locked), then close this process's open runs as KILLED. Returns how many it closed."""
-    interrupts.release(error)
-    return close_open_runs(interrupted_reason(interrupts.interruption(error) or error))
-
-
-def close_open_runs(reason: str) -> int:
     """On SIGINT/SIGTERM: close every run this process still has open as KILLED, state=interrupted.
     Returns how many of its runs the interrupt closed (here, or already where they were open)."""
     for run_id in list(_open_runs):
         try:
-            close_run(run_id, "KILLED", State.INTERRUPTED, reason)
+            close_run(run_id, "KILLED", State.INTERRUPTED, interrupted_reason(error))
         except Exception:  # noqa: BLE001 - the next command closes it as "process gone"
             _open_runs.discard(run_id)
     return len(_interrupted_here)
@@ -543,9 +530,8 @@ def open_parent_run(experiment: str, run_name: str, tags: dict, params: dict) ->
 
 def discard_parent_run(run_id: str) -> None:
     """A parent run that lost the race to another worker's: deleted, so the study has one."""
-    with interrupts.deferred():
-        client().delete_run(run_id)
-        _open_runs.discard(run_id)
+    client().delete_run(run_id)
+    _open_runs.discard(run_id)
 
 
 def finish_parent_run(run_id: str) -> None:

@@ -11,11 +11,13 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from signal import SIGTERM
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bench import console, interrupts, probe, tracking
 from bench.config import RunConfig
@@ -78,11 +80,12 @@ class StopOnDivergence(pl.Callback):
 
 
 class StopOnInterrupt(pl.Callback):
-    """Raise, after each batch, an interrupt that arrived and was deferred or swallowed by a library
-    (see `interrupts.checkpoint`), so Ctrl-C always stops a training."""
+    """After each training, validation and test batch: stop here if SIGINT / SIGTERM arrived."""
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(self, *args) -> None:
         interrupts.checkpoint()
+
+    on_validation_batch_end = on_test_batch_end = on_train_batch_end
 
 
 class EpochTimer(pl.Callback):
@@ -251,6 +254,7 @@ def train(
     `on_run_created(run_id)`: called once the MLflow run exists (sweeps link trial and run).
     """
     started = time.monotonic()
+    interrupts.checkpoint()  # a signal during the imports or between two runs
     task = get_task(config.task)
     config = pin_vectors(config)  # lm:<corpus> -> one pretraining run's file, found here and only here
     console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
@@ -364,8 +368,6 @@ def _fit_and_test(
     )
     try:
         trainer.fit(module, datamodule=datamodule)
-        if trainer.interrupted:
-            raise KeyboardInterrupt
         # Selection happened on validation only; test is evaluated once, from the best checkpoint.
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=console.verbose())[0]
         test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
@@ -417,6 +419,8 @@ def _fit_and_test(
             baselines=baselines,
             convergence=signal,
         )
+    except SIGTERMException:  # Lightning's own check of SIGTERM came before ours (e.g. at an epoch's end)
+        raise interrupts.Interrupted(SIGTERM) from None
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)
 

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when `datasets` is imported: set first
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -23,17 +22,6 @@ def isolated_store(tmp_path_factory, monkeypatch, empty_mlflow_store):
     monkeypatch.setenv("RNNBENCH_CHECKPOINTS", str(base / "checkpoints"))
     monkeypatch.setenv("RNNBENCH_ARTIFACTS", str(base / "artifacts"))
     return base
-
-
-@pytest.fixture(autouse=True)
-def fresh_interrupt_state():
-    """A test that delivers or fakes a signal leaves `interrupts._state` marked (received, cleaning):
-    every later test would then read as interrupted. Reset it after each test."""
-    yield
-    if "bench.interrupts" in sys.modules:
-        sys.modules["bench.interrupts"]._state.update(
-            received=None, pending=None, pending_since=None, critical=0, cleaning=False, between_jobs=False
-        )
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from bench import tracking
+from bench.interrupts import NOTICE
 from bench.sweep import make_storage, study_name
 from bench.sweep_config import load_sweep
 from tests.sweep_helpers import ROOT, sweep_command, worker_env, write_sweep
@@ -156,14 +158,17 @@ def test_sweep_killed_at_ten_random_moments_and_resumed_at_once_finishes_exactly
 
 
 @pytest.mark.slow
-def test_sweep_interrupted_at_ten_random_moments_exits_130_and_resumes_exactly(tmp_path, shared_store):
-    history = kill_at_moments(tmp_path, signal.SIGINT, kills=10, seed=13)
-    for moment, code, output in history:
-        assert code == 130, f"signal at moment {moment!r}: exit code {code}\n{output}"
+@pytest.mark.parametrize("signum, code, seed", [(signal.SIGINT, 130, 13), (signal.SIGTERM, 143, 14)])
+def test_sweep_interrupted_at_ten_random_moments_exits_128_plus_signal_and_resumes_exactly(
+    tmp_path, shared_store, signum, code, seed
+):
+    history = kill_at_moments(tmp_path, signum, kills=10, seed=seed)
+    name = signal.Signals(signum).name
+    for moment, exit_code, output in history:
+        assert exit_code == code, f"signal at moment {moment!r}: exit code {exit_code}\n{output}"
         assert "Traceback" not in output, output
         assert re.fullmatch(
-            r"interrupted by SIGINT: \d+ open MLflow run\(s\) closed as KILLED; run the same command "
-            r"to resume",
+            rf"interrupted by {name}: \d+ open MLflow run\(s\) closed as KILLED; run the same command to resume",
             output.strip().splitlines()[-1],
         ), output
 
@@ -222,9 +227,11 @@ def test_a_signal_during_train_closes_its_run_as_killed_and_exits_128_plus_signa
     out, err = worker.out, worker.err
     assert worker.returncode == code, out + err
     name = signal.Signals(signum).name
-    assert (
-        err.strip() == f"interrupted by {name}: 1 open MLflow run(s) closed as KILLED; run the same command to resume"
-    )
+    assert err.strip().splitlines() == [  # the first signal is announced; the work stops after its batch
+        NOTICE,
+        f"interrupted by {name}: 1 open MLflow run(s) closed as KILLED; run the same command to resume",
+    ]
+    assert time.time() - worker.signalled_at < 30  # one batch and the clean-up, far from a stall
     run = run_of_experiment("pid", str(worker.pid))
     assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
     assert run.data.tags["failure_reason"].startswith(f"interrupted by {name}")
@@ -255,215 +262,15 @@ def test_a_run_of_a_live_process_is_left_alone(shared_store):
     tracking.close_run(run_id, "FINISHED", "complete")
 
 
-def test_sigterm_inside_a_tracked_run_closes_it_as_killed(shared_store):
-    from bench import interrupts
+def test_an_interrupt_inside_a_tracked_run_closes_it_as_killed(shared_store):
+    from bench.interrupts import Interrupted
 
-    previous = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
-    interrupts.install()
-    try:
-        with pytest.raises(interrupts.Interrupted) as caught:
-            with tracking.tracked_run("adding", "sigterm", {"stage": "test"}) as run_id:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)  # the handler raises before this ends
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    assert caught.value.exit_code == 143
+    with pytest.raises(Interrupted):
+        with tracking.tracked_run("adding", "sigterm", {"stage": "test"}) as run_id:
+            raise Interrupted(signal.SIGTERM)  # what a safe point raises once SIGTERM arrived
     run = tracking.client().get_run(run_id)
     assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
     assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
-
-
-def test_a_signal_a_library_turned_into_its_own_exception_still_closes_the_run_as_interrupted(
-    shared_store, monkeypatch
-):
-    """The CI failure: SIGTERM landed inside a database call, so our handler held it back; Lightning's own
-    handler meanwhile raised SIGTERMException (a SystemExit) at its next batch. The run was closed as
-    FAILED and the command said "0 open MLflow run(s) closed as KILLED"."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    from bench import interrupts
-
-    monkeypatch.setitem(interrupts._state, "received", signal.SIGTERM)  # received, still held back
-    monkeypatch.setitem(interrupts._state, "cleaning", False)
-    monkeypatch.setattr(tracking, "_interrupted_here", set())
-    with pytest.raises(SIGTERMException):
-        with tracking.tracked_run("adding", "lightning-sigterm", {"stage": "test"}) as run_id:
-            raise SIGTERMException()
-    run = tracking.client().get_run(run_id)
-    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
-    assert run.data.tags["failure_reason"] == "interrupted by SIGTERM; run the same command to resume"
-    assert tracking.close_open_runs("interrupted by SIGTERM") == 1  # what the command's last line counts
-    found = interrupts.interruption(SIGTERMException())  # the sweep's and the command's handlers ask this
-    assert isinstance(found, interrupts.Interrupted) and found.exit_code == 143
-
-
-def test_a_command_whose_signal_a_library_turned_into_its_own_exception_exits_128_plus_signal(monkeypatch, capsys):
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    from bench import cli, interrupts
-
-    def lightning_exits(args):
-        interrupts._state["received"] = signal.SIGTERM  # (the fixture resets it)
-        raise SIGTERMException()
-
-    monkeypatch.setattr(cli, "command_list", lightning_exits)
-    assert cli.main(["list"]) == 143
-    assert "interrupted by SIGTERM" in capsys.readouterr().err
-
-
-def test_an_interrupt_while_a_store_query_reads_rows_leaves_no_lock_for_the_clean_up(shared_store, monkeypatch):
-    # The CI failure: SIGINT landed after MLflow's SELECT had run and before its rows were read (in
-    # SQLAlchemy's row-processor set-up); the open cursor, kept alive by the traceback, held SQLite's
-    # lock, and closing the sweep's runs waited 20 s and failed with "database is locked".
-    from sqlalchemy.orm import loading
-
-    from bench import interrupts
-
-    experiment = tracking.ensure_experiment("adding")
-    run_id = tracking.open_run(experiment, "parent", {})
-    read_rows = loading.instances
-
-    def interrupted_before_the_rows(*args, **kwargs):
-        monkeypatch.setattr(loading, "instances", read_rows)
-        raise interrupts.Interrupted(signal.SIGINT)
-
-    monkeypatch.setattr(loading, "instances", interrupted_before_the_rows)
-    started = time.time()
-    with pytest.raises(interrupts.Interrupted):
-        try:
-            tracking.ensure_experiment("adding")
-        except interrupts.Interrupted as error:
-            tracking.close_interrupted(error)  # what the command's handler does
-            raise
-    assert loading.instances is read_rows  # the interrupt did land inside the query
-    assert time.time() - started < 15  # no wait for SQLite's 20 s busy timeout
-    run = tracking.client().get_run(run_id)
-    assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
-
-
-def test_a_library_thread_left_running_by_an_interrupt_does_not_hang_the_exit(tmp_path):
-    # Optuna's trial heartbeat thread is not a daemon; a SIGINT inside its start or stop leaves it
-    # running, and the interpreter then waited for it forever (a sweep hung after SIGINT).
-    script = tmp_path / "stray.py"
-    script.write_text(
-        "import os, signal, threading, time\n"
-        "from bench import interrupts\n"
-        "interrupts.install()\n"
-        "threading.Thread(target=threading.Event().wait).start()  # never told to stop\n"
-        "try:\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
-        "    time.sleep(30)\n"
-        "except interrupts.Interrupted as error:\n"
-        "    print('closed', flush=True)\n"
-        "    interrupts.exit_process(error.exit_code)\n"
-    )
-    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 130 and result.stdout == "closed\n", result.stderr
-
-
-def test_an_interrupt_that_lands_in_a_finalizer_is_not_lost(tmp_path):
-    # A signal handled while the garbage collector ran a __del__ (a database cursor or connection) was
-    # raised there, printed as "Exception ignored" and dropped: the sweep then went on, and a second
-    # Ctrl-C was ignored as "already stopping". Now it waits for the next checkpoint.
-    script = tmp_path / "finalizer.py"
-    script.write_text(
-        "import os, signal, time\n"
-        "from bench import interrupts\n"
-        "interrupts.install()\n"
-        "class Cursor:\n"
-        "    def __del__(self):\n"
-        "        os.kill(os.getpid(), signal.SIGINT)\n"
-        "        time.sleep(0.2)  # the handler runs here, inside __del__\n"
-        "        print('finalized', flush=True)\n"
-        "Cursor()\n"
-        "try:\n"
-        "    interrupts.checkpoint()  # e.g. between two trials\n"
-        "    print('not stopped', flush=True)\n"
-        "except interrupts.Interrupted as error:\n"
-        "    print('stopped at the checkpoint', flush=True)\n"
-        "    interrupts.exit_process(error.exit_code)\n"
-    )
-    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.stdout == "finalized\nstopped at the checkpoint\n", result.stdout + result.stderr
-    assert result.returncode == 130 and "Exception ignored" not in result.stderr, result.stderr
-
-
-def test_a_second_signal_raises_again_when_the_first_was_swallowed():
-    from bench import interrupts
-
-    previous = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
-    interrupts.install()
-    try:
-        for _ in range(2):  # e.g. a library's `except BaseException: pass` ate the first one
-            with pytest.raises(interrupts.Interrupted):
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(5)
-        interrupts.release(None)  # the clean-up has begun: a further signal now waits for it
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.1)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        interrupts.install()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def test_a_signal_during_a_database_call_is_raised_once_the_connection_is_returned(tmp_path):
-    # SIGTERM landed inside MLflow's log_batch while its session read a run; a library caught the
-    # interrupt, committed the half-done session and hit "database is locked". Now it waits.
-    script = tmp_path / "database.py"
-    script.write_text(
-        "import os, signal, time\n"
-        "import sqlalchemy\n"
-        "from bench import interrupts\n"
-        "interrupts.install()\n"
-        "interrupts.watch_database_connections()\n"
-        f"engine = sqlalchemy.create_engine('sqlite:///{tmp_path / 'x.db'}')\n"
-        "try:\n"
-        "    with engine.connect() as connection:\n"
-        "        connection.execute(sqlalchemy.text('select 1'))\n"
-        "        os.kill(os.getpid(), signal.SIGTERM)\n"
-        "        time.sleep(0.3)  # the handler runs here, while the connection is held\n"
-        "        print('database call finished', flush=True)\n"
-        "    time.sleep(5)\n"
-        "    print('not stopped', flush=True)\n"
-        "except interrupts.Interrupted as error:\n"
-        "    print('stopped after the call', flush=True)\n"
-        "    interrupts.exit_process(error.exit_code)\n"
-    )
-    started = time.time()
-    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.stdout == "database call finished\nstopped after the call\n", result.stdout + result.stderr
-    assert result.returncode == 143 and time.time() - started < 30
-
-
-def test_an_interrupt_dropped_by_a_weakref_callback_is_kept_silently(tmp_path):
-    # SQLAlchemy's class registry cleans up in a weakref callback; an interrupt raised there was
-    # printed as "Exception ignored ... Traceback" and dropped.
-    script = tmp_path / "weakref_callback.py"
-    script.write_text(
-        "import os, signal, time, weakref\n"
-        "from bench import interrupts\n"
-        "interrupts.install()\n"
-        "class Thing: pass\n"
-        "def cleanup(ref):\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
-        "    time.sleep(0.2)\n"
-        "thing = Thing()\n"
-        "ref = weakref.ref(thing, cleanup)\n"
-        "try:\n"
-        "    del thing\n"
-        "    time.sleep(5)\n"
-        "    print('not stopped', flush=True)\n"
-        "except interrupts.Interrupted as error:\n"
-        "    print('stopped', flush=True)\n"
-        "    interrupts.exit_process(error.exit_code)\n"
-    )
-    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.stdout == "stopped\n" and result.returncode == 130, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(
@@ -483,22 +290,113 @@ def test_store_urls_are_shown_without_their_password(url, shown):
     assert tracking.safe_url(url) == shown
 
 
-def test_an_interrupt_masked_by_a_library_finally_block_is_still_an_interrupt():
-    # Optuna's _run_trial: a signal inside its tell escapes `except Exception`, then its `finally`
-    # raises UnboundLocalError with the interrupt only as context (seen in the SIGINT fault injection).
-    from bench import interrupts
+def test_the_suite_leaves_sigalrm_to_its_caller(shared_store):
+    """An alarm() set by the caller (pytest-timeout, a watchdog) still fires while a command trains, and
+    after it: the suite takes neither SIGALRM nor the process timer."""
+    from bench.cli import main
 
-    def tell_then_finally():
-        try:
-            raise interrupts.Interrupted(signal.SIGINT)
-        finally:
-            raise UnboundLocalError("cannot access local variable 'updated_state'")
+    fired = []
 
-    with pytest.raises(UnboundLocalError) as masked:
-        tell_then_finally()
-    found = interrupts.interruption(masked.value)
-    assert isinstance(found, interrupts.Interrupted) and found.exit_code == 130
-    assert interrupts.interruption(ValueError("plain failure")) is None
+    def on_alarm(signum, frame):
+        fired.append(signum)
+        if len(fired) == 1:  # then Ctrl-C: the command stops after its current batch
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 2.0)
+        code = main(train_command("n_train=4000", "max_epochs=20")[3:])
+        assert signal.getsignal(signal.SIGALRM) is on_alarm
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # and the caller's timer still works afterwards
+        time.sleep(1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 130 and fired == [signal.SIGALRM] * 2
+
+
+def wait_for(condition, worker: subprocess.Popen, err: Path) -> None:
+    deadline = time.time() + 240
+    while not condition():
+        assert worker.poll() is None and time.time() < deadline, err.read_text()
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["import", "database call", "data preparation"])
+def test_a_second_ctrl_c_exits_at_once_and_the_next_command_closes_what_it_left(tmp_path, shared_store, phase):
+    """The first Ctrl-C waits for a safe point; a second one ends the process at once, wherever it is:
+    inside an import (torch runs C++ while Lightning imports), inside a database call (SQLite's busy
+    wait, where Python runs no signal handler), inside data preparation (datasets' map)."""
+    import sqlite3
+
+    from tests.text_helpers import make_rows, write_split
+
+    experiment, lock = "adding", None
+    command = train_command()
+    if phase == "data preparation":  # long reviews: tokenising a batch of 1,000 takes 2-3 s
+        folder = tmp_path / "reviews"
+        long = [{**row, "review": " ".join([row["review"]] * 100)} for row in make_rows(5000, 1)]
+        write_split(folder, "train", long, "parquet")
+        write_split(folder, "test", make_rows(200, 2), "parquet")
+        experiment = "text-classification/reviews"
+        command = [*command[:5], "text-classification", "--no-progress", f"data_dir={folder}"]
+        command += ["text_column=review", "label_column=stars", "min_freq=1"]
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"  # read while the command runs
+    env = worker_env(tmp_path, {"OMP_NUM_THREADS": "1"})
+    with out.open("w") as stdout, err.open("w") as stderr:
+        worker = subprocess.Popen(command, env=env, cwd=ROOT, stdout=stdout, stderr=stderr)
+    if phase == "import":  # the command's block is printed: it imports Lightning now
+        wait_for(lambda: "  store " in out.read_text(), worker, err)
+    elif phase == "data preparation":  # tokenising has written its first batch; the next one (2-3 s) is running
+        cache = tmp_path / "datasets"
+        wait_for(lambda: list(cache.glob("tokenizers/*.json")) and list(cache.rglob("hf/**/tmp*")), worker, err)
+        time.sleep(0.5)  # past the check at its start: the next check comes at the end of this batch
+    else:  # training, then the store is locked: the next write of its metrics waits in SQLite
+        wait_for(lambda: [r for r in all_runs("adding") if r.data.metrics.get("val/loss")], worker, err)
+        lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        time.sleep(2)
+    signalled = time.time()
+    worker.send_signal(signal.SIGINT)
+    wait_for(lambda: NOTICE in err.read_text(), worker, err)  # received (else the kernel merges the two)
+    worker.send_signal(signal.SIGINT)
+    try:
+        worker.wait(timeout=60)
+        took = time.time() - signalled
+    finally:
+        if lock:
+            lock.execute("ROLLBACK")
+            lock.close()
+    assert worker.returncode == 130, err.read_text()
+    assert took < 10, took  # not SQLite's 20 s busy wait later
+    assert err.read_text().splitlines() == [NOTICE], err.read_text()  # at once: no clean-up, no traceback
+    tracking.ensure_experiment(experiment)  # what the next command does first
+    runs = all_runs(experiment)
+    assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
+    if phase == "database call":
+        (run,) = runs
+        assert run.info.status == "KILLED" and run.data.tags["failure_reason"].startswith("process gone")
+
+
+@pytest.mark.slow
+def test_a_signal_during_tokenising_stops_within_a_batch_and_leaves_no_half_written_cache(tmp_path, shared_store):
+    from tests.text_helpers import make_rows, write_split
+
+    folder = tmp_path / "reviews"
+    write_split(folder, "train", make_rows(60000, 1), "parquet")
+    write_split(folder, "test", make_rows(2000, 2), "parquet")
+    command = [*train_command()[:5], "text-classification", "--no-progress", f"data_dir={folder}"]
+    command += ["text_column=review", "label_column=stars", "min_freq=1"]
+    vocabulary_saved = lambda: list((tmp_path / "datasets" / "tokenizers").glob("*.json"))  # noqa: E731
+    worker = interrupt_when(command, tmp_path, vocabulary_saved, signal.SIGINT)
+    assert worker.returncode == 130, worker.err
+    assert worker.err.strip().splitlines()[-2:] == [
+        NOTICE,
+        "interrupted by SIGINT: 0 open MLflow run(s) closed as KILLED; run the same command to resume",
+    ], worker.err
+    assert time.time() - worker.signalled_at < 20
+    assert list((tmp_path / "datasets").rglob("tmp*")) == []  # datasets removed its half-written map
 
 
 def children(pid: int) -> list[int]:
@@ -517,7 +415,8 @@ def gone(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "signum, code, jobs", [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 2)]
+    "signum, code, jobs",
+    [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 2), (signal.SIGTERM, 143, 2)],
 )
 def test_a_signal_during_horizon_closes_its_runs_as_killed_and_exits_128_plus_signal(
     tmp_path, shared_store, signum, code, jobs
@@ -581,46 +480,20 @@ def test_a_signal_during_pretrain_embeddings_closes_its_run_as_killed_and_exits_
     assert run.info.status == "KILLED" and run.data.tags["state"] == "interrupted"
 
 
-def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path, monkeypatch):
-    """The SIGINT fault injection once aborted a sweep (exit -6): the signal landed while torch ran module
-    code from C++ during `import lightning`, and our exception could not cross C++ (pybind11)."""
-    from bench import interrupts
-
-    saved = {signum: signal.getsignal(signum) for signum in (*interrupts.SIGNALS, signal.SIGALRM)}
-    (tmp_path / "module_being_imported.py").write_text(
-        "import signal, sys\n"
-        "from bench import interrupts\n"
-        "interrupts._handler(signal.SIGINT, sys._getframe())  # as if SIGINT arrived here\n"
-        "HELD = interrupts._state['pending']\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    interrupts.install()
-    try:
-        with pytest.raises(interrupts.Interrupted) as raised:
-            __import__("module_being_imported")
-            time.sleep(5)  # the held-back interrupt is raised at the next safe moment (SIGALRM poll)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
-    assert raised.value.exit_code == 130
-    module = sys.modules.pop("module_being_imported")  # the import finished
-    assert module.HELD == signal.SIGINT
-
-
 POOL_SCRIPT = """
 import multiprocessing, os, signal, time
 from concurrent.futures import ProcessPoolExecutor
 from bench import interrupts
 
 def job(seconds):
-    with interrupts.job():
-        time.sleep(seconds)
-        return os.getpid()
+    interrupts.checkpoint()
+    time.sleep(seconds)
+    return os.getpid()
 
 if __name__ == "__main__":
-    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=interrupts.install_in_pool_worker)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(2, mp_context=context, initializer=interrupts.install_in_pool_worker,
+                               initargs=(context.RawValue("i", 0),))
     assert pool.submit(job, 0).result()
     processes = list(pool._processes.values())
     for process in processes:  # every pool process is between jobs now (Ctrl-C reaches the whole group)
