@@ -13,7 +13,6 @@ import time
 from typing import Callable, TextIO
 
 from bench.cells import CELLS
-from bench.tracking import tracking_uri
 from bench.variants import apply_variant
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -126,6 +125,7 @@ def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dic
 
 def environment_line() -> str:
     """Threads and stores: what makes two runs of the same command differ in speed or destination."""
+    from bench.tracking import tracking_uri  # (tracking imports interrupts, which prints through this module)
 
     threads = os.environ.get("TORCH_THREADS") or "torch default (all cores)"
     return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}"

@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 
-from bench import interrupts
+from bench import safepoints
 from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric
@@ -89,7 +89,7 @@ def pixel_order(settings: dict, permuted: bool) -> np.ndarray:
 
 def to_pixels(value, split: str, row: int) -> np.ndarray:
     """One image, whatever its stored form, as 784 uint8 values in row-major order."""
-    interrupts.checkpoint()  # decoding 60,000 images takes many seconds
+    safepoints.checkpoint()  # decoding 60,000 images takes many seconds
     if isinstance(value, dict) and value.get("bytes") is not None:  # datasets' Image storage
         value = _decode(value["bytes"])
     elif hasattr(value, "convert"):  # PIL image (datasets decodes the hub's Image feature)

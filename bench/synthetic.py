@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from bench import interrupts
+from bench import safepoints
 from bench.paths import cache_dir
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
@@ -47,7 +47,7 @@ def cached_split(task: str, params: dict, generate: Callable[[], dict[str, np.nd
     concurrent sweep workers never read a half-written copy)."""
     import datasets
 
-    interrupts.checkpoint()  # between splits: generating one can take seconds
+    safepoints.checkpoint()  # between splits: generating one can take seconds
     key = hashlib.sha256(json.dumps({"task": task, **params}, sort_keys=True).encode()).hexdigest()[:16]
     target = cache_dir() / task / key
     if not (target / "dataset_info.json").exists():

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from bench import interrupts
+from bench import safepoints
 from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
@@ -503,7 +503,7 @@ def train_vocabulary(train, mode: str, min_freq: int, size: int) -> list[str]:
 
 def texts(dataset):
     for batch in dataset.iter(batch_size=1000):
-        interrupts.checkpoint()  # reading IMDB's 22,500 training reviews takes seconds
+        safepoints.checkpoint()  # reading IMDB's 22,500 training reviews takes seconds
         yield batch["text"]
 
 
@@ -542,7 +542,7 @@ def encode_batch(batch: dict, tokenizer_json: str, max_length: int) -> dict:
     """datasets.map worker (module level, so its fingerprint is stable and the result cached). At a signal it
     stops with KeyboardInterrupt, on which datasets deletes its half-written cache file (`tokenize` turns it
     back into the interrupt)."""
-    if interrupts.received():
+    if safepoints.received():
         raise KeyboardInterrupt
     tokenizer = _tokenizer(tokenizer_json)
     ids = [encoding.ids[:max_length] or [SPECIALS.index("[UNK]")] for encoding in tokenizer.encode_batch(batch["text"])]
@@ -575,7 +575,7 @@ def tokenize(splits: dict, tokenizer, max_length: int) -> dict:
             for split, dataset in splits.items()
         }
     except KeyboardInterrupt:
-        interrupts.checkpoint()
+        safepoints.checkpoint()
         raise
 
 
@@ -599,9 +599,9 @@ def load_text_classification(
 
     raw = load_raw(name, hub_id, hub_test_split, settings)
     selected, classes, notes = validate_and_select(raw, settings)
-    interrupts.checkpoint()  # between the steps of data preparation (each up to 2 s on IMDB)
+    safepoints.checkpoint()  # between the steps of data preparation (each up to 2 s on IMDB)
     splits, layout = carve(selected, settings, data_seed)
-    interrupts.checkpoint()
+    safepoints.checkpoint()
     tokenizer = build_tokenizer(splits["train"], settings)
     tokenized = tokenize(splits, tokenizer, settings["max_length"])
     counts = Counter(splits["train"]["label"])
@@ -609,7 +609,7 @@ def load_text_classification(
     prior_entropy = -sum(c / total * math.log(c / total) for c in counts.values())
     vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
     lengths = tokenized["train"]["length"]
-    interrupts.checkpoint()
+    safepoints.checkpoint()
     extra = {
         **majority_baselines(splits["train"]["label"], splits["validation"]["label"], splits["test"]["label"]),
         Metric.data("vocabulary"): len(vocabulary),

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from bench import interrupts
+from bench import safepoints
 from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric
@@ -135,7 +135,7 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
         corpus = corpus.filter(
             keep_unseen, batched=True, fn_kwargs={"excluded": excluded}, desc="dropping labeled test texts"
         )
-    interrupts.checkpoint()  # reading and filtering 50,000 reviews takes seconds
+    safepoints.checkpoint()  # reading and filtering 50,000 reviews takes seconds
     if len(corpus) < 3:
         raise UserError("the corpus needs at least 3 documents (train, validation and test)")
     order = np.random.default_rng(data_seed).permutation(len(corpus))
