@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from bench.cells import CELL_ORDER
-from bench.convergence import LEFT_BASELINE, NEVER, STEPS, beats_baseline, still_improving
+from bench.convergence import LEFT_BASELINE, NEVER, STEPS, backfill_left_baseline, beats_baseline, still_improving
 from bench.markdown import MISSING, markdown_table, ratio_text
 from bench.stats import one_sided_bound, summarize
 from bench.tracking import Metric, State, Tag
@@ -253,9 +253,11 @@ class HorizonData:
 
 
 def tabulate(task, read) -> HorizonData | None:
-    """The rule applied to the horizon runs results read (`results.read_horizon`)."""
+    """The rule applied to the horizon runs results read (`results.read_horizon`); runs from before
+    left_baseline_step was logged get it from their validation histories first."""
     if read is None:
         return None
+    backfill_left_baseline(task, read.runs)
     return HorizonData(
         read.profile, collect(task, read.runs), read.runs, read.margin, read.axis, read.seeds, read.sources
     )

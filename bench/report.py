@@ -57,7 +57,6 @@ from bench.results import (
     grid_parts,
     group_single_runs,
     has_horizon_runs,
-    metric_history,
     read_horizon,
     read_task_runs,
     searched_keys,
@@ -86,12 +85,13 @@ def load_task_results(
             raise
         studies = []  # single runs, or horizon runs only (e.g. `make horizon` without a sweep)
     horizon = None if dataset else read_horizon(task, margin_from_file)
-    try:  # runs from before left_baseline_step was logged: from their histories
-        backfill_left_baseline(task, [r for s in studies for r in s.finals] + (horizon.runs if horizon else []))
+    try:  # runs from before left_baseline_step was logged: from their histories (tabulate does the horizon's)
+        backfill_left_baseline(task, [r for s in studies for r in s.finals])
+        horizon = tabulate(task, horizon)
     except Exception as error:
         uri = tracking.safe_url(tracking.tracking_uri())
         raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
-    return TaskResults(task, studies, profile, tabulate(task, horizon), dataset, groups)
+    return TaskResults(task, studies, profile, horizon, dataset, groups)
 
 
 @dataclass
@@ -377,7 +377,7 @@ def curves_section(report: Report) -> list[str]:
     for study in report.studies:
         best = best_trial(study, monitor_best, task.monitor_mode)
         if best is not None:
-            curves[label(study)] = metric_history(best.run_id, task.monitor)
+            curves[label(study)] = [value for _, value in best.history(task.monitor)]
     plots.val_curves(curves, report.baseline, task.monitor, report.images / "val_curves.png")
     # A pruned trial has no `_best` metric: plot the last validation value it reached.
     histories = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.convergence import backfill_left_baseline
 from bench.horizon_rule import LEGEND, format_table, ordered_arms, tabulate
 from bench.markdown import MISSING, compute_text, markdown_table, scientific
 from bench.registry import get_task
@@ -29,10 +28,7 @@ def criterion(task, margin: float) -> str:
 
 def task_section(name: str) -> tuple[list[str], list]:
     task = get_task(name)
-    read = read_horizon(task, profile=PROFILE)
-    if read is not None:
-        backfill_left_baseline(task, read.runs)
-    data = tabulate(task, read)
+    data = tabulate(task, read_horizon(task, profile=PROFILE))
     if data is None:
         return [f"## {name}", "", f"No runs yet: `make horizon TASK={name} PROFILE={PROFILE}`.", ""], []
     longest = max(v for cells in data.table.values() for v in cells)

@@ -274,12 +274,6 @@ def grid_order(grid: str) -> tuple:
     return tuple(values)
 
 
-def metric_history(run_id: str, key: str) -> list[float]:
-    """Per-epoch values of one metric, in step order."""
-    history = tracking.client().get_metric_history(run_id, key)
-    return [m.value for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
-
-
 # -- values computed from a study's runs -------------------------------------------------------------
 def final_values(study: StudyResults, key: str) -> list[float]:
     """`key` of each finished final-seed run that logged it."""
@@ -320,9 +314,7 @@ def train_validation_gap(run, task) -> float | None:
     the in-epoch train-mode value (train/) mixes dropout and a moving model, so it is never used.
     None for runs without train_eval values."""
     name = task.metrics[0].name if task.metrics else "loss"
-    client = tracking.client()
-    val = {m.step: m.value for m in client.get_metric_history(run.run_id, Metric.val(name))}
-    train = {m.step: m.value for m in client.get_metric_history(run.run_id, Metric.train_eval(name))}
+    val, train = dict(run.history(Metric.val(name))), dict(run.history(Metric.train_eval(name)))
     if not val or not train:
         return None
     pick = max if task.monitor_mode == "max" else min
