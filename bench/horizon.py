@@ -20,7 +20,6 @@ from pathlib import Path
 
 from bench import interrupts
 from bench.config import resolve_config
-from bench.convergence import still_improving
 from bench.errors import UserError
 from bench.horizon_rule import run_outcome, seed_key
 from bench.horizon_spec import Arm, HorizonSpec, run_knobs
@@ -63,7 +62,7 @@ def tuned_configs(spec: HorizonSpec) -> dict[tuple[str, str], tuple[dict, str]]:
             continue
         params, best = finals[0].params, finals[0].tags.get(Tag.BEST_TRIAL, "?")
         best_run = next((r for r in study.trials if r.tags.get(Tag.OPTUNA_TRIAL) == best), None)
-        if best_run is not None and still_improving(best_run.metrics):
+        if best_run is not None and best_run.still_improving:
             found[(study.variant, study.cell)] = (
                 {},
                 f"fixed configuration: sweep {spec.configs_from} best trial "

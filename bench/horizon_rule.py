@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from bench.cells import CELL_ORDER
-from bench.convergence import LEFT_BASELINE, NEVER, STEPS, backfill_left_baseline, beats_baseline, still_improving
+from bench.convergence import LEFT_BASELINE, NEVER, STEPS, backfill_left_baseline, beats_baseline
 from bench.markdown import MISSING, markdown_table, ratio_text
 from bench.stats import one_sided_bound, summarize
 from bench.tracking import Metric, State, Tag
@@ -90,7 +90,7 @@ def add_run(task, cell: Cell, run) -> None:
         cell.clips.add(float(run.params["gradient_clip"]))
     if outcome == "complete" and metric in run.metrics and math.isfinite(run.metrics[metric]):
         cell.values.append(run.metrics[metric])
-        cell.still_improving += bool(still_improving(run.metrics))
+        cell.still_improving += bool(run.still_improving)
         metrics = run.metrics
         if LEFT_BASELINE in metrics:  # validation's history: the first step it beat the baseline, if any
             cell.left_steps.append(metrics[LEFT_BASELINE])

@@ -28,7 +28,7 @@ from filelock import FileLock
 
 from bench import plots, tracking
 from bench.cells import reference_cell
-from bench.convergence import LEFT_BASELINE, NEVER, backfill_left_baseline, still_improving
+from bench.convergence import backfill_left_baseline
 from bench.errors import UserError, first_line
 from bench.file_schema import describe_budget
 from bench.horizon_rule import ordered_arms, tabulate
@@ -591,11 +591,11 @@ def budget_text(params: dict) -> str:
 
 def improving_text(study: StudyResults, best) -> str:
     """ "1/3 ↑": final runs still improving at the end of their budget, ↑ if the best trial was too."""
-    known = [s for s in (still_improving(r.metrics) for r in study.finished_finals) if s is not None]
+    known = [s for s in (r.still_improving for r in study.finished_finals) if s is not None]
     text = f"{sum(known)}/{len(known)}" if known else MISSING
-    flat = sum(r.metrics.get(LEFT_BASELINE) == NEVER for r in study.finished_finals)
+    flat = sum(r.flat for r in study.finished_finals)
     text += f" ({flat} flat)" if flat else ""
-    return text + (" ↑" if best is not None and still_improving(best.metrics) else "")
+    return text + (" ↑" if best is not None and best.still_improving else "")
 
 
 def pinned_vectors(finals: list) -> list[str]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bench.cells import CELLS, group, reference_cell
-from bench.convergence import LEFT_BASELINE, NEVER, still_improving
 from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget, score
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
@@ -388,8 +387,7 @@ def variant_claim(task, studies, horizon, variant: str, claim: str) -> Verdict:
         tests.append(comparison.p)
         signs.append(comparison.a_better)
         improving += sum(  # flat runs (never left the baseline) are no more converged than improving ones
-            bool(still_improving(r.metrics)) or r.metrics.get(LEFT_BASELINE) == NEVER
-            for r in better.finished_finals + reference.finished_finals
+            bool(r.still_improving) or r.flat for r in better.finished_finals + reference.finished_finals
         )
         evidence.append(
             f"{better.cell}{' ' + better.grid if better.grid else ''}: {metric} {fmt(sa.mean)} ± "
