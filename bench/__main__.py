@@ -1,5 +1,6 @@
 """`python -m bench`: see bench/cli.py."""
 
+import gc
 import sys
 
 from bench import interrupts
@@ -13,4 +14,7 @@ try:
 except KeyboardInterrupt:  # Ctrl-C before a command began: one line, not a traceback
     print("interrupted by SIGINT", file=sys.stderr)
     code = 130
+# The garbage collector's last passes over torch's, Lightning's and MLflow's objects took 2.3 s of a 2.4 s
+# exit after a training (measured after Ctrl-C, idle machine): skip them; atexit handlers and flushes still run.
+gc.freeze()
 sys.exit(code)

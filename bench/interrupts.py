@@ -10,6 +10,8 @@ an import running torch's C++, a finalizer), and each such place needed its own 
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import signal
 import threading
@@ -72,3 +74,4 @@ def install_in_pool_worker(flag) -> None:
     (Ctrl-C reaches the whole process group) is recorded quietly, between jobs too (its next job stops)."""
     install(announce=False)
     _State.pool_flag = flag
+    atexit.register(gc.freeze)  # it leaves as fast as `python -m bench` does (see bench/__main__.py)
