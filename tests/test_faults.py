@@ -165,9 +165,13 @@ def test_sweep_interrupted_at_ten_random_moments_exits_128_plus_signal_and_resum
     history = kill_at_moments(tmp_path, signum, kills=10, seed=seed)
     name = signal.Signals(signum).name
     for moment, exit_code, output in history:
-        assert exit_code == code, f"signal at moment {moment!r}: exit code {exit_code}\n{output}"
+        # The signal came after the work ended: 0 (nothing left to stop), or -signum while the interpreter
+        # finalizes (Python restores the default handlers then and the process dies of it; a shell reports
+        # that as 128+signal too).
+        finished = exit_code in (0, -signum) and "look at the runs" in output
+        assert exit_code == code or finished, f"signal at moment {moment!r}: exit code {exit_code}\n{output}"
         assert "Traceback" not in output, output
-        assert re.fullmatch(
+        assert finished or re.fullmatch(
             rf"interrupted by {name}: \d+ open MLflow run\(s\) closed as KILLED; run the same command to resume",
             output.strip().splitlines()[-1],
         ), output
