@@ -26,7 +26,7 @@ V ?=
 VERBOSE := $(if $(value V),--verbose)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove lint test test-all train sweep horizon report reference pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report bench-cells cells-report cells-reference
+.PHONY: help install install-glove lint test test-all train sweep horizon claims claims-reference report reference pretrain-embeddings list ui dashboard clean bench-train bench-cli bench-data bench-sweep bench-report bench-cells cells-report cells-reference
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -90,6 +90,12 @@ sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFIL
 
 horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke|cells] [JOBS=2] [DRY_RUN=1: time estimate only]
 	$(PY) -m bench horizon --task $(call quote,TASK,copy-memory) $(if $(value PROFILE),--profile $(call quote,PROFILE)) $(if $(value JOBS),--jobs $(call quote,JOBS)) $(if $(value DRY_RUN),--plan) $(VERBOSE)
+
+claims: $(VENV)/.installed ## run (or resume) the claim experiments of sweeps/claims/ and write reports/local/claims/ and its claims page: [CLAIM=4] [PROFILE=cpu|gpu|smoke] [JOBS=2] [DRY_RUN=1: time estimate only] [REPORT_ONLY=1]
+	$(PY) -m bench claims $(if $(value CLAIM),--claim $(call quote,CLAIM)) $(if $(value PROFILE),--profile $(call quote,PROFILE)) $(if $(value JOBS),--jobs $(call quote,JOBS)) $(if $(value DRY_RUN),--plan) $(if $(value REPORT_ONLY),--report-only) $(VERBOSE)
+
+claims-reference: $(VENV)/.installed ## rebuild the committed claim experiments' reports in reports/reference/claims/ (CLAIM=, PROFILE=cpu, 2 jobs, one torch thread each) and their claims page
+	TORCH_THREADS=1 $(PY) -m bench claims --reference $(if $(value CLAIM),--claim $(call quote,CLAIM)) $(if $(value PROFILE),--profile $(call quote,PROFILE)) --jobs $(or $(value JOBS),2)
 
 report: $(VENV)/.installed ## write reports/local/TASK.md from MLflow; your own data: TASK=text-classification DATASET=<name> (no TASK: every task), its index and claims.md
 	$(PY) -m bench report $(if $(value TASK),--task $(call quote,TASK)) $(if $(value DATASET),--dataset $(call quote,DATASET)) $(if $(value PROFILE),--profile $(call quote,PROFILE))

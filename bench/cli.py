@@ -19,7 +19,7 @@ from bench.errors import RunFailed, UserError
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
 # (tests/test_cli.py checks that they import no torch or Lightning).
 
-TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon")
+TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon", "claims")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
     horizon.add_argument("--no-progress", action="store_true")
     horizon.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
+
+    claims = commands.add_parser(
+        "claims",
+        parents=[common],
+        help="run (or resume) the claim experiments of sweeps/claims/ and write their reports and the claims page",
+    )
+    claims.add_argument("--claim", default=None, help="only the experiments deciding this claim id (e.g. 4)")
+    claims.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
+    claims.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
+    claims.add_argument("--no-progress", action="store_true")
+    claims.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
+    claims.add_argument("--report-only", action="store_true", help="write the reports from MLflow; train nothing")
+    claims.add_argument("--out", default=None, help="output folder (default: reports/local/claims/)")
+    claims.add_argument(
+        "--reference", action="store_true", help="write the committed references in reports/reference/claims/"
+    )
 
     report = commands.add_parser(
         "report",
@@ -352,6 +368,36 @@ def command_horizon(args: argparse.Namespace) -> None:
     print("\nwrite the report: make report TASK=" + spec.task)
 
 
+def command_claims(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from bench.claim_spec import experiment_paths, load_claim
+    from bench.horizon import run_horizon
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be >= 1")
+    specs = [load_claim(path, args.profile) for path in experiment_paths(args.claim)]  # every file, before any run
+    if args.plan:
+        from bench.plan import horizon_plan
+
+        for spec in specs:
+            print(f"claim experiment {spec.name} (claims {', '.join(spec.claims)})")
+            print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
+            print(horizon_plan(spec, args.jobs or spec.jobs) + "\n", flush=True)
+        return
+    check_stores()
+    for spec in specs:
+        if not args.report_only:
+            print(f"claim experiment {spec.name} (claims {', '.join(spec.claims)}): {spec.why.strip()}")
+            print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
+            counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)
+            print(f"{spec.name}: this call: " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
+    from bench.claim_report import write_claim_reports
+
+    for path in write_claim_reports(specs, reference=args.reference, out=Path(args.out) if args.out else None):
+        print(f"wrote {path}")
+
+
 def check_stores() -> None:
     """Before any heavy import or data loading: a store that cannot work fails in seconds, in one line."""
     from bench import tracking
@@ -562,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
             command_sweep(args)
         elif args.command == "horizon":
             command_horizon(args)
+        elif args.command == "claims":
+            command_claims(args)
         elif args.command == "report":
             command_report(args)
         elif args.command == "ui":

@@ -48,6 +48,7 @@ class RunConfig:
     max_steps: int = 0  # optimizer-step budget (Lightning's max_steps); 0 = epochs only. Whichever ends first
     eval_every_steps: int = 0  # validate every this many optimizer steps (across epochs); 0 = once per epoch
     patience: int = 5  # early-stopping patience, in validations without improvement (epochs, or eval_every_steps)
+    solved: float = 0.0  # stop once val/loss <= this share of the baseline loss (solved: steps go elsewhere); 0 = off
     gradient_clip: float = 1.0  # max global grad norm; 0 disables
     seed: int = 0  # model init and batch order
     data_seed: int = 0  # dataset generation / carving
@@ -91,6 +92,7 @@ MINIMUMS = {
     "max_steps": 0,
     "eval_every_steps": 0,
     "patience": 0,
+    "solved": 0.0,
     "gradient_clip": 0.0,
     "weight_decay": 0.0,
     "dropout": 0.0,

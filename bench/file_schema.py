@@ -20,7 +20,7 @@ from bench.paths import ROOT
 from bench.variants import VARIANTS
 
 POSITIVE_KEYS = {"lr", "hidden", "batch_size", "layers", "embedding_size", "max_epochs"}  # searched > 0
-SET_BY_LOADER = {"profile", "path", "study_prefix", "experiment", "tuned"}  # never keys of a file
+SET_BY_LOADER = {"profile", "path", "study_prefix", "experiment", "tuned", "name"}  # never keys of a file
 REPLACED_WHOLE = {"pruner", "ablation"}  # a profile's pruner or ablation arms replace the file's, not merge
 
 

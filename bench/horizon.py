@@ -25,7 +25,7 @@ from bench.horizon_rule import run_outcome, seed_key
 from bench.horizon_spec import Arm, HorizonSpec, run_knobs
 from bench.results import horizon_runs, read_task_runs
 from bench.sweep_config import load_sweep
-from bench.tracking import Stage, Tag
+from bench.tracking import Tag
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -93,7 +93,7 @@ def finished_keys(spec: HorizonSpec) -> set[tuple]:
     """(arm, value, seed) of this spec's horizon runs that ended with a result (complete, or diverged)."""
     return {
         seed_key(r)
-        for r in horizon_runs(spec.task, spec.profile, spec.fingerprint)
+        for r in horizon_runs(spec.task, spec.profile, spec.fingerprint, spec.stage)
         if run_outcome(r) in ("complete", "diverged")
     }
 
@@ -127,8 +127,7 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
     if threads:
         torch.set_num_threads(threads)
     config = resolve_config(spec.task, job.arm.variant, job.arm.cell, {**job.knobs, "probe": True})
-    tags = {
-        Tag.STAGE: Stage.HORIZON,
+    tags = spec.run_tags | {
         Tag.HORIZON_PROFILE: spec.profile,
         Tag.HORIZON_SPEC: spec.fingerprint,
         Tag.ARM: job.arm.label,
@@ -141,7 +140,7 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
     try:
         train(  # stops at a signal (interrupts.Interrupted), before its run begins too
             config,
-            run_name=f"{spec.task}/horizon/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
+            run_name=f"{spec.task}/{spec.stage}/{job.arm.label}/{spec.axis}={job.value}/seed{job.seed}",
             tags=tags,
             progress=False,
             finished_on=(DivergedError,),

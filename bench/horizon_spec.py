@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -17,6 +17,7 @@ from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
 from bench.registry import get_task
+from bench.run_keys import Stage, Tag
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
 
@@ -28,10 +29,12 @@ class Arm:
     variant: str
     cell: str
     ablation: str = ""  # name of the activation-ablation arm, "" for the variant x cell grid
+    name: str = ""  # a claim experiment's arm: its name in the file (and learning rate), the label
+    knobs: tuple = ()  # a claim experiment's arm: its own knobs, as (key, value) pairs
 
     @property
     def label(self) -> str:
-        return "/".join(filter(None, [self.variant, self.cell, self.ablation]))
+        return self.name or "/".join(filter(None, [self.variant, self.cell, self.ablation]))
 
 
 class HorizonSpec(schema.FileSpec):
@@ -63,11 +66,22 @@ class HorizonSpec(schema.FileSpec):
             raise schema.SchemaError(f"{self.axis!r} is not a setting of task {self.task}", "axis")
         return self
 
+    stage: ClassVar[str] = Stage.HORIZON  # the runs' stage tag (a claim experiment's: Stage.CLAIM)
+
+    @property
+    def run_tags(self) -> dict[str, str]:
+        """What tells this file's runs apart from other grids' in the task's MLflow experiment."""
+        return {Tag.STAGE: self.stage}
+
     @property
     def arms(self) -> list[Arm]:
         return [Arm(v, c) for v in self.variants for c in self.cells] + [
             Arm("simple", reference_cell(), name) for name in self.ablation
         ]
+
+    def arm_knobs(self, arm: Arm) -> dict[str, Any]:
+        """What the arm sets beyond the file's fixed knobs and settings (an ablation's)."""
+        return self.ablation.get(arm.ablation, {}) | dict(arm.knobs)
 
     @property
     def fingerprint(self) -> str:
@@ -95,13 +109,18 @@ def horizon_path(task: str) -> Path:
 def load_horizon(task: str, profile: str | None = None, path: Path | None = None) -> HorizonSpec:
     """Read, merge the profile into, and validate a horizon file; UserError names file and key."""
     get_task(task)
-    spec = schema.read_spec(HorizonSpec, "horizon", path or horizon_path(task), task, profile)
-    for arm in spec.arms:  # every arm must resolve to a valid run at every length
+    return check_arms(schema.read_spec(HorizonSpec, "horizon", path or horizon_path(task), task, profile))
+
+
+def check_arms(spec: HorizonSpec) -> HorizonSpec:
+    """Every arm must resolve to a valid run at every length (before anything trains)."""
+    for arm in spec.arms:
         try:
-            resolve_config(task, arm.variant, arm.cell, run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0]))
+            knobs = run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0])
+            resolve_config(spec.task, arm.variant, arm.cell, knobs)
         except UserError as error:
             raise UserError(
-                f"{spec.path}: fixed/settings/ablation (profile {spec.profile}, {arm.label}): {error}"
+                f"{spec.path}: fixed/settings/arms (profile {spec.profile}, {arm.label}): {error}"
             ) from None
     return spec
 
@@ -112,7 +131,7 @@ def run_knobs(spec: HorizonSpec, arm: Arm, tuned: dict, value: int, seed: int) -
         **spec.fixed,
         **tuned,
         **spec.settings,
-        **spec.ablation.get(arm.ablation, {}),
+        **spec.arm_knobs(arm),
         spec.axis: value,
         "seed": seed,
         **spec.budget_knobs,

@@ -371,10 +371,11 @@ def group_single_runs(runs: list) -> list[RunGroup]:
 
 
 # -- horizon runs ------------------------------------------------------------------------------------
-def horizon_runs(task: str, profile: str | None = None, fingerprint: str | None = None) -> list:
-    query = f"tags.{Tag.STAGE} = '{Stage.HORIZON}'" + (
-        f" and tags.{Tag.HORIZON_PROFILE} = '{profile}'" if profile else ""
-    )
+def horizon_runs(
+    task: str, profile: str | None = None, fingerprint: str | None = None, stage: str = Stage.HORIZON
+) -> list:
+    """A horizon grid's runs (stage horizon), or a claim experiment's (stage claim: the same grid)."""
+    query = f"tags.{Tag.STAGE} = '{stage}'" + (f" and tags.{Tag.HORIZON_PROFILE} = '{profile}'" if profile else "")
     query += f" and tags.{Tag.HORIZON_SPEC} = '{fingerprint}'" if fingerprint else ""
     return search_runs(task, query)
 

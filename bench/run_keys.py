@@ -28,6 +28,7 @@ class Tag:
     HORIZON_PROFILE, HORIZON_SPEC = "horizon_profile", "horizon_spec"  # the spec's fingerprint
     HORIZON_AXIS, HORIZON_VALUE, HORIZON_MARGIN = "horizon_axis", "horizon_value", "horizon_margin"
     CONFIG_SOURCE = "config_source"  # where a horizon arm's configuration came from
+    EXPERIMENT = "claim_experiment"  # a claim experiment's runs: its file's name (sweeps/claims/<name>.yaml)
     CORPUS, EMBEDDINGS_FILE = "corpus", "embeddings_file"  # pretraining runs
     # who owns a RUNNING run: its process (host, pid, the pid's start time) and, on a shared server, a heartbeat
     HOST, PID, PID_STARTED, HEARTBEAT = "host", "pid", "pid_started", "heartbeat"
@@ -43,6 +44,7 @@ class Tag:
 class Stage:
     STUDY, TRIAL, FINAL = "study", "trial", "final"  # a sweep's parent run, search trials, final seeds
     HORIZON, PRETRAIN = "horizon", "pretrain"
+    CLAIM = "claim"  # a claim experiment's runs (sweeps/claims/): a horizon grid judged by the claims' rules
     CV, FOLD = "cv", "fold"  # a cross-validation's parent run, and its runs (one per fold)
     SWEPT = (STUDY, TRIAL, FINAL)
 
@@ -68,6 +70,7 @@ class Metric:
         "convergence/left_baseline_step",
     )
     NEVER_LEFT = -1.0  # LEFT_BASELINE of a run whose validation never left the baseline
+    SOLVED = "convergence/solved"  # 1.0: validation reached the run's `solved` share of the baseline loss
 
     @staticmethod
     def train(name: str) -> str:

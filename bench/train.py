@@ -345,7 +345,16 @@ def _fit_and_test(
         dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode, save_top_k=1
     )
     timer, history = EpochTimer(), ValidationHistory(task.monitor)
-    early_stop = EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config.patience, check_finite=True)
+    # A run that reaches `solved` x the baseline loss stops there (Lightning's stopping_threshold): its
+    # remaining steps would only polish a solved task. It counts as converged, not as still improving.
+    solved_at = config.solved * baseline if config.solved and task.monitor == "val/loss" and baseline > 0 else None
+    early_stop = EarlyStopping(
+        task.monitor,
+        mode=task.monitor_mode,
+        patience=config.patience,
+        check_finite=True,
+        stopping_threshold=solved_at,
+    )
     callbacks = [StopOnDivergence(baseline), StopOnInterrupt(), best, early_stop, timer, history, *extra_callbacks]
     logger = MLFlowLogger(experiment_name=experiment, tracking_uri=tracking.tracking_uri(), run_id=run_id)
     trainer = pl.Trainer(
@@ -374,10 +383,11 @@ def _fit_and_test(
         best_val = float(best.best_model_score)
         # Gains are measured against the baseline loss (or in accuracy points), not the value itself.
         higher = task.monitor_mode == "max"
+        solved = solved_at is not None and best_val <= solved_at
         signal = convergence(
             history.points,
             higher,
-            early_stopped=early_stop.wait_count >= early_stop.patience,
+            early_stopped=early_stop.wait_count >= early_stop.patience or solved,
             scale=1.0 if higher else baseline if baseline > 0 else None,
             baseline=tracking.Metric.baseline_for_validation(
                 {"baseline/loss": baseline, **datamodule.data.extra}, task.monitor.removeprefix("val/")
@@ -388,6 +398,7 @@ def _fit_and_test(
             tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
             tracking.Metric.STEPS_TRAINED: trainer.global_step,
             **signal,
+            **({tracking.Metric.SOLVED: float(solved)} if solved_at is not None else {}),
             tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),
             **test_metrics,
         }

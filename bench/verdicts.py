@@ -597,4 +597,8 @@ CLAIMS: dict[str, Claim] = {
         "the parameter count of the suite's simple RNN (computed)",
         computed=parameter_count_verdict,
     ),
+    "7": Claim(
+        "Gated cells (LSTM, GRU) fix the simple RNN's long-term failure: they pass at lags where it fails.",
+        "the simple RNN and the gated cells at lags where the simple RNN fails (a claim experiment)",
+    ),
 }
