@@ -47,6 +47,9 @@ class ClaimSpec(HorizonSpec):
         [], description="a list of [claimed better, than] arm-name pairs"
     )
     solved: float = Field(0.01, ge=0, lt=1, description="a share of the baseline loss in [0, 1)")
+    metric: str | None = Field(
+        None, description="the test metric judged: loss or one of the task's (default: its report metric)"
+    )
 
     @model_validator(mode="after")
     def names_in_the_lineup(self):
@@ -115,6 +118,11 @@ def load_claim(path: Path, profile: str | None = None) -> ClaimSpec:
         task = None  # read_spec names the problem
     spec = schema.read_spec(ClaimSpec, "claim experiment", path, str(task), profile)
     spec.name = path.stem
+    from bench.registry import get_task
+
+    known = ["loss", *(m.name for m in get_task(spec.task).metrics)]
+    if spec.metric is not None and spec.metric not in known:
+        raise UserError(f"{path}: metric: {spec.metric!r} is not a metric of task {spec.task} ({', '.join(known)})")
     for claim in spec.claims:
         if claim not in CLAIMS:
             raise UserError(f"{path}: claims: unknown claim {claim!r}; known: {', '.join(CLAIMS)}")

@@ -1,82 +1,99 @@
-"""The claims page: each claim of the material x each task that tests it, with its verdict, the key
-number and a link to the task report's section, and an overall line per claim. Built from the task
-reports' summary.json files in one folder, so the user's reports and the reference set each get
-their own page (`make report`, `make reference`)."""
+"""The claims page (`<folder>/claims.md`): each claim of the material with the verdict of every claim
+experiment in `<folder>/claims/` that decides it (their `<name>.json` records: experiments run in
+separate sittings and stores combine), the computed claims (2a, 2b, 6) judged once here, and the rules
+every verdict follows. Smoke and test profiles never appear: they give no verdict."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench.verdicts import BUDGET_LIMITED, CLAIMS, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, WORDS
+from bench.claim_report import WORDS
+from bench.claim_rules import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, RULES, SUPPORTED
+from bench.console import duration
+from bench.verdicts import CLAIMS
 
 
 def overall(verdicts: dict[str, str]) -> str:
-    """One line from the tasks' verdicts (task -> verdict) of one claim."""
-    tested = {task: v for task, v in verdicts.items() if v != NOT_TESTED}
-    if not tested:
+    """One line from the experiments' verdicts (experiment -> verdict) of one claim."""
+    decided = {name: v for name, v in verdicts.items() if v != NOT_TESTED}
+    if not decided:
         return NOT_TESTED
 
     def named(word: str) -> str:
-        return ", ".join(sorted(task for task, v in tested.items() if v == word))
+        return ", ".join(sorted(name for name, v in decided.items() if v == word))
 
-    if SUPPORTED in tested.values() and NOT_SUPPORTED in tested.values():
+    if SUPPORTED in decided.values() and NOT_SUPPORTED in decided.values():
         return f"mixed: supported on {named(SUPPORTED)}, not supported on {named(NOT_SUPPORTED)}"
     for word in (SUPPORTED, NOT_SUPPORTED, BUDGET_LIMITED):
-        if word in tested.values():
-            others = sorted({v for v in tested.values() if v != word})
+        if word in decided.values():
+            others = sorted({v for v in decided.values() if v != word})
             return word + (f" (on {named(word)}; also {', '.join(others)})" if others else f" (on {named(word)})")
     return INCONCLUSIVE
 
 
-def write_claims(out_dir: Path) -> Path:
-    """claims.md in `out_dir`, from every `<task>/summary.json` there."""
-    summaries = []
-    for path in sorted(out_dir.glob("*/summary.json")):
+def records(folder: Path) -> list[dict]:
+    found = []
+    for path in sorted((folder / "claims").glob("*.json")):
         try:
-            summaries.append(json.loads(path.read_text()))
+            record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if record.get("decides"):
+            found.append(record)
+    return found
+
+
+def compute_text(record: dict) -> str:
+    """ "41:10 wall, load 2.1–5.3": what the experiment cost, and how busy the machine was."""
+    compute = record.get("compute") or {}
+    load = compute.get("load")
+    return f"{duration(compute.get('wall_seconds'))} wall" + (f", load {load[0]:g}–{load[1]:g}" if load else "")
+
+
+def write_claims(folder: Path) -> Path:
+    """claims.md in `folder`, from `folder/claims/*.json` and the computed claims."""
+    found = records(folder)
     lines = [
         "# Claims",
         "",
-        "Each claim of the material, judged on each task whose runs test it (verdicts from the "
-        "task reports in this folder; the evidence and its test are in each report's Verdicts section).",
+        "Each claim of the material, decided by the claim experiment designed for it (`sweeps/claims/`, "
+        "`make claims`; the evidence is in each experiment's report) or, for 2a, 2b and 6, by a computation "
+        "made here.",
         "",
         "Verdict words: " + "; ".join(f"**{word}**: {meaning}" for word, meaning in WORDS.items()) + ".",
         "",
+        "## Rules (every verdict, both directions)",
+        "",
+        *[f"- {rule}" for rule in RULES],
+        "",
     ]
-    missing = [s["task"] for s in summaries if "verdicts" not in s]
     for number, claim in CLAIMS.items():
         rows, verdicts = [], {}
-        for summary in summaries:
-            found = next((v for v in summary.get("verdicts", []) if v["id"] == number), None)
-            if found is None:
-                continue
-            verdicts[summary["task"]] = found["verdict"]
-            if found["verdict"] != NOT_TESTED or found.get("scope"):  # a part tested is shown, not counted
-                scope = f" ({found['scope']})" if found.get("scope") else ""
-                rows.append(
-                    f"| [{summary['task']}]({summary['task']}.md#verdicts) | {summary.get('profile', '?')} | "
-                    f"{found['verdict']}{scope} | {found.get('key', '')} |"
-                )
+        for record in found:
+            for verdict in record["verdicts"]:
+                if verdict["id"] == number:
+                    verdicts[record["experiment"]] = verdict["verdict"]
+                    rows.append(
+                        f"| [{record['experiment']}](claims/{record['experiment']}.md) | {record['task']} | "
+                        f"{record['profile']} | {verdict['verdict']} | {verdict['key']} | {compute_text(record)} |"
+                    )
         if claim.computed is not None:
             computed = claim.computed()
             verdicts["(computed)"] = computed.verdict
-            rows.append(f"| (computed) | – | {computed.verdict} | {computed.key} |")
-        verdict = overall(verdicts) if verdicts or not missing else "no verdict recorded (see the note below)"
-        lines += [f"## {number}. {claim.text}", "", f"**Overall: {verdict}**", ""]
+            rows.append(f"| (computed) | – | – | {computed.verdict} | {computed.key} | – |")
+        lines += [f"## {number}. {claim.text}", "", f"**Overall: {overall(verdicts)}**", ""]
+        if claim.delta is not None:
+            lines += [
+                f"δ for “no effect”: {claim.delta.points * 100:g} accuracy points or a factor "
+                f"{claim.delta.ratio:g} on a loss ratio — {claim.delta.reason}",
+                "",
+            ]
         if rows:
-            lines += ["| task | profile | verdict | key number |", "|---|---|---|---|", *rows, ""]
+            header = "| experiment | task | profile | verdict | key number | compute |"
+            lines += [header, "|---|---|---|---|---|---|", *rows, ""]
         else:
-            lines += [f"No task report here tests it (it needs {claim.needs}).", ""]
-    if missing:
-        lines += [
-            f"Reports without recorded verdicts (written before verdicts were recorded, under the earlier "
-            f"epoch-budget protocol; regenerate them): {', '.join(missing)}. Their own Verdicts sections use "
-            "the earlier rules.",
-            "",
-        ]
-    path = out_dir / "claims.md"
+            lines += [f"No experiment in this folder decides it yet (it needs {claim.needs}).", ""]
+    path = folder / "claims.md"
     path.write_text("\n".join(lines))
     return path

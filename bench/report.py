@@ -138,8 +138,17 @@ class Report:
 
     @cached_property
     def verdicts(self) -> list[Verdict]:
-        """Judged once: the Verdicts section shows them, summary.json records them for the claims page."""
+        """Judged once: the Verdicts section shows them, summary.json records them. Smoke and test
+        profiles look at the machinery: no verdict, anywhere."""
+        if self.smoke or self.look:
+            return []
         return all_verdicts(self.task, self.studies, self.horizon, self.zero_input)
+
+    @property
+    def look(self) -> bool:
+        """From a profile that is a look, not a result (test, quick): like smoke, no verdict."""
+        profile = self.results.profile if self.studies else (self.horizon.profile if self.horizon else "")
+        return str(profile or "").split()[-1:] in (["test"], ["quick"])
 
 
 def report_name(task: str, dataset: str | None = None) -> str:
@@ -550,6 +559,8 @@ def learning_curve_section(report: Report) -> list[str]:
 def verdicts_section(report: Report) -> list[str]:
     if report.smoke:
         return ["## Verdicts", "", f"None: a smoke run {SMOKE_NOTE}.", ""]
+    if report.look:
+        return ["## Verdicts", "", "None: the test and quick profiles are looks, not results.", ""]
     return verdict_section(report.verdicts)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bench.cells import CELLS, group, reference_cell
+from bench.claim_judges import Decision, Delta, ExperimentData, bounded_state, contrasts, gated_fix, short_and_long
 from bench.horizon_rule import FAIL, PASS, UNKNOWN, Cell, add_run, bound, judge, run_budget, score
 from bench.markdown import significant as fmt
 from bench.results import counterpart, final_values, grid_parts, probe_ratio, probe_runs, train_validation_gap
@@ -559,6 +560,16 @@ class Claim:
     needs: str  # the runs (or computation) that can decide it
     judge: Callable[[Evidence], Verdict] | None = None  # a task report's verdict from its runs
     computed: Callable[[], Verdict] | None = None  # judged once, on the claims page, without runs
+    decide: Callable[[ExperimentData], Decision] | None = None  # a claim experiment's verdict (claim_judges)
+    delta: Delta | None = None  # the effect a "no effect" verdict rules out, fixed before the experiment ran
+
+
+EFFECT_DELTA = Delta(
+    0.02,
+    1.25,
+    "the widest bound the rules allow; a smaller difference would not change which variant a user picks, "
+    "and five to eight seeds of one fixed configuration resolve it on the designed tasks",
+)
 
 
 CLAIMS: dict[str, Claim] = {
@@ -566,31 +577,40 @@ CLAIMS: dict[str, Claim] = {
         "The simple RNN is good at short-term and bad at long-term dependence.",
         "the simple RNN at two or more lags (make horizon, or a sweep grid over T)",
         lambda e: short_vs_long(e.task, e.horizon, e.studies),
+        decide=lambda d: short_and_long(d, "1"),
     ),
     "2a": Claim(
         "tanh keeps the state bounded where a linear recurrence explodes.",
         "the zero-input computation (spectral radius > 1) and unclipped tanh/linear horizon arms",
         lambda e: tanh_bounded(e.zero_input, e.horizon)[0],
+        decide=lambda d: bounded_state(d, "2a"),
     ),
     "2b": Claim(
         "tanh keeps the state alive where a linear recurrence dies.",
         "the zero-input computation (spectral radius < 1)",
         lambda e: tanh_bounded(e.zero_input, e.horizon)[1],
+        decide=lambda d: bounded_state(d, "2b"),
     ),
     "3": Claim(
         "Several layers beat one.",
         "finished stacked and simple studies of the same cell",
         lambda e: variant_claim(e.task, e.studies, e.horizon, "stacked", "3"),
+        decide=lambda d: contrasts(d, "3", EFFECT_DELTA),
+        delta=EFFECT_DELTA,
     ),
     "4": Claim(
         "Bidirectional beats unidirectional.",
         "finished bidirectional and simple studies of the same cell",
         lambda e: variant_claim(e.task, e.studies, e.horizon, "bidirectional", "4"),
+        decide=lambda d: contrasts(d, "4", EFFECT_DELTA),
+        delta=EFFECT_DELTA,
     ),
     "5": Claim(
         "Pretrained embeddings curb overfitting when labeled data is small.",
         "embedding-pretrained and simple studies over labeled-subset sizes",
         lambda e: embeddings_curb_overfitting(e.task, e.studies),
+        decide=lambda d: contrasts(d, "5", EFFECT_DELTA),
+        delta=EFFECT_DELTA,
     ),
     "6": Claim(
         "A simple RNN has h·(h+x) + h parameters.",
@@ -600,5 +620,6 @@ CLAIMS: dict[str, Claim] = {
     "7": Claim(
         "Gated cells (LSTM, GRU) fix the simple RNN's long-term failure: they pass at lags where it fails.",
         "the simple RNN and the gated cells at lags where the simple RNN fails (a claim experiment)",
+        decide=lambda d: gated_fix(d, "7"),
     ),
 }

@@ -1,18 +1,24 @@
-"""The claims page: one row per task that tests a claim, an overall line, links into the reports."""
+"""The claims page: built from the claim experiments' records in <folder>/claims/ (several sittings and
+stores combine), with the computed claims and the rules; smoke records never give a verdict."""
 
 import json
 
-from bench.claims import BUDGET_LIMITED, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, overall, write_claims
+from bench.claim_rules import BUDGET_LIMITED, NOT_SUPPORTED, NOT_TESTED, SUPPORTED
+from bench.claims import overall, write_claims
 
 
-def summary(folder, task, verdicts):
-    (folder / task).mkdir(parents=True)
-    (folder / task / "summary.json").write_text(
+def record(folder, experiment, verdicts, profile="cpu", decides=True, task="adding"):
+    (folder / "claims").mkdir(parents=True, exist_ok=True)
+    (folder / "claims" / f"{experiment}.json").write_text(
         json.dumps(
             {
+                "experiment": experiment,
                 "task": task,
-                "profile": "cpu",
-                "verdicts": [{"id": i, "verdict": v, "key": f"{task} number {i}"} for i, v in verdicts.items()],
+                "profile": profile,
+                "claims": list(verdicts),
+                "decides": decides,
+                "verdicts": [{"id": i, "verdict": v, "key": f"{experiment} number {i}"} for i, v in verdicts.items()],
+                "compute": {"wall_seconds": 2460, "load": [2.1, 5.3]},
             }
         )
     )
@@ -25,32 +31,26 @@ def test_overall_names_where_each_verdict_comes_from():
     assert overall({"a": BUDGET_LIMITED, "b": "inconclusive"}) == "budget-limited (on a; also inconclusive)"
 
 
-def test_the_claims_page_has_a_row_per_testing_task_and_links_to_its_verdicts(tmp_path):
-    summary(tmp_path, "copy-memory", {"1": BUDGET_LIMITED, "3": NOT_SUPPORTED, "5": NOT_TESTED})
-    summary(tmp_path, "temporal-order", {"1": SUPPORTED, "5": NOT_TESTED})
-    (tmp_path / "old").mkdir()
-    (tmp_path / "old" / "summary.json").write_text(json.dumps({"task": "old", "profile": "quick"}))
+def test_the_claims_page_combines_the_experiments_records_with_their_compute(tmp_path):
+    record(tmp_path, "long-memory-adding", {"1": SUPPORTED, "7": SUPPORTED})
+    record(tmp_path, "direction-first-token", {"4": NOT_SUPPORTED}, task="first-token")
     text = write_claims(tmp_path).read_text()
     claim1 = text.split("## 1.")[1].split("## 2a.")[0]
-    assert "[copy-memory](copy-memory.md#verdicts) | cpu | budget-limited | copy-memory number 1" in claim1
-    assert "[temporal-order](temporal-order.md#verdicts) | cpu | supported" in claim1
-    assert "**Overall: supported (on temporal-order; also budget-limited)**" in claim1
+    row = "| [long-memory-adding](claims/long-memory-adding.md) | adding | cpu | supported | long-memory-adding number 1 |"
+    assert row in claim1 and "41:00 wall, load 2.1–5.3" in claim1
+    assert "**Overall: supported (on long-memory-adding)**" in claim1
+    assert "**Overall: not supported (on direction-first-token)**" in text.split("## 4.")[1]
+    assert "δ for “no effect”: 2 accuracy points or a factor 1.25" in text.split("## 4.")[1]
     claim5 = text.split("## 5.")[1].split("## 6.")[0]
-    assert "No task report here tests it (it needs embedding-pretrained" in claim5 and "Overall: not tested" in claim5
-    assert "(computed) | – | supported" in text.split("## 6.")[1]
-    assert "regenerate them): old." in text
+    assert "No experiment in this folder decides it yet" in claim5 and "Overall: not tested" in claim5
+    assert "(computed) | – | – | supported" in text.split("## 6.")[1]
+    assert "## Rules" in text and "no other exception" in text.lower()
 
 
-def test_a_task_that_tests_part_of_a_claim_is_shown_but_not_counted(tmp_path):
-    summary(tmp_path, "temporal-order", {"1": SUPPORTED})
-    (tmp_path / "copy-memory").mkdir()
-    record = {"id": "1", "verdict": NOT_TESTED, "key": "long half only: ...", "scope": "long half holds"}
-    (tmp_path / "copy-memory" / "summary.json").write_text(
-        json.dumps({"task": "copy-memory", "profile": "cpu", "verdicts": [record]})
-    )
-    claim1 = write_claims(tmp_path).read_text().split("## 1.")[1].split("## 2a.")[0]
-    assert "| cpu | not tested (long half holds) | long half only: ... |" in claim1
-    assert "**Overall: supported (on temporal-order)**" in claim1
+def test_smoke_records_never_reach_the_claims_page(tmp_path):
+    record(tmp_path, "direction-first-token", {"4": SUPPORTED}, profile="smoke", decides=False)
+    text = write_claims(tmp_path).read_text()
+    assert "direction-first-token" not in text and "Overall: supported" not in text.split("## 6.")[0]
 
 
 def test_user_reports_go_to_a_git_ignored_folder_apart_from_the_references():
@@ -86,9 +86,9 @@ def test_every_claim_is_one_registry_entry_that_the_page_and_the_reports_read():
     from bench.verdicts import CLAIMS, Verdict
 
     text = write_claims_into_empty_folder()
-    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    headings = [line for line in text.splitlines() if line.startswith("## ") and not line.startswith("## Rules")]
     assert headings == [f"## {number}. {claim.text}" for number, claim in CLAIMS.items()]
-    assert all((claim.judge is None) != (claim.computed is None) for claim in CLAIMS.values())
+    assert all(claim.decide or claim.computed for claim in CLAIMS.values())  # every claim can be decided
     assert Verdict("2a", SUPPORTED).as_record()["claim"] == f"2a. {CLAIMS['2a'].text}"
 
 

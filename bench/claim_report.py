@@ -1,0 +1,153 @@
+"""A claim experiment's report (`<folder>/claims/<name>.md`) and its record (`<name>.json`: the verdicts,
+key numbers, compute and load), written from what MLflow holds; and the claims page built from the
+records in one folder, so experiments run in separate sittings and stores combine (`make claims`,
+`make claims-reference`)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+
+from bench.claim_judges import ExperimentData, tabulate
+from bench.claim_rules import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, RULES, SUPPORTED, estimate
+from bench.console import duration
+from bench.markdown import markdown_table
+from bench.paths import ROOT
+from bench.registry import get_task
+from bench.results import compute_time, horizon_runs
+from bench.run_keys import Tag
+
+LOCAL, REFERENCE = ROOT / "reports" / "local", ROOT / "reports" / "reference"
+WORDS = {
+    SUPPORTED: "the designed experiment shows it, by the rules below",
+    NOT_SUPPORTED: "its converged runs contradict it, or bound its effect below δ",
+    BUDGET_LIMITED: "the runs it rests on had not converged (still improving, or a plateau shorter than the rule's)",
+    INCONCLUSIVE: "converged runs, but neither shown nor bounded (more seeds would decide)",
+    NOT_TESTED: "no experiment of this folder decides it",
+}
+
+
+def read_experiment(spec) -> tuple[ExperimentData, list]:
+    task = get_task(spec.task)
+    runs = horizon_runs(spec.task, spec.profile, spec.fingerprint, spec.stage)
+    return tabulate(spec, task, runs), runs
+
+
+def decisions(data: ExperimentData) -> list:
+    from bench.verdicts import CLAIMS  # (the registry)
+
+    return [CLAIMS[claim].decide(data) for claim in data.spec.claims if CLAIMS[claim].decide is not None]
+
+
+def arm_table(data: ExperimentData) -> list[str]:
+    """One row per arm and length: the chosen learning rate, the runs, the test metric's centre and
+    95% interval, and the convergence flags."""
+    higher, axis = data.higher, data.spec.axis
+    unit = f"test {data.metric} (mean [95%])" if higher else f"test {data.metric} / baseline (geometric mean [95%])"
+    rows = []
+    for name, cells in data.table.items():
+        for value, arm in sorted(cells.items()):
+            scale = 1 if higher or not arm.baseline else arm.baseline
+            shown = estimate([v / scale for v in arm.values], higher)
+            tried = data.lr_choice.get((name, value), {})
+            lrs = (
+                ", ".join(f"{lr:g}{'*' if lr == arm.lr else ''}" for lr in sorted(tried))
+                if len(tried) > 1
+                else f"{arm.lr:g}"
+            )
+            flags = [f"{arm.solved} solved"] * bool(arm.solved) + [f"↑{arm.still_improving}"] * bool(
+                arm.still_improving
+            )
+            flags += [f"{len(arm.flat_steps)} flat"] * bool(arm.flat_steps) + [f"{arm.misses} missed"] * bool(
+                arm.misses
+            )
+            rows.append(
+                [
+                    name,
+                    f"{value}",
+                    lrs,
+                    f"{arm.n}",
+                    shown.text() if shown else "–",
+                    ", ".join(flags) or "–",
+                    f"{arm.params or '?':,}" if arm.params else "?",
+                ]
+            )
+    return markdown_table(["arm", axis, "lr (* chosen on validation)", "runs", unit, "flags", "parameters"], rows)
+
+
+def compute_line(runs: list) -> dict:
+    busy, summed, count = compute_time(runs)
+    loads = sorted(float(r.tags[Tag.LOAD_AVERAGE]) for r in runs if r.tags.get(Tag.LOAD_AVERAGE))
+    commits = sorted({r.tags.get(Tag.GIT_COMMIT, "?")[:7] for r in runs})
+    hardware = next((r.tags.get(Tag.HARDWARE) for r in runs if r.tags.get(Tag.HARDWARE)), platform.processor())
+    return {
+        "wall_seconds": busy,
+        "run_seconds": summed,
+        "runs": count,
+        "load": [loads[0], loads[-1]] if loads else None,
+        "commits": commits,
+        "hardware": hardware,
+    }
+
+
+def write_experiment(spec, folder: Path) -> Path:
+    data, runs = read_experiment(spec)
+    found = decisions(data) if spec.decides and data.table else []
+    compute = compute_line(runs)
+    load = f"load {compute['load'][0]:g}–{compute['load'][1]:g} at the runs' starts" if compute["load"] else "load ?"
+    lines = [
+        f"# Claim experiment: {spec.name} (claims {', '.join(spec.claims)})",
+        "",
+        f"{spec.description}. Task **{spec.task}**, profile **{spec.profile}**, from `sweeps/claims/{spec.name}.yaml`.",
+        "",
+        f"**Why this design can decide it.** {spec.why.strip()}",
+        "",
+        f"Budget per run: {spec.describe_budget()}, stopped once solved (validation loss below {spec.solved:g} × "
+        f"the baseline); {len(spec.seeds)} seeds; margin {spec.margin:g}.",
+        "",
+        f"Compute: {duration(compute['wall_seconds'])} of wall time while a run trained, "
+        f"{duration(compute['run_seconds'])} of run time summed over {compute['runs']} runs; {compute['hardware']}; "
+        f"{load}; code {', '.join(compute['commits'])}.",
+        "",
+        "## Runs",
+        "",
+        *arm_table(data),
+        "",
+        "## Verdicts",
+        "",
+    ]
+    if not spec.decides:
+        lines += [f"None: the {spec.profile} profile is a look at the machinery, never a verdict.", ""]
+    elif not found:
+        lines += ["None yet: no finished runs.", ""]
+    for decision in found:
+        from bench.verdicts import CLAIMS
+
+        lines.append(f"- **{decision.claim}. {CLAIMS[decision.claim].text}** — ***{decision.verdict}***")
+        lines += [f"  - {line}" for line in decision.evidence]
+    lines += ["", "## Rules", "", *[f"- {rule}" for rule in RULES], ""]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{spec.name}.md"
+    path.write_text("\n".join(lines))
+    record = {
+        "experiment": spec.name,
+        "task": spec.task,
+        "profile": spec.profile,
+        "claims": spec.claims,
+        "decides": spec.decides,
+        "verdicts": [{"id": d.claim, "verdict": d.verdict, "key": d.key} for d in found],
+        "compute": compute,
+        "generated": datetime.date.today().isoformat(),
+    }
+    (folder / f"{spec.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def write_claim_reports(specs: list, reference: bool = False, out: Path | None = None) -> list[Path]:
+    base = out or (REFERENCE if reference else LOCAL)
+    paths = [write_experiment(spec, base / "claims") for spec in specs]
+    from bench.claims import write_claims
+
+    return paths + [write_claims(base)]
