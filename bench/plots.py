@@ -44,13 +44,15 @@ def test_metric(shown: list[tuple[str, object]], baseline: float | None, metric:
     save_figure(fig, path)
 
 
-def val_curves(curves: dict[str, list[float]], baseline, monitor, path: Path) -> None:
+def val_curves(curves: dict[str, list[tuple[int, float]]], baseline, monitor, path: Path) -> None:
+    """Each curve's (optimizer step, value) points: the step MLflow logged each validation at (a point is
+    an epoch or `eval_every_steps` steps, so the axis is in steps, never "epochs")."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name, values in curves.items():
-        ax.plot(range(1, len(values) + 1), values, marker=".", label=name)
+    for name, points in curves.items():
+        ax.plot([step for step, _ in points], [value for _, value in points], marker=".", label=name)
     if baseline is not None and monitor == Metric.val("loss"):
         ax.axhline(baseline, color="grey", linestyle="--", label="memoryless baseline")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("optimizer step")
     ax.set_ylabel(monitor)
     ax.set_title("validation curve of each study's best trial", fontsize=10)
     ax.legend(fontsize=7, ncol=2)

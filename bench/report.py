@@ -28,6 +28,7 @@ from filelock import FileLock
 
 from bench import plots, tracking
 from bench.cells import reference_cell
+from bench.claim_rules import estimate
 from bench.convergence import backfill_left_baseline
 from bench.errors import UserError, first_line
 from bench.file_schema import describe_budget
@@ -273,10 +274,18 @@ def best_study(report: Report) -> tuple[StudyResults | None, float | None]:
     return winner, best_mean
 
 
+def interval_text(values: list[float], higher_is_better: bool) -> str:
+    shown = estimate(values, higher_is_better)
+    return f"[{fmt(shown.low)}, {fmt(shown.high)}]" if shown and shown.n > 1 else MISSING
+
+
 def results_section(report: Report) -> list[str]:
     task, metric, baseline, monitor_best = report.task, report.metric, report.baseline, report.results.monitor_best
     metric_keys = list(dict.fromkeys([metric, *(Metric.test(m.name) for m in task.metrics), Metric.test("loss")]))
-    header = ["variant", "cell", f"{metric} mean ± sd", "95% CI", "n"]
+    higher = task.higher_is_better
+    # An interval inside the metric's range: accuracy's clipped to [0, 1], a loss's on the log scale
+    # (of the geometric mean: a loss is positive, and seeds differ by factors).
+    header = ["variant", "cell", f"{metric} mean ± sd", "95% CI" if higher else "95% CI (geometric mean)", "n"]
     header += [f"{k} mean ± sd" for k in metric_keys[1:]]
     header += ["baseline", "gap to baseline", "best val", "still improving", "params", "s / epoch", "trials c/p/f"]
     rows = []
@@ -290,7 +299,7 @@ def results_section(report: Report) -> list[str]:
             study.variant + (f" ({study.grid})" if study.grid else ""),
             study.cell,
             f"{fmt(main.mean)} ± {fmt(main.sd)}" if main else MISSING,
-            f"[{fmt(main.ci_low)}, {fmt(main.ci_high)}]" if main else MISSING,
+            interval_text(final_values(study, metric), higher) if main else MISSING,
             str(main.n if main else 0)
             + (f" (+{len(study.diverged_finals)} diverged)" if study.diverged_finals else ""),
         ]
@@ -345,6 +354,9 @@ def hyperparameters_section(report: Report) -> list[str]:
 _STORAGES: dict[str, object] = {}
 
 
+MIN_IMPORTANCE_TRIALS = 20  # fewer complete trials: fANOVA's forest fits noise ("lr 1.00" from 2 trials)
+
+
 def importance(study: StudyResults, storage_url: str | None) -> str:
     """Optuna's fANOVA importance of the searched hyperparameters, from the Optuna storage."""
     import optuna  # only for reports of sweeps: a horizon-only report does without it
@@ -360,8 +372,11 @@ def importance(study: StudyResults, storage_url: str | None) -> str:
         scores = optuna.importance.get_param_importances(
             loaded, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
         )
+        complete = len(loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     except Exception as error:  # too few complete trials, storage gone, ...
         return f"n/a ({first_line(error, 80)})"
+    if complete < MIN_IMPORTANCE_TRIALS:
+        return f"not shown: {complete} complete trials (fANOVA needs at least {MIN_IMPORTANCE_TRIALS} to mean anything)"
     return ", ".join(f"{key} {value:.2f}" for key, value in scores.items()) or "n/a"
 
 
@@ -371,8 +386,8 @@ def importance_section(report: Report) -> list[str]:
     return [
         "## Hyperparameter importance",
         "",
-        "fANOVA importance (Optuna) of each searched "
-        "hyperparameter for the validation objective; unreliable with few trials.",
+        "fANOVA importance (Optuna) of each searched hyperparameter for the validation objective, shown "
+        f"only for studies with at least {MIN_IMPORTANCE_TRIALS} complete trials.",
         "",
         *(f"- {label(s)}: {importance(s, report.storage_url)}" for s in report.studies),
         "",
@@ -386,7 +401,7 @@ def curves_section(report: Report) -> list[str]:
     for study in report.studies:
         best = best_trial(study, monitor_best, task.monitor_mode)
         if best is not None:
-            curves[label(study)] = [value for _, value in best.history(task.monitor)]
+            curves[label(study)] = best.history(task.monitor)
     plots.val_curves(curves, report.baseline, task.monitor, report.images / "val_curves.png")
     # A pruned trial has no `_best` metric: plot the last validation value it reached.
     histories = [
@@ -736,6 +751,19 @@ def cross_validation_section(report: Report) -> list[str]:
     return lines + [""]
 
 
+def leader_word(report: Report, winner: StudyResults) -> str:
+    """ "best" only when the leading study beats every other significantly (Welch, log scale for losses,
+    Holm over those comparisons); else "highest mean" / "lowest mean" and how many it does not beat."""
+    higher = report.task.higher_is_better
+    others = [s for s in report.studies if s is not winner and final_values(s, report.metric)]
+    tests = [compare(final_values(winner, report.metric), final_values(s, report.metric), higher).p for s in others]
+    unbeaten = sum(q is None or q >= 0.05 for q in holm(tests))
+    if others and not unbeaten:
+        return "best"
+    word = "highest mean" if higher else "lowest mean"
+    return f"{word} (not significantly better than {unbeaten} other{'s' if unbeaten != 1 else ''})" if others else word
+
+
 def best_group(report: Report) -> tuple[RunGroup | None, object]:
     winner, best = None, None
     for group in report.results.groups:
@@ -842,8 +870,8 @@ def index_summary(report: Report) -> dict:
         line = f"smoke run: {SMOKE_NOTE}"
         horizons = ""
     elif winner:
-        line = f"best: {label(winner)} {report.metric} {fmt(best_mean)} vs baseline {fmt(report.baseline)}" + (
-            f" ({best_mean / report.baseline:.2f}×)" if report.baseline else ""
+        line = f"{leader_word(report, winner)}: {label(winner)} {report.metric} {fmt(best_mean)} vs baseline " + (
+            f"{fmt(report.baseline)}" + (f" ({best_mean / report.baseline:.2f}×)" if report.baseline else "")
         )
     line += f"; {horizons}" if horizons else ""
     return {
