@@ -124,11 +124,19 @@ def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dic
 
 
 def environment_line() -> str:
-    """Threads and stores: what makes two runs of the same command differ in speed or destination."""
-    from bench.tracking import tracking_uri  # (tracking imports interrupts, which prints through this module)
+    """Threads, stores and system metrics: what makes two runs of the same command differ in speed or
+    destination, and what each run records besides its own metrics."""
+    # (tracking imports interrupts, which prints through this module)
+    from bench.tracking import SYSTEM_METRICS, system_metrics_enabled, system_metrics_interval, tracking_uri
 
     threads = os.environ.get("TORCH_THREADS") or "torch default (all cores)"
-    return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}"
+    system = (
+        f"CPU, memory (GPU where present) sampled into each run every {system_metrics_interval():g} s "
+        f"({SYSTEM_METRICS}=0: off)"
+        if system_metrics_enabled()
+        else f"off ({SYSTEM_METRICS}=0)"
+    )
+    return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}\n  system   {system}"
 
 
 def safe_uri(uri: str) -> str:

@@ -259,6 +259,7 @@ def train(
     config = pin_vectors(config)  # lm:<corpus> -> one pretraining run's file, found here and only here
     console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
     apply_thread_setting()
+    tracking.system_metrics_enabled()  # a bad SYSTEM_METRICS fails before any run exists
     pl.seed_everything(config.seed, workers=True, verbose=False)
     experiment = experiment_of(config)
     datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
@@ -299,6 +300,14 @@ def train(
         )
         mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
+        tracking.log_dataset(
+            run_id,
+            dataset or task.name,
+            datamodule.fingerprint,
+            data.splits,
+            data.source,
+            {"task": task.name, "data_seed": config.data_seed, **config.task_settings},
+        )
         if net.embedding_coverage is not None:
             tracking.log_metrics(run_id, net.embedding_coverage)
         if config.embedding_vectors.startswith("lm:"):  # pinned: which pretraining run they came from
@@ -326,9 +335,10 @@ def train(
         if on_progress:
             extra.append(ReportProgress(on_progress))
         try:
-            result = _fit_and_test(
-                task, config, module, datamodule, run_id, extra, param_count, baseline, initial, experiment
-            )
+            with tracking.system_metrics(run_id):
+                result = _fit_and_test(
+                    task, config, module, datamodule, run_id, extra, param_count, baseline, initial, experiment
+                )
             result.seconds = time.monotonic() - started
             return result
         finally:
