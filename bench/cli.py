@@ -189,15 +189,13 @@ def command_train(args: argparse.Namespace) -> None:
     if config.task_settings.get("folds") and config.task_settings.get("fold", -1) < 0:  # fold=k: k alone
         from bench.train import cross_validate
 
-        outcome = cross_validate(config, progress=not args.no_progress)
-        for fold, result in enumerate(outcome.folds):
-            print(f"fold {fold}: {final_line(task, result, result.seconds)}")
-        folds = len(outcome.folds)
-        print(
-            f"{folds}-fold cross-validation, run {outcome.parent_run_id}: "
-            + ", ".join(f"{key} {mean:.4g} ± {sd:.2g}" for key, (mean, sd) in sorted(outcome.summary.items()))
-            + f" (mean ± sd over folds), {console.duration(time.monotonic() - started)}"
-        )
+        folds = config.task_settings["folds"]
+
+        def fold_line(fold: int, result) -> None:  # as each fold ends, above the progress line
+            console.say(f"fold {fold + 1}/{folds}: {final_line(task, result, result.seconds)}", sys.stdout)
+
+        outcome = cross_validate(config, progress=not args.no_progress, on_fold_end=fold_line)
+        print(cross_validation_line(task, outcome, time.monotonic() - started))
         return
     settings = config.task_settings
     one_fold = {Tag.FOLD: settings["fold"], Tag.FOLDS: settings["folds"]} if settings.get("folds") else None
@@ -238,6 +236,23 @@ def final_line(task, result, seconds: float) -> str:
     return (
         f"{head}" + (f" ({others})" if others else "") + f" · {result.param_count:,} parameters, "
         f"{result.epochs} epochs, {console.duration(seconds)} · {run_url(result.run_id)}"
+    )
+
+
+def cross_validation_line(task, outcome, seconds: float) -> str:
+    """The mean ± sd over folds of the test metric first, then the other test metrics, then the baselines."""
+    metric = f"test/{task.report_metric}"
+
+    def order(key: str) -> tuple:
+        return (key != metric, key.startswith("baseline/"), key)
+
+    return (
+        f"{len(outcome.folds)}-fold cross-validation, run {outcome.parent_run_id}: "
+        + ", ".join(
+            f"{key} {mean:.4g} ± {sd:.2g}"
+            for key, (mean, sd) in sorted(outcome.summary.items(), key=lambda i: order(i[0]))
+        )
+        + f" (mean ± sd over folds), {console.duration(seconds)}"
     )
 
 

@@ -442,9 +442,12 @@ class CrossValidationResult:
     summary: dict[str, tuple[float, float]]  # metric -> (mean, sd) over folds
 
 
-def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidationResult:
+def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None) -> CrossValidationResult:
     """Stratified K-fold cross-validation (task setting folds=K): one MLflow run per fold, nested under
-    a parent run that holds every test metric's mean and sd over the folds (`cv/<metric>_mean|_sd`)."""
+    a parent run that holds every test metric's mean and sd over the folds (`cv/<metric>_mean|_sd`).
+
+    `progress`: one line for the whole cross-validation (folds done, the current fold and its epoch, the
+    time left), not a line per fold. `on_fold_end(fold, result)`: called as each fold ends."""
     import statistics
 
     folds = config.task_settings["folds"]
@@ -464,31 +467,54 @@ def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidati
         T.GIT_COMMIT: tracking.git_commit(),
         **({T.DATASET: dataset} if dataset else {}),
     }
-    with tracking.tracked_run(experiment_of(config), name, tags) as parent:
-        tracking.log_params(parent, config.as_flat_dict())
-        results = []
-        for fold in range(folds):
-            fold_config = dataclasses.replace(config, task_settings={**config.task_settings, "fold": fold})
-            results.append(
-                train(
-                    fold_config,
-                    run_name=f"{name}/fold{fold}",
-                    parent_run_id=parent,
-                    progress=progress,
-                    tags={T.STAGE: tracking.Stage.FOLD, T.FOLD: fold, T.FOLDS: folds},
+    line = console.Progress(f"{task.name} {config.variant}/{config.cell}", folds, "folds") if progress else None
+    if line:
+        console.activate(line)
+        line.set_done(0)
+    try:
+        with tracking.tracked_run(experiment_of(config), name, tags) as parent:
+            tracking.log_params(parent, config.as_flat_dict())
+            results = []
+            for fold in range(folds):
+                fold_config = dataclasses.replace(config, task_settings={**config.task_settings, "fold": fold})
+
+                def report(fraction: float, text: str, fold: int = fold) -> None:
+                    line.set_current(f"fold {fold + 1}/{folds} {text}", fraction)
+
+                if line:  # the new fold shows at once (redraws are rate-limited; a small fold may take less)
+                    report(0.0, "starting")
+                    line.draw(force=True)
+                results.append(
+                    train(
+                        fold_config,
+                        run_name=f"{name}/fold{fold}",
+                        parent_run_id=parent,
+                        progress=False,
+                        on_progress=report if line else None,
+                        tags={T.STAGE: tracking.Stage.FOLD, T.FOLD: fold, T.FOLDS: folds},
+                    )
                 )
+                if on_fold_end:
+                    on_fold_end(fold, results[-1])
+                if line:
+                    line.set_done(fold + 1)
+            if line:
+                line.set_current("")  # the closing bar names no fold
+            summary = {}
+            for key in results[0].test_metrics | results[0].baselines:
+                values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
+                summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+            tracking.log_metrics(
+                parent,
+                {
+                    f"cv/{key}_{part}": value
+                    for key, (mean, sd) in summary.items()
+                    for part, value in (("mean", mean), ("sd", sd))
+                }
+                | {"cv/folds": folds},
             )
-        summary = {}
-        for key in results[0].test_metrics | results[0].baselines:
-            values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
-            summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
-        tracking.log_metrics(
-            parent,
-            {
-                f"cv/{key}_{part}": value
-                for key, (mean, sd) in summary.items()
-                for part, value in (("mean", mean), ("sd", sd))
-            }
-            | {"cv/folds": folds},
-        )
+    finally:
+        if line:
+            line.close()
+            console.activate(None)
     return CrossValidationResult(parent, results, summary)
