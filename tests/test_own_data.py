@@ -537,3 +537,28 @@ def test_a_sweep_report_of_one_dataset_is_named_after_it(tmp_path):
     assert "0.7600 ± 0.0141" in text
     for image in (tmp_path / "text-classification-swept-reviews").glob("*.png"):
         assert f"(text-classification-swept-reviews/{image.name})" in text
+
+
+@pytest.mark.parametrize("signal", [True, False], ids=["runs with the convergence signal", "runs without it"])
+def test_the_index_labels_a_report_earlier_protocol_only_when_its_runs_lack_the_convergence_signal(tmp_path, signal):
+    """A report of single runs has no verdicts either way: what its runs record decides the label."""
+    import json
+
+    from bench.report import write_index, write_report
+
+    dataset = "with-signal" if signal else "without-signal"
+    metrics = {"test/acc": 0.7, "baseline/acc": 0.5, **({"convergence/still_improving": 0.0} if signal else {})}
+    log_run(f"text-classification/{dataset}", "s0", "simple", {}, metrics)
+    write_report("text-classification", dataset=dataset, out_dir=tmp_path)
+    summary = json.loads((tmp_path / f"text-classification-{dataset}" / "summary.json").read_text())
+    assert summary["convergence_signal"] is signal and "verdicts" not in summary
+    row = next(line for line in write_index(tmp_path).read_text().splitlines() if dataset in line)
+    assert ("earlier protocol" in row) is not signal, row
+
+
+def test_index_rows_written_before_the_record_existed_are_labelled_only_for_sweeps_without_verdicts():
+    from bench.report import earlier_protocol
+
+    assert earlier_protocol({"profile": "cpu"})  # a sweep report from before verdicts and the signal
+    assert not earlier_protocol({"profile": "cpu", "verdicts": []})
+    assert not earlier_protocol({"profile": "single runs"})  # never has verdicts: that says nothing
