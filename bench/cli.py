@@ -20,6 +20,9 @@ from bench.errors import RunFailed, UserError
 # (tests/test_cli.py checks that they import no torch or Lightning).
 
 TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon")
+# MLflow 3's UI opens in its GenAI view (traces, evaluations) unless a link asks for its model-training
+# view (runs, metrics, datasets); a link without it falls back to the view last chosen in that browser.
+TRAINING_VIEW = "workflowType=machine_learning"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,7 +277,7 @@ def run_url(run_id: str) -> str:
     )
     experiment = tracking.client().get_run(run_id).info.experiment_id
     local = "" if uri.startswith(("http://", "https://")) else " (make ui)"
-    return f"{base}/#/experiments/{experiment}/runs/{run_id}{local}"
+    return f"{base}/#/experiments/{experiment}/runs/{run_id}?{TRAINING_VIEW}{local}"
 
 
 def command_pretrain(args: argparse.Namespace) -> None:
@@ -449,6 +452,9 @@ def command_ui(args: argparse.Namespace) -> None:
         args.verbose,
         {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         secrets={"MLFLOW_BACKEND_STORE_URI": uri},
+        # A link cannot make the training view stick (the UI keeps it only once its toggle is clicked).
+        note=f"  your runs: http://127.0.0.1:{args.port}/#/experiments?{TRAINING_VIEW} (click 'Model training', "
+        "top left, once: this browser then keeps that view)",
     )
 
 
@@ -493,8 +499,9 @@ def serve(
     extra_env: dict | None = None,
     secrets: dict | None = None,
     timeout: float = 300,
+    note: str = "",
 ) -> None:
-    """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM.
+    """Start a web server, print its URL (and `note`) only once the page answers, and stop it on Ctrl-C/SIGTERM.
     `secrets`: environment variables that carry a store URL (never on argv, where `ps` shows them)."""
     import subprocess
     import tempfile
@@ -545,7 +552,7 @@ def serve(
             if time.monotonic() > deadline:
                 raise UserError(f"the {name} did not answer at {url} within {timeout:.0f} s")
             time.sleep(0.5)
-        print(f"{name} at {url} (Ctrl-C to stop)", flush=True)
+        print(f"{name} at {url} (Ctrl-C to stop)" + (f"\n{note}" if note else ""), flush=True)
         server.wait()
     except KeyboardInterrupt:
         pass
