@@ -58,7 +58,7 @@ test-all: $(VENV)/.installed ## every test, slow end-to-end ones included (what 
 list: $(VENV)/.installed ## list tasks, variants, cells and knobs; TASK=adding: that task's effective defaults
 	$(PY) -m bench list $(if $(value TASK),--task $(call quote,TASK))
 
-train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64" (V=1: libraries' logs)
+train: $(VENV)/.installed ## train one run: TASK=copy-memory VARIANT=simple CELL=lstm ARGS="T=20 hidden=64" (V=1: libraries' logs; SYSTEM_METRICS=0: no CPU/memory/GPU metrics)
 	$(PY) -m bench train --task $(call quote,TASK,copy-memory) --variant $(call quote,VARIANT,simple) $(if $(value CELL),--cell $(call quote,CELL)) $(VERBOSE)
 
 pretrain-embeddings: $(VENV)/.installed ## next-word LM on CORPUS=imdb (ARGS="corpus_file=... max_tokens=..."), export embeddings

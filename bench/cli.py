@@ -20,6 +20,9 @@ from bench.errors import RunFailed, UserError
 # (tests/test_cli.py checks that they import no torch or Lightning).
 
 TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon", "claims")
+# MLflow 3's UI opens in its GenAI view (traces, evaluations) unless a link asks for its model-training
+# view (runs, metrics, datasets); a link without it falls back to the view last chosen in that browser.
+TRAINING_VIEW = "workflowType=machine_learning"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,15 +208,13 @@ def command_train(args: argparse.Namespace) -> None:
     if config.task_settings.get("folds") and config.task_settings.get("fold", -1) < 0:  # fold=k: k alone
         from bench.train import cross_validate
 
-        outcome = cross_validate(config, progress=not args.no_progress)
-        for fold, result in enumerate(outcome.folds):
-            print(f"fold {fold}: {final_line(task, result, result.seconds)}")
-        folds = len(outcome.folds)
-        print(
-            f"{folds}-fold cross-validation, run {outcome.parent_run_id}: "
-            + ", ".join(f"{key} {mean:.4g} ± {sd:.2g}" for key, (mean, sd) in sorted(outcome.summary.items()))
-            + f" (mean ± sd over folds), {console.duration(time.monotonic() - started)}"
-        )
+        folds = config.task_settings["folds"]
+
+        def fold_line(fold: int, result) -> None:  # as each fold ends, above the progress line
+            console.say(f"fold {fold + 1}/{folds}: {final_line(task, result, result.seconds)}", sys.stdout)
+
+        outcome = cross_validate(config, progress=not args.no_progress, on_fold_end=fold_line)
+        print(cross_validation_line(task, outcome, time.monotonic() - started))
         return
     settings = config.task_settings
     one_fold = {Tag.FOLD: settings["fold"], Tag.FOLDS: settings["folds"]} if settings.get("folds") else None
@@ -257,6 +258,23 @@ def final_line(task, result, seconds: float) -> str:
     )
 
 
+def cross_validation_line(task, outcome, seconds: float) -> str:
+    """The mean ± sd over folds of the test metric first, then the other test metrics, then the baselines."""
+    metric = f"test/{task.report_metric}"
+
+    def order(key: str) -> tuple:
+        return (key != metric, key.startswith("baseline/"), key)
+
+    return (
+        f"{len(outcome.folds)}-fold cross-validation, run {outcome.parent_run_id}: "
+        + ", ".join(
+            f"{key} {mean:.4g} ± {sd:.2g}"
+            for key, (mean, sd) in sorted(outcome.summary.items(), key=lambda i: order(i[0]))
+        )
+        + f" (mean ± sd over folds), {console.duration(seconds)}"
+    )
+
+
 def ratio(value: float, baseline: float) -> str:
     """Two decimals, or two significant digits below 0.1 (0.003× is not 0.00×)."""
     share = value / baseline
@@ -275,7 +293,7 @@ def run_url(run_id: str) -> str:
     )
     experiment = tracking.client().get_run(run_id).info.experiment_id
     local = "" if uri.startswith(("http://", "https://")) else " (make ui)"
-    return f"{base}/#/experiments/{experiment}/runs/{run_id}{local}"
+    return f"{base}/#/experiments/{experiment}/runs/{run_id}?{TRAINING_VIEW}{local}"
 
 
 def command_pretrain(args: argparse.Namespace) -> None:
@@ -480,6 +498,9 @@ def command_ui(args: argparse.Namespace) -> None:
         args.verbose,
         {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         secrets={"MLFLOW_BACKEND_STORE_URI": uri},
+        # A link cannot make the training view stick (the UI keeps it only once its toggle is clicked).
+        note=f"  your runs: http://127.0.0.1:{args.port}/#/experiments?{TRAINING_VIEW} (click 'Model training', "
+        "top left, once: this browser then keeps that view)",
     )
 
 
@@ -524,8 +545,9 @@ def serve(
     extra_env: dict | None = None,
     secrets: dict | None = None,
     timeout: float = 300,
+    note: str = "",
 ) -> None:
-    """Start a web server, print its URL only once the page answers, and stop it on Ctrl-C/SIGTERM.
+    """Start a web server, print its URL (and `note`) only once the page answers, and stop it on Ctrl-C/SIGTERM.
     `secrets`: environment variables that carry a store URL (never on argv, where `ps` shows them)."""
     import subprocess
     import tempfile
@@ -576,7 +598,7 @@ def serve(
             if time.monotonic() > deadline:
                 raise UserError(f"the {name} did not answer at {url} within {timeout:.0f} s")
             time.sleep(0.5)
-        print(f"{name} at {url} (Ctrl-C to stop)", flush=True)
+        print(f"{name} at {url} (Ctrl-C to stop)" + (f"\n{note}" if note else ""), flush=True)
         server.wait()
     except KeyboardInterrupt:
         pass

@@ -124,11 +124,19 @@ def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dic
 
 
 def environment_line() -> str:
-    """Threads and stores: what makes two runs of the same command differ in speed or destination."""
-    from bench.tracking import tracking_uri  # (tracking imports interrupts, which prints through this module)
+    """Threads, stores and system metrics: what makes two runs of the same command differ in speed or
+    destination, and what each run records besides its own metrics."""
+    # (tracking imports interrupts, which prints through this module)
+    from bench.tracking import SYSTEM_METRICS, system_metrics_enabled, system_metrics_interval, tracking_uri
 
     threads = os.environ.get("TORCH_THREADS") or "torch default (all cores)"
-    return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}"
+    system = (
+        f"CPU, memory (GPU where present) sampled into each run every {system_metrics_interval():g} s "
+        f"({SYSTEM_METRICS}=0: off)"
+        if system_metrics_enabled()
+        else f"off ({SYSTEM_METRICS}=0)"
+    )
+    return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}\n  system   {system}"
 
 
 def safe_uri(uri: str) -> str:
@@ -276,12 +284,15 @@ class Progress:
         self.stream.flush()
         self.live, self.last_draw = True, now
 
-    def write(self, message: str) -> None:
-        """A permanent line above the live one (a finished study, a failed trial)."""
+    def write(self, message: str, stream: TextIO | None = None) -> None:
+        """A permanent line above the live one (a finished study, a failed trial), on `stream` if given
+        (a result for stdout while the live line is on stderr)."""
         if self.live:
             self.stream.write("\r\x1b[K")
-        self.stream.write(message + "\n")
-        self.stream.flush()
+            self.stream.flush()
+        out = stream or self.stream
+        out.write(message + "\n")
+        out.flush()
         self.live = False
         self.draw(force=True) if terminal_width(self.stream) > 0 else None
 
@@ -299,12 +310,12 @@ class Progress:
 _ACTIVE: Progress | None = None
 
 
-def say(message: str) -> None:
-    """Print a line without breaking the live progress line, if there is one."""
+def say(message: str, stream: TextIO | None = None) -> None:
+    """Print a line (on stderr, or `stream`) without breaking the live progress line, if there is one."""
     if _ACTIVE is not None and not _ACTIVE.closed:
-        _ACTIVE.write(message)
+        _ACTIVE.write(message, stream)
     else:
-        print(message, file=sys.stderr, flush=True)
+        print(message, file=stream or sys.stderr, flush=True)
 
 
 def activate(progress: Progress | None) -> None:

@@ -14,7 +14,7 @@ from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric
 from bench.synthetic import cached_split, dataset_arrays
-from bench.text import carve, check_splits, load_raw, majority_baselines
+from bench.text import carve, check_splits, data_source, load_raw, majority_baselines
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -23,6 +23,7 @@ from bench.text import carve, check_splits, load_raw, majority_baselines
 SIDE = 28
 PIXELS = SIDE * SIDE
 CLASSES = 10
+HUB_ID = "ylecun/mnist"
 
 
 def image_settings(permuted: bool) -> dict:
@@ -130,7 +131,7 @@ def sequences(dataset, split: str, order: np.ndarray, pixels_per_step: int) -> d
 def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bool) -> TaskData:
     if PIXELS % settings["pixels_per_step"]:
         raise UserError(f"pixels_per_step={settings['pixels_per_step']} must divide {PIXELS} (e.g. 1, 7, 28)")
-    raw = validate(load_raw(name, "ylecun/mnist", "test", settings), settings)
+    raw = validate(load_raw(name, HUB_ID, "test", settings), settings)
     splits, _ = carve(raw, settings, data_seed)
     order = pixel_order(settings, permuted)
     arrays = {}
@@ -161,4 +162,5 @@ def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bo
             Metric.TRAIN_EXAMPLES: int(counts.sum()),
             Metric.data("steps"): PIXELS // settings["pixels_per_step"],
         },
+        source=data_source(HUB_ID, settings),
     )

@@ -831,8 +831,27 @@ def horizons_line(report: Report) -> str:
     )
 
 
+def records_convergence(report: Report) -> bool:
+    """Whether the report's runs record the convergence signal (bench.convergence): False only when
+    every finished run it reads lacks it, i.e. they were trained under the earlier protocol (epoch
+    budgets, no signal). The index labels such reports; a report with no finished runs is not one."""
+    results = report.results
+    runs = [
+        *results.finals,
+        *(run for study in report.studies for run in study.trials),
+        *group_runs(report),
+        *(report.horizon.runs if report.horizon else []),
+    ]
+    finished = [run for run in runs if run.complete]
+    return not finished or any(run.still_improving is not None for run in finished)
+
+
 def index_summary(report: Report) -> dict:
     """The report's row in reports/README.md (written next to its figures as summary.json)."""
+    return {**summary_of(report), "convergence_signal": records_convergence(report)}
+
+
+def summary_of(report: Report) -> dict:
     horizons = horizons_line(report)
     if not report.studies and report.results.groups:
         winner, best = best_group(report)
@@ -977,6 +996,15 @@ def publish(staging: Path, out_dir: Path, name: str) -> None:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+def earlier_protocol(summary: dict) -> bool:
+    """A report whose runs were trained under the earlier protocol, as its summary.json records. Files
+    written before that record existed: a sweep or horizon report without verdicts (verdicts came with
+    the convergence signal); a report of single runs never has verdicts, so their absence says nothing."""
+    if "convergence_signal" in summary:
+        return not summary["convergence_signal"]
+    return "verdicts" not in summary and summary.get("profile") != "single runs"
+
+
 def write_index(out_dir: Path = REPORTS) -> Path:
     """README.md of a report folder: the claims page first, then one line per task report on disk."""
     rows = []
@@ -986,11 +1014,8 @@ def write_index(out_dir: Path = REPORTS) -> Path:
         if summary_file.exists() and (out_dir / f"{task}.md").exists():
             summary = json.loads(summary_file.read_text())
             state = " (incomplete)" if summary.get("incomplete") else ""
-            state += (
-                ""
-                if "verdicts" in summary
-                else " (earlier protocol: epoch budgets, no convergence signal; to be regenerated)"
-            )
+            if earlier_protocol(summary):
+                state += " (earlier protocol: epoch budgets, no convergence signal; to be regenerated)"
             rows.append(
                 [
                     f"[{task}]({task}.md)",

@@ -15,7 +15,7 @@ from bench import safepoints
 from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
-from bench.registry import MetricSpec, TaskData, TaskSpec
+from bench.registry import DataSource, MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric, Tag
 from bench.text_files import FORMATS, SPLITS, check_text_data, find_files, parse_label_map
 
@@ -185,6 +185,14 @@ def load_raw(name: str, hub_id: str | None, hub_test_split: str, settings: dict)
     if "validation" in hub and hub_test_split != "validation":
         raw["validation"] = hub["validation"]
     return raw
+
+
+def data_source(hub_id: str | None, settings: dict) -> DataSource:
+    """Where `load_raw` reads: the local files by split, else the hub dataset."""
+    files = find_files(settings)
+    if files:
+        return DataSource(files={split: str(path.resolve()) for split, path in files.items()})
+    return DataSource(hub_id=hub_id or "")
 
 
 def check_splits(raw: dict, columns: dict[str, str], label: str, classes: int = 0) -> int:
@@ -641,4 +649,5 @@ def load_text_classification(
         vocabulary=vocabulary,
         extra=extra,
         notes=notes,
+        source=data_source(hub_id, settings),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from filelock import FileLock
 from bench import interrupts
 from bench.errors import RunFailed, UserError, failure_reason, first_line
 from bench.paths import ROOT, artifact_root
+from bench.registry import DataSource
 
 # The MLflow schema (every tag, tag value and metric name) is named in bench/run_keys.py, which data
 # preparation imports without this module's store machinery; re-exported here for the writers and readers.
@@ -550,3 +552,119 @@ def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
     now = int(time.time() * 1000)
     values = [entities.Metric(key, float(value), now, step) for key, value in metrics.items()]
     client().log_batch(run_id, metrics=values)
+
+
+# -- what a training run records besides its metrics: its data as an MLflow dataset, system metrics -----
+DATASET_CONTEXT = "training"  # the input tag MLflow's runs table shows next to the dataset
+
+
+def log_dataset(
+    run_id: str, name: str, fingerprint: str, splits: dict, source: DataSource | None, generator: dict
+) -> None:
+    """The run's data as an MLflow dataset input, so the runs table's Dataset column and filter find it:
+    `name`, our fingerprint as the digest, where the data came from (hub id, local files by split, or
+    the task's own generator with its settings, `generator`), each split's size as the profile and the
+    columns the network reads as the schema. Metadata only: the data itself is rebuilt from its source."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    if source is None:
+        origin = CodeDatasetSource({key: str(value) for key, value in generator.items()})
+    elif source.files:  # as datasets.load_dataset reads them: a format and data_files by split
+        formats = {Path(path).suffix.lstrip(".").replace("jsonl", "json") for path in source.files.values()}
+        origin = HuggingFaceDatasetSource(formats.pop() if len(formats) == 1 else "files", data_files=source.files)
+    else:
+        origin = HuggingFaceDatasetSource(source.hub_id)
+    record = MetaDataset(origin, name=name, digest=fingerprint, schema=dataset_schema(splits["train"].features))
+    fields = record.to_dict()
+    sizes = {f"{split}_rows": len(rows) for split, rows in splits.items()}
+    dataset = Dataset(
+        name=fields["name"],
+        digest=fields["digest"],
+        source_type=fields["source_type"],
+        source=fields["source"],
+        schema=fields.get("schema"),
+        profile=json.dumps({"num_rows": sum(sizes.values()), **sizes}),
+    )
+    context = InputTag(MLFLOW_DATASET_CONTEXT, DATASET_CONTEXT)
+    client().log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[context])])
+
+
+# datasets' value types as MLflow's column types (the narrow integer types of generated data included)
+COLUMN_TYPES = {
+    **dict.fromkeys(("bool",), "boolean"),
+    **dict.fromkeys(("int8", "int16", "int32", "uint8", "uint16"), "integer"),
+    **dict.fromkeys(("int64", "uint32", "uint64"), "long"),
+    **dict.fromkeys(("float16", "float32"), "float"),
+    "float64": "double",
+    **dict.fromkeys(("string", "large_string"), "string"),
+}
+
+
+def dataset_schema(features: dict):
+    """The MLflow schema of a `datasets` split's columns: lists (token ids, fixed-length sequences) as
+    arrays of their element type; any other feature as binary."""
+    from mlflow.types.schema import Array, ColSpec, DataType, Schema
+
+    def column_type(feature):
+        if hasattr(feature, "feature"):  # List / LargeList / Sequence
+            return Array(column_type(feature.feature))
+        return DataType[COLUMN_TYPES.get(getattr(feature, "dtype", ""), "binary")]
+
+    return Schema([ColSpec(column_type(feature), name) for name, feature in features.items()])
+
+
+SYSTEM_METRICS = "SYSTEM_METRICS"  # the knob: 0 turns system metrics off
+SYSTEM_METRICS_INTERVAL = 10.0  # seconds between samples; MLflow's MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL overrides
+
+
+def system_metrics_enabled() -> bool:
+    """SYSTEM_METRICS=0 turns system metrics off (on by default); any value but 0 or 1, or a sampling
+    interval that is not a positive number, is a one-line error."""
+    raw = os.environ.get(SYSTEM_METRICS, "").strip()
+    if raw not in ("", "0", "1"):
+        raise UserError(f"{SYSTEM_METRICS}={raw!r} is not valid: 1 (the default) logs system metrics, 0 does not")
+    return raw != "0" and system_metrics_interval() > 0
+
+
+def system_metrics_interval() -> float:
+    """Seconds between samples: 10, or MLflow's own MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL, which its
+    monitor reads (read here without importing mlflow: the configuration block prints before that import)."""
+    name = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"
+    raw = os.environ.get(name, "").strip()
+    try:
+        interval = float(raw) if raw else SYSTEM_METRICS_INTERVAL
+    except ValueError:
+        interval = 0.0
+    if not interval > 0:
+        raise UserError(f"{name}={raw!r} is not valid: seconds between system-metrics samples, e.g. 10")
+    return interval
+
+
+@contextlib.contextmanager
+def system_metrics(run_id: str) -> Iterator[None]:
+    """CPU, memory, disk, network and (where nvidia-ml-py finds one) GPU use, sampled by MLflow's own
+    monitor into the run's `system/...` metrics (its System metrics tab) every 10 s, in a daemon thread
+    that never holds the process at exit. The monitor stops when the block ends, however it ends (a
+    finished, failed or interrupted run), and writes what it sampled since its last write plus one
+    sample of the time since. Off with SYSTEM_METRICS=0."""
+    if not system_metrics_enabled():
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL, tracking_uri=tracking_uri())
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()  # wakes the thread at once (an event, not a sleep) and waits for it
+        with contextlib.suppress(Exception):  # a store that went away: the run's own close reports it
+            if pending := monitor.aggregate_metrics():  # sampled, not yet written when the block ended
+                monitor.publish_metrics(pending)
+            monitor.collect_metrics()  # and the stretch since: a run shorter than the interval has a sample
+            monitor.publish_metrics(monitor.aggregate_metrics())
+            monitor.mlflow_logger.flush()

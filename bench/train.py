@@ -259,6 +259,7 @@ def train(
     config = pin_vectors(config)  # lm:<corpus> -> one pretraining run's file, found here and only here
     console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
     apply_thread_setting()
+    tracking.system_metrics_enabled()  # a bad SYSTEM_METRICS fails before any run exists
     pl.seed_everything(config.seed, workers=True, verbose=False)
     experiment = experiment_of(config)
     datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
@@ -299,6 +300,14 @@ def train(
         )
         mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
         tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
+        tracking.log_dataset(
+            run_id,
+            dataset or task.name,
+            datamodule.fingerprint,
+            data.splits,
+            data.source,
+            {"task": task.name, "data_seed": config.data_seed, **config.task_settings},
+        )
         if net.embedding_coverage is not None:
             tracking.log_metrics(run_id, net.embedding_coverage)
         if config.embedding_vectors.startswith("lm:"):  # pinned: which pretraining run they came from
@@ -326,9 +335,10 @@ def train(
         if on_progress:
             extra.append(ReportProgress(on_progress))
         try:
-            result = _fit_and_test(
-                task, config, module, datamodule, run_id, extra, param_count, baseline, initial, experiment
-            )
+            with tracking.system_metrics(run_id):
+                result = _fit_and_test(
+                    task, config, module, datamodule, run_id, extra, param_count, baseline, initial, experiment
+                )
             result.seconds = time.monotonic() - started
             return result
         finally:
@@ -443,9 +453,12 @@ class CrossValidationResult:
     summary: dict[str, tuple[float, float]]  # metric -> (mean, sd) over folds
 
 
-def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidationResult:
+def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None) -> CrossValidationResult:
     """Stratified K-fold cross-validation (task setting folds=K): one MLflow run per fold, nested under
-    a parent run that holds every test metric's mean and sd over the folds (`cv/<metric>_mean|_sd`)."""
+    a parent run that holds every test metric's mean and sd over the folds (`cv/<metric>_mean|_sd`).
+
+    `progress`: one line for the whole cross-validation (folds done, the current fold and its epoch, the
+    time left), not a line per fold. `on_fold_end(fold, result)`: called as each fold ends."""
     import statistics
 
     folds = config.task_settings["folds"]
@@ -465,31 +478,54 @@ def cross_validate(config: RunConfig, *, progress: bool = True) -> CrossValidati
         T.GIT_COMMIT: tracking.git_commit(),
         **({T.DATASET: dataset} if dataset else {}),
     }
-    with tracking.tracked_run(experiment_of(config), name, tags) as parent:
-        tracking.log_params(parent, config.as_flat_dict())
-        results = []
-        for fold in range(folds):
-            fold_config = dataclasses.replace(config, task_settings={**config.task_settings, "fold": fold})
-            results.append(
-                train(
-                    fold_config,
-                    run_name=f"{name}/fold{fold}",
-                    parent_run_id=parent,
-                    progress=progress,
-                    tags={T.STAGE: tracking.Stage.FOLD, T.FOLD: fold, T.FOLDS: folds},
+    line = console.Progress(f"{task.name} {config.variant}/{config.cell}", folds, "folds") if progress else None
+    if line:
+        console.activate(line)
+        line.set_done(0)
+    try:
+        with tracking.tracked_run(experiment_of(config), name, tags) as parent:
+            tracking.log_params(parent, config.as_flat_dict())
+            results = []
+            for fold in range(folds):
+                fold_config = dataclasses.replace(config, task_settings={**config.task_settings, "fold": fold})
+
+                def report(fraction: float, text: str, fold: int = fold) -> None:
+                    line.set_current(f"fold {fold + 1}/{folds} {text}", fraction)
+
+                if line:  # the new fold shows at once (redraws are rate-limited; a small fold may take less)
+                    report(0.0, "starting")
+                    line.draw(force=True)
+                results.append(
+                    train(
+                        fold_config,
+                        run_name=f"{name}/fold{fold}",
+                        parent_run_id=parent,
+                        progress=False,
+                        on_progress=report if line else None,
+                        tags={T.STAGE: tracking.Stage.FOLD, T.FOLD: fold, T.FOLDS: folds},
+                    )
                 )
+                if on_fold_end:
+                    on_fold_end(fold, results[-1])
+                if line:
+                    line.set_done(fold + 1)
+            if line:
+                line.set_current("")  # the closing bar names no fold
+            summary = {}
+            for key in results[0].test_metrics | results[0].baselines:
+                values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
+                summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+            tracking.log_metrics(
+                parent,
+                {
+                    f"cv/{key}_{part}": value
+                    for key, (mean, sd) in summary.items()
+                    for part, value in (("mean", mean), ("sd", sd))
+                }
+                | {"cv/folds": folds},
             )
-        summary = {}
-        for key in results[0].test_metrics | results[0].baselines:
-            values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
-            summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
-        tracking.log_metrics(
-            parent,
-            {
-                f"cv/{key}_{part}": value
-                for key, (mean, sd) in summary.items()
-                for part, value in (("mean", mean), ("sd", sd))
-            }
-            | {"cv/folds": folds},
-        )
+    finally:
+        if line:
+            line.close()
+            console.activate(None)
     return CrossValidationResult(parent, results, summary)

@@ -13,7 +13,7 @@ import numpy as np
 
 from bench import safepoints
 from bench.errors import UserError
-from bench.registry import MetricSpec, TaskData, TaskSpec
+from bench.registry import DataSource, MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric
 
 CORPORA = {
@@ -174,7 +174,17 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
             Metric.data("vocabulary"): len(vocabulary),
             Metric.data("excluded_test_documents"): before - len(corpus),
         },
+        source=corpus_source(settings),
     )
+
+
+def corpus_source(settings: dict) -> DataSource:
+    """Where `load_corpus` reads: the corpus file, else the hub corpus."""
+    from pathlib import Path
+
+    if settings["corpus_file"]:
+        return DataSource(files={"train": str(Path(settings["corpus_file"]).resolve())})
+    return DataSource(hub_id=CORPORA[settings["corpus"]])
 
 
 TASK = TaskSpec(

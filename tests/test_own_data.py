@@ -166,9 +166,41 @@ def test_cross_validation_runs_one_child_run_per_fold_and_a_mean_and_sd(tmp_path
     assert "3-fold cross-validation" in out and "mean ± sd over folds" in out
     # Each fold's line gives that fold's own time (they add up to about the whole), not the time
     # since the command started (three times the whole).
-    fold_seconds = [seconds(t) for t in re.findall(r"^fold \d: .* epochs?, ([0-9:]+(?: s)?) · ", out, flags=re.M)]
+    fold_seconds = [seconds(t) for t in re.findall(r"^fold \d/3: .* epochs?, ([0-9:]+(?: s)?) · ", out, flags=re.M)]
     total = seconds(re.search(r"mean ± sd over folds\), ([0-9:]+(?: s)?)", out).group(1))
     assert len(fold_seconds) == 3 and sum(fold_seconds) <= total + 3, out
+
+
+def test_cross_validation_shows_its_fold_and_prints_each_fold_as_it_ends(tmp_path, capsys, monkeypatch):
+    """On a terminal: one progress line for the whole cross-validation, naming the fold it trains; each
+    fold's result line printed when that fold ends (before the next fold starts), no finished bar left
+    behind between folds, and the closing line giving the test metric before the baselines."""
+    from bench import console
+    from tests.test_console import FakeTerminal
+
+    terminal = FakeTerminal(160)  # stdout and stderr in one stream, in the order a person sees them
+    monkeypatch.setattr(console, "terminal_width", lambda stream: stream.columns if stream is terminal else 0)
+    monkeypatch.setattr("sys.stdout", terminal)
+    monkeypatch.setattr("sys.stderr", terminal)
+    folder = one_file(tmp_path / "cvlive", make_rows(90, 5))
+    knobs = [f"data_dir={folder}", *[f"{k}={v}" for k, v in LOCAL.items()], "folds=2", "max_epochs=2"]
+    code = main(["train", "--task", "text-classification", "--cell", "gru", *knobs, "hidden=8", "embedding_size=8"])
+    written = terminal.getvalue()
+    assert code == 0, written
+    # The live line names the fold in training, and each fold's line comes as that fold ends.
+    assert "fold 1/2 starting" in written and "fold 2/2 starting" in written, written
+    assert (
+        written.index("fold 1/2: test/acc") < written.index("fold 2/2 starting") < written.index("fold 2/2: test/acc")
+    )
+    # What stays on the screen (each line as last drawn after its erasures): the fold lines and one bar.
+    screen = [line.split("\r\x1b[K")[-1] for line in written.split("\n")]
+    screen = [line for line in screen if line]
+    bars = [line for line in screen if "[#" in line or "[." in line]
+    assert len(bars) == 1 and "2/2 folds 100%" in bars[0], screen
+    assert not [line for line in screen if re.search(r"\d+/\d+ epochs \d+%", line)], screen  # no per-fold bars
+    final = screen[-1]
+    assert final.startswith("2-fold cross-validation, run "), screen
+    assert final.index("test/acc ") < final.index("test/loss ") < final.index("baseline/acc "), final
 
 
 def seconds(text: str) -> int:
@@ -505,3 +537,28 @@ def test_a_sweep_report_of_one_dataset_is_named_after_it(tmp_path):
     assert "0.7600 ± 0.0141" in text
     for image in (tmp_path / "text-classification-swept-reviews").glob("*.png"):
         assert f"(text-classification-swept-reviews/{image.name})" in text
+
+
+@pytest.mark.parametrize("signal", [True, False], ids=["runs with the convergence signal", "runs without it"])
+def test_the_index_labels_a_report_earlier_protocol_only_when_its_runs_lack_the_convergence_signal(tmp_path, signal):
+    """A report of single runs has no verdicts either way: what its runs record decides the label."""
+    import json
+
+    from bench.report import write_index, write_report
+
+    dataset = "with-signal" if signal else "without-signal"
+    metrics = {"test/acc": 0.7, "baseline/acc": 0.5, **({"convergence/still_improving": 0.0} if signal else {})}
+    log_run(f"text-classification/{dataset}", "s0", "simple", {}, metrics)
+    write_report("text-classification", dataset=dataset, out_dir=tmp_path)
+    summary = json.loads((tmp_path / f"text-classification-{dataset}" / "summary.json").read_text())
+    assert summary["convergence_signal"] is signal and "verdicts" not in summary
+    row = next(line for line in write_index(tmp_path).read_text().splitlines() if dataset in line)
+    assert ("earlier protocol" in row) is not signal, row
+
+
+def test_index_rows_written_before_the_record_existed_are_labelled_only_for_sweeps_without_verdicts():
+    from bench.report import earlier_protocol
+
+    assert earlier_protocol({"profile": "cpu"})  # a sweep report from before verdicts and the signal
+    assert not earlier_protocol({"profile": "cpu", "verdicts": []})
+    assert not earlier_protocol({"profile": "single runs"})  # never has verdicts: that says nothing

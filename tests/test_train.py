@@ -84,6 +84,74 @@ def test_a_failing_training_leaves_a_failed_run_with_its_reason():
     run = run_of(created[0])
     assert run.info.status == "FAILED" and run.data.tags["state"] == "failed"
     assert "boom" in run.data.tags["failure_reason"]
+    # The system-metrics monitor stopped with the run, and wrote what it sampled.
+    assert not monitor_threads()
+    assert "system/cpu_utilization_percentage" in run.data.metrics
+
+
+def monitor_threads() -> list:
+    import threading
+
+    return [thread for thread in threading.enumerate() if thread.name == "SystemMetricsMonitor" and thread.is_alive()]
+
+
+TINY_ADDING = {"T": 4, "n_train": 64, "n_val": 32, "n_test": 32, "max_epochs": 1, "hidden": 8}
+
+
+def test_a_run_logs_its_data_as_an_mlflow_dataset_and_system_metrics():
+    """The runs table's Dataset column and filter, and the run's System metrics tab, have something to show."""
+    import json
+
+    result = train(resolve_config("adding", "simple", "gru", TINY_ADDING), progress=False)
+    run = run_of(result.run_id)
+    (entry,) = run.inputs.dataset_inputs
+    dataset = entry.dataset
+    assert dataset.name == "adding" and dataset.digest == run.data.tags["dataset_fingerprint"]
+    assert {tag.key: tag.value for tag in entry.tags} == {"mlflow.data.context": "training"}
+    # Generated data: its source is the task's generator with the settings and seed that make it.
+    assert dataset.source_type == "code"
+    generator = json.loads(dataset.source)["tags"]
+    assert generator["task"] == "adding" and generator["T"] == "4" and generator["data_seed"] == "0"
+    assert json.loads(dataset.profile) == {"num_rows": 128, "train_rows": 64, "validation_rows": 32, "test_rows": 32}
+    columns = {column["name"]: column for column in json.loads(dataset.schema)["mlflow_colspec"]}
+    assert columns["inputs"]["type"] == "array" and columns["inputs"]["items"]["items"] == {"type": "float"}
+    assert columns["targets"]["type"] == "float"
+    # System metrics through MLflow's monitor, stopped with the run.
+    for key in ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"):
+        assert key in run.data.metrics, sorted(run.data.metrics)
+    assert not monitor_threads()
+
+
+def test_local_files_are_the_dataset_source_of_a_run(tmp_path):
+    import json
+
+    from tests.text_helpers import LOCAL, make_dataset
+
+    folder = make_dataset(tmp_path / "reviews", sizes=(60, 20, 20))
+    knobs = {"data_dir": str(folder), **LOCAL, "max_epochs": 1, "hidden": 8, "embedding_size": 8}
+    result = train(resolve_config("text-classification", "simple", "gru", knobs), progress=False)
+    dataset = run_of(result.run_id).inputs.dataset_inputs[0].dataset
+    assert dataset.name == "reviews" and dataset.source_type == "hugging_face"
+    source = json.loads(dataset.source)
+    assert source["path"] == "parquet"
+    assert source["data_files"] == {
+        split: str(folder / f"{split}.parquet") for split in ("train", "validation", "test")
+    }
+    assert json.loads(dataset.profile)["test_rows"] == 20
+    assert {"input_ids", "label"} <= {column["name"] for column in json.loads(dataset.schema)["mlflow_colspec"]}
+
+
+def test_system_metrics_are_off_with_system_metrics_0(monkeypatch):
+    from bench.errors import UserError
+
+    monkeypatch.setenv("SYSTEM_METRICS", "0")
+    result = train(resolve_config("adding", "simple", "gru", TINY_ADDING), progress=False)
+    assert not [key for key in run_of(result.run_id).data.metrics if key.startswith("system/")]
+    monkeypatch.setenv("SYSTEM_METRICS", "off")
+    created = []
+    with pytest.raises(UserError, match="SYSTEM_METRICS='off' is not valid"):
+        train(resolve_config("adding", "simple", "gru", TINY_ADDING), progress=False, on_run_created=created.append)
+    assert not created  # before any run exists
 
 
 def test_a_diverging_linear_rnn_stops_at_once():
