@@ -208,14 +208,15 @@ def gated_fix(data: ExperimentData, claim: str) -> Decision:
 
 def describe_comparison(c: Comparison, higher: bool, axis: str) -> str:
     if c.effect is None:
-        return f"{c.better.label} vs {c.than.label} at {axis}={c.value}: too few runs"
+        return f"{c.better.label} vs {c.than.label}{f' at {axis}={c.value}' if axis else ''}: too few runs"
     effect = (
         f"accuracy difference {c.effect.centre * 100:+.2f} points [{c.effect.low * 100:+.2f}, {c.effect.high * 100:+.2f}]"
         if higher
         else f"test-loss ratio {c.effect.text()}"
     )
     tested = f"Holm p = {c.q_two:.2g}, equivalence (TOST) Holm p = {c.q_equivalent:.2g}" if c.q_two is not None else ""
-    text = f"{c.better.label} vs {c.than.label} at {axis}={c.value}: {effect}; {tested}: {c.outcome}"
+    where = f" at {axis}={c.value}" if axis else ""
+    text = f"{c.better.label} vs {c.than.label}{where}: {effect}; {tested}: {c.outcome}"
     return text + (f" ({c.reason})" if c.reason else "")
 
 

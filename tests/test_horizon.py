@@ -271,88 +271,19 @@ def horizon_data(table):
     return HorizonData("test", table, [], 0.1, "T", 3)
 
 
-def cells(*ratios):
-    return {t: Cell([r, r * 1.01, r * 0.99], 1.0) for t, r in zip((10, 50, 200), ratios)}
+def length_grid(cell, short_losses, long_losses, short_left, long_left, long_steps=4000.0):
+    """Temporal-order sweep finals of one cell at T=10 and T=50 (cross-entropy against log 4), each run with
+    the step its validation left the baseline (-1: never)."""
 
-
-def test_verdict_short_vs_long():
-    from bench.verdicts import NOT_SUPPORTED, SUPPORTED, short_vs_long
-
-    task = get_task("adding")  # T=10 is a short lag there
-    assert (
-        short_vs_long(
-            task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0), "simple/lstm": cells(0.1, 0.2, 1.0)})
-        ).verdict
-        == SUPPORTED
-    )
-    assert short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 0.5, 0.5)})).verdict == NOT_SUPPORTED
-    assert (
-        short_vs_long(
-            task, horizon_data({"simple/rnn": cells(1.0, 1.0, 1.0), "simple/lstm": cells(0.2, 1.0, 1.0)})
-        ).verdict
-        == NOT_SUPPORTED
-    )
-    assert "not tested" in short_vs_long(task, None).verdict
-
-
-def test_claim_1_is_judged_on_the_shortest_length_not_any_length():
-    from bench.verdicts import BUDGET_LIMITED, NOT_SUPPORTED, short_vs_long
-
-    task = get_task("adding")  # a task whose shortest length is a short lag
-    table = {"simple/rnn": cells(1.0, 1.0, 0.85)}  # baseline at the two shortest T, 0.85x at a longer one
-    assert short_vs_long(task, horizon_data(table)).verdict == NOT_SUPPORTED
-    table["simple/rnn"][10].still_improving, table["simple/rnn"][10].budget = 3, "5,000 optimizer steps"
-    verdict = short_vs_long(task, horizon_data(table))
-    assert verdict.verdict == BUDGET_LIMITED and "5,000 optimizer steps" in verdict.evidence[-1]
-
-
-def test_claim_1_on_a_task_without_short_lags_tests_the_long_half_only():
-    from bench.verdicts import NOT_SUPPORTED, NOT_TESTED, short_vs_long
-
-    task = get_task("copy-memory")  # 10 symbols held over T + 10 steps: a capacity test at every T
-    verdict = short_vs_long(task, horizon_data({"simple/rnn": cells(0.5, 1.0, 1.0)}))
-    assert verdict.verdict == NOT_TESTED and verdict.key.startswith("long half only")
-    assert verdict.scope == "long half holds" and verdict.as_record()["scope"] == "long half holds"
-    assert "the long half holds" in verdict.evidence[-1]
-    # the RNN still good at the longest length contradicts the long half, whatever the short lags
-    assert short_vs_long(task, horizon_data({"simple/rnn": cells(1.0, 1.0, 0.5)})).verdict == NOT_SUPPORTED
-
-
-def test_a_short_lag_failure_flat_at_the_baseline_is_budget_limited_not_a_cell_property():
-    """Flat is not converged: a tanh RNN on copy-memory at T=10 sat at the baseline for ~3,700 steps
-    at lr 3e-3 and then learned; runs that never left it cannot show that the cell cannot learn."""
-    from bench.verdicts import BUDGET_LIMITED, short_vs_long
-
-    task = get_task("adding")
-
-    def run(loss):
-        metrics = {"test/loss": loss, "baseline/loss": 0.1667, "convergence/still_improving": 0.0}
-        return record(metrics=metrics, tags={"state": "complete"}, params={"max_steps": "4000"})
-
-    table = {"simple/rnn": {10: Cell(), 50: Cell()}}
-    for value, losses in ((10, [0.1666, 0.1670, 0.1668]), (50, [0.1667, 0.1669, 0.1668])):
-        for loss in losses:
-            add_run(task, table["simple/rnn"][value], run(loss))
-    assert table["simple/rnn"][10].at_baseline == 3
-    verdict = short_vs_long(task, horizon_data(table))
-    assert verdict.verdict == BUDGET_LIMITED
-    assert "3 of 3 runs never left the baseline in 4,000 optimizer steps" in verdict.evidence[-1]
-    assert "a plateau longer than the budget" in verdict.evidence[-1]
-
-
-def length_grid(short_losses, long_losses, short_left=None, long_left=None, long_steps=None):
-    """Temporal-order sweep finals at T=10 and T=50 (cross-entropy against log 4), each run with the
-    step its validation left the baseline (-1: never), or without one."""
-
-    def finals(losses, length, left, steps=None):
+    def finals(losses, length, left, steps):
         runs = [
             record(
                 metrics={
                     "test/loss": v,
                     "baseline/loss": 1.386,
                     "convergence/still_improving": 0.0,
-                    **({"convergence/left_baseline_step": left} if left is not None else {}),
-                    **({"steps_trained": steps} if steps is not None else {}),
+                    "convergence/left_baseline_step": left,
+                    "steps_trained": steps,
                 },
                 tags={"state": "complete"},
                 params={"max_steps": "4000", "T": str(length)},
@@ -360,42 +291,34 @@ def length_grid(short_losses, long_losses, short_left=None, long_left=None, long
             for v in losses
         ]
         return SimpleNamespace(
-            variant="simple", cell="rnn", grid=f"T={length}", finished_finals=runs, diverged_finals=[]
+            variant="simple", cell=cell, grid=f"T={length}", finished_finals=runs, diverged_finals=[]
         )
 
-    return [finals(short_losses, 10, short_left), finals(long_losses, 50, long_left, long_steps)]
+    return [finals(short_losses, 10, short_left, 1000.0), finals(long_losses, 50, long_left, long_steps)]
 
 
-FLAT_AT_50 = [1.38, 1.39, 1.385]
+SOLVED, FLAT_AT_50 = [0.010, 0.012, 0.011, 0.009, 0.010], [1.385, 1.386, 1.3855, 1.3858, 1.3852]
 
 
-@pytest.mark.parametrize(
-    "short_left, long_steps, verdict, words",
-    [
-        (250.0, None, "supported", "16.0× the 250 steps its slowest run needed to leave the baseline at T=10"),
-        (1000.0, None, "budget-limited", "4.0× the 1,000 steps its slowest run needed"),  # under the factor of 5
-        (None, None, "budget-limited", "the steps it needed to leave the baseline at T=10 are unknown"),
-        # early stopping ended a flat run at 3,250 steps: the plateau shown is 4.3x, not the budget's 5.3x
-        (750.0, 3250.0, "budget-limited", "(the shortest trained 3,250 steps): 4.3× the 750 steps"),
-    ],
-)
-def test_claim_1_weighs_a_flat_long_lag_against_the_steps_the_short_lag_needed(short_left, long_steps, verdict, words):
-    from bench.verdicts import short_vs_long
+@pytest.mark.parametrize("flat_steps, verdict", [(4000.0, "supported"), (1000.0, "budget-limited")])
+def test_a_reports_claims_1_and_7_use_the_claim_experiments_rules(flat_steps, verdict):
+    """The tanh RNN flat at T=50, the GRU learning it by step 500: supported only when the plateau lasted
+    at least 5x the GRU's escape (the claims page's one plateau rule), for both claims."""
+    from bench.verdicts import memory_claim
 
-    studies = length_grid(
-        [0.010, 0.020, 0.015], FLAT_AT_50, short_left=short_left, long_left=-1.0, long_steps=long_steps
-    )
-    result = short_vs_long(get_task("temporal-order"), None, studies)
-    assert result.verdict == verdict and "sweep finals over the T grid" in result.key
-    assert words in result.evidence[-1] and "3 of 3 runs never left the baseline in 4,000" in result.evidence[-1]
+    studies = length_grid("rnn", SOLVED, FLAT_AT_50, 250.0, -1.0, flat_steps)
+    studies += length_grid("gru", SOLVED, SOLVED, 250.0, 500.0)
+    task = get_task("temporal-order")
+    for claim in ("1", "7"):
+        result = memory_claim(task, studies, None, claim)
+        assert result.verdict == verdict, (claim, result.evidence)
+        assert "runs: sweep finals over the T grid" in result.evidence
 
 
-def test_claim_1_a_converged_long_lag_failure_that_left_the_baseline_needs_no_escape_step():
-    from bench.verdicts import SUPPORTED, short_vs_long
+def test_a_report_without_two_lengths_does_not_test_claim_1():
+    from bench.verdicts import memory_claim
 
-    studies = length_grid([0.010, 0.020, 0.015], [1.30, 1.31, 1.305])  # left it, 0.94x: a converged miss
-    result = short_vs_long(get_task("temporal-order"), None, studies)
-    assert result.verdict == SUPPORTED and "converged runs that left the baseline" in result.evidence[-1]
+    assert memory_claim(get_task("adding"), [], None, "1").verdict == "not tested"
 
 
 def test_a_horizon_that_contradicts_the_sweep_finals_is_flagged():
@@ -409,79 +332,41 @@ def test_a_horizon_that_contradicts_the_sweep_finals_is_flagged():
     assert len(flagged) == 1 and "horizon says fail" in flagged[0] and "sweep finals say pass" in flagged[0]
 
 
-def test_verdict_tanh_bounded_from_the_zero_input_computation():
-    from bench.report_diagnostics import zero_input_table
-    from bench.verdicts import NOT_SUPPORTED, SUPPORTED, tanh_bounded
-
-    explode, vanish = tanh_bounded(zero_input_table(), None)
-    assert explode.verdict == SUPPORTED  # linear x1.1 per step explodes, tanh stays within sqrt(64)
-    assert vanish.verdict == NOT_SUPPORTED  # tanh dies as fast as the linear recurrence at r = 0.9
-
-
-def study(variant, cell, values):
-    runs = [record(metrics={"test/loss": v}, tags={"state": "complete"}) for v in values]
+def study(variant, cell, values, **metrics):
+    runs = [
+        record(metrics={"test/loss": v, "baseline/loss": 0.693, **metrics}, tags={"state": "complete"}) for v in values
+    ]
     return SimpleNamespace(variant=variant, cell=cell, grid="", finished_finals=runs, diverged_finals=[])
 
 
 @pytest.mark.parametrize(
     "stacked,expected",
     [
-        ([0.10, 0.11, 0.09, 0.10], "supported"),
-        ([0.50, 0.51, 0.49, 0.50], "not supported"),
-        ([0.29, 0.31, 0.30, 0.32], "inconclusive"),
+        ([0.10, 0.11, 0.09, 0.10, 0.105], "supported"),
+        ([0.50, 0.51, 0.49, 0.50, 0.505], "not supported"),
+        ([0.30, 0.305, 0.298, 0.302, 0.299], "not supported"),  # within a factor 1.25: no effect larger than δ
+        ([0.15, 0.45, 0.2, 0.6, 0.3], "inconclusive"),
     ],
 )
-def test_verdict_several_layers(stacked, expected):
-    from bench.verdicts import variant_claim
+def test_a_reports_claim_3_uses_the_claim_experiments_rules(stacked, expected):
+    from bench.verdicts import contrast_claim
 
-    studies = [study("simple", "lstm", [0.30, 0.31, 0.29, 0.30]), study("stacked", "lstm", stacked)]
-    verdict = variant_claim(get_task("copy-memory"), studies, None, "stacked", "3.")
-    assert verdict.verdict == expected
-    assert any("p =" in line for line in verdict.evidence)
-
-
-def test_a_depth_loss_resting_on_flat_runs_is_budget_limited():
-    """Stacked worse than one layer, but its runs never left the baseline: not a converged result."""
-    from bench.verdicts import BUDGET_LIMITED, variant_claim
-
-    flat = study("stacked", "lstm", [0.69, 0.693, 0.692, 0.691])
-    for run in flat.finished_finals:
-        run.metrics["convergence/left_baseline_step"] = -1.0
-    studies = [study("simple", "lstm", [0.30, 0.31, 0.29, 0.30]), flat]
-    verdict = variant_claim(get_task("copy-memory"), studies, None, "stacked", "3.")
-    assert verdict.verdict == BUDGET_LIMITED and "4 of the final runs compared" in verdict.evidence[0]
+    one = [0.30, 0.31, 0.29, 0.30, 0.3]
+    studies = [study("simple", "lstm", one), study("stacked", "lstm", stacked)]
+    verdict = contrast_claim(get_task("copy-memory"), studies, "stacked", "3")
+    assert verdict.verdict == expected, verdict.evidence
+    assert "test-loss ratio" in verdict.key and "Holm p =" in verdict.key
 
 
-def test_verdict_pretrained_embeddings_from_the_smallest_labeled_size(monkeypatch):
-    from bench import verdicts
-    from bench.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, embeddings_curb_overfitting
+def test_a_reports_depth_loss_resting_on_still_improving_runs_is_budget_limited():
+    from bench.verdicts import BUDGET_LIMITED, contrast_claim
 
-    def labeled(variant, grid, accuracies, gap):
-        runs = [
-            record(
-                metrics={"test/acc": a, "data/train_examples": int(grid.split("=")[1].split(":")[0]) or 6920},
-                tags={"state": "complete"},
-                gap=gap,
-            )
-            for a in accuracies
-        ]
-        return SimpleNamespace(variant=variant, cell="lstm", grid=grid, finished_finals=runs, diverged_finals=[])
-
-    monkeypatch.setattr(verdicts, "train_validation_gap", lambda run, task: run.gap)
-    task = get_task("sst2")
-    scratch = [
-        labeled("simple", "train_subset=500", [0.52, 0.53, 0.51], 0.3),
-        labeled("simple", "train_subset=0", [0.74, 0.75, 0.73], 0.1),
+    studies = [
+        study("simple", "lstm", [0.30, 0.31, 0.29, 0.30, 0.3]),
+        study("stacked", "lstm", [0.50, 0.51, 0.49, 0.50, 0.505], **{"convergence/still_improving": 1.0}),
     ]
-    glove = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=glove-6b-50d", [0.63, 0.64, 0.62], 0.0)
-    worse = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=lm:x", [0.40, 0.41, 0.39], 0.0)
-    same = labeled("embedding-pretrained", "train_subset=500:embedding_vectors=lm:y", [0.52, 0.54, 0.50], 0.0)
-    assert embeddings_curb_overfitting(task, scratch + [glove, worse]).verdict == SUPPORTED
-    assert embeddings_curb_overfitting(task, scratch + [worse]).verdict == NOT_SUPPORTED
-    assert embeddings_curb_overfitting(task, scratch + [same]).verdict == INCONCLUSIVE
-    evidence = embeddings_curb_overfitting(task, scratch + [glove]).evidence
-    assert any("500 labels, lstm embedding_vectors=glove-6b-50d" in line or "glove-6b-50d" in line for line in evidence)
-    assert "not tested" in embeddings_curb_overfitting(task, scratch).verdict
+    verdict = contrast_claim(get_task("copy-memory"), studies, "stacked", "3")
+    assert verdict.verdict == BUDGET_LIMITED and "still improving" in verdict.key
 
 
 def test_flat_is_read_from_validation_history_when_a_run_has_it():
