@@ -127,11 +127,11 @@ def arm_runs(name: str, judged: str, runs: list, lr: float) -> ArmRuns:
             arm.misses += 1
             continue
         arm.values.append(value)
-        arm.still_improving += bool(run.still_improving)
+        arm.still.append(bool(run.still_improving))
         arm.solved += bool(metrics.get(Metric.SOLVED))
-        if run.flat:
-            arm.flat_steps.append(metrics.get(Metric.STEPS_TRAINED, metrics.get(Metric.CONVERGENCE_STEPS, 0.0)))
-        elif Metric.LEFT_BASELINE in metrics:
+        steps = metrics.get(Metric.STEPS_TRAINED, metrics.get(Metric.CONVERGENCE_STEPS, 0.0))
+        arm.flat.append(steps if run.flat else None)
+        if not run.flat and Metric.LEFT_BASELINE in metrics:
             arm.escapes.append(metrics[Metric.LEFT_BASELINE])
     return arm
 
@@ -214,7 +214,12 @@ def describe_comparison(c: Comparison, higher: bool, axis: str) -> str:
         if higher
         else f"test-loss ratio {c.effect.text()}"
     )
-    tested = f"Holm p = {c.q_two:.2g}, equivalence (TOST) Holm p = {c.q_equivalent:.2g}" if c.q_two is not None else ""
+    proof = " (budget-proof: the unconverged runs at the best score)" if c.reason else ""
+    tested = (
+        f"Holm p = {c.q_two:.2g}{proof}, equivalence (TOST) Holm p = {c.q_equivalent:.2g}"
+        if c.q_two is not None
+        else ""
+    )
     where = f" at {axis}={c.value}" if axis else ""
     text = f"{c.better.label} vs {c.than.label}{where}: {effect}; {tested}: {c.outcome}"
     return text + (f" ({c.reason})" if c.reason else "")

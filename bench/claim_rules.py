@@ -43,8 +43,8 @@ class ArmRuns:
     values: list[float] = field(default_factory=list)  # the test metric of finished runs
     baseline: float | None = None
     misses: int = 0  # diverged or failed runs (scored at the baseline)
-    still_improving: int = 0
-    flat_steps: list[float] = field(default_factory=list)  # steps trained by each run that never left the baseline
+    still: list[bool] = field(default_factory=list)  # per value: still improving when the budget ran out
+    flat: list[float | None] = field(default_factory=list)  # per value: steps trained if it never left the baseline
     escapes: list[float] = field(default_factory=list)  # step at which each run that left the baseline left it
     solved: int = 0
     lr: float | None = None
@@ -53,6 +53,14 @@ class ArmRuns:
     @property
     def n(self) -> int:
         return len(self.values) + self.misses
+
+    @property
+    def still_improving(self) -> int:
+        return sum(self.still)
+
+    @property
+    def flat_steps(self) -> list[float]:
+        return [steps for steps in self.flat if steps is not None]
 
 
 # -- intervals that respect the metric -----------------------------------------------------------------
@@ -102,39 +110,63 @@ def estimate(values: list[float], higher_is_better: bool) -> Estimate | None:
 
 
 # -- convergence ---------------------------------------------------------------------------------------
+def plateau_needed(others: list[ArmRuns]) -> float | None:
+    """The plateau a flat run must outlast: PLATEAU_FACTOR x the slowest escape of the compared arms whose
+    every run left the baseline; None when none did (then no plateau counts)."""
+    learned = [max(o.escapes) for o in others if o.escapes and not o.flat_steps and len(o.escapes) == len(o.values)]
+    return PLATEAU_FACTOR * max(learned) if learned else None
+
+
+def unsettled(arm: ArmRuns, others: list[ArmRuns]) -> list[int]:
+    """Indices of the arm's values from runs that had not converged: still improving, or flat with a
+    plateau shorter than the rule's."""
+    needed = plateau_needed(others)
+    still = [i for i, s in enumerate(arm.still) if s]
+    flat = [i for i, f in enumerate(arm.flat) if f is not None and (needed is None or f < needed) and i not in still]
+    return still + flat
+
+
 def convergence(arm: ArmRuns, others: list[ArmRuns]) -> str:
-    """ "" when the arm's runs may carry a verdict; else why not (the budget-limited reason)."""
-    if arm.still_improving:
-        return f"{arm.label}: {arm.still_improving} of {arm.n} runs still improving when the budget ran out"
-    if not arm.flat_steps:
+    """ "" when every run of the arm converged; else which had not (and why)."""
+    open_runs = unsettled(arm, others)
+    if not open_runs:
         return ""
-    learned = [step for other in others for step in other.escapes]
-    flat_everywhere = any(other.flat_steps for other in others) or not learned
-    if flat_everywhere:
-        return (
-            f"{arm.label}: {len(arm.flat_steps)} of {arm.n} runs never left the baseline, and no arm it is "
-            "compared with learned this length in every run: a plateau cannot be told from a failure"
+    parts = [f"{arm.still_improving} still improving when the budget ran out"] * bool(arm.still_improving)
+    flat = [i for i in open_runs if not arm.still[i]] if arm.still else open_runs
+    needed = plateau_needed(others)
+    if flat:
+        shortest = min(arm.flat[i] for i in flat)
+        parts.append(
+            f"{len(flat)} flat for {shortest:,.0f} steps, "
+            + (
+                f"under the {needed:,.0f} the plateau rule asks"
+                if needed
+                else "and no compared arm learned this length"
+            )
         )
-    needed = PLATEAU_FACTOR * max(learned)
-    if min(arm.flat_steps) < needed:
-        return (
-            f"{arm.label}: {len(arm.flat_steps)} of {arm.n} runs never left the baseline in "
-            f"{min(arm.flat_steps):,.0f} steps, less than {PLATEAU_FACTOR}x the {max(learned):,.0f} the slowest "
-            "compared run needed to leave it"
-        )
-    return ""
+    return f"{arm.label}: {len(open_runs)} of {arm.n} runs not converged ({'; '.join(parts)})"
 
 
 def plateau_note(arm: ArmRuns, others: list[ArmRuns]) -> str:
     """How a flat arm's plateau compares with the compared arms' escapes (for the evidence)."""
-    learned = [step for other in others for step in other.escapes]
-    if not arm.flat_steps or not learned:
+    needed = plateau_needed(others)
+    if not arm.flat_steps or needed is None:
         return ""
     return (
-        f"{arm.label}: {len(arm.flat_steps)} of {arm.n} runs flat for ≥ {min(arm.flat_steps):,.0f} steps, "
-        f"{min(arm.flat_steps) / max(max(learned), 1):.1f}x the {max(learned):,.0f} steps the slowest compared "
-        f"run needed to leave the baseline (required: {PLATEAU_FACTOR}x)"
+        f"{arm.label}: {len(arm.flat_steps)} of {arm.n} runs flat for ≥ {min(arm.flat_steps):,.0f} steps; the "
+        f"plateau rule asks {needed:,.0f} ({PLATEAU_FACTOR}x the slowest compared arm's escape)"
     )
+
+
+def worst_case(arm: ArmRuns, others: list[ArmRuns], values: list[float], best: float) -> list[float]:
+    """The arm's scores with every run that had not converged replaced by `best`: how it would stand if a
+    longer budget let each of them reach the best score (accuracy 1; a loss: the best any compared run
+    reached). A decision that survives this cannot be changed by more steps."""
+    replaced = list(values)
+    for i in unsettled(arm, others):
+        if i < len(replaced):
+            replaced[i] = best
+    return replaced
 
 
 # -- pass / fail at a length -------------------------------------------------------------------------
@@ -145,9 +177,9 @@ class PassTest:
     score: Estimate | None  # loss / baseline (geometric) or accuracy
     limit: float
     p_pass: float | None  # one-sided: the arm beats the limit
-    p_fail: float | None  # one-sided: it does not reach it
+    p_fail: float | None  # one-sided: it does not reach it, even if its unconverged runs reached the best score
     outcome: str = UNDECIDED  # after Holm within the family
-    reason: str = ""  # not converged: why a fail cannot count
+    reason: str = ""  # runs that had not converged, and whether the fail survives them
 
 
 def scores(arm: ArmRuns, higher_is_better: bool) -> list[float]:
@@ -157,6 +189,13 @@ def scores(arm: ArmRuns, higher_is_better: bool) -> list[float]:
     if higher_is_better:
         return arm.values + [arm.baseline] * arm.misses
     return [v / arm.baseline for v in arm.values] + [1.0] * arm.misses
+
+
+def best_score(arms: list[ArmRuns], higher_is_better: bool) -> float:
+    """The best score a run could reach: accuracy 1; for a loss ratio, the best any of `arms` reached."""
+    if higher_is_better:
+        return 1.0
+    return min((v for a in arms for v in scores(a, False)), default=1.0)
 
 
 def one_sample(values: list[float], limit: float) -> tuple[float | None, float | None]:
@@ -171,32 +210,39 @@ def one_sample(values: list[float], limit: float) -> tuple[float | None, float |
     return below, 1 - below
 
 
+def pass_p(values: list[float], limit: float, higher_is_better: bool) -> tuple[float | None, float | None]:
+    """(p that the mean beats the limit, p that it does not): accuracy on its scale, loss ratios on logs."""
+    if higher_is_better:
+        below, above = one_sample(values, limit)
+        return above, below
+    return one_sample([math.log(max(v, 1e-300)) for v in values], math.log(limit))
+
+
 def pass_test(arm: ArmRuns, value: int, margin: float, higher_is_better: bool, others: list[ArmRuns]) -> PassTest:
     values = scores(arm, higher_is_better)
     if higher_is_better:
         limit = arm.baseline + margin * (1 - arm.baseline) if arm.baseline is not None else math.nan
-        below, above = one_sample(values, limit)
-        p_pass, p_fail = above, below
     else:
         limit = 1 - margin
-        below, above = one_sample([math.log(max(v, 1e-300)) for v in values], math.log(limit))
-        p_pass, p_fail = below, above
-    return PassTest(
-        arm, value, estimate(values, higher_is_better), limit, p_pass, p_fail, reason=convergence(arm, others)
-    )
+    p_pass, _ = pass_p(values, limit, higher_is_better)
+    reason = convergence(arm, others)
+    best = best_score([arm, *others], higher_is_better) if others else (1.0 if higher_is_better else 1e-300)
+    _, p_fail = pass_p(worst_case(arm, others, values, best), limit, higher_is_better)
+    if reason:
+        reason += f"; a fail must hold with them at the best score reached ({best:.3g})"
+    return PassTest(arm, value, estimate(values, higher_is_better), limit, p_pass, p_fail, reason=reason)
 
 
 def settle_passes(tests: list[PassTest]) -> None:
-    """Holm over the family's pass and fail p-values (each test is one two-sided question: passes or
-    fails); a fail counts only from converged runs (else undecided, with the reason kept)."""
-    adjusted = holm([None if t.p_pass is None else min(1.0, 2 * min(t.p_pass, t.p_fail)) for t in tests])
-    for test, q in zip(tests, adjusted):
+    """Holm over the family: each test's p is the smaller of passing and (budget-proof) failing, doubled
+    (one two-sided question per test); a pass needs no convergence (more steps only help), a fail holds
+    only if it survives the runs that had not converged reaching the best score."""
+    ps = [None if t.p_pass is None or t.p_fail is None else min(1.0, 2 * min(t.p_pass, t.p_fail)) for t in tests]
+    for test, q in zip(tests, holm(ps)):
         if q is None or q >= ALPHA:
             test.outcome = UNDECIDED
-        elif test.p_pass < test.p_fail:
-            test.outcome = PASS
         else:
-            test.outcome = FAIL if not test.reason else UNDECIDED
+            test.outcome = PASS if test.p_pass < test.p_fail else FAIL
 
 
 # -- comparisons ----------------------------------------------------------------------------------------
@@ -206,11 +252,11 @@ class Comparison:
     than: ArmRuns
     value: int
     effect: Estimate | None  # ratio (losses: better / than, < 1 favours `better`) or difference (accuracy)
-    p_two: float | None  # Welch, two-sided
+    p_two: float | None  # Welch, two-sided; with unconverged runs, budget-proof (see compare)
     p_equivalent: float | None  # TOST against delta
     favours_better: bool | None
     delta: float  # log-ratio bound (losses) or points (accuracy)
-    reason: str = ""  # not converged: why
+    reason: str = ""  # runs that had not converged
     q_two: float | None = None  # Holm-adjusted within the claim
     q_equivalent: float | None = None
     outcome: str = UNDECIDED  # win | loss | equivalent | undecided | budget-limited
@@ -226,39 +272,57 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float] | None:
     return statistics.fmean(a) - statistics.fmean(b), se, dof
 
 
+def two_sided(found: tuple[float, float, float]) -> float:
+    diff, se, dof = found
+    if se == 0:
+        return 0.0 if diff else 1.0
+    return 2 * t_cdf(dof, -abs(diff / se))
+
+
 def compare(better: ArmRuns, than: ArmRuns, value: int, higher_is_better: bool, delta: float) -> Comparison:
-    """The claimed-better arm against the other, from their runs' scores (misses at the baseline)."""
-    a, b = scores(better, higher_is_better), scores(than, higher_is_better)
-    if not higher_is_better:
-        a, b = [math.log(max(v, 1e-300)) for v in a], [math.log(max(v, 1e-300)) for v in b]
+    """The claimed-better arm against the other, from their runs' scores (misses at the baseline). With
+    runs that had not converged, the p-value is the budget-proof one: the arm the data disfavours gets
+    each of its unconverged runs at the best score reached, and the difference must survive that."""
+
+    def scale(values: list[float]) -> list[float]:
+        return values if higher_is_better else [math.log(max(v, 1e-300)) for v in values]
+
+    a_scores, b_scores = scores(better, higher_is_better), scores(than, higher_is_better)
+    a, b = scale(a_scores), scale(b_scores)
     bound = delta if higher_is_better else math.log(delta)
     reason = "; ".join(filter(None, [convergence(better, [than]), convergence(than, [better])]))
     found = welch(a, b)
     if found is None:
         return Comparison(better, than, value, None, None, None, None, delta, reason or "fewer than 2 runs an arm")
     diff, se, dof = found
+    favours = (diff > 0) == higher_is_better if diff else None
+    p_two = two_sided(found)
+    if reason and favours is not None:
+        best = best_score([better, than], higher_is_better)
+        if favours:  # `than` would have to catch up
+            proof = welch(a, scale(worst_case(than, [better], b_scores, best)))
+        else:
+            proof = welch(scale(worst_case(better, [than], a_scores, best)), b)
+        same_side = proof is not None and proof[0] and (proof[0] > 0) == (diff > 0)
+        p_two = two_sided(proof) if same_side else 1.0
     if se == 0:
-        p_two = 0.0 if diff else 1.0
         p_eq = 0.0 if abs(diff) < bound else 1.0
         low = high = diff
     else:
-        t = diff / se
-        p_two = 2 * t_cdf(dof, -abs(t))
         p_eq = max(1 - t_cdf(dof, (diff + bound) / se), t_cdf(dof, (diff - bound) / se))  # TOST
         half = t_quantile(dof, 0.975) * se
         low, high = diff - half, diff + half
     if higher_is_better:
         effect = Estimate(diff, max(-1.0, low), min(1.0, high), len(a) + len(b))
-        favours = diff > 0
     else:
         effect = Estimate(math.exp(diff), math.exp(low), math.exp(high), len(a) + len(b))
-        favours = diff < 0
-    return Comparison(better, than, value, effect, p_two, p_eq, favours if diff else None, delta, reason)
+    return Comparison(better, than, value, effect, p_two, p_eq, favours, delta, reason)
 
 
 def settle_comparisons(comparisons: list[Comparison]) -> None:
-    """Holm within the claim's family for the differences and, separately, for the equivalences; a
-    decision counts only from converged runs (else budget-limited)."""
+    """Holm within the claim's family for the (budget-proof) differences and, separately, for the
+    equivalences. A difference with unconverged runs stands only if it survives them at the best score;
+    an equivalence needs every run converged."""
     for c, q in zip(comparisons, holm([c.p_two for c in comparisons])):
         c.q_two = q
     for c, q in zip(comparisons, holm([c.p_equivalent for c in comparisons])):
@@ -266,10 +330,10 @@ def settle_comparisons(comparisons: list[Comparison]) -> None:
     for c in comparisons:
         if c.effect is None:
             c.outcome = UNDECIDED
-        elif c.reason:
-            c.outcome = BUDGET_LIMITED
         elif c.q_two is not None and c.q_two < ALPHA:
             c.outcome = "win" if c.favours_better else "loss"
+        elif c.reason:
+            c.outcome = BUDGET_LIMITED
         elif c.q_equivalent is not None and c.q_equivalent < ALPHA:
             c.outcome = "equivalent"
         else:
@@ -296,13 +360,15 @@ def comparisons_verdict(comparisons: list[Comparison]) -> str:
 
 
 RULES = [
-    "A verdict in either direction rests only on converged runs: solved (validation below the "
-    "experiment's `solved` share of the baseline), early-stopped, or no longer improving (best validation "
-    "gained under 1% of the baseline over the last fifth of the steps), and not flat. Still-improving runs "
-    "make a comparison or a fail **budget-limited**, for wins and losses alike.",
-    f"A flat run (validation never left the baseline) counts as converged only when it trained at least "
-    f"{PLATEAU_FACTOR}x the steps the slowest run of the arms it is compared with (at the same length) "
-    "needed to leave the baseline. There is no other exception.",
+    "A run has converged when it was solved (validation below the experiment's `solved` share of the "
+    "baseline), early-stopped, or no longer improving (best validation gained under 1% of the baseline over "
+    "the last fifth of its steps), and is not flat. A flat run (validation never left the baseline) counts as "
+    f"converged only when it trained at least {PLATEAU_FACTOR}x the steps the slowest compared arm (every run "
+    "of which left the baseline) needed to leave it at the same length. There is no other exception.",
+    "A verdict in either direction must survive the runs that had not converged: each is replaced by the "
+    "best score a run could reach (accuracy 1; a loss ratio: the best any compared run reached) on the side "
+    "the verdict goes against, and the test is made again. If the verdict does not survive, a longer budget "
+    "could change it: **budget-limited**, for wins and losses alike. An equivalence needs every run converged.",
     f"Pass / fail at a length (claims 1, 7): the geometric mean of test loss / baseline against 1 − margin "
     f"(accuracy: the mean against baseline + margin × (1 − baseline)), one-sided t on the logs; misses "
     f"(diverged, failed) score at the baseline; a pass or fail needs Holm-adjusted p < {ALPHA}.",
