@@ -108,15 +108,16 @@ def experiment_paths(claim: str | None = None) -> list[Path]:
     return chosen
 
 
-def load_claim(path: Path, profile: str | None = None) -> ClaimSpec:
-    """Read and validate one claim experiment file (its profile merged in); UserError names file and key."""
+def load_claim(path: Path, profile: str | None = None, knobs: dict | None = None) -> ClaimSpec:
+    """Read and validate one claim experiment file (its profile merged in, `knobs` from the command line
+    added to its fixed knobs, e.g. data_dir=... offline); UserError names file and key."""
     from bench.verdicts import CLAIMS  # (the registry: judges and their statistics)
 
     try:
         task = (yaml.safe_load(path.read_text()) or {}).get("task")
     except (OSError, yaml.YAMLError):
         task = None  # read_spec names the problem
-    spec = schema.read_spec(ClaimSpec, "claim experiment", path, str(task), profile)
+    spec = schema.read_spec(ClaimSpec, "claim experiment", path, str(task), profile, knobs)
     spec.name = path.stem
     from bench.registry import get_task
 

@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument(
         "--reference", action="store_true", help="write the committed references in reports/reference/claims/"
     )
+    claims.add_argument("overrides", nargs="*", metavar="key=value", help="added to each file's fixed knobs")
 
     report = commands.add_parser(
         "report",
@@ -394,7 +395,8 @@ def command_claims(args: argparse.Namespace) -> None:
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
-    specs = [load_claim(path, args.profile) for path in experiment_paths(args.claim)]  # every file, before any run
+    knobs = overrides_of(args)
+    specs = [load_claim(path, args.profile, knobs) for path in experiment_paths(args.claim)]  # all, before any run
     if args.plan:
         from bench.plan import horizon_plan
 

@@ -40,6 +40,7 @@ class RunConfig:
     pooling: str = "last"  # per-sequence head reads: last valid state | mean | max over steps
     embedding_vectors: str = ""  # word-vectors file (GloVe/word2vec text) for embedding-pretrained
     freeze_embedding: bool = True
+    random_vectors: bool = False  # a control for embedding_vectors: the same words, random vectors of the same scale
     # optimisation
     lr: float = 1e-3
     weight_decay: float = 0.0

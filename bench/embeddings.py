@@ -132,6 +132,9 @@ def embedding_for_task(task, data, config):
             f"have dimension {vectors.shape[1]}; set embedding_size={vectors.shape[1]}"
         )
     matrix, share = match_vocabulary(data.vocabulary, words, vectors, config.seed)
+    if config.random_vectors:  # the control: same vocabulary, shape, scale and trainable size; no pretraining
+        rng = np.random.default_rng(config.seed + 10_000)
+        matrix = rng.normal(0.0, float(vectors.std()), size=matrix.shape).astype(np.float32)
     index = set(words)
     known = np.array([word in index or word.lower() in index for word in data.vocabulary])
     return torch.from_numpy(matrix), {"embedding/coverage": share, **token_coverage(data, known)}
