@@ -92,8 +92,12 @@ def compute_line(runs: list) -> dict:
     }
 
 
-def write_experiment(spec, folder: Path) -> Path:
+def write_experiment(spec, folder: Path) -> Path | None:
+    """The experiment's report and record in `folder`; None (nothing written) when it has no runs in this
+    store: a record without runs would hide another sitting's record of the same experiment."""
     data, runs = read_experiment(spec)
+    if not runs:
+        return None
     found = decisions(data) if spec.decides and data.table else []
     compute = compute_line(runs)
     load = f"load {compute['load'][0]:g}–{compute['load'][1]:g} at the runs' starts" if compute["load"] else "load ?"
@@ -147,7 +151,7 @@ def write_experiment(spec, folder: Path) -> Path:
 
 def write_claim_reports(specs: list, reference: bool = False, out: Path | None = None) -> list[Path]:
     base = out or (REFERENCE if reference else LOCAL)
-    paths = [write_experiment(spec, base / "claims") for spec in specs]
+    paths = [path for spec in specs if (path := write_experiment(spec, base / "claims")) is not None]
     from bench.claims import write_claims
 
     return paths + [write_claims(base)]

@@ -360,7 +360,7 @@ def horizon_block(spec, jobs: int) -> str:
     lines = [
         f"horizon {spec.task} [{spec.profile}] from {spec.path}",
         f"  arms     {len(spec.arms)}: {' '.join(arm.label for arm in spec.arms)}",
-        f"  {spec.axis:<9}{' '.join(str(v) for v in spec.values)} × seeds {spec.seeds}, each run "
+        f"  {spec.axis:<8} {' '.join(str(v) for v in spec.values)} × seeds {spec.seeds}, each run "
         f"{spec.describe_budget()}",
         f"  runs     {planned} planned (runs finished by an earlier call are skipped), {jobs} at a time",
         f"  settings {knobs_line(spec.settings, spec.settings) or '–'}",
