@@ -206,10 +206,15 @@ def command_train(args: argparse.Namespace) -> None:
 
 
 def check_data(config) -> None:
-    """The task's cheap data checks (files, encoding, columns, labels), before the stores, torch and
-    Lightning start: a data problem is one line in a fraction of a second."""
+    """The task's cheap data checks (files, encoding, columns, labels, word vectors) and TORCH_THREADS,
+    before the stores, torch and Lightning start: a data problem is one line in a fraction of a second."""
+    from bench.config import torch_threads
+    from bench.embeddings import check_vectors_source
     from bench.registry import get_task
 
+    torch_threads()
+    if config.embedding_vectors and not config.vectors_file:
+        check_vectors_source(config.embedding_vectors)
     task = get_task(config.task)
     if task.check_data:
         task.check_data(config.data_settings())
@@ -266,6 +271,7 @@ def command_pretrain(args: argparse.Namespace) -> None:
     from bench.config import resolve_config
 
     config = resolve_config("next-word", "simple", args.cell, {"corpus": args.corpus, **overrides_of(args)})
+    check_data(config)
     check_stores()
     from bench.pretrain import corpus_label, pretrain_embeddings
 
