@@ -242,7 +242,7 @@ def final_line(task, result, seconds: float) -> str:
     others = ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.test_metrics.items()) if k != metric)
     return (
         f"{head}" + (f" ({others})" if others else "") + f" · {result.param_count:,} parameters, "
-        f"{result.epochs} epochs, {console.duration(seconds)} · {run_url(result.run_id)}"
+        f"{console.counted(result.epochs, 'epoch')}, {console.duration(seconds)} · {run_url(result.run_id)}"
     )
 
 
@@ -310,7 +310,8 @@ def command_sweep(args: argparse.Namespace) -> None:
 
     rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
     print(
-        f"\nsweep {spec.task} [{spec.profile}]: {len(spec.studies)} studies x {spec.trials} trials, "
+        f"\nsweep {spec.task} [{spec.profile}]: {console.counted(len(spec.studies), 'study', 'studies')} x "
+        f"{console.counted(spec.trials, 'trial')}, "
         f"final seeds {spec.final_seeds}"
     )
     from bench.registry import get_task

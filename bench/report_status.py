@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 
+from bench.console import counted
 from bench.results import grid_items
 from bench.tracking import Tag
 
@@ -82,8 +83,8 @@ def sweep_status(studies) -> tuple[list[str], bool]:
         return [
             "## Status",
             "",
-            f"Complete: all {total_studies} planned studies finished their {trials} trials "
-            f"and {seeds} final seeds ({planned_runs} runs).",
+            f"Complete: all {counted(total_studies, 'planned study', 'planned studies')} finished their "
+            f"{counted(trials, 'trial')} and {counted(seeds, 'final seed')} ({counted(planned_runs, 'run')}).",
             "",
         ], False
     share = f" ({100 * finished_runs / planned_runs:.0f}%)" if planned_runs else ""

@@ -151,7 +151,7 @@ def test_train_prints_its_resolved_configuration_and_a_final_line(capsys, monkey
     assert "TORCH_THREADS=1" in block
     final = out[-1]
     assert final.startswith("test/loss ") and "× the memoryless baseline" in final, final
-    assert "1 epochs" in final and "/#/experiments/" in final and "/runs/" in final, final
+    assert "1 epoch," in final and "/#/experiments/" in final and "/runs/" in final, final
 
 
 def test_bad_thread_setting_is_one_line(capsys, monkeypatch):
@@ -259,3 +259,20 @@ def test_quiet_libraries_switches_off_mlflow_artifact_download_bars(monkeypatch)
     monkeypatch.setattr(console, "verbose", lambda: False)
     console.quiet_libraries()
     assert MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.get() is False
+
+
+def test_a_count_of_one_is_singular(tmp_path):
+    """Issue 25: the plan printed "1 random start-up trials"."""
+    from bench.sweep_config import load_sweep
+
+    spec = load_sweep(
+        "adding", "test", write_sweep(tmp_path / "s.yaml", trials=1, startup_trials=1, final_seeds=1, max_epochs=1)
+    )
+    block = console.sweep_block(spec, f"sqlite:///{tmp_path / 'o.db'}")
+    assert "budget   1 trial + 1 final seed [1] per study = 2 runs, each 1 epoch; 1 random start-up trial;" in block
+    assert [console.counted(n, "study", "studies") for n in (0, 1, 2, "?")] == [
+        "0 studies",
+        "1 study",
+        "2 studies",
+        "? studies",
+    ]
