@@ -83,8 +83,9 @@ def sweep_status(studies) -> tuple[list[str], bool]:
         return [
             "## Status",
             "",
-            f"Complete: all {counted(total_studies, 'planned study', 'planned studies')} finished their "
-            f"{counted(trials, 'trial')} and {counted(seeds, 'final seed')} ({counted(planned_runs, 'run')}).",
+            f"Complete: {'the 1 planned study' if total_studies == 1 else f'all {total_studies} planned studies'} "
+            f"finished {'its' if total_studies == 1 else 'their'} {counted(trials, 'trial')} and "
+            f"{counted(seeds, 'final seed')} ({counted(planned_runs, 'run')}).",
             "",
         ], False
     share = f" ({100 * finished_runs / planned_runs:.0f}%)" if planned_runs else ""
