@@ -224,10 +224,15 @@ def command_train(args: argparse.Namespace) -> None:
 
 
 def check_data(config) -> None:
-    """The task's cheap data checks (files, encoding, columns, labels), before the stores, torch and
-    Lightning start: a data problem is one line in a fraction of a second."""
+    """The task's cheap data checks (files, encoding, columns, labels, word vectors) and TORCH_THREADS,
+    before the stores, torch and Lightning start: a data problem is one line in a fraction of a second."""
+    from bench.config import torch_threads
+    from bench.embeddings import check_vectors_source
     from bench.registry import get_task
 
+    torch_threads()
+    if config.embedding_vectors and not config.vectors_file:
+        check_vectors_source(config.embedding_vectors)
     task = get_task(config.task)
     if task.check_data:
         task.check_data(config.data_settings())
@@ -255,7 +260,7 @@ def final_line(task, result, seconds: float) -> str:
     others = ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.test_metrics.items()) if k != metric)
     return (
         f"{head}" + (f" ({others})" if others else "") + f" · {result.param_count:,} parameters, "
-        f"{result.epochs} epochs, {console.duration(seconds)} · {run_url(result.run_id)}"
+        f"{console.counted(result.epochs, 'epoch')}, {console.duration(seconds)} · {run_url(result.run_id)}"
     )
 
 
@@ -301,6 +306,7 @@ def command_pretrain(args: argparse.Namespace) -> None:
     from bench.config import resolve_config
 
     config = resolve_config("next-word", "simple", args.cell, {"corpus": args.corpus, **overrides_of(args)})
+    check_data(config)
     check_stores()
     from bench.pretrain import corpus_label, pretrain_embeddings
 
@@ -339,7 +345,8 @@ def command_sweep(args: argparse.Namespace) -> None:
 
     rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
     print(
-        f"\nsweep {spec.task} [{spec.profile}]: {len(spec.studies)} studies x {spec.trials} trials, "
+        f"\nsweep {spec.task} [{spec.profile}]: {console.counted(len(spec.studies), 'study', 'studies')} x "
+        f"{console.counted(spec.trials, 'trial')}, "
         f"final seeds {spec.final_seeds}"
     )
     from bench.registry import get_task

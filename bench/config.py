@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -286,3 +287,14 @@ def validate_config(config: RunConfig) -> None:
     check_accelerator(config.accelerator)
     if config.variant == "embedding-pretrained" and not config.embedding_vectors:
         raise UserError("variant embedding-pretrained needs embedding_vectors=<path to a GloVe/word2vec text file>")
+
+
+def torch_threads() -> int | None:
+    """TORCH_THREADS=N caps torch's CPU threads (unset: torch's default, one per core); a value that is
+    not a whole number >= 1 is an error, found before any import of torch."""
+    raw = os.environ.get("TORCH_THREADS", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise UserError(f"TORCH_THREADS={raw!r} is not valid: expected a whole number >= 1")
+    return int(raw)

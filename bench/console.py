@@ -24,6 +24,11 @@ PLAIN_INTERVAL = 30.0  # seconds between plain progress lines (no terminal, or a
 LIVE_INTERVAL = 0.5  # seconds between redraws of the live line
 
 
+def counted(count, noun: str, plural: str | None = None) -> str:
+    """`1 trial`, `3 trials`, `1 study`, `2 studies`; a count that is not a number (`?`) takes the plural."""
+    return f"{count} {noun if count == 1 or count == '1' else plural or noun + 's'}"
+
+
 def set_verbose(flag: bool) -> None:
     os.environ[VERBOSE_ENV] = "1" if flag else "0"
 
@@ -340,8 +345,9 @@ def sweep_block(spec, storage_url: str) -> str:
     lines = [
         f"sweep {spec.task} [{spec.profile}] from {spec.path}",
         f"  studies  {len(spec.studies)}: {' '.join(key.label for key in spec.studies)}",
-        f"  budget   {spec.trials} trials + {len(spec.final_seeds)} final seeds {spec.final_seeds} per study = "
-        f"{runs} runs, each {spec.describe_budget()}; {spec.startup_trials} random start-up trials; pruner "
+        f"  budget   {counted(spec.trials, 'trial')} + {counted(len(spec.final_seeds), 'final seed')} "
+        f"{spec.final_seeds} per study = {counted(runs, 'run')}, each {spec.describe_budget()}; "
+        f"{counted(spec.startup_trials, 'random start-up trial')}; pruner "
         f"{pruner}, sampler seed {spec.sampler_seed}",
         f"  fixed    {knobs_line(spec.fixed, spec.fixed) or '–'}",
         f"  searched {space_text(spec.search_space)}",

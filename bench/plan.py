@@ -8,6 +8,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import console
 from bench.config import resolve_config
@@ -44,11 +45,16 @@ def middle(dist: Distribution):
     return int(round(value)) if dist.type == "int" else value
 
 
+def middle_params(spec: SweepSpec, key: StudyKey) -> dict:
+    """The searched knobs of a study at the middle of their ranges."""
+    return {k: middle(d) for k, d in spec.space_for(key.variant).items()}
+
+
 def study_config(spec: SweepSpec, key: StudyKey, **extra):
     knobs = {
         **spec.fixed,
         **dict(key.grid),
-        **{k: middle(d) for k, d in spec.space_for(key.variant).items()},
+        **middle_params(spec, key),
         "max_epochs": spec.max_epochs,
         **extra,
     }
@@ -59,12 +65,26 @@ def study_config(spec: SweepSpec, key: StudyKey, **extra):
     return resolve_config(spec.task, key.variant, key.cell, knobs)
 
 
-def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> float:
-    """Seconds a sweep run costs besides its epochs (Optuna bookkeeping, tracking, trainer set-up,
-    checkpoint, test): real one-epoch trials of the study, in a throw-away Optuna storage and MLflow
-    store, minus their epoch. The second trial is timed: the first pays once-per-process costs
-    (creating the stores, first-time set-up)."""
-    from bench.sweep import Worker, make_storage  # (lazy: Optuna)
+@dataclass(frozen=True)
+class RunCost:
+    """What a sweep run costs besides its bare training steps, measured on real runs of the sweep's
+    own code; and what the sweep command costs once."""
+
+    overhead: float  # per run: Optuna bookkeeping, tracking, trainer set-up, checkpoint, test
+    step_scale: float  # Lightning's training step (loop, loader, logging, callbacks) over the bare step
+    startup: float  # once per sweep: Lightning's import, data preparation, the stores, the first run's set-up
+
+    def run_seconds(self, spec: SweepSpec, epoch: "EpochCost") -> float:
+        return self.overhead + training_seconds(spec, epoch.scaled(self.step_scale))
+
+
+def probe_overhead(spec: SweepSpec, key: StudyKey, epoch: EpochCost) -> RunCost:
+    """Two real one-epoch trials of the study at its middle configuration (the one `probe_epoch`
+    timed), in a throw-away Optuna storage and MLflow store. The second gives the run's fixed cost and
+    Lightning's own epoch time, hence its per-step cost over the bare step; the first, minus the
+    second, what only the first run of a command pays (creating the stores, first-time set-up)."""
+    from bench.sweep import Worker, load, make_storage, study_name  # (lazy: Optuna)
+    from bench.tracking import Metric, client
 
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "RNNBENCH_CHECKPOINTS", "RNNBENCH_ARTIFACTS")}
     with tempfile.TemporaryDirectory(prefix="rnnbench-plan-") as scratch:
@@ -87,17 +107,42 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, seconds_per_epoch: float) -> 
                     study_prefix="plan-probe",
                 )
             )
-            Worker(probe.model_copy(update={"trials": 1}), storage).search(key)
-            start = time.perf_counter()
-            Worker(probe.model_copy(update={"trials": 2}), storage).search(key)
-            wall = time.perf_counter() - start
+            walls = []
+            for trials in (1, 2):
+                start = time.perf_counter()
+                study = load(probe, storage, study_name(probe, key))
+                study.enqueue_trial(middle_params(spec, key))  # the configuration probe_epoch timed
+                Worker(probe.model_copy(update={"trials": trials}), storage).search(key)
+                walls.append(time.perf_counter() - start)
+            run_id = study.get_trials(deepcopy=False)[-1].user_attrs["mlflow_run_id"]
+            lightning_epoch = client().get_run(run_id).data.metrics[Metric.SECONDS_PER_EPOCH]
         finally:
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-    return max(wall - seconds_per_epoch, 0.0)
+    scale = lightning_epoch / max(epoch.step_seconds * epoch.steps, 1e-9)
+    overhead = max(walls[1] - lightning_epoch - epoch.validation_seconds * scale, 0.0)
+    return RunCost(overhead, scale, first_probe_seconds() + max(walls[0] - walls[1], 0.0))
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux's /proc; 0 where it is missing)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return max(float(Path("/proc/uptime").read_text().split()[0]) - ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+_first_probe: dict[str, float] = {}
+
+
+def first_probe_seconds() -> float:
+    """Seconds the first `probe_config` of this process spent importing torch and Lightning and preparing
+    its data: a sweep pays them too, in its first trial (the probe trials find both done)."""
+    return _first_probe.get("seconds", 0.0)
 
 
 @dataclass(frozen=True)
@@ -111,6 +156,10 @@ class EpochCost:
         """One epoch validated at its end (an epoch budget)."""
         return self.step_seconds * self.steps + self.validation_seconds
 
+    def scaled(self, factor: float) -> "EpochCost":
+        """The same epoch with steps and validation `factor` times as long (Lightning's loop around them)."""
+        return EpochCost(self.step_seconds * factor, self.steps, self.validation_seconds * factor)
+
 
 def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
     """What one epoch of this study costs, from its middle configuration (`probe_config`)."""
@@ -123,6 +172,7 @@ def probe_config(config, steps_to_time: int = PROBE_STEPS) -> EpochCost:
     """What one epoch of a run configuration costs: a few real training steps (the suite's own data,
     network and loss), scaled to an epoch of training batches plus a forward pass over validation; and
     how many steps an epoch has (a step budget's length)."""
+    started = time.perf_counter()
     import torch  # (lazy: torch and Lightning only when a plan is asked for)
 
     from bench.data import TaskDataModule  # (lazy: imports torch and Lightning)
@@ -133,6 +183,7 @@ def probe_config(config, steps_to_time: int = PROBE_STEPS) -> EpochCost:
     task = get_task(config.task)
     datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
     datamodule.setup()
+    _first_probe.setdefault("seconds", time.perf_counter() - started)
     net = build_network(task, config, datamodule.data)
     module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=datamodule.data.output_size)
     cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
@@ -170,22 +221,33 @@ def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, in
     return spec.trials - done, len(spec.final_seeds) - min(counts["finals"], len(spec.final_seeds))
 
 
+@dataclass
+class Plan:
+    studies: list[StudyPlan]
+    startup: float  # seconds the command pays once (imports, stores, first-time set-up)
+
+    @property
+    def seconds(self) -> float:
+        runs = sum(p.runs_left * p.seconds_per_run for p in self.studies)
+        return runs + (self.startup if runs else 0.0)
+
+
 def build_plan(
-    spec: SweepSpec, storage_url: str, epoch_probe=probe_epoch, overhead_probe=probe_overhead
-) -> list[StudyPlan]:
-    """Each study with work left is timed for a few steps; the fixed cost of a run is measured once,
-    on the first such study, and assumed the same for the others."""
-    plans, overhead = [], None
+    spec: SweepSpec, storage_url: str, epoch_probe=probe_epoch, overhead_probe=probe_overhead, started: float = 0.0
+) -> Plan:
+    """Each study with work left is timed for a few bare steps; the cost of a run around them (its fixed
+    cost, Lightning's loop) and the sweep's start-up are measured once, on the first such study, and
+    assumed the same for the others. `started`: seconds the command ran before the plan began."""
+    plans, cost = [], None
     for key in spec.studies:
         trials, finals = remaining(spec, storage_url, key)
         seconds = 0.0
         if trials + finals:
             epoch = epoch_probe(spec, key)
-            if overhead is None:
-                overhead = overhead_probe(spec, key, epoch.seconds)
-            seconds = overhead + training_seconds(spec, epoch)
+            cost = cost or overhead_probe(spec, key, epoch)
+            seconds = cost.run_seconds(spec, epoch)
         plans.append(StudyPlan(key, trials, finals, seconds))
-    return plans
+    return Plan(plans, started + cost.startup if cost else 0.0)
 
 
 def training_seconds(spec: SweepSpec, epoch: EpochCost) -> float:
@@ -199,38 +261,41 @@ def training_seconds(spec: SweepSpec, epoch: EpochCost) -> float:
     return steps * epoch.step_seconds + (steps / spec.eval_every_steps) * epoch.validation_seconds
 
 
-def format_plan(spec: SweepSpec, plans: list[StudyPlan], load: float | None) -> str:
-    width = max(len(p.key.label) for p in plans) + 2
+def format_plan(spec: SweepSpec, plan: Plan, load: float | None) -> str:
+    width = max(len(p.key.label) for p in plan.studies) + 2
     lines = [
         "plan (nothing was started; the same command without DRY_RUN=1 / --plan runs it):",
-        f"  {'study':<{width}}{'trials left':>12}{'finals left':>12}{'s / run (max)':>15}{'time (max)':>12}",
+        f"  {'study':<{width}}{'trials left':>12}{'finals left':>12}{'s / run':>10}{'time':>10}",
     ]
-    for p in plans:
+    for p in plan.studies:
         lines.append(
             f"  {p.key.label:<{width}}{p.trials_left:>12}{p.finals_left:>12}"
-            f"{p.seconds_per_run:>15.1f}{console.duration(p.runs_left * p.seconds_per_run):>12}"
+            f"{p.seconds_per_run:>10.1f}{console.duration(p.runs_left * p.seconds_per_run):>10}"
         )
-    runs = sum(p.runs_left for p in plans)
-    total = sum(p.runs_left * p.seconds_per_run for p in plans)
+    runs = sum(p.runs_left for p in plan.studies)
     planned = len(spec.studies) * (spec.trials + len(spec.final_seeds))
     machine = f"load average {load:.1f}" if load is not None else "load unknown"
+    startup = f", start-up {console.duration(plan.startup)} included" if runs else ""
     lines += [
-        f"  {len(plans)} studies, {runs} of {planned} runs left, estimated at most {console.duration(total)} "
-        f"for one worker ({machine}, TORCH_THREADS={os.environ.get('TORCH_THREADS') or 'default'}).",
-        "  The estimate times a few training steps of each study's middle configuration plus a real "
-        "one-epoch trial (in throw-away stores) for the fixed cost of a run, and assumes every run goes "
-        f"to its budget ({spec.describe_budget()}): pruning and early stopping usually make it shorter, a busier "
-        "machine longer.",
+        f"  {console.counted(len(plan.studies), 'study', 'studies')}, {runs} of {console.counted(planned, 'run')} left, "
+        f"estimated {console.duration(plan.seconds)} for one worker if every run goes to its budget "
+        f"({spec.describe_budget()}{startup}; {machine}, TORCH_THREADS={os.environ.get('TORCH_THREADS') or 'default'}).",
+        "  How: a few bare training steps of each study's middle configuration, scaled by Lightning's own "
+        "epoch time and a run's fixed cost as two real one-epoch trials measured them (in throw-away stores). "
+        "It is a minute's sample of this machine at its present load: pruning, early stopping or a lighter load "
+        "make a sweep shorter; a heavier load, or a search that favours larger networks or batches than the "
+        "middle of the ranges, longer.",
     ]
     return "\n".join(lines)
 
 
 def print_plan(spec: SweepSpec, storage_url: str) -> None:
+    started = process_age()  # the sweep command gets this far too before it trains
     console.quiet_libraries()
     print("timing probe: a few training steps per study and two one-epoch trials ...", flush=True)
-    plans = build_plan(spec, storage_url)
+    plan = build_plan(spec, storage_url, started=started)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    print(format_plan(spec, plans, load))
+    print(format_plan(spec, plan, load))
 
 
 # -- horizons: `make horizon TASK=... PROFILE=gpu DRY_RUN=1` ----------------------------------------------

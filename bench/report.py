@@ -29,6 +29,7 @@ from filelock import FileLock
 from bench import plots, tracking
 from bench.cells import reference_cell
 from bench.claim_rules import estimate
+from bench.console import counted
 from bench.convergence import backfill_left_baseline
 from bench.errors import UserError, first_line
 from bench.file_schema import describe_budget
@@ -186,8 +187,8 @@ def title_section(report: Report) -> list[str]:
         params = next((s.parent.params for s in report.studies if s.parent), {})
         banner = smoke_banner(
             report.results.profile,
-            f"{params.get('trials', '?')} trials per study, at most "
-            f"{params.get('max_epochs', '?')} epochs, final seeds {params.get('final_seeds', '?')}",
+            f"{counted(params.get('trials', '?'), 'trial')} per study, at most "
+            f"{counted(params.get('max_epochs', '?'), 'epoch')}, final seeds {params.get('final_seeds', '?')}",
         )
     elif report.smoke:
         banner = smoke_banner(report.horizon.profile)
@@ -237,8 +238,8 @@ def setup_section(report: Report) -> list[str]:
         f"- **Settings**: {', '.join(f'{k}={v}' for k, v in settings.items()) or MISSING}",
         f"- **Profile**: `{results.profile}` — {len(studies)} studies with runs (variant × cell; the Status "
         "section lists every planned one), "
-        f"{parent_params.get('trials', '?')} trials each ({parent_params.get('startup_trials', '?')} random start-up "
-        f"trials, then TPE's model-based phase; each study's own sampler, seeded from sampler_seed "
+        f"{counted(parent_params.get('trials', '?'), 'trial')} each "
+        f"({counted(parent_params.get('startup_trials', '?'), 'random start-up trial')}, then TPE's model-based phase; each study's own sampler, seeded from sampler_seed "
         f"{parent_params.get('sampler_seed', '?')} and the study), pruner {parent_params.get('pruner', '?')} "
         f"(warm-up {parent_params.get('pruner_warmup', '?')}), final seeds {parent_params.get('final_seeds', '?')}.",
         f"- **Budget** per trial and final run: {budget_text(parent_params)}.",

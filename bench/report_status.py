@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 
+from bench.console import counted
 from bench.results import grid_items
 from bench.tracking import Tag
 
@@ -82,8 +83,9 @@ def sweep_status(studies) -> tuple[list[str], bool]:
         return [
             "## Status",
             "",
-            f"Complete: all {total_studies} planned studies finished their {trials} trials "
-            f"and {seeds} final seeds ({planned_runs} runs).",
+            f"Complete: {'the 1 planned study' if total_studies == 1 else f'all {total_studies} planned studies'} "
+            f"finished {'its' if total_studies == 1 else 'their'} {counted(trials, 'trial')} and "
+            f"{counted(seeds, 'final seed')} ({counted(planned_runs, 'run')}).",
             "",
         ], False
     share = f" ({100 * finished_runs / planned_runs:.0f}%)" if planned_runs else ""

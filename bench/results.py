@@ -37,10 +37,12 @@ class StudyResults:
     finals: list = field(default_factory=list)
 
     def state_counts(self) -> dict[str, int]:
-        counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0}
+        """Trial runs by state. An interrupted run is not a failure: the sweep retries its trial at the
+        same point when resumed (the terminal's c/p/f counts the same way, `sweep.study_counts`)."""
+        counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "interrupted": 0}
         for run in self.trials:
             state = run.tags.get(Tag.STATE) or ("running" if run.status == "RUNNING" else "failed")
-            counts["failed" if state == State.INTERRUPTED else state] = counts.get(state, 0) + 1
+            counts[state] = counts.get(state, 0) + 1
         return counts
 
     @property

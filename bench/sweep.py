@@ -52,6 +52,9 @@ TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 RUN_ATTRS = ("mlflow_run_id", "worker", "fail_reason", "pruned_reason", "skipped", "interrupted", "died")
+# A failed trial that is not a result: stopped by a signal or a dead worker (and retried at its own point),
+# or a slot another worker held. Neither a draw of the sampler's sequence nor a failure in the counts.
+NOT_A_DRAW = ("interrupted", "died", "skipped")
 MAX_FINAL_FAILURES = 3  # a final seed that fails this often (not by a signal or a dead worker) stops the sweep
 
 
@@ -127,12 +130,12 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def sampler_seed_for(spec: SweepSpec, name: str, trial_number: int) -> int:
+def sampler_seed_for(spec: SweepSpec, name: str, draw: int) -> int:
     """The seed of one trial's draw: from the sweep's sampler_seed and the study's own name, so studies
-    draw different points; and from the trial's number, which the storage hands out once per study, so
-    one worker is reproducible (and resumes the same sequence) while workers asking at the same instant
-    (two numbers) still draw differently."""
-    text = f"{spec.sampler_seed}:{name}:{trial_number}"
+    draw different points; and from the trial's place in the study's sequence of draws (`draw_index`),
+    so one worker is reproducible and resumes the same sequence, even after an interrupted trial, while
+    workers asking at the same instant (two places) still draw differently."""
+    text = f"{spec.sampler_seed}:{name}:{draw}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
@@ -149,10 +152,27 @@ class TrialSeededTPE(optuna.samplers.TPESampler):
         self.spec, self.name = spec, name
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        seed = sampler_seed_for(self.spec, self.name, trial.number)
+        seed = sampler_seed_for(self.spec, self.name, draw_index(study.get_trials(deepcopy=False), trial.number))
         self._rng.rng.seed(seed)
         self._random_sampler._rng.rng.seed(seed)
         super().before_trial(study, trial)
+
+
+def not_a_draw(trial, retried: set[int]) -> bool:
+    """A failed trial that was interrupted, lost its worker, or found its slot taken (NOT_A_DRAW), or
+    that Optuna retried (a heartbeat-stale trial of another host)."""
+    return trial.state == TrialState.FAIL and (
+        trial.number in retried or any(k in trial.user_attrs for k in NOT_A_DRAW)
+    )
+
+
+def draw_index(trials: list, number: int) -> int:
+    """Trial `number`'s place in its study's sequence of draws: the lower-numbered trials, less those
+    that are not a draw. An interrupted trial's retry (queued at its own parameters) takes its place, so
+    the trials after it draw what they would have drawn had nothing been interrupted; without failures
+    the place is the trial's number."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return sum(1 for t in trials if t.number < number and not not_a_draw(t, retried))
 
 
 def load(spec: SweepSpec, storage, name: str) -> optuna.Study:
@@ -218,6 +238,7 @@ class Worker:
     storage: optuna.storages.RDBStorage
     progress: "Progress | None" = None
     current_trial: int | None = None  # storage id of the trial this worker is running
+    current_study: optuna.Study | None = None  # ... and its study
     said: set = field(default_factory=set)
 
     # -- MLflow parent run, one per study ------------------------------------------------------------
@@ -328,13 +349,17 @@ class Worker:
                     pass
 
     def fail_current_trial(self, reason: str) -> None:
-        """On SIGINT/SIGTERM: the running trial is failed (not left RUNNING), so a resume redoes its slot."""
+        """On SIGINT/SIGTERM: the running trial is failed (not left RUNNING) and its retry queued at the
+        same parameters, as Optuna retries a dead worker's trial: a resumed sweep ends with the trial
+        points of one that was never interrupted."""
         if self.current_trial is None:
             return
         try:
             if self.storage.get_trial(self.current_trial).state == TrialState.RUNNING:
                 self.storage.set_trial_user_attr(self.current_trial, "interrupted", reason)
-                self.storage.set_trial_state_values(self.current_trial, state=TrialState.FAIL)
+                if self.storage.set_trial_state_values(self.current_trial, state=TrialState.FAIL):
+                    retry = self.storage.get_heartbeat_stale_trial_callback()
+                    retry(self.current_study, self.storage.get_trial(self.current_trial))
         except Exception:  # noqa: BLE001 - the next worker finds it by its pid
             pass
         self.current_trial = None
@@ -384,7 +409,7 @@ class Worker:
                 self.progress.refresh()
 
     def objective(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
-        self.current_trial = trial._trial_id
+        self.current_trial, self.current_study = trial._trial_id, study
         trial.set_user_attr("worker", tracking.owner_tags())
         claim_slot(study, trial, self.spec.trials)
         try:
@@ -495,7 +520,7 @@ class Worker:
             self.wait(f"{key.label}: waiting for trials running on other workers")
 
     def final_objective(self, trial, final, best, key: StudyKey, parent: str) -> float:
-        self.current_trial = trial._trial_id
+        self.current_trial, self.current_study = trial._trial_id, final
         trial.set_user_attr("worker", tracking.owner_tags())
         try:
             return self.train_final(trial, final, best, key, parent)
@@ -603,13 +628,16 @@ def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
     search = study_trials(storage, study_name(spec, key))
     final = study_trials(storage, study_name(spec, key, "final"))
     complete = [t for t in search if t.state == TrialState.COMPLETE]
+    retried = {n for t in search for n in t.system_attrs.get("retry_history", ())}
     task = get_task(spec.task)
     pick = min if task.monitor_mode == "min" else max
     metric = task.report_metric
     return {
         "done": len(complete),
         "pruned": sum(t.state == TrialState.PRUNED for t in search),
-        "failed": sum(t.state == TrialState.FAIL and "skipped" not in t.user_attrs for t in search),
+        # failed on its own: a trial stopped by a signal or a dead worker is retried, and neither the
+        # report (which counts the runs whose state is failed) nor this count calls it a failure
+        "failed": sum(t.state == TrialState.FAIL and not not_a_draw(t, retried) for t in search),
         "best": pick((t.value for t in complete), default=None),
         "finals": sum(t.state == TrialState.COMPLETE for t in final),
         "tests": [t.user_attrs.get(f"test/{metric}") for t in final if t.state == TrialState.COMPLETE],

@@ -17,7 +17,20 @@ from bench.errors import UserError, first_line
 from bench.paths import cache_dir
 from bench.registry import DataSource, MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric, Tag
-from bench.text_files import FORMATS, SPLITS, check_text_data, find_files, parse_label_map
+from bench.text_files import (
+    FORMATS,
+    NO_TEST,
+    NO_VALIDATION,
+    SPLITS,
+    check_integer_labels,
+    check_text_data,
+    find_files,
+    held_rows,
+    label_key,
+    label_mapping,
+    nothing_left,
+    subset_too_large,
+)
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -220,70 +233,6 @@ def check_columns(split: str, dataset, columns: dict[str, str]) -> None:
             )
 
 
-def check_integer_labels(labels: dict[str, list], classes: int) -> int:
-    """K, once integer labels are known to be 0..K-1 (K = `classes`, or the largest training label + 1
-    with every class present in train): never a class that no example has."""
-    train = sorted(labels["train"])
-    if not classes:
-        classes = train[-1] + 1 if train else 0
-        if train[0] < 0 or len(train) != classes:
-            missing = sorted(set(range(classes)) - set(train))
-            why = f"class {missing[0]} never occurs" if train[0] >= 0 else "negative labels"
-            shown = ", ".join(map(str, train[:8])) + (", ..." if len(train) > 8 else "")
-            suggestion = ",".join(f"{v}:{i}" for i, v in enumerate(train[:8])) + (",..." if len(train) > 8 else "")
-            raise UserError(
-                f"train split has labels {{{shown}}}, not 0..K-1 ({why}): set label_map={suggestion} "
-                f"or remap the labels to 0..{len(train) - 1}"
-            )
-    for split, values in labels.items():
-        bad = sorted(v for v in values if not 0 <= v < classes)
-        if bad:
-            raise UserError(
-                f"{split} split has labels outside 0..{classes - 1}: {bad[:5]}; set label_map=... "
-                f"(e.g. {','.join(f'{v}:{i}' for i, v in enumerate(train))}) or remap them"
-            )
-    return classes
-
-
-def label_mapping(labels: dict[str, list], settings: dict) -> tuple[dict[str, int] | None, int]:
-    """(label -> id, or None when the labels are already ids 0..K-1; K). Strings map in sorted order,
-    learned from train only; any other split naming a label train lacks is an error."""
-    if settings["label_map"]:
-        mapping = parse_label_map(settings["label_map"])
-        for split, values in labels.items():
-            unknown = sorted({label_key(v) for v in values} - set(mapping), key=str)
-            if unknown:
-                raise UserError(f"{split} split has labels missing from label_map: {unknown[:5]}")
-        return mapping, max(settings["num_classes"], max(mapping.values()) + 1)
-    kinds = {type(v) for values in labels.values() for v in values}
-    if kinds <= {int, float} and all(float(v).is_integer() for values in labels.values() for v in values):
-        integers = {split: sorted({int(v) for v in values}) for split, values in labels.items()}
-        classes = check_integer_labels(integers, settings["num_classes"])
-        return (None if kinds == {int} else {label_key(v): int(v) for vs in labels.values() for v in vs}), classes
-    if kinds != {str}:
-        raise UserError(
-            f"the labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}): "
-            "use one kind (integers 0..K-1 or class names), or set label_map=<label>:<id>,..."
-        )
-    names = sorted(set(labels["train"]))
-    mapping = {name: index for index, name in enumerate(names)}
-    for split, values in labels.items():
-        unknown = sorted(set(values) - set(mapping))
-        if unknown:
-            raise UserError(
-                f"{split} split has labels that train lacks: {unknown[:5]}; "
-                f"set label_map=<label>:<id>,... naming every class"
-            )
-    return mapping, max(len(mapping), settings["num_classes"])
-
-
-def label_key(value) -> str:
-    """Labels as label_map keys: 2.0 and 2 are both "2"."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def encode_labels(batch: dict, mapping: dict[str, int]) -> dict:
     """datasets.map worker: class names (or other label values) -> ids."""
     return {"label": [mapping[label_key(value)] for value in batch["label"]]}
@@ -381,10 +330,10 @@ def split_off(dataset, fraction: float, seed: int, what: str) -> tuple:
 
     if not 0 < fraction < 1:
         raise UserError(what)
-    held_set = set(stratified_rows(np.asarray(dataset["label"]), lambda rows: max(1, int(rows * fraction)), seed))
+    held_set = set(stratified_rows(np.asarray(dataset["label"]), lambda rows: held_rows(rows, fraction), seed))
     rest = [i for i in range(len(dataset)) if i not in held_set]
     if not rest:
-        raise UserError(f"{what.split(':')[0]}: nothing left to train on ({len(dataset)} rows)")
+        raise UserError(nothing_left(what, len(dataset)))
     return dataset.select(rest), dataset.select(sorted(held_set))
 
 
@@ -439,8 +388,7 @@ def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
             splits["train"],
             settings.get("test_fraction", 0.0),
             seed + 1,
-            f"the data has no test split ({given} only): set test_fraction in (0, 1) to carve "
-            "one, or folds=K to cross-validate",
+            NO_TEST.format(given=given),
         )
         layout = (
             f"{'train and validation files' if len(splits) > 1 else 'one file'}: test carved from "
@@ -455,13 +403,13 @@ def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
             splits["train"],
             settings["val_fraction"],
             seed,
-            "the data has no validation split: set val_fraction in (0, 1) to carve one",
+            NO_VALIDATION,
         )
         splits = {**splits, "train": train, "validation": validation}
         layout += f"; validation carved from the training rows (val_fraction={settings['val_fraction']}, stratified)"
     if settings["train_subset"]:
         if settings["train_subset"] > len(splits["train"]):
-            raise UserError(f"train_subset={settings['train_subset']} exceeds the {len(splits['train'])} training rows")
+            raise UserError(subset_too_large(settings["train_subset"], len(splits["train"])))
         splits = {**splits, "train": stratified_take(splits["train"], settings["train_subset"], data_seed)}
         layout += f"; a stratified subset of {settings['train_subset']} training rows"
     return splits, layout

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +22,7 @@ from bench.paths import cache_dir
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
 SPLITS = ("train", "validation", "test")
 NUMBER = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")  # how a label that is a number reads in a CSV file
+INTEGER = re.compile(r"\s*[-+]?\d+\s*")
 HUB = "huggingface.co"
 
 
@@ -112,30 +114,54 @@ def check_fold_settings(settings: dict) -> None:
 
 
 def read_labels(split: str, path: Path, columns: dict[str, str]) -> list:
-    """The label column's values (None where missing), once the file is known to be readable and to
-    have both columns."""
+    """The label column's values of the rows that have a text (as `text.drop_blank_texts` keeps them),
+    once the file is known to be readable, to have both columns and a label on every row. CSV labels
+    are typed as the `datasets` CSV reader types them (all integers: ints; all numbers: floats)."""
     if path.stat().st_size == 0:
         raise UserError(f"the {split} split is empty ({path})")
     if path.suffix == ".parquet":
-        names, labels = parquet_labels(path, columns["label_column"])
+        names, rows = parquet_rows(path, columns)
     elif path.suffix == ".csv":
-        names, labels = csv_labels(path, columns["label_column"])
+        names, rows = csv_rows(path, columns)
     else:
-        names, labels = json_labels(path, columns["label_column"])
+        names, rows = json_rows(path, columns)
     for role, column in columns.items():
         if column not in names:
             raise UserError(f"{split} split has no column {column!r} (columns: {', '.join(names)}); set {role}=<name>")
-    if not labels:
+    if not rows:
         raise UserError(f"the {split} split is empty ({path})")
-    return labels
+    missing = sum(label is None for label, _ in rows)
+    if missing:
+        raise UserError(f"{split} split has {missing} rows without a label: fill or remove them")
+    kept = [label for label, text in rows if isinstance(text, str) and text.strip()]
+    if not kept:
+        raise UserError(blank_split(split, len(rows)))
+    return typed_like_datasets(kept) if path.suffix == ".csv" else kept
 
 
-def parquet_labels(path: Path, label: str) -> tuple[list[str], list]:
+def typed_like_datasets(values: list) -> list:
+    """CSV labels as pandas reads the column: integers when every value is one, numbers when every
+    value is one, else the strings."""
+    if all(INTEGER.fullmatch(value) for value in values):
+        return [int(value) for value in values]
+    if all(NUMBER.fullmatch(value) for value in values):
+        return [float(value) for value in values]
+    return values
+
+
+def blank_split(split: str, dropped: int) -> str:
+    return f"the {split} split is empty after dropping {dropped} blank or missing texts"
+
+
+def parquet_rows(path: Path, columns: dict[str, str]) -> tuple[list[str], list[tuple]]:
     import pyarrow.parquet as pq  # (lazy: the checks run before any heavy import)
 
     try:
         names = pq.read_schema(path).names
-        return names, pq.read_table(path, columns=[label]).column(0).to_pylist() if label in names else [None]
+        if not all(column in names for column in columns.values()):
+            return names, [(None, None)]
+        table = pq.read_table(path, columns=[columns["label_column"], columns["text_column"]])
+        return names, list(zip(table.column(0).to_pylist(), table.column(1).to_pylist()))
     except Exception as error:  # noqa: BLE001 - pyarrow's errors name the damage; any of them means unreadable
         raise UserError(f"cannot read {path}: {first_line(error)}") from None
 
@@ -153,15 +179,17 @@ def utf8_lines(path: Path) -> Iterator[str]:
                 ) from None
 
 
-def csv_labels(path: Path, label: str) -> tuple[list[str], list]:
-    """Like the `datasets` CSV reader (pandas): blank lines skipped, a row with fewer fields than the
-    header padded with missing values, a row with more refused."""
+def csv_rows(path: Path, columns: dict[str, str]) -> tuple[list[str], list[tuple]]:
+    """(label, text) of every row, like the `datasets` CSV reader (pandas): blank lines skipped, a row
+    with fewer fields than the header padded with missing values, a row with more refused."""
     csv.field_size_limit(2**31 - 1)  # a long review is one field
     reader = csv.reader(utf8_lines(path))
     try:
         header = next(reader, [])
-        position = header.index(label) if label in header else None
-        labels = []
+        label, text = (
+            header.index(c) if c in header else None for c in (columns["label_column"], columns["text_column"])
+        )
+        rows = []
         for row in reader:
             if not row:
                 continue
@@ -170,14 +198,14 @@ def csv_labels(path: Path, label: str) -> tuple[list[str], list]:
                     f"{path}: line {reader.line_num} has {len(row)} fields, the header has {len(header)} "
                     f'({", ".join(header)}): quote a field that holds a comma ("...")'
                 )
-            value = row[position] if position is not None and position < len(row) else ""
-            labels.append(value if value.strip() else None)
+            value = row[label] if label is not None and label < len(row) else ""
+            rows.append((value if value.strip() else None, row[text] if text is not None and text < len(row) else None))
     except csv.Error as error:
         raise UserError(f"{path}: line {reader.line_num}: {error}") from None
-    return header, labels
+    return header, rows
 
 
-def json_labels(path: Path, label: str) -> tuple[list[str], list]:
+def json_rows(path: Path, columns: dict[str, str]) -> tuple[list[str], list[tuple]]:
     """JSON lines (one object a line), or one JSON array of objects, as the `datasets` JSON reader takes."""
     lines = utf8_lines(path)
     records: list = []
@@ -203,29 +231,27 @@ def json_labels(path: Path, label: str) -> tuple[list[str], list]:
                     "each line must be one JSON object"
                 ) from None
     names: dict[str, None] = {}
-    labels = []
+    rows = []
     for number, record in numbered:
         if not isinstance(record, dict):
             raise UserError(f"{path}: {where} {number}: expected a JSON object, got {type(record).__name__}")
         names.update(dict.fromkeys(record))
-        labels.append(record.get(label))
-    return list(names), labels
+        rows.append((record.get(columns["label_column"]), record.get(columns["text_column"])))
+    return list(names), rows
 
 
 def check_labels(labels: dict[str, list], files: dict[str, Path], settings: dict) -> None:
-    """No row without a label; numbers or names, not both (a CSV's pos, 1, neg, 0 became four classes);
-    at least two classes in the rows the network learns from (one class broke torchmetrics); and folds
-    that every class can fill."""
+    """Labels as `text.py` will map them (numbers or names, not both: a CSV's pos, 1, neg, 0 became four
+    classes; ids 0..K-1; label_map naming every label), and two classes at least in every split the
+    run will have once test and validation are carved and a fold is taken (one class broke
+    torchmetrics), with folds that every class can fill."""
     column = settings["label_column"]
-    for split, values in labels.items():
-        missing = sum(value is None for value in values)
-        if missing:
-            raise UserError(f"{split} split has {missing} rows without a label: fill or remove them")
+    for values in labels.values():
         if any(isinstance(value, (list, dict)) for value in values):
             raise UserError("labels must be integers or class names (found lists or mappings)")
-    mapping = parse_label_map(settings["label_map"]) if settings["label_map"] else {}
+    given_map = parse_label_map(settings["label_map"]) if settings["label_map"] else {}
     values = {value for split_values in labels.values() for value in split_values}
-    if not mapping and all(isinstance(value, str) for value in values):  # (other mixes: `text.label_mapping`)
+    if not given_map and all(isinstance(value, str) for value in values):  # (other mixes: `label_mapping`)
         numbers = sorted(v for v in values if is_number(v))
         names = sorted(v for v in values if not is_number(v))
         if numbers and names:
@@ -236,16 +262,17 @@ def check_labels(labels: dict[str, list], files: dict[str, Path], settings: dict
             )
     folds = settings.get("folds", 0)
     learned = [split for split in SPLITS if split in labels] if folds and settings.get("cv_merge") else ["train"]
-    counts: dict[str, int] = {}
+    names = {}  # class id -> the label as the file writes it, for messages
+    pooled: Counter = Counter()
     for split in learned:
         for value in labels[split]:
-            key = class_key(value)
-            key = str(mapping.get(key, key))
-            counts[key] = counts.get(key, 0) + 1
-    if len(counts) < 2:
-        ((value, rows),) = counts.items()
+            key = str(given_map.get(class_key(value), class_key(value)))
+            pooled[key] += 1
+            names.setdefault(key, value)
+    if len(pooled) < 2:
+        ((value, rows),) = pooled.items()
         raise UserError(
-            f"{files['train']}: every label in column {column!r} is {value} ({rows} rows): a classifier "
+            f"{files['train']}: every label in column {column!r} is {names[value]} ({rows} rows): a classifier "
             "needs two classes at least; check label_column= and the file"
         )
     if folds and len(files) > 1 and not settings.get("cv_merge"):
@@ -254,12 +281,92 @@ def check_labels(labels: dict[str, list], files: dict[str, Path], settings: dict
             f"folds={folds} cross-validates over one file, but the data has {given} splits: "
             "set cv_merge=true to merge them into one pool, or give one file"
         )
-    smallest = min(counts, key=counts.get)
-    if folds > counts[smallest]:
+    smallest = min(pooled, key=pooled.get)
+    if folds > pooled[smallest]:
         raise UserError(
-            f"folds={folds}: class {smallest} has only {counts[smallest]} examples; "
-            f"use at most folds={max(counts[smallest], 2)}"
+            f"folds={folds}: class {names[smallest]} has only {pooled[smallest]} examples; "
+            f"use at most folds={max(pooled[smallest], 2)}"
         )
+    mapping, _ = label_mapping({split: list(dict.fromkeys(values)) for split, values in labels.items()}, settings)
+    written = {mapping[label_key(v)] if mapping else int(v): v for values in labels.values() for v in values}
+    counts = {
+        split: Counter(mapping[label_key(v)] if mapping else int(v) for v in values) for split, values in labels.items()
+    }
+    check_split_classes(counts, files, settings, written)
+
+
+def check_split_classes(counts: dict[str, Counter], files: dict[str, Path], settings: dict, written: dict) -> None:
+    """Every split the run will have holds two classes at least: a validation or test file of one
+    class cannot tell a classifier from always answering that class, and carving (one row of every
+    class at least, `text.split_off`) can leave a rare class out of the training rows. `counts`: rows
+    per class id and split; `written`: each id's label as the files write it."""
+    for split in ("validation", "test"):
+        if split in counts and len(counts[split]) < 2 and not settings.get("folds"):
+            ((label, rows),) = counts[split].items()
+            raise UserError(
+                f"{files[split]}: every label of the {split} split is {written[label]} ({rows} rows): its "
+                "accuracy could not tell a classifier from always answering that class; give it examples "
+                f"of every class, or leave the {split} file out to carve a stratified {split} split"
+            )
+    train = carved_counts(counts, files, settings)
+    lost = sorted(set().union(*counts.values()) - set(train))
+    if len(train) < 2:
+        raise UserError(
+            f"{files['train']}: once the test and validation splits are carved (at least one row of every "
+            f"class each), the training rows hold {written[next(iter(train))]} alone: add rows of "
+            f"{', '.join(str(written[label]) for label in lost)}"
+        )
+
+
+def carved_counts(counts: dict[str, Counter], files: dict[str, Path], settings: dict) -> Counter:
+    """The training rows per class that `text.carve` leaves (the same arithmetic, without the data):
+    a test split carved from one file, a fold's test split, a validation split carved from the rest;
+    the errors carving would raise, raised now. With folds, an upper bound (sklearn spreads a class
+    over the folds: each test fold takes at least count // folds of it)."""
+    folds, given = settings.get("folds", 0), ", ".join(s for s in SPLITS if s in files)
+    if folds:
+        pool = sum(counts.values(), Counter())
+        train = Counter({label: rows - rows // folds for label, rows in pool.items()})
+    elif "test" not in counts:
+        train = carve_counts(counts["train"], settings.get("test_fraction", 0.0), NO_TEST.format(given=given))
+    else:
+        train = counts["train"]
+    if folds or "validation" not in counts:
+        train = carve_counts(train, settings["val_fraction"], NO_VALIDATION)
+    rows = sum(train.values())
+    if settings["train_subset"] > rows and not folds:
+        raise UserError(subset_too_large(settings["train_subset"], rows))
+    return +train
+
+
+def carve_counts(counts: Counter, fraction: float, what: str) -> Counter:
+    """The rows per class left once a stratified share `fraction` of every class is held out."""
+    if not 0 < fraction < 1:
+        raise UserError(what)
+    rest = Counter({label: rows - held_rows(rows, fraction) for label, rows in counts.items() if rows})
+    if not sum(rest.values()):
+        raise UserError(nothing_left(what, sum(counts.values())))
+    return +rest
+
+
+# The carving rules that `text.carve` applies to the data and `carved_counts` to its label counts.
+NO_TEST = (
+    "the data has no test split ({given} only): set test_fraction in (0, 1) to carve one, or folds=K to cross-validate"
+)
+NO_VALIDATION = "the data has no validation split: set val_fraction in (0, 1) to carve one"
+
+
+def held_rows(rows: int, fraction: float) -> int:
+    """Rows of one class a stratified carve holds out: at least one, so every class is in the held split."""
+    return max(1, int(rows * fraction))
+
+
+def nothing_left(what: str, rows: int) -> str:
+    return f"{what.split(':')[0]}: nothing left to train on ({rows} rows)"
+
+
+def subset_too_large(subset: int, rows: int) -> str:
+    return f"train_subset={subset} exceeds the {rows} training rows"
 
 
 def parse_label_map(text: str) -> dict[str, int]:
@@ -286,6 +393,71 @@ def class_key(value) -> str:
     if is_number(value):
         number = float(value)
         return str(int(number)) if number.is_integer() else str(number)
+    return str(value)
+
+
+# -- labels as ids: shared with text.py, which applies them to the loaded data --------------------------
+def check_integer_labels(labels: dict[str, list], classes: int) -> int:
+    """K, once integer labels are known to be 0..K-1 (K = `classes`, or the largest training label + 1
+    with every class present in train): never a class that no example has."""
+    train = sorted(labels["train"])
+    if not classes:
+        classes = train[-1] + 1 if train else 0
+        if train[0] < 0 or len(train) != classes:
+            missing = sorted(set(range(classes)) - set(train))
+            why = f"class {missing[0]} never occurs" if train[0] >= 0 else "negative labels"
+            shown = ", ".join(map(str, train[:8])) + (", ..." if len(train) > 8 else "")
+            suggestion = ",".join(f"{v}:{i}" for i, v in enumerate(train[:8])) + (",..." if len(train) > 8 else "")
+            raise UserError(
+                f"train split has labels {{{shown}}}, not 0..K-1 ({why}): set label_map={suggestion} "
+                f"or remap the labels to 0..{len(train) - 1}"
+            )
+    for split, values in labels.items():
+        bad = sorted(v for v in values if not 0 <= v < classes)
+        if bad:
+            raise UserError(
+                f"{split} split has labels outside 0..{classes - 1}: {bad[:5]}; set label_map=... "
+                f"(e.g. {','.join(f'{v}:{i}' for i, v in enumerate(train))}) or remap them"
+            )
+    return classes
+
+
+def label_mapping(labels: dict[str, list], settings: dict) -> tuple[dict[str, int] | None, int]:
+    """(label -> id, or None when the labels are already ids 0..K-1; K). Strings map in sorted order,
+    learned from train only; any other split naming a label train lacks is an error."""
+    if settings["label_map"]:
+        mapping = parse_label_map(settings["label_map"])
+        for split, values in labels.items():
+            unknown = sorted({label_key(v) for v in values} - set(mapping), key=str)
+            if unknown:
+                raise UserError(f"{split} split has labels missing from label_map: {unknown[:5]}")
+        return mapping, max(settings["num_classes"], max(mapping.values()) + 1)
+    kinds = {type(v) for values in labels.values() for v in values}
+    if kinds <= {int, float} and all(float(v).is_integer() for values in labels.values() for v in values):
+        integers = {split: sorted({int(v) for v in values}) for split, values in labels.items()}
+        classes = check_integer_labels(integers, settings["num_classes"])
+        return (None if kinds == {int} else {label_key(v): int(v) for vs in labels.values() for v in vs}), classes
+    if kinds != {str}:
+        raise UserError(
+            f"the labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}): "
+            "use one kind (integers 0..K-1 or class names), or set label_map=<label>:<id>,..."
+        )
+    names = sorted(set(labels["train"]))
+    mapping = {name: index for index, name in enumerate(names)}
+    for split, values in labels.items():
+        unknown = sorted(set(values) - set(mapping))
+        if unknown:
+            raise UserError(
+                f"{split} split has labels that train lacks: {unknown[:5]}; "
+                f"set label_map=<label>:<id>,... naming every class"
+            )
+    return mapping, max(len(mapping), settings["num_classes"])
+
+
+def label_key(value) -> str:
+    """Labels as label_map keys: 2.0 and 2 are both "2"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value)
 
 

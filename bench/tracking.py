@@ -301,11 +301,13 @@ def adopt_run(run_id: str, tags: dict | None = None) -> None:
     """Take over a run another process opened (a study's parent run, shared by workers): reopen it if
     an interrupt or a dead owner closed it, and record this process as its owner (and `tags`)."""
     mlflow_client = client()
-    status = mlflow_client.get_run(run_id).info.status
-    if status == "FINISHED":
+    run = mlflow_client.get_run(run_id)
+    if run.info.status == "FINISHED":
         return  # its sweep is complete: nothing left to own
-    if status != "RUNNING":
+    if run.info.status != "RUNNING":
         mlflow_client.update_run(run_id, status="RUNNING")
+    if Tag.FAILURE_REASON in run.data.tags:  # why it stopped last time: not true of a run going on
+        mlflow_client.delete_tag(run_id, Tag.FAILURE_REASON)
     own = {**owner_tags(), Tag.STATE: State.RUNNING, Tag.HEARTBEAT: f"{time.time():.0f}", **(tags or {})}
     for key, value in own.items():
         mlflow_client.set_tag(run_id, key, value)

@@ -20,11 +20,11 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bench import console, interrupts, probe, tracking
-from bench.config import RunConfig
+from bench.config import RunConfig, torch_threads
 from bench.convergence import convergence
 from bench.data import TaskDataModule, removed_on_error
 from bench.embeddings import embedding_for_task, vectors_source_run
-from bench.errors import RunFailed, UserError
+from bench.errors import RunFailed
 from bench.models import NetConfig, RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import cache_dir, checkpoint_dir
@@ -150,12 +150,9 @@ class EpochLines(pl.Callback):
 def apply_thread_setting() -> None:
     """TORCH_THREADS=N caps torch's CPU threads (default: one per core). On a machine busy with other
     work, fewer threads than cores avoids oversubscription, which slows every process down."""
-    raw = os.environ.get("TORCH_THREADS", "").strip()
-    if not raw:
-        return
-    if not raw.isdigit() or int(raw) < 1:
-        raise UserError(f"TORCH_THREADS={raw!r} is not valid: expected a whole number >= 1")
-    torch.set_num_threads(int(raw))
+    threads = torch_threads()
+    if threads:
+        torch.set_num_threads(threads)
 
 
 class ValidationHistory(pl.Callback):

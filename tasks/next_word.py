@@ -24,6 +24,23 @@ CORPORA = {
 GENERATOR_VERSION = 1
 
 
+def check_corpus_files(settings: dict) -> None:
+    """The corpus and exclusion files named, before the stores and heavy imports (`load_corpus` reads them)."""
+    from pathlib import Path
+
+    from bench.text_files import FORMATS  # (lazy: task modules import only numpy at load time)
+
+    for key in ("corpus_file", "exclude_file"):
+        value = settings[key]
+        if value and value != "none" and (not Path(value).is_file() or Path(value).suffix not in FORMATS):
+            raise UserError(f"{key}={value}: expected an existing .parquet, .csv or .jsonl file")
+    if not settings["corpus_file"] and settings["corpus"] not in CORPORA:
+        raise UserError(
+            f"unknown corpus {settings['corpus']!r}; choose one of: {', '.join(CORPORA)} "
+            f"(or corpus_file=<.parquet|.csv|.jsonl>)"
+        )
+
+
 def load_corpus(settings: dict):
     from pathlib import Path
 
@@ -206,6 +223,7 @@ TASK = TaskSpec(
     },
     minimums={"seq_len": 2, "max_tokens": 0, "min_freq": 1, "max_vocab": 3},
     load_data=load_data,
+    check_data=check_corpus_files,
     family="language-model",
     test_preset={"seq_len": 6, "min_freq": 1},  # with a tiny corpus_file
     metrics=(MetricSpec("perplexity", "perplexity"),),

@@ -652,6 +652,40 @@ DATA_CASES = {
         [],
         "train_file={file} is a folder, not a file: name a file in it, or set data_dir={file}",
     ),
+    "labels 1..K": (
+        lambda d: labeled_csv(d / "stars.csv", [1, 2] * 20),
+        [],
+        "train split has labels {{1, 2}}, not 0..K-1 (class 0 never occurs): set label_map=1:0,2:1 or remap the "
+        "labels to 0..1",
+    ),
+    "a label missing from label_map": (
+        lambda d: labeled_csv(d / "names.csv", ["pos", "neg", "meh"] * 10),
+        ["label_map=neg:0,pos:1"],
+        "train split has labels missing from label_map: ['meh']",
+    ),
+    "a test file of one class": (
+        lambda d: [labeled_csv(d / "test.csv", [1] * 10), labeled_csv(d / "train.csv", [0, 1] * 20)][1],
+        ["test_file={dir}/test.csv"],
+        "{dir}/test.csv: every label of the test split is 1 (10 rows): its accuracy could not tell a classifier "
+        "from always answering that class; give it examples of every class, or leave the test file out to carve "
+        "a stratified test split",
+    ),
+    "a rare class carved out of training": (
+        lambda d: labeled_csv(d / "rare.csv", [0, 0] + [1] * 38),
+        [],
+        "{file}: once the test and validation splits are carved (at least one row of every class each), the "
+        "training rows hold 1 alone: add rows of 0",
+    ),
+    "too few rows to carve a test split": (
+        lambda d: labeled_csv(d / "two.csv", [0, 1]),
+        [],
+        "the data has no test split (train only): nothing left to train on (2 rows)",
+    ),
+    "a labeled subset larger than the training rows": (
+        lambda d: labeled_csv(d / "forty.csv", [0, 1] * 20),
+        ["train_subset=1000"],
+        "train_subset=1000 exceeds the 34 training rows",  # 40 less 4 carved for test, 2 for validation
+    ),
 }
 HEAVY = ("torch", "lightning", "mlflow", "datasets", "optuna")
 IN_A_FRESH_PROCESS = """
@@ -669,6 +703,7 @@ sys.exit(code)
 def test_a_data_problem_is_one_line_before_the_stores_torch_and_datasets_start(tmp_path, case):
     make, extra, message = DATA_CASES[case]
     file = make(tmp_path / "in")
+    extra = [value.format(dir=tmp_path / "in") for value in extra]
     argv = ["train", "--task", "text-classification", f"train_file={file}", "text_column=text", *extra]
     store = tmp_path / "store"
     result = subprocess.run(  # (the process asserts it imported none of the heavy libraries: 8-10 s before)
@@ -679,7 +714,56 @@ def test_a_data_problem_is_one_line_before_the_stores_torch_and_datasets_start(t
         env=worker_env(store),
         timeout=60,
     )
-    assert result.returncode == 2 and result.stderr.strip() == f"error: {message.format(file=file)}", result.stderr
+    assert (
+        result.returncode == 2 and result.stderr.strip() == f"error: {message.format(file=file, dir=tmp_path / 'in')}"
+    ), result.stderr
+    assert not store.exists()
+
+
+KNOB_CASES = {
+    "TORCH_THREADS": (
+        ["train", "--task", "adding"],
+        {"TORCH_THREADS": "two"},
+        "TORCH_THREADS='two' is not valid: expected a whole number >= 1",
+    ),
+    "pixels_per_step": (
+        ["train", "--task", "seq-mnist", "pixels_per_step=5"],
+        {},
+        "pixels_per_step=5 must divide 784 (e.g. 1, 7, 28)",
+    ),
+    "a missing vectors file": (
+        ["train", "--task", "sst2", "--variant", "embedding-pretrained", "embedding_vectors={dir}/none.txt"],
+        {},
+        "word-vectors file {dir}/none.txt does not exist",
+    ),
+    "a missing corpus file": (
+        ["pretrain-embeddings", "corpus_file={dir}/none.csv"],
+        {},
+        "corpus_file={dir}/none.csv: expected an existing .parquet, .csv or .jsonl file",
+    ),
+    "an unknown corpus": (
+        ["pretrain-embeddings", "--corpus", "poems"],
+        {},
+        "unknown corpus 'poems'; choose one of: imdb, sst2, rotten-tomatoes (or corpus_file=<.parquet|.csv|.jsonl>)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", KNOB_CASES)
+def test_a_knob_or_file_error_is_one_line_before_the_stores_torch_and_lightning_start(tmp_path, case):
+    """These ended in the same one line, but after 6-7 s of imports (issue 25: "Errors arrive late")."""
+    argv, env, message = KNOB_CASES[case]
+    argv = [value.format(dir=tmp_path) for value in argv]
+    store = tmp_path / "store"
+    result = subprocess.run(
+        [sys.executable, "-c", IN_A_FRESH_PROCESS.format(heavy=HEAVY), *argv, "--no-progress"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env=worker_env(store, env),
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {message.format(dir=tmp_path)}", result.stderr
     assert not store.exists()
 
 

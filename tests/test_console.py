@@ -151,7 +151,7 @@ def test_train_prints_its_resolved_configuration_and_a_final_line(capsys, monkey
     assert "TORCH_THREADS=1" in block
     final = out[-1]
     assert final.startswith("test/loss ") and "× the memoryless baseline" in final, final
-    assert "1 epochs" in final and "/#/experiments/" in final and "/runs/" in final, final
+    assert "1 epoch," in final and "/#/experiments/" in final and "/runs/" in final, final
 
 
 def test_bad_thread_setting_is_one_line(capsys, monkeypatch):
@@ -224,12 +224,12 @@ def test_sweep_plan_prints_studies_runs_and_time_and_starts_nothing(tmp_path, ca
     assert "plan (nothing was started" in out
     table = out[out.index("plan (") :]
     assert "simple/gru" in table and "stacked/gru" in table
-    assert "2 studies, 10 of 10 runs left, estimated at most" in table
+    assert "2 studies, 10 of 10 runs left, estimated " in table and "if every run goes to its budget" in table
     assert not storage.exists() and not store.exists()  # no study, no run, no store
 
 
-def test_plan_estimate_is_runs_times_probed_seconds(tmp_path):
-    from bench.plan import EpochCost, build_plan, format_plan
+def test_plan_estimate_is_runs_times_probed_seconds_plus_the_start_up(tmp_path):
+    from bench.plan import EpochCost, RunCost, build_plan, format_plan
     from bench.sweep_config import load_sweep
 
     spec = load_sweep(
@@ -239,15 +239,16 @@ def test_plan_estimate_is_runs_times_probed_seconds(tmp_path):
             tmp_path / "s.yaml", variants=["simple"], cells=["rnn", "gru"], trials=3, final_seeds=2, max_epochs=4
         ),
     )
-    plans = build_plan(
+    plan = build_plan(
         spec,
         f"sqlite:///{tmp_path / 'none.db'}",
         epoch_probe=lambda spec, key: EpochCost(step_seconds=0.15, steps=10, validation_seconds=0.5),
-        overhead_probe=lambda spec, key, epoch: 1.0,
+        overhead_probe=lambda spec, key, epoch: RunCost(overhead=1.0, step_scale=1.0, startup=6.0),
     )
-    assert [p.seconds_per_run for p in plans] == [9.0, 9.0]  # 1 s fixed + 4 epochs x 2 s
-    text = format_plan(spec, plans, load=0.5)
-    assert "10 of 10 runs left, estimated at most 1:30" in text and "load average 0.5" in text
+    assert [p.seconds_per_run for p in plan.studies] == [9.0, 9.0]  # 1 s fixed + 4 epochs x 2 s
+    text = format_plan(spec, plan, load=0.5)
+    assert "10 of 10 runs left, estimated 1:36 for one worker" in text and "load average 0.5" in text  # 90 s + 6 s
+    assert "start-up 6 s included" in text and "at most" not in text
 
 
 def test_quiet_libraries_switches_off_mlflow_artifact_download_bars(monkeypatch):
@@ -259,3 +260,41 @@ def test_quiet_libraries_switches_off_mlflow_artifact_download_bars(monkeypatch)
     monkeypatch.setattr(console, "verbose", lambda: False)
     console.quiet_libraries()
     assert MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.get() is False
+
+
+def test_the_smoke_plan_is_computed_from_the_sweep_file_and_the_measured_costs():
+    """The shipped smoke profile's plan: its studies, runs and seconds follow from the file (4 studies x
+    (2 trials + 2 final seeds), 2 epochs a run) and what the probes measured, Lightning's step scale and
+    the command's start-up included: nothing is an "at most" the sweep could exceed."""
+    from bench.plan import EpochCost, RunCost, build_plan, format_plan
+    from bench.sweep_config import load_sweep
+
+    spec = load_sweep("copy-memory", "smoke")
+    epoch = EpochCost(step_seconds=0.01, steps=4, validation_seconds=0.02)
+    cost = RunCost(overhead=0.5, step_scale=3.0, startup=12.0)
+    plan = build_plan(
+        spec, "sqlite:////nonexistent/optuna.db", epoch_probe=lambda s, k: epoch, overhead_probe=lambda s, k, e: cost
+    )
+    per_run = 0.5 + spec.max_epochs * 3.0 * (0.01 * 4 + 0.02)  # fixed cost + 2 epochs of Lightning-scaled steps
+    assert [p.runs_left for p in plan.studies] == [spec.trials + len(spec.final_seeds)] * len(spec.studies) == [4] * 4
+    assert [p.seconds_per_run for p in plan.studies] == pytest.approx([per_run] * 4)
+    assert plan.seconds == pytest.approx(12.0 + 16 * per_run)
+    text = format_plan(spec, plan, load=1.0)
+    assert f"4 studies, 16 of 16 runs left, estimated {console.duration(12.0 + 16 * per_run)} for one worker" in text
+
+
+def test_a_count_of_one_is_singular(tmp_path):
+    """Issue 25: the plan printed "1 random start-up trials"."""
+    from bench.sweep_config import load_sweep
+
+    spec = load_sweep(
+        "adding", "test", write_sweep(tmp_path / "s.yaml", trials=1, startup_trials=1, final_seeds=1, max_epochs=1)
+    )
+    block = console.sweep_block(spec, f"sqlite:///{tmp_path / 'o.db'}")
+    assert "budget   1 trial + 1 final seed [1] per study = 2 runs, each 1 epoch; 1 random start-up trial;" in block
+    assert [console.counted(n, "study", "studies") for n in (0, 1, 2, "?")] == [
+        "0 studies",
+        "1 study",
+        "2 studies",
+        "? studies",
+    ]

@@ -61,7 +61,9 @@ def test_status_follows_the_latest_sitting_s_plan_when_a_resume_shrank_the_grid(
 
 def test_status_of_a_finished_sweep_is_one_line():
     lines, incomplete = sweep_status([study("simple", "rnn", 3, 2, ["simple/rnn"])])
-    assert not incomplete and "Complete: all 1 planned studies" in "\n".join(lines)
+    assert not incomplete and "Complete: the 1 planned study finished its 3 trials and 2 final seeds (5 runs)." in (
+        "\n".join(lines)
+    )
 
 
 def test_smoke_banner_names_the_profile_and_what_is_left_out():

@@ -231,7 +231,7 @@ def test_a_loss_creeping_towards_zero_is_converged_when_measured_against_the_bas
 
 
 def test_the_plan_times_a_step_budget_not_the_capping_epochs(tmp_path):
-    from bench.plan import EpochCost, build_plan
+    from bench.plan import EpochCost, RunCost, build_plan
 
     path = write_sweep(tmp_path / "s.yaml", max_epochs=1000, max_steps=64, eval_every_steps=8)
     spec = load_sweep("adding", "test", path)
@@ -239,8 +239,8 @@ def test_the_plan_times_a_step_budget_not_the_capping_epochs(tmp_path):
         spec,
         f"sqlite:///{tmp_path / 'none.db'}",
         epoch_probe=lambda s, k: EpochCost(step_seconds=0.1, steps=16, validation_seconds=2.0),
-        overhead_probe=lambda s, k, e: 0.0,
-    )
+        overhead_probe=lambda s, k, e: RunCost(overhead=0.0, step_scale=1.0, startup=0.0),
+    ).studies
     # 64 steps of 0.1 s, validated every 8 steps (not at each of the 4 epochs' ends): 6.4 s + 8 x 2 s
     assert plans[0].seconds_per_run == pytest.approx(6.4 + 16.0)
 
@@ -248,7 +248,7 @@ def test_the_plan_times_a_step_budget_not_the_capping_epochs(tmp_path):
 def test_the_plan_counts_the_steps_of_an_epoch_of_a_text_task_from_its_loader(tmp_path):
     """A text task has no n_train: its epoch length is the labeled split's, read from the data loader.
     (The sst2 cpu plan once timed 1,000 epochs for a 1,000-step budget: 113 hours instead of about 2.)"""
-    from bench.plan import build_plan, probe_epoch
+    from bench.plan import RunCost, build_plan, probe_epoch
 
     folder = make_dataset(tmp_path / "data", "jsonl", sizes=(300, 40, 40))
     path = write_sweep(
@@ -267,7 +267,7 @@ def test_the_plan_counts_the_steps_of_an_epoch_of_a_text_task_from_its_loader(tm
         spec,
         f"sqlite:///{tmp_path / 'none.db'}",
         epoch_probe=lambda s, k: epoch,
-        overhead_probe=lambda s, k, e: 0.0,
-    )
+        overhead_probe=lambda s, k, e: RunCost(overhead=0.0, step_scale=1.0, startup=0.0),
+    ).studies
     # 100 steps (10 epochs, not 1,000), validated every 10 steps
     assert plans[0].seconds_per_run == pytest.approx(100 * epoch.step_seconds + 10 * epoch.validation_seconds)

@@ -284,3 +284,75 @@ def test_three_concurrent_workers_on_postgresql(tmp_path, shared_store):
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
     assert_concurrent_workers_split_the_work(tmp_path, url)
+
+
+def test_an_interrupted_and_resumed_sweep_ends_with_the_trial_points_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Issue 25: a trial stopped by Ctrl-C was retried at a new point (lr 0.00969 -> 0.00461), so the
+    resumed sweep's results differed. Its retry is queued at its own parameters, and the trials after it
+    draw what they would have drawn: the same points, TPE's model-based ones included. The finished
+    study run keeps no stale `failure_reason`, and the terminal's and the report's counts agree."""
+    from bench import interrupts
+    from bench.cli import main
+    from bench.results import read_task_runs
+    from bench.sweep import summary_rows
+
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        trials=4,
+        startup_trials=2,
+        final_seeds=1,
+        max_epochs=1,
+        pruner={"type": "none"},
+        fixed={"T": 4, "n_train": 128, "n_val": 32, "n_test": 32, "batch_size": 32},
+    )
+    spec = load_sweep("adding", "test", path)
+    open_run = tracking.open_run
+
+    def sweep(name: str, interrupt: str | None = None) -> tuple[list[int], str]:
+        store = tmp_path / name
+        store.mkdir()
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+        url = f"sqlite:///{store / 'optuna.db'}"
+
+        def open_then_signal(experiment_id, run_name, tags):  # Ctrl-C once this trial's run exists
+            run_id = open_run(experiment_id, run_name, tags)
+            if interrupt and run_name.endswith(interrupt) and not interrupts.received():
+                os.kill(os.getpid(), signal.SIGINT)
+                while not interrupts.received():  # recorded by the watcher thread: stops at the next batch
+                    time.sleep(0.01)
+            return run_id
+
+        monkeypatch.setattr(tracking, "open_run", open_then_signal)
+        argv = ["sweep", "--task", "adding", "--profile", "test", "--file", str(path), "--storage", url]
+        codes = [main([*argv, "--no-progress"])]
+        if interrupt:
+            monkeypatch.setattr(tracking, "open_run", open_run)
+            codes.append(main([*argv, "--no-progress"]))  # the resume
+        return codes, url
+
+    codes, plain = sweep("plain")
+    assert codes == [0]
+    codes, resumed = sweep("interrupted", interrupt="/trial1")
+    assert codes == [130, 0]
+
+    def points(url: str) -> list[dict]:
+        study = optuna.load_study(study_name=study_name(spec, spec.studies[0]), storage=make_storage(url))
+        return [t.params for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+
+    assert len(points(plain)) == spec.trials and points(resumed) == points(plain)
+    study = optuna.load_study(study_name=study_name(spec, spec.studies[0]), storage=make_storage(resumed))
+    (stopped,) = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.FAIL]
+    assert stopped.number == 1 and "interrupted" in stopped.user_attrs
+    (retry,) = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == 1]
+    assert retry.params == stopped.params and retry.state == TrialState.COMPLETE
+
+    runs = tracking.client().search_runs([tracking.client().get_experiment_by_name("adding").experiment_id])
+    assert all(
+        not r.data.tags.get("failure_reason", "").startswith("interrupted") for r in runs if r.info.status == "FINISHED"
+    )
+    assert any(r.info.status == "KILLED" for r in runs)  # the interrupted trial's own run says what happened
+    (row,) = summary_rows(spec, make_storage(resumed))
+    (study_runs,) = read_task_runs("adding", "test")[0]
+    counts = study_runs.state_counts()
+    assert (row["complete"], row["pruned"], row["failed"]) == (counts["complete"], counts["pruned"], counts["failed"])
+    assert (row["complete"], row["failed"], counts["interrupted"]) == (4, 0, 1)
