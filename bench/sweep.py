@@ -619,7 +619,8 @@ def check_same_store(study: optuna.Study) -> None:
     if began and began != now:
         raise UserError(
             f"study {study.study_name} began with the MLflow store {began}, but MLFLOW_TRACKING_URI "
-            f"is now {now}: resume with the store it began with"
+            f"is now {now}: resume with the store it began with, or start afresh with a new Optuna storage "
+            "too (export STORAGE=sqlite:///<folder>/optuna.db)"
         )
 
 

@@ -333,15 +333,15 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def test_the_storage_password_is_to_go_in_the_environment_not_on_argv():
-    """`--storage` on argv shows its password in `ps`: the help and the README send it to $STORAGE."""
+    """`--storage` on argv shows its password in `ps`: the help and the sweeps page send it to $STORAGE."""
     from bench.cli import build_parser
 
     sweep = build_parser()._subparsers._group_actions[0].choices["sweep"]
     assert "a password goes in $STORAGE" in " ".join(sweep.format_help().split())
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    page = " ".join((ROOT / "docs" / "sweeps.md").read_text().split())
     assert (
         "give `STORAGE` through the environment (`export STORAGE=...`, not `make sweep STORAGE=...`, which `ps` shows)"
-        in readme
+        in page
     )
 
 
@@ -531,7 +531,8 @@ def test_a_resume_against_another_mlflow_store_says_so(tmp_path, monkeypatch, ca
     line = fails(capsys, sweep_args(path, "--storage", url))
     assert line == (
         f"error: study {study.study_name} began with the MLflow store sqlite:////somewhere/else/mlflow.db, "
-        f"but MLFLOW_TRACKING_URI is now {tracking.tracking_uri()}: resume with the store it began with"
+        f"but MLFLOW_TRACKING_URI is now {tracking.tracking_uri()}: resume with the store it began with, or start "
+        "afresh with a new Optuna storage too (export STORAGE=sqlite:///<folder>/optuna.db)"
     )
 
 
@@ -801,7 +802,7 @@ def test_a_hub_dataset_neither_cached_nor_reachable_is_one_line_at_once(monkeypa
 
 
 def test_fold_k_runs_that_fold_alone(tmp_path, capsys, monkeypatch):
-    """The README's `fold=k runs one fold alone`: `folds=3 fold=1` trained all three."""
+    """docs/own-data.md's `fold=k runs one fold alone`: `folds=3 fold=1` trained all three."""
     import bench.train
 
     def train(config, **options):

@@ -164,10 +164,10 @@ def test_sweep_and_horizon_files_can_name_indrnn(tmp_path):
     assert [a.label for a in load_horizon("copy-memory", "test", path).arms] == ["simple/indrnn"]
 
 
-def test_the_readme_table_lists_every_cell_as_the_registry_has_it():
+def test_the_docs_cells_table_lists_every_cell_as_the_registry_has_it():
     from bench.paths import ROOT
 
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "tasks.md").read_text()
     for cell in CELLS.values():
         row = f"| `{cell.name}` | {cell.recurrence} | {cell.citation} | {cell.formula} | {', '.join(cell.groups) or '–'} |"
-        assert row in readme
+        assert row in page

@@ -1,4 +1,4 @@
-"""The README's many-machines set-up, for real: an `mlflow server` process with a PostgreSQL backend
+"""The many-machines set-up of docs/sweeps.md, for real: an `mlflow server` process with a PostgreSQL backend
 store, PostgreSQL Optuna storage, two workers, one of them killed mid-trial and restarted at once."""
 
 import os

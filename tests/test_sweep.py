@@ -229,7 +229,7 @@ def assert_concurrent_workers_split_the_work(tmp_path, storage_url):
         fixed={"T": 8, "n_train": 1024, "n_val": 64, "n_test": 64},
     )
     spec = load_sweep("adding", "test", path)
-    # As the README says: create the MLflow store and experiment once, then start the workers.
+    # As for several workers (docs/sweeps.md): create the MLflow store and experiment once, then start the workers.
     tracking.ensure_experiment("adding")
     workers = [start_worker(path, storage_url, tmp_path) for _ in range(3)]
     outputs = [w.communicate(timeout=900)[0] for w in workers]
