@@ -13,14 +13,11 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from bench import file_schema as schema
+from bench import tracking
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
 from bench.registry import get_task
-
-# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
-# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
-# (tests/test_cli.py checks that they import no torch or Lightning).
 
 SWEEP_DIR = ROOT / "sweeps"
 
@@ -162,8 +159,6 @@ def study_configs(spec: SweepSpec) -> list:
 def sweep_experiment(spec: SweepSpec) -> str:
     """Where the sweep's runs go: the experiment of its studies' dataset. A sweep covers one dataset
     (one experiment, one report): a grid that spans datasets is refused, not mixed into one."""
-    from bench import tracking  # (lazy: the store machinery, not needed to read or check a file)
-
     task = get_task(spec.task)
     datasets: dict[str, str] = {}
     for study, config in zip(spec.studies, study_configs(spec)):

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import shutil
+import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -173,8 +174,8 @@ class ValidationHistory(pl.Callback):
 def pruning_callback(trial, monitor: str, by_step: bool) -> pl.Callback:
     """Optuna's Lightning pruning callback; with step budgets it reports at the optimizer step instead
     of the epoch, so warm-up and the median compare trials of any batch size at equal training."""
-    from optuna import TrialPruned
-    from optuna_integration import PyTorchLightningPruningCallback
+    from optuna import TrialPruned  # (lazy: optuna, only for sweep trials)
+    from optuna_integration import PyTorchLightningPruningCallback  # (lazy: optuna)
 
     class StepPruning(PyTorchLightningPruningCallback):
         def on_validation_end(self, trainer, pl_module) -> None:
@@ -459,8 +460,6 @@ def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None
 
     `progress`: one line for the whole cross-validation (folds done, the current fold and its epoch, the
     time left), not a line per fold. `on_fold_end(fold, result)`: called as each fold ends."""
-    import statistics
-
     folds = config.task_settings["folds"]
     first = dataclasses.replace(config, task_settings={**config.task_settings, "fold": 0})
     task = get_task(config.task)
