@@ -247,7 +247,7 @@ def contrasts(data: ExperimentData, claim: str, delta: Delta) -> Decision:
 def zero_input_lines(claim: str) -> tuple[bool, list[str]]:
     """(what the computation shows for the claim, its evidence): ||h_t|| of h_t = act(r Q h_{t-1}) over 100
     steps, Q orthogonal 64 x 64 (bench.report_diagnostics), at r = 1.1 (2a) or 0.9 (2b)."""
-    from bench.report_diagnostics import zero_input_table  # (lazy: torch)
+    from bench.report_diagnostics import zero_input_table  # (lazy: matplotlib)
 
     table = zero_input_table()
     hidden = table.hidden

@@ -11,22 +11,17 @@ import platform
 from pathlib import Path
 
 from bench.claim_judges import ExperimentData, tabulate
-from bench.claim_rules import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, RULES, SUPPORTED, estimate
+from bench.claim_rules import RULES, estimate
+from bench.claims import write_claims
 from bench.console import duration
 from bench.markdown import markdown_table
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.results import compute_time, horizon_runs
 from bench.run_keys import Tag
+from bench.verdicts import CLAIMS
 
 LOCAL, REFERENCE = ROOT / "reports" / "local", ROOT / "reports" / "reference"
-WORDS = {
-    SUPPORTED: "the designed experiment shows it, by the rules below",
-    NOT_SUPPORTED: "its converged runs contradict it, or bound its effect below δ",
-    BUDGET_LIMITED: "the runs it rests on had not converged (still improving, or a plateau shorter than the rule's)",
-    INCONCLUSIVE: "converged runs, but neither shown nor bounded (more seeds would decide)",
-    NOT_TESTED: "no experiment of this folder decides it",
-}
 
 
 def read_experiment(spec) -> tuple[ExperimentData, list]:
@@ -36,8 +31,6 @@ def read_experiment(spec) -> tuple[ExperimentData, list]:
 
 
 def decisions(data: ExperimentData) -> list:
-    from bench.verdicts import CLAIMS  # (the registry)
-
     return [CLAIMS[claim].decide(data) for claim in data.spec.claims if CLAIMS[claim].decide is not None]
 
 
@@ -127,8 +120,6 @@ def write_experiment(spec, folder: Path) -> Path | None:
     elif not found:
         lines += ["None yet: no finished runs.", ""]
     for decision in found:
-        from bench.verdicts import CLAIMS
-
         lines.append(f"- **{decision.claim}. {CLAIMS[decision.claim].text}** — ***{decision.verdict}***")
         lines += [f"  - {line}" for line in decision.evidence]
     lines += ["", "## Rules", "", *[f"- {rule}" for rule in RULES], ""]
@@ -152,6 +143,4 @@ def write_experiment(spec, folder: Path) -> Path | None:
 def write_claim_reports(specs: list, reference: bool = False, out: Path | None = None) -> list[Path]:
     base = out or (REFERENCE if reference else LOCAL)
     paths = [path for spec in specs if (path := write_experiment(spec, base / "claims")) is not None]
-    from bench.claims import write_claims
-
     return paths + [write_claims(base)]

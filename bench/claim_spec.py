@@ -21,7 +21,9 @@ from bench.cells import CELLS
 from bench.errors import UserError
 from bench.horizon_spec import Arm, HorizonSpec, check_arms
 from bench.paths import ROOT
+from bench.registry import get_task
 from bench.run_keys import Stage, Tag
+from bench.verdicts import CLAIMS
 
 CLAIMS_DIR = ROOT / "sweeps" / "claims"
 VERDICT_PROFILES = ("cpu", "gpu")  # smoke and test profiles are looks at the machinery: never a verdict
@@ -111,16 +113,12 @@ def experiment_paths(claim: str | None = None) -> list[Path]:
 def load_claim(path: Path, profile: str | None = None, knobs: dict | None = None) -> ClaimSpec:
     """Read and validate one claim experiment file (its profile merged in, `knobs` from the command line
     added to its fixed knobs, e.g. data_dir=... offline); UserError names file and key."""
-    from bench.verdicts import CLAIMS  # (the registry: judges and their statistics)
-
     try:
         task = (yaml.safe_load(path.read_text()) or {}).get("task")
     except (OSError, yaml.YAMLError):
         task = None  # read_spec names the problem
     spec = schema.read_spec(ClaimSpec, "claim experiment", path, str(task), profile, knobs)
     spec.name = path.stem
-    from bench.registry import get_task
-
     known = ["loss", *(m.name for m in get_task(spec.task).metrics)]
     if spec.metric is not None and spec.metric not in known:
         raise UserError(f"{path}: metric: {spec.metric!r} is not a metric of task {spec.task} ({', '.join(known)})")

@@ -8,10 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.claim_report import WORDS
 from bench.claim_rules import BUDGET_LIMITED, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, RULES, SUPPORTED
 from bench.console import duration
 from bench.verdicts import CLAIMS
+
+WORDS = {
+    SUPPORTED: "the designed experiment shows it, by the rules below",
+    NOT_SUPPORTED: "its converged runs contradict it, or bound its effect below δ",
+    BUDGET_LIMITED: "the runs it rests on had not converged (still improving, or a plateau shorter than the rule's)",
+    INCONCLUSIVE: "converged runs, but neither shown nor bounded (more seeds would decide)",
+    NOT_TESTED: "no experiment of this folder decides it",
+}
 
 
 def overall(verdicts: dict[str, str]) -> str:

@@ -131,23 +131,22 @@ def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dic
 def environment_line() -> str:
     """Threads, stores and system metrics: what makes two runs of the same command differ in speed or
     destination, and what each run records besides its own metrics."""
-    # (tracking imports interrupts, which prints through this module)
-    from bench.tracking import SYSTEM_METRICS, system_metrics_enabled, system_metrics_interval, tracking_uri
+    from bench import tracking  # (lazy: it imports interrupts, which prints through here; no tracking in --help)
 
     threads = os.environ.get("TORCH_THREADS") or "torch default (all cores)"
     system = (
-        f"CPU, memory (GPU where present) sampled into each run every {system_metrics_interval():g} s "
-        f"({SYSTEM_METRICS}=0: off)"
-        if system_metrics_enabled()
-        else f"off ({SYSTEM_METRICS}=0)"
+        f"CPU, memory (GPU where present) sampled into each run every {tracking.system_metrics_interval():g} s "
+        f"({tracking.SYSTEM_METRICS}=0: off)"
+        if tracking.system_metrics_enabled()
+        else f"off ({tracking.SYSTEM_METRICS}=0)"
     )
-    return f"  store    {safe_uri(tracking_uri())} · TORCH_THREADS={threads}\n  system   {system}"
+    return f"  store    {safe_uri(tracking.tracking_uri())} · TORCH_THREADS={threads}\n  system   {system}"
 
 
 def safe_uri(uri: str) -> str:
-    from bench.tracking import safe_url  # no password on screen
+    from bench import tracking  # (lazy: as above)
 
-    return safe_url(uri)
+    return tracking.safe_url(uri)  # no password on screen
 
 
 def duration(seconds: float | None) -> str:

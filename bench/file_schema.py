@@ -1,8 +1,5 @@
-"""What sweep and horizon files share: reading one (strict YAML, its profile merged in) into its spec
-(`sweep_config.SweepSpec`, `horizon_spec.HorizonSpec`: pydantic models that are the validated files),
-the specs' strict base with the arms and the budget, the key types, search-space distributions and
-the pruner, and the one line a violation becomes: `<file>: <key> (profile <p>): <message>`, where a
-key's `description` says what it allows."""
+"""What sweep and horizon specs share: reading a file (strict YAML, profile merged) into its pydantic
+model, the base with arms and budget, key types, distributions, the pruner, and the one-line errors."""
 
 from __future__ import annotations
 
@@ -43,11 +40,6 @@ def use_default(value):
     if value is None:  # an empty key (`fixed:`) is its default
         raise PydanticUseDefault()
     return value
-
-
-def seeds_from(first: int) -> AfterValidator:
-    """A count of seeds is seeds first, first+1, ...; a list stays as given."""
-    return AfterValidator(lambda seeds: list(range(first, first + seeds)) if isinstance(seeds, int) else seeds)
 
 
 OrDefault = BeforeValidator(use_default)
@@ -223,9 +215,8 @@ Spec = TypeVar("Spec", bound=FileSpec)
 def read_spec(
     model: type[Spec], kind: str, path: Path, task: str, profile: str | None, knobs: dict | None = None
 ) -> Spec:
-    """A task's YAML file (sweep or horizon) with the chosen profile merged into its top level (a
-    profile may set every key but `task` and `profiles`) and `knobs` (the command line's) into `fixed`,
-    as a `model`; UserError names the file and key."""
+    """A task's YAML file with the profile merged into its top level and `knobs` (the command line's)
+    into `fixed`, as a `model`; UserError names the file and key."""
     if not path.is_file():
         raise UserError(
             f"no {kind} file for task {task}: expected {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
@@ -262,8 +253,7 @@ def read_spec(
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice in one mapping: PyYAML keeps the last silently
-    (`fixed: {T: 6, T: 7}` ran T=7)."""
+    """Safe YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
 
     def construct_mapping(self, node, deep=False):
         seen = {}
@@ -273,16 +263,10 @@ class UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (list, dict)):
                 continue  # (an unhashable key: SafeLoader's own error follows)
-            if key in seen:
-                first = seen[key]
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"key {key!r} given twice in one mapping (first at line {first.line + 1}, column "
-                    f"{first.column + 1}): keep one",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark
+            if (first := seen.setdefault(key, key_node.start_mark)) is not key_node.start_mark:
+                at = f"first at line {first.line + 1}, column {first.column + 1}"
+                message = f"key {key!r} given twice in one mapping ({at}): keep one"
+                raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 

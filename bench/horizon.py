@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import interrupts
+from bench import console, interrupts
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.horizon_rule import run_outcome, seed_key
@@ -120,9 +120,9 @@ def plan(spec: HorizonSpec) -> list[Job]:
 
 def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress=None) -> str:
     """Train one run; returns its outcome (complete | diverged | failed)."""
-    import torch  # torch and Lightning only in the processes that train (seconds to import)
+    import torch  # (lazy: torch and Lightning only in the processes that train)
 
-    from bench.train import DivergedError, train
+    from bench.train import DivergedError, train  # (lazy: Lightning)
 
     if threads:
         torch.set_num_threads(threads)
@@ -156,8 +156,6 @@ def run_job(spec: HorizonSpec, job: Job, threads: int | None = None, on_progress
 
 
 def run_horizon(spec: HorizonSpec, jobs: int | None = None, show_progress: bool = True) -> dict[str, int]:
-    from bench import console
-
     console.quiet_libraries()  # this line is the only bar on screen
     resolve_configs(spec)  # before the fingerprint is read
     done, planned = finished_keys(spec), plan(spec)

@@ -21,6 +21,8 @@ from bench.run_keys import Stage, Tag
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
 
+FROM_SEED_1 = AfterValidator(lambda n: n if isinstance(n, list) else [*range(1, n + 1)])  # a count: 1, 2, ...
+
 
 @dataclass(frozen=True)
 class Arm:
@@ -46,7 +48,7 @@ class HorizonSpec(schema.FileSpec):
     )
     # a count starts at seed 1: seed 0 is the sweeps' search seed, and a horizon run at the sweep's
     # length with it would replay the selected trial (the bias final seeds avoid)
-    seeds: Annotated[schema.Seeds, schema.seeds_from(1)] = [1, 2, 3]
+    seeds: Annotated[schema.Seeds, FROM_SEED_1] = [1, 2, 3]
     margin: float = Field(0.1, ge=0, lt=1, description="a number in [0, 1)")
     jobs: schema.PositiveInt = 1
     settings: schema.Knobs = Field({}, description="a mapping of task setting: value")

@@ -16,9 +16,7 @@ from bench.run_keys import Metric
 from bench.synthetic import cached_split, dataset_arrays
 from bench.text import carve, check_splits, data_source, load_raw, majority_baselines
 
-# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
-# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
-# (tests/test_cli.py checks that they import no torch or Lightning).
+# Lazy imports: Pillow is imported inside the function that decodes, so finding a task stays fast.
 
 SIDE = 28
 PIXELS = SIDE * SIDE
@@ -107,7 +105,7 @@ def to_pixels(value, split: str, row: int) -> np.ndarray:
 
 
 def _decode(data: bytes) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # (lazy: Pillow, only to decode image files)
 
     return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
 

@@ -13,14 +13,11 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from bench import file_schema as schema
+from bench import tracking
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
 from bench.registry import get_task
-
-# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
-# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
-# (tests/test_cli.py checks that they import no torch or Lightning).
 
 SWEEP_DIR = ROOT / "sweeps"
 
@@ -162,8 +159,6 @@ def study_configs(spec: SweepSpec) -> list:
 def sweep_experiment(spec: SweepSpec) -> str:
     """Where the sweep's runs go: the experiment of its studies' dataset. A sweep covers one dataset
     (one experiment, one report): a grid that spans datasets is refused, not mixed into one."""
-    from bench import tracking  # (lazy: the store machinery, not needed to read or check a file)
-
     task = get_task(spec.task)
     datasets: dict[str, str] = {}
     for study, config in zip(spec.studies, study_configs(spec)):
@@ -180,19 +175,15 @@ def sweep_experiment(spec: SweepSpec) -> str:
 def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> None:
     """A searched knob that is also fixed (in the file, ARGS or a grid) would be silently overwritten by
     one of them: name both places."""
+    pairs = [(k, f"ARGS ({k}={v})" if k in from_command_line else f"fixed.{k}") for k, v in spec.fixed.items()]
+    pairs += [(k, f"grid.{k}") for k in spec.grid]
+    pairs += [(k, f"variant_grid.{name}.{k}") for name, knobs in spec.variant_grid.items() for k in knobs]
+    pairs += [(k, f"search_space.{k}") for k in spec.search_space]
+    for name, space in spec.variant_space.items():  # (a variant's own range replaces the shared one)
+        pairs += [(k, f"variant_space.{name}.{k}") for k in space if k not in spec.search_space]
     places: dict[str, list[str]] = {}
-    for key, value in spec.fixed.items():
-        places.setdefault(key, []).append(f"ARGS ({key}={value})" if key in from_command_line else f"fixed.{key}")
-    for key in spec.grid:
-        places.setdefault(key, []).append(f"grid.{key}")
-    for name, knobs in spec.variant_grid.items():
-        for key in knobs:
-            places.setdefault(key, []).append(f"variant_grid.{name}.{key}")
-    for key in spec.search_space:
-        places.setdefault(key, []).append(f"search_space.{key}")
-    for name, space in spec.variant_space.items():
-        for key in [key for key in space if key not in spec.search_space]:  # (its own range replaces the shared)
-            places.setdefault(key, []).append(f"variant_space.{name}.{key}")
+    for key, where in pairs:
+        places.setdefault(key, []).append(where)
     if spec.match_parameters is not None and "hidden" in places:
         places["hidden"].append("match_parameters (hidden is derived from the target count)")
     for key, where in places.items():

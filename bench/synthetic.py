@@ -15,9 +15,8 @@ import numpy as np
 from bench import safepoints
 from bench.paths import cache_dir
 
-# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
-# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
-# (tests/test_cli.py checks that they import no torch or Lightning).
+# Lazy imports: datasets and pyarrow are imported inside the functions that use them, so finding a
+# task (`list`, `get_task`) stays fast.
 
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 
@@ -29,8 +28,8 @@ def split_rng(data_seed: int, split: str, *extra: int) -> np.random.Generator:
 
 def arrays_to_dataset(columns: dict[str, np.ndarray]):
     """Wrap numpy arrays as a `datasets.Dataset` without a Python loop (fixed-size Arrow lists)."""
-    import datasets
-    import pyarrow as pa
+    import datasets  # (lazy: datasets)
+    import pyarrow as pa  # (lazy: pyarrow)
 
     def to_arrow(array: np.ndarray) -> pa.Array:
         flat = pa.array(np.ascontiguousarray(array).reshape(-1))
@@ -45,7 +44,7 @@ def arrays_to_dataset(columns: dict[str, np.ndarray]):
 def cached_split(task: str, params: dict, generate: Callable[[], dict[str, np.ndarray]]):
     """Load a generated split from the cache, or generate and store it (atomically, so
     concurrent sweep workers never read a half-written copy)."""
-    import datasets
+    import datasets  # (lazy: datasets)
 
     safepoints.checkpoint()  # between splits: generating one can take seconds
     key = hashlib.sha256(json.dumps({"task": task, **params}, sort_keys=True).encode()).hexdigest()[:16]
@@ -94,7 +93,7 @@ def dataset_arrays(dataset) -> dict[str, np.ndarray]:
     `with_format("numpy")` upcasts and walks nested lists slowly (seconds for 20k x 50 x 2);
     flattening the fixed-size list arrays is zero-copy and keeps the stored dtype.
     """
-    import pyarrow as pa
+    import pyarrow as pa  # (lazy: pyarrow)
 
     if dataset._indices is not None:  # a select/shuffle view: materialise its rows first
         dataset = dataset.flatten_indices()

@@ -11,7 +11,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from bench import safepoints
+from bench.console import verbose
 from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
@@ -32,9 +35,8 @@ from bench.text_files import (
     subset_too_large,
 )
 
-# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
-# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
-# (tests/test_cli.py checks that they import no torch or Lightning).
+# Lazy imports: datasets, pyarrow, scikit-learn and tokenizers are imported inside the functions that use
+# them, so finding a task (`list`, `get_task`) stays fast.
 
 SPECIALS = ["[PAD]", "[UNK]"]  # [PAD] is id 0
 
@@ -73,6 +75,14 @@ def text_settings(text_column: str, max_length: int) -> dict:
     }
 
 
+MINIMUMS = {"max_length": 1, "min_freq": 1, "max_vocab": 3, "num_classes": 0, "train_subset": 0}
+MINIMUMS |= {"val_fraction": 0.0, "test_fraction": 0.0, "folds": 0, "fold": -1, "vectors_vocab": 0}
+# Early stopping decides the length: small sets need many epochs (issue 14 reported SST-2 sentences
+# gaining 3.4 points from 5 to 15 epochs), large ones stop after `patience` flat validation checks.
+TRAINING_DEFAULTS = {"lr": 2e-3, "hidden": 128, "embedding_size": 100, "batch_size": 64, "max_epochs": 30}
+TRAINING_DEFAULTS |= {"patience": 3, "gradient_clip": 5.0}
+
+
 def text_task(
     name: str,
     hub_id: str | None,
@@ -98,18 +108,7 @@ def text_task(
         output_kind="per-sequence",
         loss="cross_entropy",
         settings=text_settings(text_column, max_length),
-        minimums={
-            "max_length": 1,
-            "min_freq": 1,
-            "max_vocab": 3,
-            "num_classes": 0,
-            "train_subset": 0,
-            "val_fraction": 0.0,
-            "test_fraction": 0.0,
-            "folds": 0,
-            "fold": -1,
-            "vectors_vocab": 0,
-        },
+        minimums=dict(MINIMUMS),
         load_data=load_data,
         check_data=check_data,
         family="text",
@@ -118,17 +117,7 @@ def text_task(
         metrics=(MetricSpec("acc", "accuracy"),),
         monitor=Metric.val("acc"),
         monitor_mode="max",
-        # Early stopping decides the length: small sets need many epochs (issue 14 reported SST-2 sentences
-        # gaining 3.4 points from 5 to 15 epochs), large ones stop after `patience` flat validation checks.
-        training_defaults={
-            "lr": 2e-3,
-            "hidden": 128,
-            "embedding_size": 100,
-            "batch_size": 64,
-            "max_epochs": 30,
-            "patience": 3,
-            "gradient_clip": 5.0,
-        },
+        training_defaults=dict(TRAINING_DEFAULTS),
         references=references,
         report_metric="acc",
         train_metrics=True,
@@ -151,12 +140,12 @@ def dataset_name(settings: dict) -> str:
 
 
 def read_file(split: str, path: Path, hf_cache: str):
-    import datasets
+    import datasets  # (lazy: datasets)
 
     if path.stat().st_size == 0:
         raise UserError(f"the {split} split is empty ({path})")
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # (lazy: pyarrow)
 
         try:
             rows = pq.read_metadata(path).num_rows
@@ -175,7 +164,7 @@ def read_file(split: str, path: Path, hf_cache: str):
 
 
 def load_raw(name: str, hub_id: str | None, hub_test_split: str, settings: dict) -> dict:
-    import datasets
+    import datasets  # (lazy: datasets)
 
     files = find_files(settings)
     hf_cache = str(cache_dir() / "hf")
@@ -249,7 +238,7 @@ def unique_labels(dataset) -> list:
 
 
 def label_ids(features):
-    import datasets
+    import datasets  # (lazy: datasets)
 
     features = features.copy()
     features["label"] = datasets.Value("int64")
@@ -305,8 +294,6 @@ def validate_and_select(raw: dict, settings: dict) -> tuple[dict, int, dict]:
 def stratified_rows(labels, per_class, seed: int) -> list[int]:
     """Row indices drawn without replacement from every class (in sorted class order, one seeded
     generator): `per_class(rows of the class)` rows of each."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     chosen = []
     for value in np.unique(labels):
@@ -317,8 +304,6 @@ def stratified_rows(labels, per_class, seed: int) -> list[int]:
 
 def stratified_take(dataset, size: int, seed: int):
     """A seeded stratified subset of `size` rows (proportional per class)."""
-    import numpy as np
-
     labels = np.asarray(dataset["label"])
     chosen = stratified_rows(labels, lambda rows: min(max(1, round(size * rows / len(labels))), rows), seed)
     return dataset.select(sorted(chosen[:size] if len(chosen) > size else chosen))
@@ -326,8 +311,6 @@ def stratified_take(dataset, size: int, seed: int):
 
 def split_off(dataset, fraction: float, seed: int, what: str) -> tuple:
     """(rest, held): a stratified seeded share `fraction` of every class held out."""
-    import numpy as np
-
     if not 0 < fraction < 1:
         raise UserError(what)
     held_set = set(stratified_rows(np.asarray(dataset["label"]), lambda rows: held_rows(rows, fraction), seed))
@@ -339,8 +322,7 @@ def split_off(dataset, fraction: float, seed: int, what: str) -> tuple:
 
 def fold_split(pool, folds: int, fold: int, seed: int) -> tuple:
     """(rest, test) for fold `fold` of a stratified, seeded K-fold partition of `pool` (scikit-learn's)."""
-    import numpy as np
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold  # (lazy: scikit-learn imports scipy)
 
     labels = np.asarray(pool["label"])
     values, counts = np.unique(labels, return_counts=True)
@@ -358,7 +340,7 @@ def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
     """Test (one file; or one fold of K) and validation from train when missing (stratified, seeded);
     then the labeled subset, if asked. A given test split is never touched. Returns (splits, a
     sentence saying how they were made, logged with the run)."""
-    import datasets
+    import datasets  # (lazy: datasets)
 
     folds, seed = settings.get("folds", 0), data_seed
     given = ", ".join(s for s in SPLITS if s in splits)
@@ -429,7 +411,7 @@ def tokenizer_mode(settings: dict) -> str:
 
 
 def new_tokenizer(mode: str, vocab: dict[str, int] | None = None):
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers  # (lazy: only for text tasks)
 
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.Replace("<br />", " "), normalizers.Lowercase()])
@@ -444,9 +426,7 @@ def new_tokenizer(mode: str, vocab: dict[str, int] | None = None):
 
 def train_vocabulary(train, mode: str, min_freq: int, size: int) -> list[str]:
     """The training split's words, most frequent first (specials first)."""
-    from tokenizers import trainers
-
-    from bench.console import verbose
+    from tokenizers import trainers  # (lazy: tokenizers, only for text tasks)
 
     tokenizer = new_tokenizer(mode)
     # Its own bar counts against an unknown total ("6471 / 0"): shown only with -v.
@@ -475,7 +455,7 @@ def build_tokenizer(train, settings: dict):
     )
     path = cache_dir() / "tokenizers" / f"{key.hexdigest()[:16]}.json"
     if path.exists():
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer  # (lazy: only for text tasks)
 
         return Tokenizer.from_file(str(path))
     words = train_vocabulary(train, mode, settings["min_freq"], settings["max_vocab"])
@@ -509,7 +489,7 @@ _TOKENIZERS: dict = {}
 
 
 def _tokenizer(tokenizer_json: str):
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # (lazy: only for text tasks)
 
     if tokenizer_json not in _TOKENIZERS:
         _TOKENIZERS[tokenizer_json] = Tokenizer.from_str(tokenizer_json)
@@ -551,8 +531,6 @@ def majority_baselines(train_labels, validation_labels, test_labels) -> dict[str
 def load_text_classification(
     name: str, hub_id: str | None, hub_test_split: str, settings: dict, data_seed: int
 ) -> TaskData:
-    import numpy as np
-
     raw = load_raw(name, hub_id, hub_test_split, settings)
     selected, classes, notes = validate_and_select(raw, settings)
     safepoints.checkpoint()  # between the steps of data preparation (each up to 2 s on IMDB)

@@ -10,11 +10,14 @@ import functools
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -89,7 +92,7 @@ def tracking_uri() -> str:
 
 
 def client():
-    from mlflow.tracking import MlflowClient
+    from mlflow.tracking import MlflowClient  # (lazy: mlflow)
 
     return MlflowClient(tracking_uri=tracking_uri())
 
@@ -154,7 +157,7 @@ def _ensure_experiment(name: str) -> str:
 
 def hardware() -> str:
     """What the run ran on: the GPU's name, or the CPU model and core count."""
-    import torch
+    import torch  # (lazy: torch)
 
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name()}"
@@ -163,7 +166,7 @@ def hardware() -> str:
 
 def cpu() -> str:
     """The CPU model, its core count and torch's thread count (what a CPU measurement ran on)."""
-    import torch
+    import torch  # (lazy: torch)
 
     model = "unknown CPU"
     try:
@@ -423,10 +426,6 @@ def allowed_file_store(uri: str) -> bool:
 def check_server(uri: str) -> None:
     """One short request to the server's /health (no MLflow import, no retries): refused, unknown host
     or silent server fail in seconds."""
-    import ssl  # only an http store needs these
-    import urllib.error
-    import urllib.request
-
     timeout = float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))
     context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
     if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
@@ -543,13 +542,13 @@ def finish_parent_run(run_id: str) -> None:
 
 
 def log_params(run_id: str, params: dict) -> None:
-    from mlflow.entities import Param
+    from mlflow import entities  # (lazy: mlflow)
 
-    client().log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
+    client().log_batch(run_id, params=[entities.Param(key, str(value)) for key, value in params.items()])
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
-    from mlflow import entities  # (lazy: start-up)
+    from mlflow import entities  # (lazy: mlflow)
 
     now = int(time.time() * 1000)
     values = [entities.Metric(key, float(value), now, step) for key, value in metrics.items()]
@@ -567,11 +566,11 @@ def log_dataset(
     `name`, our fingerprint as the digest, where the data came from (hub id, local files by split, or
     the task's own generator with its settings, `generator`), each split's size as the profile and the
     columns the network reads as the schema. Metadata only: the data itself is rebuilt from its source."""
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.entities import Dataset, DatasetInput, InputTag
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+    from mlflow.data.code_dataset_source import CodeDatasetSource  # (lazy: mlflow)
+    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource  # (lazy: mlflow)
+    from mlflow.data.meta_dataset import MetaDataset  # (lazy: mlflow)
+    from mlflow.entities import Dataset, DatasetInput, InputTag  # (lazy: mlflow)
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT  # (lazy: mlflow)
 
     if source is None:
         origin = CodeDatasetSource({key: str(value) for key, value in generator.items()})
@@ -609,7 +608,7 @@ COLUMN_TYPES = {
 def dataset_schema(features: dict):
     """The MLflow schema of a `datasets` split's columns: lists (token ids, fixed-length sequences) as
     arrays of their element type; any other feature as binary."""
-    from mlflow.types.schema import Array, ColSpec, DataType, Schema
+    from mlflow.types.schema import Array, ColSpec, DataType, Schema  # (lazy: mlflow)
 
     def column_type(feature):
         if hasattr(feature, "feature"):  # List / LargeList / Sequence
@@ -656,7 +655,7 @@ def system_metrics(run_id: str) -> Iterator[None]:
     if not system_metrics_enabled():
         yield
         return
-    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor  # (lazy: mlflow)
 
     monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL, tracking_uri=tracking_uri())
     monitor.start()

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import shutil
+import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -170,8 +171,8 @@ class ValidationHistory(pl.Callback):
 def pruning_callback(trial, monitor: str, by_step: bool) -> pl.Callback:
     """Optuna's Lightning pruning callback; with step budgets it reports at the optimizer step instead
     of the epoch, so warm-up and the median compare trials of any batch size at equal training."""
-    from optuna import TrialPruned
-    from optuna_integration import PyTorchLightningPruningCallback
+    from optuna import TrialPruned  # (lazy: optuna, only for sweep trials)
+    from optuna_integration import PyTorchLightningPruningCallback  # (lazy: optuna)
 
     class StepPruning(PyTorchLightningPruningCallback):
         def on_validation_end(self, trainer, pl_module) -> None:
@@ -266,10 +267,32 @@ def train(
     initial = probe.initial_state(net) if config.probe else None  # the untrained net, for the probe
     param_count = count_parameters(net)
     module = RecurrentTaskModule(task, net, config.lr, config.weight_decay, num_classes=data.output_size)
-    baseline = data.baseline
-    T = tracking.Tag
-    dataset = task.dataset(config.task_settings)
-    run_tags = {
+    run_tags = {**describe_run(task, config, datamodule, param_count), **(tags or {})}
+    with tracking.tracked_run(
+        experiment, run_name or default_run_name(config), run_tags, parent_run_id, finished_on=finished_on
+    ) as run_id:
+        if on_run_created:
+            on_run_created(run_id)
+        log_inputs(run_id, task, config, datamodule, net, param_count)
+        line = progress_line(task, config) if progress else None
+        extra = list(callbacks or []) + (line_callbacks(line, config) if line else [])
+        if on_progress:
+            extra.append(ReportProgress(on_progress))
+        try:
+            with tracking.system_metrics(run_id):
+                result = _fit_and_test(task, config, module, datamodule, run_id, extra, param_count, initial)
+            result.seconds = time.monotonic() - started
+            return result
+        finally:
+            if line:
+                line.close()
+                console.activate(None)
+
+
+def describe_run(task: TaskSpec, config: RunConfig, datamodule: TaskDataModule, param_count: int) -> dict:
+    """The run's tags: what it trained, on which data and code, on what machine."""
+    T, dataset = tracking.Tag, task.dataset(config.task_settings)
+    return {
         T.TASK: task.name,
         T.VARIANT: config.variant,
         T.CELL: config.cell,
@@ -281,90 +304,169 @@ def train(
         T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         T.HARDWARE: tracking.hardware(),
         T.LOAD_AVERAGE: f"{os.getloadavg()[0]:.1f}",
-        **data.notes,
+        **datamodule.data.notes,
         **({T.DATASET: dataset} if dataset else {}),
-        **(tags or {}),
     }
-    with tracking.tracked_run(
-        experiment, run_name or default_run_name(config), run_tags, parent_run_id, finished_on=finished_on
-    ) as run_id:
-        if on_run_created:
-            on_run_created(run_id)
-        mlflow_client = tracking.client()
-        tracking.log_params(run_id, config.as_flat_dict())
-        mlflow_client.log_dict(
-            run_id, {"task": config.task, "variant": config.variant, **config.as_flat_dict()}, "config.yaml"
-        )
-        mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
-        tracking.log_metrics(run_id, {"baseline/loss": baseline, **data.extra})
-        tracking.log_dataset(
-            run_id,
-            dataset or task.name,
-            datamodule.fingerprint,
-            data.splits,
-            data.source,
-            {"task": task.name, "data_seed": config.data_seed, **config.task_settings},
-        )
-        if net.embedding_coverage is not None:
-            tracking.log_metrics(run_id, net.embedding_coverage)
-        if config.embedding_vectors.startswith("lm:"):  # pinned: which pretraining run they came from
-            mlflow_client.set_tag(
-                run_id, tracking.Tag.EMBEDDING_SOURCE_RUN, vectors_source_run(config.embedding_vectors)
-            )
-        extra = list(callbacks or [])
-        line = None
-        if progress:
-            # A step budget is measured in steps; its epochs are only a cap (e.g. 1000), not the length.
-            total, unit = (config.max_steps, "steps") if config.max_steps else (config.max_epochs, "epochs")
-            line = console.Progress(f"{task.name} {config.variant}/{config.cell}", total, unit)
-            console.activate(line)
-            line.set_done(0)
-            extra += [
-                EpochLines(line, by_steps=bool(config.max_steps)),
-                ReportProgress(
-                    lambda fraction, text: (
-                        line.set_position(fraction * total, text)
-                        if config.max_steps
-                        else line.set_current(text, fraction * total - int(fraction * total))
-                    )
-                ),
-            ]
-        if on_progress:
-            extra.append(ReportProgress(on_progress))
-        try:
-            with tracking.system_metrics(run_id):
-                result = _fit_and_test(
-                    task, config, module, datamodule, run_id, extra, param_count, baseline, initial, experiment
-                )
-            result.seconds = time.monotonic() - started
-            return result
-        finally:
-            if line:
-                line.close()
-                console.activate(None)
 
 
-def _fit_and_test(
-    task, config, module, datamodule, run_id, extra_callbacks, param_count, baseline, initial, experiment
-):
+def log_inputs(run_id: str, task: TaskSpec, config: RunConfig, datamodule, net: RecurrentNet, param_count: int):
+    """What the run starts from: its parameters and config file, size, baselines, data and vectors."""
+    data, mlflow_client = datamodule.data, tracking.client()
+    tracking.log_params(run_id, config.as_flat_dict())
+    mlflow_client.log_dict(
+        run_id, {"task": config.task, "variant": config.variant, **config.as_flat_dict()}, "config.yaml"
+    )
+    mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
+    tracking.log_metrics(run_id, {"baseline/loss": data.baseline, **data.extra})
+    tracking.log_dataset(
+        run_id,
+        task.dataset(config.task_settings) or task.name,
+        datamodule.fingerprint,
+        data.splits,
+        data.source,
+        {"task": task.name, "data_seed": config.data_seed, **config.task_settings},
+    )
+    if net.embedding_coverage is not None:
+        tracking.log_metrics(run_id, net.embedding_coverage)
+    if config.embedding_vectors.startswith("lm:"):  # pinned: which pretraining run they came from
+        mlflow_client.set_tag(run_id, tracking.Tag.EMBEDDING_SOURCE_RUN, vectors_source_run(config.embedding_vectors))
+
+
+def progress_line(task: TaskSpec, config: RunConfig) -> console.Progress:
+    # A step budget is measured in steps; its epochs are only a cap (e.g. 1000), not the length.
+    total, unit = (config.max_steps, "steps") if config.max_steps else (config.max_epochs, "epochs")
+    line = console.Progress(f"{task.name} {config.variant}/{config.cell}", total, unit)
+    console.activate(line)
+    line.set_done(0)
+    return line
+
+
+def line_callbacks(line: console.Progress, config: RunConfig) -> list[pl.Callback]:
+    """The run's own progress line: moved after every batch, one line per epoch."""
+    total = line.total
+
+    def report(fraction: float, text: str) -> None:
+        if config.max_steps:
+            line.set_position(fraction * total, text)
+        else:
+            line.set_current(text, fraction * total - int(fraction * total))
+
+    return [EpochLines(line, by_steps=bool(config.max_steps)), ReportProgress(report)]
+
+
+@dataclass
+class Watchers:
+    """The callbacks that watch validation: the best checkpoint, early stopping (also once solved), the
+    epoch times and the validation history."""
+
+    best: ModelCheckpoint
+    early_stop: EarlyStopping
+    timer: EpochTimer
+    history: ValidationHistory
+    solved_at: float | None
+
+    @classmethod
+    def of(cls, task: TaskSpec, config: RunConfig, baseline: float, checkpoints: Path) -> Watchers:
+        # A run that reaches `solved` x the baseline loss stops there (Lightning's stopping_threshold): its
+        # remaining steps would only polish a solved task. It counts as converged, not as still improving.
+        solved_at = config.solved * baseline if config.solved and task.monitor == "val/loss" and baseline > 0 else None
+        return cls(
+            ModelCheckpoint(
+                dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode, save_top_k=1
+            ),
+            EarlyStopping(
+                task.monitor,
+                mode=task.monitor_mode,
+                patience=config.patience,
+                check_finite=True,
+                stopping_threshold=solved_at,
+            ),
+            EpochTimer(),
+            ValidationHistory(task.monitor),
+            solved_at,
+        )
+
+
+def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, param_count, initial) -> TrainResult:
+    """Fit with early stopping on validation, test once from the best checkpoint, record the outcome."""
     checkpoints = checkpoint_dir() / run_id
-    best = ModelCheckpoint(
-        dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode, save_top_k=1
+    data = datamodule.data
+    watch = Watchers.of(task, config, data.baseline, checkpoints)
+    callbacks = [StopOnDivergence(data.baseline), StopOnInterrupt(), watch.best, watch.early_stop]
+    callbacks += [watch.timer, watch.history, *extra_callbacks]
+    logger = MLFlowLogger(experiment_name=experiment_of(config), tracking_uri=tracking.tracking_uri(), run_id=run_id)
+    trainer = make_trainer(config, datamodule, callbacks, logger)
+    try:
+        trainer.fit(module, datamodule=datamodule)
+        # Selection happened on validation only; test is evaluated once, from the best checkpoint.
+        results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=console.verbose())[0]
+        test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
+        final, signal = outcome(task, trainer, watch, data, test_metrics)
+        tracking.log_metrics(run_id, final)
+        tracking.client().log_artifact(run_id, str(Path(watch.best.best_model_path)), "checkpoints")
+        if initial is not None:  # module.net holds the best-validation weights (loaded for test)
+            probe.log_probe(
+                run_id,
+                module.net,
+                initial,
+                datamodule,
+                module.loss,
+                f"{default_run_name(config)}: gradient probe on {probe.PROBE_ROWS} validation sequences",
+            )
+        return TrainResult(
+            run_id=run_id,
+            best_val=final[f"{task.monitor}_best"],
+            test_metrics=test_metrics,
+            epochs=trainer.current_epoch,
+            param_count=param_count,
+            seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH],
+            baseline=data.baseline,
+            baselines={
+                "baseline/loss": data.baseline,
+                **{k: v for k, v in data.extra.items() if k.startswith("baseline/")},
+            },
+            convergence=signal,
+        )
+    except SIGTERMException:  # Lightning's own check of SIGTERM came before ours (e.g. at an epoch's end)
+        raise interrupts.Interrupted(SIGTERM) from None
+    finally:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def outcome(
+    task: TaskSpec, trainer: pl.Trainer, watch: Watchers, data: TaskData, test_metrics: dict
+) -> tuple[dict, dict]:
+    """The run's final metrics (best validation, budget used, convergence signal, test) and the signal."""
+    best_val, baseline = float(watch.best.best_model_score), data.baseline
+    # Gains are measured against the baseline loss (or in accuracy points), not the value itself.
+    higher = task.monitor_mode == "max"
+    solved = watch.solved_at is not None and best_val <= watch.solved_at
+    signal = convergence(
+        watch.history.points,
+        higher,
+        early_stopped=watch.early_stop.wait_count >= watch.early_stop.patience or solved,
+        scale=1.0 if higher else baseline if baseline > 0 else None,
+        baseline=tracking.Metric.baseline_for_validation(
+            {"baseline/loss": baseline, **data.extra}, task.monitor.removeprefix("val/")
+        ),
     )
-    timer, history = EpochTimer(), ValidationHistory(task.monitor)
-    # A run that reaches `solved` x the baseline loss stops there (Lightning's stopping_threshold): its
-    # remaining steps would only polish a solved task. It counts as converged, not as still improving.
-    solved_at = config.solved * baseline if config.solved and task.monitor == "val/loss" and baseline > 0 else None
-    early_stop = EarlyStopping(
-        task.monitor,
-        mode=task.monitor_mode,
-        patience=config.patience,
-        check_finite=True,
-        stopping_threshold=solved_at,
-    )
-    callbacks = [StopOnDivergence(baseline), StopOnInterrupt(), best, early_stop, timer, history, *extra_callbacks]
-    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=tracking.tracking_uri(), run_id=run_id)
-    trainer = pl.Trainer(
+    durations = watch.timer.durations
+    final = {
+        f"{task.monitor}_best": best_val,
+        tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
+        tracking.Metric.STEPS_TRAINED: trainer.global_step,
+        **signal,
+        **({tracking.Metric.SOLVED: float(solved)} if watch.solved_at is not None else {}),
+        tracking.Metric.SECONDS_PER_EPOCH: sum(durations) / max(len(durations), 1),
+        **test_metrics,
+    }
+    if "test/loss" in test_metrics and baseline > 0:
+        final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
+    return final, signal
+
+
+def make_trainer(config: RunConfig, datamodule, callbacks: list, logger) -> pl.Trainer:
+    return pl.Trainer(
         max_epochs=config.max_epochs,
         max_steps=config.max_steps or -1,
         # A step budget validates every eval_every_steps optimizer steps, across epoch boundaries.
@@ -382,65 +484,6 @@ def _fit_and_test(
         log_every_n_steps=max(1, min(50, len(datamodule.train_dataloader()))),
         num_sanity_val_steps=0,
     )
-    try:
-        trainer.fit(module, datamodule=datamodule)
-        # Selection happened on validation only; test is evaluated once, from the best checkpoint.
-        results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=console.verbose())[0]
-        test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
-        best_val = float(best.best_model_score)
-        # Gains are measured against the baseline loss (or in accuracy points), not the value itself.
-        higher = task.monitor_mode == "max"
-        solved = solved_at is not None and best_val <= solved_at
-        signal = convergence(
-            history.points,
-            higher,
-            early_stopped=early_stop.wait_count >= early_stop.patience or solved,
-            scale=1.0 if higher else baseline if baseline > 0 else None,
-            baseline=tracking.Metric.baseline_for_validation(
-                {"baseline/loss": baseline, **datamodule.data.extra}, task.monitor.removeprefix("val/")
-            ),
-        )
-        final = {
-            f"{task.monitor}_best": best_val,
-            tracking.Metric.EPOCHS_TRAINED: trainer.current_epoch,
-            tracking.Metric.STEPS_TRAINED: trainer.global_step,
-            **signal,
-            **({tracking.Metric.SOLVED: float(solved)} if solved_at is not None else {}),
-            tracking.Metric.SECONDS_PER_EPOCH: sum(timer.durations) / max(len(timer.durations), 1),
-            **test_metrics,
-        }
-        if "test/loss" in test_metrics and baseline > 0:
-            final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
-        tracking.log_metrics(run_id, final)
-        tracking.client().log_artifact(run_id, str(Path(best.best_model_path)), "checkpoints")
-        if initial is not None:  # module.net holds the best-validation weights (loaded for test)
-            probe.log_probe(
-                run_id,
-                module.net,
-                initial,
-                datamodule,
-                module.loss,
-                f"{default_run_name(config)}: gradient probe on {probe.PROBE_ROWS} validation sequences",
-            )
-        baselines = {
-            "baseline/loss": baseline,
-            **{k: v for k, v in datamodule.data.extra.items() if k.startswith("baseline/")},
-        }
-        return TrainResult(
-            run_id=run_id,
-            best_val=best_val,
-            test_metrics=test_metrics,
-            epochs=trainer.current_epoch,
-            param_count=param_count,
-            seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH],
-            baseline=baseline,
-            baselines=baselines,
-            convergence=signal,
-        )
-    except SIGTERMException:  # Lightning's own check of SIGTERM came before ours (e.g. at an epoch's end)
-        raise interrupts.Interrupted(SIGTERM) from None
-    finally:
-        shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 @dataclass
@@ -456,8 +499,6 @@ def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None
 
     `progress`: one line for the whole cross-validation (folds done, the current fold and its epoch, the
     time left), not a line per fold. `on_fold_end(fold, result)`: called as each fold ends."""
-    import statistics
-
     folds = config.task_settings["folds"]
     first = dataclasses.replace(config, task_settings={**config.task_settings, "fold": 0})
     task = get_task(config.task)
@@ -465,16 +506,9 @@ def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None
         task.load_data(first.data_settings(), config.data_seed)
     name = f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}/cv{folds}"
     T, dataset = tracking.Tag, task.dataset(config.task_settings)
-    tags = {
-        T.TASK: task.name,
-        T.VARIANT: config.variant,
-        T.CELL: config.cell,
-        T.SEED: config.seed,
-        T.STAGE: tracking.Stage.CV,
-        T.FOLDS: folds,
-        T.GIT_COMMIT: tracking.git_commit(),
-        **({T.DATASET: dataset} if dataset else {}),
-    }
+    tags = {T.TASK: task.name, T.VARIANT: config.variant, T.CELL: config.cell, T.SEED: config.seed}
+    tags |= {T.STAGE: tracking.Stage.CV, T.FOLDS: folds, T.GIT_COMMIT: tracking.git_commit()}
+    tags |= {T.DATASET: dataset} if dataset else {}
     line = console.Progress(f"{task.name} {config.variant}/{config.cell}", folds, "folds") if progress else None
     if line:
         console.activate(line)
@@ -508,17 +542,10 @@ def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None
                     line.set_done(fold + 1)
             if line:
                 line.set_current("")  # the closing bar names no fold
-            summary = {}
-            for key in results[0].test_metrics | results[0].baselines:
-                values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
-                summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+            summary = fold_summary(results)
             tracking.log_metrics(
                 parent,
-                {
-                    f"cv/{key}_{part}": value
-                    for key, (mean, sd) in summary.items()
-                    for part, value in (("mean", mean), ("sd", sd))
-                }
+                {f"cv/{key}_{part}": value for key, ms in summary.items() for part, value in zip(("mean", "sd"), ms)}
                 | {"cv/folds": folds},
             )
     finally:
@@ -526,3 +553,12 @@ def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None
             line.close()
             console.activate(None)
     return CrossValidationResult(parent, results, summary)
+
+
+def fold_summary(results: list[TrainResult]) -> dict[str, tuple[float, float]]:
+    """Every test metric and baseline: (mean, sd) over the folds."""
+    summary = {}
+    for key in results[0].test_metrics | results[0].baselines:
+        values = [r.test_metrics.get(key, r.baselines.get(key)) for r in results]
+        summary[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+    return summary
