@@ -11,7 +11,7 @@ import platform
 from pathlib import Path
 
 from bench.claim_judges import ExperimentData, tabulate
-from bench.claim_rules import RULES, estimate
+from bench.claim_rules import BUDGET_LIMITED, INCONCLUSIVE, RULES, estimate
 from bench.claims import write_claims
 from bench.console import duration
 from bench.markdown import markdown_table
@@ -128,6 +128,9 @@ def write_experiment(spec, folder: Path) -> Path | None:
     path.write_text("\n".join(lines))
     record = {
         "experiment": spec.name,
+        "axis": spec.axis,
+        "values": spec.values,
+        "gpu_plan": gpu_plan(spec) if spec.profile == "cpu" and any(undecided(d) for d in found) else None,
         "task": spec.task,
         "profile": spec.profile,
         "claims": spec.claims,
@@ -138,6 +141,26 @@ def write_experiment(spec, folder: Path) -> Path | None:
     }
     (folder / f"{spec.name}.json").write_text(json.dumps(record, indent=1) + "\n")
     return path
+
+
+CPU_SCALE_CLAIMS = ("1", "7")  # a lag long enough for them may be beyond a CPU: the gpu profile's is named
+
+
+def undecided(decision) -> bool:
+    return decision.claim in CPU_SCALE_CLAIMS and decision.verdict in (BUDGET_LIMITED, INCONCLUSIVE)
+
+
+def gpu_plan(spec) -> dict | None:
+    """The experiment's gpu profile: its lengths and the time its plan estimates for one worker on this
+    machine (what the claims page names when the cpu profile's lags could not decide claim 1 or 7)."""
+    from bench.claim_spec import load_claim
+    from bench.plan import horizon_seconds  # (lazy: torch, to probe a few steps)
+
+    try:
+        gpu = load_claim(spec.path, "gpu")
+    except Exception:  # no gpu profile
+        return None
+    return {"values": gpu.values, "seconds_one_worker": sum(horizon_seconds(gpu).values())}
 
 
 def write_claim_reports(specs: list, reference: bool = False, out: Path | None = None) -> list[Path]:

@@ -32,6 +32,9 @@ def overall(verdicts: dict[str, str]) -> str:
 
     if SUPPORTED in decided.values() and NOT_SUPPORTED in decided.values():
         return f"mixed: supported on {named(SUPPORTED)}, not supported on {named(NOT_SUPPORTED)}"
+    scale = [name for name, v in decided.items() if v.startswith(CPU_SCALE)]
+    if scale and not {SUPPORTED, NOT_SUPPORTED} & set(decided.values()):
+        return f"{CPU_SCALE} (on {', '.join(sorted(scale))})"
     for word in (SUPPORTED, NOT_SUPPORTED, BUDGET_LIMITED):
         if word in decided.values():
             others = sorted({v for v in decided.values() if v != word})
@@ -49,6 +52,20 @@ def records(folder: Path) -> list[dict]:
         if record.get("decides"):
             found.append(record)
     return found
+
+
+CPU_SCALE = "not decided at CPU scale"
+
+
+def cpu_scale(record: dict, word: str) -> str:
+    """Claims 1 and 7 where the cpu profile's lags could not decide: which lag it reached, and what the
+    gpu profile (the literature's lags) would cost."""
+    gpu, axis = record["gpu_plan"], record.get("axis", "T")
+    return (
+        f"{CPU_SCALE} ({word} at {axis} ≤ {max(record['values'])}; the gpu profile's "
+        f"{axis} = {', '.join(map(str, gpu['values']))}: about {duration(gpu['seconds_one_worker'])} for one "
+        "worker on this CPU, a fraction on a GPU)"
+    )
 
 
 def compute_text(record: dict) -> str:
@@ -80,10 +97,13 @@ def write_claims(folder: Path) -> Path:
         for record in found:
             for verdict in record["verdicts"]:
                 if verdict["id"] == number:
-                    verdicts[record["experiment"]] = verdict["verdict"]
+                    word = verdict["verdict"]
+                    if record.get("gpu_plan") and number in ("1", "7") and word in (BUDGET_LIMITED, INCONCLUSIVE):
+                        word = cpu_scale(record, word)
+                    verdicts[record["experiment"]] = word
                     rows.append(
                         f"| [{record['experiment']}](claims/{record['experiment']}.md) | {record['task']} | "
-                        f"{record['profile']} | {verdict['verdict']} | {verdict['key']} | {compute_text(record)} |"
+                        f"{record['profile']} | {word} | {verdict['key']} | {compute_text(record)} |"
                     )
         if claim.computed is not None:
             computed = claim.computed()

@@ -310,14 +310,9 @@ def horizon_plan(spec, jobs: int) -> str:
         f"horizon plan {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} {spec.values} x "
         f"{len(spec.seeds)} seeds, each run at most {spec.describe_budget()} (nothing was started)"
     ]
-    total = 0.0
-    for value in spec.values:
-        seconds = 0.0
-        for arm in spec.arms:
-            knobs = run_knobs(spec, arm, {}, value, spec.seeds[0])
-            config = resolve_config(spec.task, arm.variant, arm.cell, knobs)
-            seconds += training_seconds(spec, probe_config(config, HORIZON_PROBE_STEPS)) * len(spec.seeds)
-        total += seconds
+    by_value = horizon_seconds(spec)
+    total = sum(by_value.values())
+    for value, seconds in by_value.items():
         lines.append(f"  {spec.axis}={value}: at most {console.duration(seconds)} of training for one worker")
     lines.append(
         f"estimated at most {console.duration(total)} for one worker, {console.duration(total / jobs)} with {jobs} "
@@ -326,6 +321,19 @@ def horizon_plan(spec, jobs: int) -> str:
         f"{os.getloadavg()[0]:.1f}); a GPU run of the same file takes a fraction of a CPU estimate"
     )
     return "\n".join(lines)
+
+
+def horizon_seconds(spec) -> dict[int, float]:
+    """Per length, the seconds every arm's seeds train at most for one worker (a few probed steps each)."""
+    by_value = {}
+    for value in spec.values:
+        seconds = 0.0
+        for arm in spec.arms:
+            knobs = run_knobs(spec, arm, {}, value, spec.seeds[0])
+            config = resolve_config(spec.task, arm.variant, arm.cell, knobs)
+            seconds += training_seconds(spec, probe_config(config, HORIZON_PROBE_STEPS)) * len(spec.seeds)
+        by_value[value] = seconds
+    return by_value
 
 
 def cuda_available() -> bool:

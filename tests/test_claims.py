@@ -47,6 +47,22 @@ def test_the_claims_page_combines_the_experiments_records_with_their_compute(tmp
     assert "## Rules" in text and "no other exception" in text.lower()
 
 
+def test_claim_1_undecided_on_cpu_names_the_lag_reached_and_the_gpu_profiles_time(tmp_path):
+    record(tmp_path, "long-memory-adding", {"1": BUDGET_LIMITED, "7": SUPPORTED})
+    path = tmp_path / "claims" / "long-memory-adding.json"
+    data = json.loads(path.read_text())
+    data |= {"axis": "T", "values": [10, 100], "gpu_plan": {"values": [10, 200, 600], "seconds_one_worker": 255_812}}
+    path.write_text(json.dumps(data))
+    text = write_claims(tmp_path).read_text()
+    claim1 = text.split("## 1.")[1].split("## 2a.")[0]
+    assert (
+        "not decided at CPU scale (budget-limited at T ≤ 100; the gpu profile's T = 10, 200, 600: about 71:03:32"
+        in claim1
+    )
+    assert "**Overall: not decided at CPU scale (on long-memory-adding)**" in claim1
+    assert "**Overall: supported (on long-memory-adding)**" in text.split("## 7.")[1]
+
+
 def test_smoke_records_never_reach_the_claims_page(tmp_path):
     record(tmp_path, "direction-first-token", {"4": SUPPORTED}, profile="smoke", decides=False)
     text = write_claims(tmp_path).read_text()
