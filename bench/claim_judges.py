@@ -62,6 +62,7 @@ class ExperimentData:
     task: object  # TaskSpec
     table: dict[str, dict[int, ArmRuns]]
     lr_choice: dict[tuple[str, int], dict[float, float]]  # (name, length) -> lr -> mean best validation loss
+    gaps: dict[tuple[str, int], list[float]] = field(default_factory=dict)  # train - validation metric (claim 5)
 
     @property
     def metric(self) -> str:
@@ -93,12 +94,13 @@ def tabulate(spec, task, runs: list) -> ExperimentData:
     choice: dict[tuple[str, int], dict[float, float]] = {}
     for name, value in sorted({(n, v) for n, v, _ in groups}):
         by_lr = {lr: rs for (n, v, lr), rs in groups.items() if (n, v) == (name, value)}
+        sign = 1 if task.monitor_mode == "min" else -1  # lower is better after the sign
         means = {}
         for lr, rs in by_lr.items():
             vals = [r.metrics[best_key] for r in rs if run_outcome(r) == "complete" and best_key in r.metrics]
-            means[lr] = statistics.fmean(vals) if vals else math.inf
+            means[lr] = statistics.fmean(vals) if vals else sign * math.inf  # no finished seed: chosen last
         choice[(name, value)] = means
-        lr = min(means, key=lambda k: (means[k], k)) if task.monitor_mode == "min" else max(means, key=means.get)
+        lr = min(means, key=lambda k: (sign * means[k], k))
         table.setdefault(name, {})[value] = arm_runs(name, spec.metric or task.report_metric, by_lr[lr], lr)
     order = list(spec.lineup)
     return ExperimentData(
@@ -225,6 +227,18 @@ def describe_comparison(c: Comparison, higher: bool, axis: str) -> str:
     return text + (f" ({c.reason})" if c.reason else "")
 
 
+def gap_lines(data: ExperimentData) -> list[str]:
+    """The overfitting each arm showed: train (eval mode, a fixed train sample) minus validation, at the
+    validation its checkpoint was taken from; mean over seeds (what claim 5 says pretraining curbs)."""
+    axis, lines = data.spec.axis, []
+    for value in data.values:
+        found = [(name, data.gaps[(name, value)]) for name in data.table if data.gaps.get((name, value))]
+        if found:
+            shown = ", ".join(f"{name} {statistics.fmean(gaps):+.3f}" for name, gaps in found)
+            lines.append(f"train − validation {data.metric} gap at {axis}={value} (mean over seeds): {shown}")
+    return lines
+
+
 def contrasts(data: ExperimentData, claim: str, delta: Delta) -> Decision:
     """Claims 3, 4, 5: each contrast [better, than] at each length, one Holm family."""
     spec, axis = data.spec, data.spec.axis
@@ -236,6 +250,7 @@ def contrasts(data: ExperimentData, claim: str, delta: Delta) -> Decision:
                 found.append(compare(a, b, value, data.higher, delta.bound(data.higher)))
     settle_comparisons(found)
     lines = [describe_comparison(c, data.higher, axis) for c in found]
+    lines += gap_lines(data)
     verdict = comparisons_verdict(found)
     lines.append(f"δ = {delta.text(data.higher)}: {delta.reason}")
     decisive = [c for c in found if c.outcome in ("win", "loss")] or found

@@ -17,7 +17,7 @@ from bench.console import duration
 from bench.markdown import markdown_table
 from bench.paths import ROOT
 from bench.registry import get_task
-from bench.results import compute_time, horizon_runs
+from bench.results import compute_time, horizon_runs, train_validation_gap
 from bench.run_keys import Tag
 from bench.verdicts import CLAIMS
 
@@ -27,7 +27,21 @@ LOCAL, REFERENCE = ROOT / "reports" / "local", ROOT / "reports" / "reference"
 def read_experiment(spec) -> tuple[ExperimentData, list]:
     task = get_task(spec.task)
     runs = horizon_runs(spec.task, spec.profile, spec.fingerprint, spec.stage)
-    return tabulate(spec, task, runs), runs
+    data = tabulate(spec, task, runs)
+    if "5" in spec.claims:  # the overfitting the claim is about: train - validation at the best validation
+        for name, cells in data.table.items():
+            for value, arm in cells.items():
+                chosen = [
+                    r
+                    for r in runs
+                    if r.tags.get(Tag.ABLATION) == name
+                    and int(r.tags[Tag.HORIZON_VALUE]) == value
+                    and float(r.params.get("lr", "nan")) == arm.lr
+                    and r.complete
+                ]
+                gaps = [g for r in chosen if (g := train_validation_gap(r, task)) is not None]
+                data.gaps[(name, value)] = gaps
+    return data, runs
 
 
 def decisions(data: ExperimentData) -> list:
