@@ -204,3 +204,22 @@ def test_claim_4_on_a_direction_task_with_a_tie_at_the_short_length():
     assert decision.verdict == SUPPORTED
     assert "T=100" in decision.key and "win" in decision.key
     assert any("T=10:" in line and "equivalent" in line for line in decision.evidence)
+
+
+def test_each_arms_learning_rate_is_chosen_on_validation_in_the_monitors_direction():
+    """sst2 monitors validation accuracy (higher is better), adding validation loss (lower is better):
+    the chosen lr is the one with the better mean best-validation value, and test is read at it."""
+    from bench.claim_judges import tabulate
+    from bench.registry import get_task
+    from tests.records import record
+
+    def run(task_metric, lr, seed, best, test):
+        tags = {"state": "complete", "ablation": "a", "arm": f"a lr={lr}", "horizon_value": "10", "seed": str(seed)}
+        return record(tags=tags, params={"lr": str(lr)}, metrics={f"{task_metric}_best": best, "test/acc": test})
+
+    spec = SimpleNamespace(lineup={"a": None}, metric="acc")
+    runs = [run("val/acc", 0.01, s, 0.8, 0.79) for s in (1, 2)] + [run("val/acc", 0.001, s, 0.7, 0.69) for s in (1, 2)]
+    data = tabulate(spec, get_task("sst2"), runs)
+    assert data.table["a"][10].lr == 0.01 and data.table["a"][10].values == [0.79, 0.79]
+    runs = [run("val/loss", 0.01, s, 0.8, 0.1) for s in (1, 2)] + [run("val/loss", 0.001, s, 0.7, 0.2) for s in (1, 2)]
+    assert tabulate(spec, get_task("temporal-order"), runs).table["a"][10].lr == 0.001
