@@ -205,7 +205,8 @@ def gated_fix(data: ExperimentData, claim: str) -> Decision:
     if not any(t.arm.label == spec.reference and t.outcome != PASS for t in tests):
         return Decision(claim, NOT_TESTED, f"the simple RNN passes at every {axis} of this experiment", lines)
     limited = any(t.reason for t in tests)
-    return Decision(claim, BUDGET_LIMITED if limited else INCONCLUSIVE, "; ".join(lines[:2]), lines)
+    longest = [describe_test(t, data.higher, axis) for t in tests if t.value == max(data.values)]
+    return Decision(claim, BUDGET_LIMITED if limited else INCONCLUSIVE, "; ".join(longest), lines)
 
 
 def describe_comparison(c: Comparison, higher: bool, axis: str) -> str:
