@@ -91,7 +91,7 @@ sweep: $(VENV)/.installed ## run/resume/join the sweep: TASK=copy-memory [PROFIL
 horizon: $(VENV)/.installed ## memory horizon: every variant x cell at each T: TASK=copy-memory [PROFILE=cpu|gpu|smoke|cells] [JOBS=2] [DRY_RUN=1: time estimate only]
 	$(PY) -m bench horizon --task $(call quote,TASK,copy-memory) $(if $(value PROFILE),--profile $(call quote,PROFILE)) $(if $(value JOBS),--jobs $(call quote,JOBS)) $(if $(value DRY_RUN),--plan) $(VERBOSE)
 
-claims: $(VENV)/.installed ## run (or resume) the claim experiments of sweeps/claims/ and write reports/local/claims/ and its claims page: [CLAIM=4] [PROFILE=cpu|gpu|smoke] [JOBS=2] [DRY_RUN=1: time estimate only] [REPORT_ONLY=1] [ARGS="data_dir=..."]
+claims: $(VENV)/.installed ## run (or resume) the claim experiments of sweeps/claims/ and write reports/local/claims/ and its claims page: [CLAIM=4 or an experiment's name] [PROFILE=cpu|gpu|smoke] [JOBS=2] [DRY_RUN=1: time estimate only] [REPORT_ONLY=1] [ARGS="data_dir=..."]
 	$(PY) -m bench claims $(if $(value CLAIM),--claim $(call quote,CLAIM)) $(if $(value PROFILE),--profile $(call quote,PROFILE)) $(if $(value JOBS),--jobs $(call quote,JOBS)) $(if $(value DRY_RUN),--plan) $(if $(value REPORT_ONLY),--report-only) $(VERBOSE)
 
 claims-reference: $(VENV)/.installed ## rebuild the committed claim experiments' reports in reports/reference/claims/ (CLAIM=, PROFILE=cpu, 2 jobs, one torch thread each) and their claims page

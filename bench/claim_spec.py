@@ -100,10 +100,12 @@ class ClaimSpec(HorizonSpec):
 
 
 def experiment_paths(claim: str | None = None) -> list[Path]:
-    """Every claim experiment file, or those deciding `claim`."""
+    """Every claim experiment file, or those deciding `claim`, or the one named `claim` (e.g. depth-sst2)."""
     paths = sorted(CLAIMS_DIR.glob("*.yaml"))
     if claim is None:
         return paths
+    if (CLAIMS_DIR / f"{claim}.yaml") in paths:
+        return [CLAIMS_DIR / f"{claim}.yaml"]
     chosen = [p for p in paths if claim in (yaml.safe_load(p.read_text()) or {}).get("claims", [])]
     if not chosen:
         raise UserError(f"no claim experiment decides claim {claim!r} (files in {CLAIMS_DIR.relative_to(ROOT)})")

@@ -34,6 +34,7 @@ def test_every_claim_but_the_computed_one_has_an_experiment_that_decides_it():
     decided = {claim for path in SHIPPED for claim in load_claim(path, "cpu").claims}
     assert decided == {number for number, claim in CLAIMS.items() if claim.decide is not None}
     assert experiment_paths("4") == [CLAIMS_DIR / "direction-first-token.yaml", CLAIMS_DIR / "direction-sst2.yaml"]
+    assert experiment_paths("depth-sst2") == [CLAIMS_DIR / "depth-sst2.yaml"]  # one experiment, by name
 
 
 def test_a_claim_experiment_naming_an_unknown_arm_or_claim_fails_in_one_line(tmp_path):
