@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run (or resume) the claim experiments of sweeps/claims/ and write their reports and the claims page",
     )
-    claims.add_argument("--claim", default=None, help="only the experiments deciding this claim id (e.g. 4), or one experiment by name")
+    claims.add_argument(
+        "--claim", default=None, help="only the experiments deciding this claim id (e.g. 4), or one experiment by name"
+    )
     claims.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
     claims.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
     claims.add_argument("--no-progress", action="store_true")
