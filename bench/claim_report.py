@@ -111,7 +111,7 @@ def write_experiment(spec, folder: Path) -> Path | None:
     lines = [
         f"# Claim experiment: {spec.name} (claims {', '.join(spec.claims)})",
         "",
-        f"{spec.description}. Task **{spec.task}**, profile **{spec.profile}**, from `sweeps/claims/{spec.name}.yaml`.",
+        f"{spec.description[:1].upper()}{spec.description[1:]}. Task **{spec.task}**, profile **{spec.profile}**, from `sweeps/claims/{spec.name}.yaml`.",
         "",
         f"**Why this design can decide it.** {spec.why.strip()}",
         "",
