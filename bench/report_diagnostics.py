@@ -52,6 +52,14 @@ def horizon_section(report) -> list[str]:
     ]
 
 
+ABLATION_WORDS = {  # what the shipped horizon files' ablation arms are (an arm of another name: its file says)
+    "linear": "no activation",
+    "relu": "ReLU",
+    "irnn": "ReLU with identity-initialised recurrent weights, Le, Jaitly & Hinton 2015",
+    "unclipped": "tanh without gradient clipping",
+}
+
+
 def ablation_section(report) -> list[str]:
     task, data = report.task, report.horizon
     arms = [a for a in ordered_arms(data.table) if a.startswith(f"{RNN_ARM}/")] if data else []
@@ -70,8 +78,12 @@ def ablation_section(report) -> list[str]:
     return [
         "## Activation ablation (simple RNN)",
         "",
-        "The same simple RNN with tanh, with no activation (linear), with ReLU, and with ReLU and identity-"
-        "initialised recurrent weights (IRNN, Le, Jaitly & Hinton 2015), at each length; same table as above.",
+        "The same simple RNN with tanh and, as trained here, "
+        + ", ".join(
+            f"`{a.removeprefix(RNN_ARM + '/')}` ({ABLATION_WORDS.get(a.removeprefix(RNN_ARM + '/'), 'as its horizon file sets it')})"
+            for a in arms
+        )
+        + ", at each length; same table as above.",
         "",
         *format_table(task, table, data.margin),
         "",

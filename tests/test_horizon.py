@@ -395,3 +395,16 @@ def test_a_horizon_plan_times_every_arm_and_length_and_starts_nothing(tmp_path, 
     assert "T=3: at most" in out and "T=6: at most" in out
     assert "estimated at most" in out and "with 2 jobs" in out
     assert not (tmp_path / "never.db").exists()
+
+
+def test_the_ablation_section_names_only_the_arms_that_ran(tmp_path):
+    from bench.horizon_rule import HorizonData
+    from bench.report_diagnostics import ablation_section
+
+    table = {"simple/rnn": {10: Cell([0.5, 0.5], 1.0)}, "simple/rnn/irnn": {10: Cell([0.4, 0.45], 1.0)}}
+    report = SimpleNamespace(
+        task=get_task("adding"), horizon=HorizonData("smoke", table, [], 0.1, "T", 2), images=tmp_path
+    )
+    text = "\n".join(ablation_section(report))
+    assert "`irnn` (ReLU with identity-initialised" in text
+    assert "linear" not in text and "`relu`" not in text
