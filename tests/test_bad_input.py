@@ -103,26 +103,21 @@ def test_a_key_given_twice_in_a_yaml_mapping_is_an_error_not_the_last(tmp_path, 
     assert "given twice" not in fails(capsys, sweep_args(path))
 
 
-@pytest.mark.slow  # four failing trials of a text task: about a minute on a loaded machine
-def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path, capsys):
-    from tests.text_helpers import make_rows, write_split
+def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path, capsys, monkeypatch):
+    """A problem only a trial can find (data errors are found at the edge now, before any trial): each
+    trial fails with it, and after 2 x trials failures the study stops with one line naming it."""
+    import bench.train
 
-    data = tmp_path / "labels-1-and-2"  # passes the checks at the edge; the loader finds class 0 never occurs
-    for split in ("train", "test"):
-        write_split(data, split, [{**row, "stars": row["stars"] + 1} for row in make_rows(40, 1)], "parquet")
-    path = write_sweep(
-        tmp_path / "s.yaml",
-        task="sst2",
-        trials=2,
-        final_seeds=1,
-        fixed={"data_dir": str(data), "text_column": "review", "label_column": "stars", "min_freq": 1},
-        search_space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
-    )
+    def fails_inside(config, **_):
+        raise UserError("a problem only the trial's own data loading could see")
+
+    monkeypatch.setattr(bench.train, "train", fails_inside)
+    path = write_sweep(tmp_path / "s.yaml", cells=["gru"], variants=["simple"], trials=2, final_seeds=1)
     code = main(
         [
             "sweep",
             "--task",
-            "sst2",
+            "adding",
             "--profile",
             "test",
             "--file",
@@ -135,8 +130,8 @@ def test_trials_failing_before_training_count_towards_the_failure_guard(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and not [line for line in err if "Traceback" in line], err
     assert re.fullmatch(
-        r"error: study sst2:test:simple:gru: 4 trials failed \(last: UserError: .*\); see their "
-        r"failure_reason in MLflow",
+        r"error: study adding:test:simple:gru: 4 trials failed \(last: UserError: a problem only the trial's "
+        r"own data loading could see\); see their failure_reason in MLflow",
         err[-1],
     ), err
 
