@@ -50,3 +50,26 @@ def test_no_interval_in_a_committed_report_leaves_its_metrics_range():
             checked += 1
             assert number(low) > 0, (path.name, low)
     assert checked >= 20  # the reference reports' tables were found
+
+
+def test_the_committed_claims_page_and_each_experiment_reports_verdicts_agree():
+    """Every verdict an experiment report states is the one the claims page shows for it (the page may
+    only add where the cpu profile's lags could not decide claim 1 or 7)."""
+    folder = ROOT / "reports" / "reference"
+    page = (folder / "claims.md").read_text()
+    compared = 0
+    for report in sorted((folder / "claims").glob("*.md")):
+        for claim, verdict in re.findall(r"^- \*\*(\w+)\. .*?\*\* — \*\*\*([^*]+)\*\*\*", report.read_text(), re.M):
+            section = page.split(f"## {claim}. ")[1].split("\n## ")[0]
+            row = next(line for line in section.splitlines() if line.startswith(f"| [{report.stem}]("))
+            shown = row.split(" | ")[3]
+            assert shown == verdict or (
+                claim in ("1", "7") and shown.startswith(f"not decided at CPU scale ({verdict}")
+            ), (
+                report.name,
+                claim,
+                verdict,
+                shown,
+            )
+            compared += 1
+    assert compared >= 7
