@@ -381,7 +381,11 @@ RULES = [
     "its pass/fail tests.",
     "Intervals respect their metric: losses and loss ratios on the log scale (never below 0), accuracies "
     "clipped to [0, 1] and their differences to [−1, 1].",
-    "The learning rate of each arm is chosen per length by the best mean validation loss over its seeds; "
-    "test is read once, from each run's best-validation checkpoint.",
+    "The learning rate of each arm is chosen per length by the best mean validation value of the task's "
+    "monitor over its seeds (loss, or accuracy for text); test is read once, from each run's best-validation "
+    "checkpoint.",
+    "Where a cpu profile's longest lag cannot decide claim 1 or 7, the page says so (not decided at CPU "
+    "scale), with the lag reached, what it shows and the gpu profile's estimated time; no other claim has "
+    "that way out.",
     "Smoke and test profiles are looks at the machinery: they never give a verdict.",
 ]

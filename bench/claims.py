@@ -82,8 +82,8 @@ def write_claims(folder: Path) -> Path:
         "# Claims",
         "",
         "Each claim of the material, decided by the claim experiment designed for it (`sweeps/claims/`, "
-        "`make claims`; the evidence is in each experiment's report) or, for 2a, 2b and 6, by a computation "
-        "made here.",
+        "`make claims`; the evidence is in each experiment's report) or, for 6, by a computation made here "
+        "(2a and 2b rest on the zero-input computation and a trained tanh/linear pair: their experiment).",
         "",
         "Verdict words: " + "; ".join(f"**{word}**: {meaning}" for word, meaning in WORDS.items()) + ".",
         "",
