@@ -73,7 +73,18 @@ def test_a_solved_run_stops_early_and_counts_as_converged():
 @pytest.mark.slow
 def test_a_smoke_claims_run_resumes_and_gives_no_verdict_anywhere(tmp_path):
     env = worker_env(tmp_path, {"TORCH_THREADS": "1"})
-    command = [sys.executable, "-m", "bench", "claims", "--claim", "4", "--profile", "smoke", "--out", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "claims",
+        "--claim",
+        "direction-first-token",
+        "--profile",
+        "smoke",
+        "--out",
+        str(tmp_path),
+    ]
     first = subprocess.run([*command, "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     again = subprocess.run([*command, "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True)
