@@ -222,5 +222,5 @@ def test_two_workers_on_an_mlflow_server_and_postgresql_survive_a_kill_and_finis
     )
     assert report.returncode == 0, report.stdout + report.stderr
     text = (tmp_path / "reports" / "adding.md").read_text()
-    assert "## Status\n\nComplete: all 1 planned studies finished" in text
+    assert "## Status\n\nComplete: the 1 planned study finished" in text
     assert (tmp_path / "reports" / "adding" / "summary.json").exists()

@@ -143,7 +143,7 @@ def test_a_diverging_final_seed_is_done_counted_as_diverged_and_the_sweep_finish
     report = write_report("adding", profile="test", out_dir=tmp_path / "reports", storage_url=url).read_text()
     row = next(line for line in report.split("## Results", 1)[1].splitlines() if line.startswith("| simple | rnn"))
     assert "| 1 (+1 diverged) |" in row
-    assert "Complete: all 1 planned studies finished their 2 trials and 2 final seeds" in report
+    assert "Complete: the 1 planned study finished its 2 trials and 2 final seeds" in report
 
 
 def wait_for(predicate, timeout=120, interval=0.2):
