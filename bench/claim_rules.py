@@ -23,10 +23,9 @@
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 
-from bench.stats import holm
+from bench.stats import below_p, holm, summarize, two_sided, welch
 
 ALPHA = 0.05
 PLATEAU_FACTOR = 5
@@ -96,17 +95,14 @@ def estimate(values: list[float], higher_is_better: bool) -> Estimate | None:
     if not values:
         return None
     if not higher_is_better:
-        logs = [math.log(max(v, 1e-300)) for v in values]
-        centre = statistics.fmean(logs)
-        if len(logs) < 2:
-            return Estimate(math.exp(centre), math.exp(centre), math.exp(centre), 1)
-        half = t_quantile(len(logs) - 1, 0.975) * statistics.stdev(logs) / math.sqrt(len(logs))
-        return Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(logs))
-    centre = statistics.fmean(values)
-    if len(values) < 2:
-        return Estimate(centre, centre, centre, 1)
-    half = t_quantile(len(values) - 1, 0.975) * statistics.stdev(values) / math.sqrt(len(values))
-    return Estimate(centre, max(0.0, centre - half), min(1.0, centre + half), len(values))
+        found = summarize([math.log(max(v, 1e-300)) for v in values])
+        if found.n < 2:
+            return Estimate(math.exp(found.mean), math.exp(found.mean), math.exp(found.mean), 1)
+        return Estimate(math.exp(found.mean), math.exp(found.ci_low), math.exp(found.ci_high), found.n)
+    found = summarize(values)
+    if found.n < 2:
+        return Estimate(found.mean, found.mean, found.mean, 1)
+    return Estimate(found.mean, max(0.0, found.ci_low), min(1.0, found.ci_high), found.n)
 
 
 # -- convergence ---------------------------------------------------------------------------------------
@@ -117,24 +113,28 @@ def plateau_needed(others: list[ArmRuns]) -> float | None:
     return PLATEAU_FACTOR * max(learned) if learned else None
 
 
-def unsettled(arm: ArmRuns, others: list[ArmRuns]) -> list[int]:
-    """Indices of the arm's values from runs that had not converged: still improving, or flat with a
-    plateau shorter than the rule's."""
+def unsettled_runs(arm: ArmRuns, others: list[ArmRuns]) -> tuple[list[int], list[int]]:
+    """Indices of the arm's values from runs that had not converged: (still improving, flat with a
+    plateau shorter than the rule's)."""
     needed = plateau_needed(others)
     still = [i for i, s in enumerate(arm.still) if s]
     flat = [i for i, f in enumerate(arm.flat) if f is not None and (needed is None or f < needed) and i not in still]
+    return still, flat
+
+
+def unsettled(arm: ArmRuns, others: list[ArmRuns]) -> list[int]:
+    still, flat = unsettled_runs(arm, others)
     return still + flat
 
 
 def convergence(arm: ArmRuns, others: list[ArmRuns]) -> str:
     """ "" when every run of the arm converged; else which had not (and why)."""
-    open_runs = unsettled(arm, others)
-    if not open_runs:
+    still, flat = unsettled_runs(arm, others)
+    if not still and not flat:
         return ""
-    parts = [f"{arm.still_improving} still improving when the budget ran out"] * bool(arm.still_improving)
-    flat = [i for i in open_runs if not arm.still[i]] if arm.still else open_runs
-    needed = plateau_needed(others)
+    parts = [f"{len(still)} still improving when the budget ran out"] * bool(still)
     if flat:
+        needed = plateau_needed(others)
         shortest = min(arm.flat[i] for i in flat)
         parts.append(
             f"{len(flat)} flat for {shortest:,.0f} steps, "
@@ -144,7 +144,7 @@ def convergence(arm: ArmRuns, others: list[ArmRuns]) -> str:
                 else "and no compared arm learned this length"
             )
         )
-    return f"{arm.label}: {len(open_runs)} of {arm.n} runs not converged ({'; '.join(parts)})"
+    return f"{arm.label}: {len(still) + len(flat)} of {arm.n} runs not converged ({'; '.join(parts)})"
 
 
 def plateau_note(arm: ArmRuns, others: list[ArmRuns]) -> str:
@@ -162,10 +162,9 @@ def worst_case(arm: ArmRuns, others: list[ArmRuns], values: list[float], best: f
     """The arm's scores with every run that had not converged replaced by `best`: how it would stand if a
     longer budget let each of them reach the best score (accuracy 1; a loss: the best any compared run
     reached). A decision that survives this cannot be changed by more steps."""
-    replaced = list(values)
+    replaced = list(values)  # the arm's finished values come first (scores: values, then misses)
     for i in unsettled(arm, others):
-        if i < len(replaced):
-            replaced[i] = best
+        replaced[i] = best
     return replaced
 
 
@@ -200,14 +199,7 @@ def best_score(arms: list[ArmRuns], higher_is_better: bool) -> float:
 
 def one_sample(values: list[float], limit: float) -> tuple[float | None, float | None]:
     """One-sided t p-values that the mean is below / above `limit`."""
-    if len(values) < 2:
-        return None, None
-    mean, sd = statistics.fmean(values), statistics.stdev(values)
-    if sd == 0:
-        return (0.0, 1.0) if mean < limit else (1.0, 0.0) if mean > limit else (1.0, 1.0)
-    t = (mean - limit) / (sd / math.sqrt(len(values)))
-    below = t_cdf(len(values) - 1, t)
-    return below, 1 - below
+    return below_p(values, limit), below_p([-v for v in values], -limit)
 
 
 def pass_p(values: list[float], limit: float, higher_is_better: bool) -> tuple[float | None, float | None]:
@@ -260,23 +252,6 @@ class Comparison:
     q_two: float | None = None  # Holm-adjusted within the claim
     q_equivalent: float | None = None
     outcome: str = UNDECIDED  # win | loss | equivalent | undecided | budget-limited
-
-
-def welch(a: list[float], b: list[float]) -> tuple[float, float, float] | None:
-    """(difference of means, its standard error, Welch–Satterthwaite degrees of freedom)."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se else float(len(a) + len(b) - 2)
-    return statistics.fmean(a) - statistics.fmean(b), se, dof
-
-
-def two_sided(found: tuple[float, float, float]) -> float:
-    diff, se, dof = found
-    if se == 0:
-        return 0.0 if diff else 1.0
-    return 2 * t_cdf(dof, -abs(diff / se))
 
 
 def compare(better: ArmRuns, than: ArmRuns, value: int, higher_is_better: bool, delta: float) -> Comparison:

@@ -58,18 +58,31 @@ def welch_p_log(a: list[float], b: list[float]) -> float | None:
     return welch_p([math.log(v) for v in a], [math.log(v) for v in b])
 
 
-def welch_p(a: list[float], b: list[float]) -> float | None:
-    """Two-sided Welch t-test p-value; None when either group has fewer than 2 values."""
-    from scipy.special import stdtr  # Student-t CDF
-
+def welch(a: list[float], b: list[float]) -> tuple[float, float, float] | None:
+    """(difference of means, its standard error, Welch–Satterthwaite degrees of freedom); None when
+    either group has fewer than 2 values."""
     if len(a) < 2 or len(b) < 2:
         return None
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    if va + vb == 0:
-        return 0.0 if statistics.fmean(a) != statistics.fmean(b) else 1.0
-    t = (statistics.fmean(a) - statistics.fmean(b)) / math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch–Satterthwaite
-    return float(2 * stdtr(dof, -abs(t)))
+    se = math.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se else float(len(a) + len(b) - 2)
+    return statistics.fmean(a) - statistics.fmean(b), se, dof
+
+
+def two_sided(found: tuple[float, float, float]) -> float:
+    """The two-sided p-value of a `welch` difference (a zero standard error: 0 unless the means agree)."""
+    from scipy.special import stdtr  # Student-t CDF
+
+    diff, se, dof = found
+    if se == 0:
+        return 0.0 if diff else 1.0
+    return float(2 * stdtr(dof, -abs(diff / se)))
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided Welch t-test p-value; None when either group has fewer than 2 values."""
+    found = welch(a, b)
+    return None if found is None else two_sided(found)
 
 
 def below_p(values: list[float], reference: float) -> float | None:
