@@ -62,6 +62,7 @@ class ExperimentData:
     task: object  # TaskSpec
     table: dict[str, dict[int, ArmRuns]]
     lr_choice: dict[tuple[str, int], dict[float, float]]  # (name, length) -> lr -> mean best validation loss
+    chosen: dict[tuple[str, int], list] = field(default_factory=dict)  # (name, length) -> its runs at the chosen lr
     gaps: dict[tuple[str, int], list[float]] = field(default_factory=dict)  # train - validation metric (claim 5)
 
     @property
@@ -82,16 +83,13 @@ def tabulate(spec, task, runs: list) -> ExperimentData:
     once, by its result; each arm's learning rate per length is the one with the lowest mean best
     validation loss over its finished seeds."""
     groups: dict[tuple[str, int, float], list] = {}
-    ended = {key(r) for r in runs if run_outcome(r) in ("complete", "diverged")}
-    for run in runs:
-        outcome = run_outcome(run)
-        if outcome not in ("complete", "diverged", "failed") or (outcome == "failed" and key(run) in ended):
-            continue
+    for run in ended_runs(runs):
         name, value = run.tags.get(Tag.ABLATION, ""), int(run.tags[Tag.HORIZON_VALUE])
         groups.setdefault((name, value, float(run.params.get("lr", "nan"))), []).append(run)
     best_key = f"{task.monitor}_best"
     table: dict[str, dict[int, ArmRuns]] = {}
     choice: dict[tuple[str, int], dict[float, float]] = {}
+    chosen: dict[tuple[str, int], list] = {}
     for name, value in sorted({(n, v) for n, v, _ in groups}):
         by_lr = {lr: rs for (n, v, lr), rs in groups.items() if (n, v) == (name, value)}
         sign = 1 if task.monitor_mode == "min" else -1  # lower is better after the sign
@@ -102,10 +100,22 @@ def tabulate(spec, task, runs: list) -> ExperimentData:
         choice[(name, value)] = means
         lr = min(means, key=lambda k: (sign * means[k], k))
         table.setdefault(name, {})[value] = arm_runs(name, spec.metric or task.report_metric, by_lr[lr], lr)
+        chosen[(name, value)] = by_lr[lr]
     order = list(spec.lineup)
-    return ExperimentData(
-        spec, task, dict(sorted(table.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)), choice
-    )
+    table = dict(sorted(table.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
+    return ExperimentData(spec, task, table, choice, chosen=chosen)
+
+
+def ended_runs(runs: list) -> list:
+    """The runs that ended with a result or a miss (complete, diverged, failed), a failed one only if its
+    (arm, length, seed) was not trained again to an end: a retried failure counts once, by its result;
+    interrupted and running runs are no result at all."""
+    ended = {key(r) for r in runs if run_outcome(r) in ("complete", "diverged")}
+    return [
+        r
+        for r in runs
+        if run_outcome(r) in ("complete", "diverged") or (run_outcome(r) == "failed" and key(r) not in ended)
+    ]
 
 
 def higher_is_better(task, metric: str) -> bool:

@@ -29,18 +29,8 @@ def read_experiment(spec) -> tuple[ExperimentData, list]:
     runs = horizon_runs(spec.task, spec.profile, spec.fingerprint, spec.stage)
     data = tabulate(spec, task, runs)
     if "5" in spec.claims:  # the overfitting the claim is about: train - validation at the best validation
-        for name, cells in data.table.items():
-            for value, arm in cells.items():
-                chosen = [
-                    r
-                    for r in runs
-                    if r.tags.get(Tag.ABLATION) == name
-                    and int(r.tags[Tag.HORIZON_VALUE]) == value
-                    and float(r.params.get("lr", "nan")) == arm.lr
-                    and r.complete
-                ]
-                gaps = [g for r in chosen if (g := train_validation_gap(r, task)) is not None]
-                data.gaps[(name, value)] = gaps
+        for cell, chosen in data.chosen.items():
+            data.gaps[cell] = [g for r in chosen if r.complete and (g := train_validation_gap(r, task)) is not None]
     return data, runs
 
 

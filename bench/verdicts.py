@@ -18,6 +18,7 @@ from bench.claim_judges import (
     arm_runs,
     bounded_state,
     contrasts,
+    ended_runs,
     gated_fix,
     short_and_long,
 )
@@ -95,7 +96,7 @@ def lengths_table(task, studies, horizon) -> tuple[dict, str, float, str] | None
     table: dict[str, dict[int, object]] = {}
     if horizon is not None:
         groups: dict[tuple[str, int], list] = {}
-        for run in horizon.runs:
+        for run in ended_runs(horizon.runs):
             arm = run.tags.get(Tag.ARM, "")
             if arm.count("/") == 1 and arm.startswith("simple/"):
                 groups.setdefault((arm, int(run.tags[Tag.HORIZON_VALUE])), []).append(run)

@@ -408,3 +408,18 @@ def test_the_ablation_section_names_only_the_arms_that_ran(tmp_path):
     text = "\n".join(ablation_section(report))
     assert "`irnn` (ReLU with identity-initialised" in text
     assert "linear" not in text and "`relu`" not in text
+
+
+def test_a_reports_claim_1_counts_a_retried_failure_once_and_an_interrupted_run_not_at_all():
+    from bench.verdicts import lengths_table
+
+    def run(value, seed, state, loss=0.01):
+        tags = {"state": state, "arm": "simple/rnn", "horizon_value": str(value), "seed": str(seed)}
+        return record(tags=tags, metrics={"test/loss": loss, "baseline/loss": 0.1667})
+
+    runs = [run(10, 1, "complete"), run(10, 2, "failed"), run(10, 2, "complete"), run(10, 3, "interrupted")]
+    runs += [run(50, 1, "complete", 0.16), run(50, 2, "complete", 0.16)]
+    horizon = SimpleNamespace(runs=runs, axis="T", margin=0.1, profile="cpu")
+    table, axis, _, _ = lengths_table(get_task("adding"), [], horizon)
+    short = table["simple/rnn"][10]
+    assert (len(short.values), short.misses, axis) == (2, 0, "T")
