@@ -8,8 +8,6 @@ better, than] a comparison claim judges (3, 4, 5, 7)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
@@ -19,7 +17,7 @@ from pydantic import Field, model_validator
 from bench import file_schema as schema
 from bench.cells import CELLS
 from bench.errors import UserError
-from bench.horizon_spec import Arm, HorizonSpec, check_arms
+from bench.horizon_spec import Arm, HorizonSpec, check_arms, digest
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.run_keys import Stage, Tag
@@ -96,7 +94,7 @@ class ClaimSpec(HorizonSpec):
             "lineup": {name: arm.model_dump(exclude={"lrs"}) for name, arm in self.lineup.items()},
             "budget": [self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps, self.solved],
         }
-        return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        return digest(knobs)
 
 
 def experiment_paths(claim: str | None = None) -> list[Path]:

@@ -101,7 +101,12 @@ class HorizonSpec(schema.FileSpec):
             knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
         if self.tuned:  # a sweep whose best changed since: a fresh set, never one cell of two configurations
             knobs["tuned"] = {f"{v}/{c}": tuned for (v, c), (tuned, _) in sorted(self.tuned.items())}
-        return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        return digest(knobs)
+
+
+def digest(knobs: dict) -> str:
+    """A spec's fingerprint: 8 hex digits of what makes its runs one experiment."""
+    return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def horizon_path(task: str) -> Path:

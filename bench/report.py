@@ -762,7 +762,7 @@ def leader_word(report: Report, winner: StudyResults) -> str:
     if others and not unbeaten:
         return "best"
     word = "highest mean" if higher else "lowest mean"
-    return f"{word} (not significantly better than {unbeaten} other{'s' if unbeaten != 1 else ''})" if others else word
+    return f"{word} (not significantly better than {counted(unbeaten, 'other')})" if others else word
 
 
 def best_group(report: Report) -> tuple[RunGroup | None, object]:
