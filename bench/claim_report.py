@@ -11,8 +11,8 @@ import platform
 from pathlib import Path
 
 from bench.claim_judges import ExperimentData, tabulate
-from bench.claim_rules import BUDGET_LIMITED, INCONCLUSIVE, RULES, estimate
-from bench.claims import write_claims
+from bench.claim_rules import RULES, estimate
+from bench.claims import beyond_cpu, write_claims
 from bench.console import duration
 from bench.markdown import markdown_table
 from bench.paths import ROOT
@@ -134,7 +134,9 @@ def write_experiment(spec, folder: Path) -> Path | None:
         "experiment": spec.name,
         "axis": spec.axis,
         "values": spec.values,
-        "gpu_plan": gpu_plan(spec) if spec.profile == "cpu" and any(undecided(d) for d in found) else None,
+        "gpu_plan": gpu_plan(spec)
+        if spec.profile == "cpu" and any(beyond_cpu(d.claim, d.verdict) for d in found)
+        else None,
         "task": spec.task,
         "profile": spec.profile,
         "claims": spec.claims,
@@ -145,13 +147,6 @@ def write_experiment(spec, folder: Path) -> Path | None:
     }
     (folder / f"{spec.name}.json").write_text(json.dumps(record, indent=1) + "\n")
     return path
-
-
-CPU_SCALE_CLAIMS = ("1", "7")  # a lag long enough for them may be beyond a CPU: the gpu profile's is named
-
-
-def undecided(decision) -> bool:
-    return decision.claim in CPU_SCALE_CLAIMS and decision.verdict in (BUDGET_LIMITED, INCONCLUSIVE)
 
 
 def gpu_plan(spec) -> dict | None:
