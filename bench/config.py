@@ -21,6 +21,7 @@ from bench.variants import VARIANTS, apply_variant
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 POOLINGS = ("last", "mean", "max")
+STOP_ON = ("monitor", "loss")
 
 
 @dataclass
@@ -50,6 +51,9 @@ class RunConfig:
     max_steps: int = 0  # optimizer-step budget (Lightning's max_steps); 0 = epochs only. Whichever ends first
     eval_every_steps: int = 0  # validate every this many optimizer steps (across epochs); 0 = once per epoch
     patience: int = 5  # early-stopping patience, in validations without improvement (epochs, or eval_every_steps)
+    # what early stopping watches: monitor (the task's, e.g. val/acc) | loss (val/loss, where overfitting shows
+    # first); either way the weights kept and tested are those of the best monitored value before the stop
+    stop_on: str = "monitor"
     solved: float = 0.0  # stop once val/loss <= this share of the baseline loss (solved: steps go elsewhere); 0 = off
     gradient_clip: float = 1.0  # max global grad norm; 0 disables
     seed: int = 0  # model init and batch order
@@ -84,6 +88,7 @@ CHOICES = {
     "precision": PRECISIONS,
     "accelerator": ACCELERATORS,
     "pooling": POOLINGS,
+    "stop_on": STOP_ON,
 }
 MINIMUMS = {
     "layers": 1,

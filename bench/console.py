@@ -7,6 +7,7 @@ Imports nothing heavy: the CLI uses it before deciding whether torch is needed a
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -101,6 +102,7 @@ def config_block(config, origins: dict[str, str] | None = None, title: str | Non
                 "max_steps",
                 "eval_every_steps",
                 "patience",
+                "stop_on",
                 "gradient_clip",
                 "weight_decay",
             ],
@@ -184,7 +186,9 @@ def fit(parts: list[str], width: int) -> str:
 class Progress:
     """One progress line for many runs: `done` counts finished work (runs, possibly from other workers
     or earlier invocations), `within` the fraction of the run this process is training. The ETA uses
-    only work finished *during this invocation*, so a resumed sweep does not read 155 runs/s.
+    only work finished *during this invocation*, so a resumed sweep does not read 155 runs/s, and its
+    pace is recent (a moving average over the last tenth of the time, at least 10 s), so a slow first
+    epoch (a busy machine, a cold cache) does not set it for the whole run.
 
     On a terminal the line is redrawn in place, cut to its width; elsewhere (a file, a pipe, a
     terminal reporting 0 columns) a plain line is printed every PLAIN_INTERVAL seconds and at each
@@ -203,6 +207,8 @@ class Progress:
         self.clock = clock
         self.started = clock()
         self.timed_from: tuple[float, float] | None = None  # (time, work done) when this process began training
+        self.pace: float | None = None  # recent work per second, see `sample_pace`
+        self.paced_at: tuple[float, float] | None = None  # (time, work done) of the last pace sample
         self.done = 0.0  # finished work, all workers
         self.within = 0.0  # fraction of the current run of this process
         self.current = ""  # what this process is running now
@@ -217,6 +223,7 @@ class Progress:
         self.within = 0.0
         if details is not None:
             self.details = details
+        self.sample_pace()
         self.draw(force=True)
 
     def set_position(self, done: float, text: str) -> None:
@@ -228,6 +235,7 @@ class Progress:
     def set_current(self, text: str, fraction: float = 0.0) -> None:
         self.start_timing()
         self.current, self.within = text, min(max(fraction, 0.0), 1.0)
+        self.sample_pace()
         self.draw()
 
     def start_timing(self) -> None:
@@ -240,16 +248,29 @@ class Progress:
     def progressed(self) -> float:
         return min(self.done + self.within, self.total)
 
-    def eta(self) -> float | None:
-        """Seconds left at this invocation's own pace since it started training (work finished by
-        earlier invocations or before that moment does not count); None until it has timed some."""
+    def sample_pace(self) -> None:
+        """Work per second since the last sample (at least 1 s ago), folded into a moving average whose
+        time constant is a tenth of the time trained so far (at least 10 s). The first sample is the pace
+        since training began; work finished by earlier invocations or before that moment never counts."""
         if self.timed_from is None:
+            return
+        now, progressed = self.clock(), self.progressed()
+        last_time, last_work = self.paced_at or self.timed_from
+        if now - last_time < 1.0 or (self.pace is None and progressed <= last_work):
+            return
+        rate = (progressed - last_work) / (now - last_time)
+        if self.pace is None:
+            self.pace = rate
+        else:
+            kept = math.exp(-(now - last_time) / max(10.0, 0.1 * (now - self.timed_from[0])))
+            self.pace = (1.0 - kept) * rate + kept * self.pace
+        self.paced_at = (now, progressed)
+
+    def eta(self) -> float | None:
+        """Seconds left at this invocation's recent pace; None until it has timed some work."""
+        if not self.pace:
             return None
-        since, progressed = self.timed_from
-        gained, elapsed = self.progressed() - progressed, self.clock() - since
-        if gained <= 0 or elapsed < 1:
-            return None
-        return (self.total - self.progressed()) * elapsed / gained
+        return (self.total - self.progressed()) / self.pace
 
     # -- output -------------------------------------------------------------------------------------
     def share(self) -> float:

@@ -131,6 +131,13 @@ def token_coverage(data, known: np.ndarray) -> dict[str, float]:
     return coverage
 
 
+def trained_rows(data) -> int:
+    """How many leading rows of the vocabulary the training split reaches: the training words come first
+    (bench.text.build_tokenizer), the words only the vectors file brings after them."""
+    ids = token_ids(data.splits["train"])
+    return int(ids.max()) + 1 if len(ids) else 0
+
+
 def embedding_for_task(task, data, config):
     """(embedding tensor, coverage) for the task's vocabulary from config.embedding_vectors; coverage
     holds the share of the vocabulary found and, per split, the share of tokens with a vector."""

@@ -39,6 +39,9 @@ class NetConfig:
     dropout: float = 0.0
     pooling: str = "last"
     freeze_embedding: bool = True
+    # Fine-tuned pretrained vectors: the first `trained_rows` rows (the words the training split contains)
+    # are trained, the rest kept as they are (0: every row). See `PartlyFrozenEmbedding`.
+    trained_rows: int = 0
     # pack=False reads a padded batch's last valid steps instead of packing it (see bench/text.py,
     # `batching`): exact only for one direction, where padding comes after the last valid step.
     pack: bool = True
@@ -69,7 +72,9 @@ class RecurrentNet(nn.Module):
         self.output_kind, self.pooling, self.cell = c.output_kind, c.pooling, c.cell
         self.directions = 2 if c.bidirectional else 1
         if c.input_kind == "tokens":
-            if pretrained_embedding is not None:
+            if pretrained_embedding is not None and not c.freeze_embedding and 0 < c.trained_rows < c.input_size:
+                self.encoder = PartlyFrozenEmbedding(pretrained_embedding.float(), c.trained_rows)
+            elif pretrained_embedding is not None:
                 self.encoder = nn.Embedding.from_pretrained(pretrained_embedding.float(), freeze=c.freeze_embedding)
             else:
                 self.encoder = nn.Embedding(c.input_size, c.embedding_size)
@@ -182,6 +187,31 @@ def identity_init(recurrent: nn.Module) -> None:
                 parameter.normal_(0.0, 0.001)
             else:
                 parameter.zero_()
+
+
+class PartlyFrozenEmbedding(nn.Module):
+    """Pretrained vectors fine-tuned where training can reach them: rows below `trained_rows` (the words of
+    the training split) are trained, the rows above (words only the vectors file brings, for validation
+    and test text) are kept. Those rows never receive a gradient, so Adam never moved them anyway (zero
+    gradient, zero moments, zero step); leaving them out of the optimiser gives the same network at the
+    cost of the training vocabulary alone, however large the vectors' vocabulary (issue 25)."""
+
+    def __init__(self, vectors: torch.Tensor, trained_rows: int) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = vectors.shape
+        self.trained = nn.Parameter(vectors[:trained_rows].clone())
+        self.kept = nn.Parameter(vectors[trained_rows:].clone(), requires_grad=False)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The whole table, in vocabulary order."""
+        return torch.cat([self.trained, self.kept])
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        rows = self.trained.shape[0]
+        trained = nn.functional.embedding(ids.clamp(max=rows - 1), self.trained)
+        kept = nn.functional.embedding((ids - rows).clamp(min=0), self.kept)
+        return torch.where((ids < rows).unsqueeze(-1), trained, kept)
 
 
 def count_parameters(module: nn.Module) -> int:

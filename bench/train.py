@@ -24,7 +24,7 @@ from bench import console, interrupts, probe, tracking
 from bench.config import RunConfig, torch_threads
 from bench.convergence import convergence
 from bench.data import TaskDataModule, removed_on_error
-from bench.embeddings import embedding_for_task, vectors_source_run
+from bench.embeddings import embedding_for_task, trained_rows, vectors_source_run
 from bench.errors import RunFailed
 from bench.models import NetConfig, RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
@@ -218,7 +218,10 @@ def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> Recurren
     pretrained, coverage = None, None
     if config.embedding_vectors:
         pretrained, coverage = embedding_for_task(task, data, config)
-    net = RecurrentNet(NetConfig.of(config, task, data, pack=packs_sequences(config)), pretrained)
+    net_config = NetConfig.of(config, task, data, pack=packs_sequences(config))
+    if pretrained is not None and not config.freeze_embedding:
+        net_config = dataclasses.replace(net_config, trained_rows=trained_rows(data))
+    net = RecurrentNet(net_config, pretrained)
     net.embedding_coverage = coverage  # vocabulary and per-split token coverage of the vectors, logged
     return net
 
@@ -370,13 +373,17 @@ class Watchers:
         # A run that reaches `solved` x the baseline loss stops there (Lightning's stopping_threshold): its
         # remaining steps would only polish a solved task. It counts as converged, not as still improving.
         solved_at = config.solved * baseline if config.solved and task.monitor == "val/loss" and baseline > 0 else None
+        # stop_on=loss: overfitting shows in the validation loss first and smoothly (every example counts,
+        # not only those near the decision boundary), so training stops there, while the weights kept and
+        # tested are still those of the best monitored value (e.g. accuracy) seen before the stop.
+        stop_on, stop_mode = ("val/loss", "min") if config.stop_on == "loss" else (task.monitor, task.monitor_mode)
         return cls(
             ModelCheckpoint(
                 dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode, save_top_k=1
             ),
             EarlyStopping(
-                task.monitor,
-                mode=task.monitor_mode,
+                stop_on,
+                mode=stop_mode,
                 patience=config.patience,
                 check_finite=True,
                 stopping_threshold=solved_at,

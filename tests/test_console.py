@@ -298,3 +298,23 @@ def test_a_count_of_one_is_singular(tmp_path):
         "2 studies",
         "? studies",
     ]
+
+
+def test_eta_follows_the_recent_pace_not_a_slow_first_epoch():
+    """Issue 25: epoch 1 took 113 s on a busy machine, the next ones 3 s; the line said ~1:06:09 left for a
+    run that ended 3:27 after it began. The pace is a moving average of the recent work, so after a few
+    fast epochs the estimate is close to the time really left."""
+    clock = Clock()
+    progress = console.Progress("train", 30, unit="epochs", stream=io.StringIO(), clock=clock)
+    progress.set_done(0)
+    for second in range(1, 114):  # epoch 1: 113 s, a batch report every second
+        clock.now = float(second)
+        progress.set_current("epoch 1", second / 113)
+    assert progress.eta() == pytest.approx(29 * 113, rel=0.01)
+    for epoch in range(2, 7):  # epochs 2-6: 3 s each
+        for second in (1, 2, 3):
+            clock.now += 1.0
+            progress.set_current(f"epoch {epoch}", second / 3)
+        progress.set_done(epoch)
+    true_left = (30 - 6) * 3.0
+    assert true_left <= progress.eta() < 2 * true_left
