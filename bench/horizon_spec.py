@@ -81,22 +81,11 @@ class HorizonSpec(schema.FileSpec):
             Arm("simple", reference_cell(), name) for name in self.ablation
         ]
 
-    def arm_knobs(self, arm: Arm) -> dict[str, Any]:
-        """What the arm sets beyond the file's fixed knobs and settings (an ablation's)."""
-        return self.ablation.get(arm.ablation, {}) | dict(arm.knobs)
-
     @property
     def fingerprint(self) -> str:
         """What makes two runs of an arm at one length the same experiment: a file edited in any of
         these starts a fresh set of runs (tag horizon_spec) instead of mixing with the old ones."""
-        knobs = {
-            "axis": self.axis,
-            "settings": self.settings,
-            "fixed": self.fixed,
-            "ablation": self.ablation,
-            "max_epochs": self.max_epochs,
-            "configs_from": self.configs_from,
-        }
+        knobs = self.model_dump(include={"axis", "settings", "fixed", "ablation", "max_epochs", "configs_from"})
         if self.max_steps:  # (files without a step budget keep their old fingerprint)
             knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
         if self.tuned:  # a sweep whose best changed since: a fresh set, never one cell of two configurations
@@ -133,13 +122,7 @@ def check_arms(spec: HorizonSpec) -> HorizonSpec:
 
 
 def run_knobs(spec: HorizonSpec, arm: Arm, tuned: dict, value: int, seed: int) -> dict:
-    """fixed < the sweep's best (tuned) < the task settings of the profile < the ablation < axis, seed."""
-    return {
-        **spec.fixed,
-        **tuned,
-        **spec.settings,
-        **spec.arm_knobs(arm),
-        spec.axis: value,
-        "seed": seed,
-        **spec.budget_knobs,
-    }
+    """fixed < the sweep's best (tuned) < the task settings of the profile < the arm's own knobs (an ablation's,
+    a lineup arm's) < axis, seed < the budget."""
+    arm_knobs = spec.ablation.get(arm.ablation, {}) | dict(arm.knobs)
+    return spec.fixed | tuned | spec.settings | arm_knobs | {spec.axis: value, "seed": seed} | spec.budget_knobs
