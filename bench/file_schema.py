@@ -120,6 +120,7 @@ def positive_values(space: dict[str, Distribution]) -> dict[str, Distribution]:
 
 
 Space = Annotated[dict[str, Distribution], OrDefault, AfterValidator(positive_values)]
+PerVariant = Annotated[dict[Variant, TypeVar("T")], OrDefault]  # PerVariant[Grid]: a variant's own grid
 PER_VARIANT = f"a mapping of variant ({', '.join(VARIANTS)}): "
 
 
