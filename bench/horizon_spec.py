@@ -20,7 +20,6 @@ from bench.registry import get_task
 from bench.run_keys import Stage, Tag
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
-
 FROM_SEED_1 = AfterValidator(lambda n: n if isinstance(n, list) else [*range(1, n + 1)])  # a count: 1, 2, ...
 
 
@@ -98,26 +97,19 @@ def digest(knobs: dict) -> str:
     return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def horizon_path(task: str) -> Path:
-    return HORIZON_DIR / f"{task}.yaml"
-
-
 def load_horizon(task: str, profile: str | None = None, path: Path | None = None) -> HorizonSpec:
     """Read, merge the profile into, and validate a horizon file; UserError names file and key."""
     get_task(task)
-    return check_arms(schema.read_spec(HorizonSpec, "horizon", path or horizon_path(task), task, profile))
+    return check_arms(schema.read_spec(HorizonSpec, "horizon", path or HORIZON_DIR / f"{task}.yaml", task, profile))
 
 
 def check_arms(spec: HorizonSpec) -> HorizonSpec:
     """Every arm must resolve to a valid run at every length (before anything trains)."""
     for arm in spec.arms:
         try:
-            knobs = run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0])
-            resolve_config(spec.task, arm.variant, arm.cell, knobs)
+            resolve_config(spec.task, arm.variant, arm.cell, run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0]))
         except UserError as error:
-            raise UserError(
-                f"{spec.path}: fixed/settings/arms (profile {spec.profile}, {arm.label}): {error}"
-            ) from None
+            raise spec.error("fixed/settings/arms", str(error), arm.label) from None
     return spec
 
 

@@ -202,4 +202,4 @@ def check_every_value(spec: SweepSpec, study: StudyKey, from_command_line: set[s
                 spec.task, study.variant, study.cell, {**fixed, **dict(study.grid), **sample, **spec.budget_knobs}
             )
         except UserError as error:
-            raise UserError(f"{spec.path}: {where} (profile {spec.profile}, {study.label}): {error}") from None
+            raise spec.error(where, str(error), study.label) from None
