@@ -145,8 +145,7 @@ def load_sweep(
 def study_configs(spec: SweepSpec) -> list:
     """Each study's run configuration before search: its fixed knobs and grid point (what its data is)."""
     return [
-        resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
-        for study in spec.studies
+        resolve_config(spec.task, study.variant, study.cell, spec.fixed | dict(study.grid)) for study in spec.studies
     ]
 
 
@@ -198,8 +197,6 @@ def check_every_value(spec: SweepSpec, study: StudyKey, from_command_line: set[s
     ]
     for where, fixed, sample in candidates:
         try:
-            resolve_config(
-                spec.task, study.variant, study.cell, {**fixed, **dict(study.grid), **sample, **spec.budget_knobs}
-            )
+            resolve_config(spec.task, study.variant, study.cell, fixed | dict(study.grid) | sample | spec.budget_knobs)
         except UserError as error:
             raise spec.error(where, str(error), study.label) from None
