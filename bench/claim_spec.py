@@ -87,13 +87,10 @@ class ClaimSpec(HorizonSpec):
     @property
     def fingerprint(self) -> str:
         """What makes two runs the same experiment; more seeds, lengths or learning rates add runs to it."""
-        knobs = {
-            "axis": self.axis,
-            "settings": self.settings,
-            "fixed": self.fixed,
-            "lineup": {name: arm.model_dump(exclude={"lrs"}) for name, arm in self.lineup.items()},
-            "budget": [self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps, self.solved],
-        }
+        knobs = self.model_dump(
+            include={"axis", "settings", "fixed", "lineup"}, exclude={"lineup": {"__all__": {"lrs"}}}
+        )
+        knobs["budget"] = [self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps, self.solved]
         return digest(knobs)
 
 

@@ -120,6 +120,7 @@ def positive_values(space: dict[str, Distribution]) -> dict[str, Distribution]:
 
 
 Space = Annotated[dict[str, Distribution], OrDefault, AfterValidator(positive_values)]
+PerVariant = Annotated[dict[Variant, TypeVar("T")], OrDefault]  # PerVariant[Grid]: a variant's own grid
 PER_VARIANT = f"a mapping of variant ({', '.join(VARIANTS)}): "
 
 
@@ -136,7 +137,7 @@ class Pruner(Strict):
     @model_validator(mode="after")
     def fields_of_its_type(self):
         allowed = PRUNER_FIELDS[self.type]
-        for name in sorted((self.model_fields_set | set(self.model_extra or {})) - allowed):
+        for name in sorted(self.model_fields_set - allowed):  # (the extra keys included)
             raise SchemaError(f"unknown key pruner.{name}; allowed: {', '.join(sorted(allowed))}")
         return self
 
@@ -155,8 +156,7 @@ PRUNER_FIELDS = {
 
 # -- what sweep and horizon specs share ----------------------------------------------------------------
 class FileSpec(Strict):
-    """Which file (the task; profile and path from the loader), the arms (variants x cells), the fixed
-    knobs and the budget: epochs, and optionally all of max_steps / eval_every_steps / patience_steps."""
+    """The file (its profile and path set by the loader), the arms (variants x cells), fixed knobs and budget."""
 
     task: str
     profile: str
@@ -185,20 +185,20 @@ class FileSpec(Strict):
 
     @property
     def budget_knobs(self) -> dict[str, int]:
-        """The run knobs of the budget: epochs, and with a step budget its steps, validation interval
-        and patience (counted in validations)."""
+        """The budget as run knobs (patience counted in validations)."""
         knobs = {"max_epochs": self.max_epochs}
         if self.max_steps:
             knobs.update(max_steps=self.max_steps, eval_every_steps=self.eval_every_steps)
-        if self.patience_steps and self.eval_every_steps:
+        if self.patience_steps:  # (only with eval_every_steps)
             knobs["patience"] = -(-self.patience_steps // self.eval_every_steps)  # ceil: at least patience_steps
         return knobs
 
     def describe_budget(self) -> str:
         return describe_budget(self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps)
 
-    def error(self, key: str, message: str) -> UserError:
-        return UserError(f"{self.path}: {key} (profile {self.profile}): {message}")
+    def error(self, key: str, message: str, run: str = "") -> UserError:
+        """One line naming the file, the key, the profile and the study or arm `run` it concerns."""
+        return UserError(f"{self.path}: {key} (profile {self.profile}{', ' + run if run else ''}): {message}")
 
 
 def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> str:
@@ -343,7 +343,7 @@ def distribution_error(rest: list[str], error: dict) -> str:
     tag = rest[0] if rest else ""
     if kind == "extra_forbidden":
         return f"unknown field {rest[-1]!r}; allowed: {', '.join(sorted(DISTRIBUTIONS[tag].model_fields))}"
-    if rest[-1:] == ["choices"] or (tag == "categorical" and len(rest) > 1 and rest[1] == "choices"):
+    if "choices" in rest:
         return "choices must be a non-empty list"
     if tag == "int":
         return "low and high must be integers for type int"

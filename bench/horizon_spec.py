@@ -20,7 +20,6 @@ from bench.registry import get_task
 from bench.run_keys import Stage, Tag
 
 HORIZON_DIR = ROOT / "sweeps" / "horizon"
-
 FROM_SEED_1 = AfterValidator(lambda n: n if isinstance(n, list) else [*range(1, n + 1)])  # a count: 1, 2, ...
 
 
@@ -81,22 +80,11 @@ class HorizonSpec(schema.FileSpec):
             Arm("simple", reference_cell(), name) for name in self.ablation
         ]
 
-    def arm_knobs(self, arm: Arm) -> dict[str, Any]:
-        """What the arm sets beyond the file's fixed knobs and settings (an ablation's)."""
-        return self.ablation.get(arm.ablation, {}) | dict(arm.knobs)
-
     @property
     def fingerprint(self) -> str:
         """What makes two runs of an arm at one length the same experiment: a file edited in any of
         these starts a fresh set of runs (tag horizon_spec) instead of mixing with the old ones."""
-        knobs = {
-            "axis": self.axis,
-            "settings": self.settings,
-            "fixed": self.fixed,
-            "ablation": self.ablation,
-            "max_epochs": self.max_epochs,
-            "configs_from": self.configs_from,
-        }
+        knobs = self.model_dump(include={"axis", "settings", "fixed", "ablation", "max_epochs", "configs_from"})
         if self.max_steps:  # (files without a step budget keep their old fingerprint)
             knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
         if self.tuned:  # a sweep whose best changed since: a fresh set, never one cell of two configurations
@@ -109,37 +97,24 @@ def digest(knobs: dict) -> str:
     return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def horizon_path(task: str) -> Path:
-    return HORIZON_DIR / f"{task}.yaml"
-
-
 def load_horizon(task: str, profile: str | None = None, path: Path | None = None) -> HorizonSpec:
     """Read, merge the profile into, and validate a horizon file; UserError names file and key."""
     get_task(task)
-    return check_arms(schema.read_spec(HorizonSpec, "horizon", path or horizon_path(task), task, profile))
+    return check_arms(schema.read_spec(HorizonSpec, "horizon", path or HORIZON_DIR / f"{task}.yaml", task, profile))
 
 
 def check_arms(spec: HorizonSpec) -> HorizonSpec:
     """Every arm must resolve to a valid run at every length (before anything trains)."""
     for arm in spec.arms:
         try:
-            knobs = run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0])
-            resolve_config(spec.task, arm.variant, arm.cell, knobs)
+            resolve_config(spec.task, arm.variant, arm.cell, run_knobs(spec, arm, {}, spec.values[-1], spec.seeds[0]))
         except UserError as error:
-            raise UserError(
-                f"{spec.path}: fixed/settings/arms (profile {spec.profile}, {arm.label}): {error}"
-            ) from None
+            raise spec.error("fixed/settings/arms", str(error), arm.label) from None
     return spec
 
 
 def run_knobs(spec: HorizonSpec, arm: Arm, tuned: dict, value: int, seed: int) -> dict:
-    """fixed < the sweep's best (tuned) < the task settings of the profile < the ablation < axis, seed."""
-    return {
-        **spec.fixed,
-        **tuned,
-        **spec.settings,
-        **spec.arm_knobs(arm),
-        spec.axis: value,
-        "seed": seed,
-        **spec.budget_knobs,
-    }
+    """fixed < the sweep's best (tuned) < the task settings of the profile < the arm's own knobs (an ablation's,
+    a lineup arm's) < axis, seed < the budget."""
+    arm_knobs = spec.ablation.get(arm.ablation, {}) | dict(arm.knobs)
+    return spec.fixed | tuned | spec.settings | arm_knobs | {spec.axis: value, "seed": seed} | spec.budget_knobs

@@ -5,6 +5,7 @@ budget and the evaluation; profiles (`cpu`, `gpu`, `smoke`, ...) override any of
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,16 +44,14 @@ class StudyKey:
 class SweepSpec(schema.FileSpec):
     variants: schema.Variants = ["simple", "stacked", "bidirectional"]
     grid: schema.Grid = Field({}, description="a mapping of knob: [values] (e.g. train_subset: [500, 2000, 0])")
-    variant_grid: Annotated[dict[schema.Variant, schema.Grid], schema.OrDefault] = Field(
-        {}, description=schema.PER_VARIANT + "{knob: [values]}"
-    )
+    variant_grid: schema.PerVariant[schema.Grid] = Field({}, description=schema.PER_VARIANT + "{knob: [values]}")
     search_space: schema.Space = Field({}, description="a mapping of knob: {type: float | int | categorical, ...}")
-    variant_space: Annotated[dict[schema.Variant, schema.Space], schema.OrDefault] = Field(
-        {}, description=schema.PER_VARIANT + "{knob: {type: ...}}"
-    )
+    variant_space: schema.PerVariant[schema.Space] = Field({}, description=schema.PER_VARIANT + "{knob: {type: ...}}")
     trials: schema.PositiveInt
     # default: half the trials, so TPE's model-based phase gets the rest
-    startup_trials: schema.NonNegativeInt | None = Field(None, description="an integer from 0 to trials")
+    startup_trials: Annotated[schema.NonNegativeInt, schema.OrDefault] = Field(
+        default_factory=lambda data: max(1, data["trials"] // 2), description="an integer from 0 to trials"
+    )
     pruner: Annotated[schema.Pruner, schema.OrDefault] = Field(
         default_factory=schema.Pruner, description="a mapping with type: median | hyperband | none, and its options"
     )
@@ -90,8 +89,6 @@ class SweepSpec(schema.FileSpec):
                 "as its own replicate",
                 "final_seeds",
             )
-        if self.startup_trials is None:
-            self.startup_trials = max(1, self.trials // 2)
         if self.startup_trials > self.trials:
             raise schema.SchemaError(
                 f"an integer from 0 to trials={self.trials} (got {self.startup_trials})", "startup_trials"
@@ -115,10 +112,7 @@ class SweepSpec(schema.FileSpec):
 
 
 def grid_points(grid: dict[str, list]) -> list[tuple]:
-    points = [()]
-    for key, values in grid.items():
-        points = [point + ((key, value),) for point in points for value in values]
-    return points
+    return [tuple(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
 def sweep_path(task: str) -> Path:
@@ -151,8 +145,7 @@ def load_sweep(
 def study_configs(spec: SweepSpec) -> list:
     """Each study's run configuration before search: its fixed knobs and grid point (what its data is)."""
     return [
-        resolve_config(spec.task, study.variant, study.cell, {**spec.fixed, **dict(study.grid)})
-        for study in spec.studies
+        resolve_config(spec.task, study.variant, study.cell, spec.fixed | dict(study.grid)) for study in spec.studies
     ]
 
 
@@ -173,8 +166,8 @@ def sweep_experiment(spec: SweepSpec) -> str:
 
 
 def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> None:
-    """A searched knob that is also fixed (in the file, ARGS or a grid) would be silently overwritten by
-    one of them: name both places."""
+    """A searched knob also set elsewhere (fixed in the file, ARGS, a grid) would have one of the two silently
+    ignored: name both places. A grid point replacing a fixed value (and ARGS the file's) is the documented use."""
     pairs = [(k, f"ARGS ({k}={v})" if k in from_command_line else f"fixed.{k}") for k, v in spec.fixed.items()]
     pairs += [(k, f"grid.{k}") for k in spec.grid]
     pairs += [(k, f"variant_grid.{name}.{k}") for name, knobs in spec.variant_grid.items() for k in knobs]
@@ -187,8 +180,6 @@ def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> No
     if spec.match_parameters is not None and "hidden" in places:
         places["hidden"].append("match_parameters (hidden is derived from the target count)")
     for key, where in places.items():
-        # A grid point replacing a fixed value (and ARGS replacing the file's) is the documented use;
-        # a searched knob that is also set elsewhere would have one of the two silently ignored.
         if len(where) > 1 and any(w.startswith(("search_space.", "variant_space.", "match_parameters")) for w in where):
             raise spec.error(key, f"set in two places, {where[0]} and {where[1]}; keep one")
 
@@ -206,8 +197,6 @@ def check_every_value(spec: SweepSpec, study: StudyKey, from_command_line: set[s
     ]
     for where, fixed, sample in candidates:
         try:
-            resolve_config(
-                spec.task, study.variant, study.cell, {**fixed, **dict(study.grid), **sample, **spec.budget_knobs}
-            )
+            resolve_config(spec.task, study.variant, study.cell, fixed | dict(study.grid) | sample | spec.budget_knobs)
         except UserError as error:
-            raise UserError(f"{spec.path}: {where} (profile {spec.profile}, {study.label}): {error}") from None
+            raise spec.error(where, str(error), study.label) from None
