@@ -1,8 +1,14 @@
 """`python -m bench`: see bench/cli.py."""
 
 import gc
+import os
 import sys
 
+# Torch's OpenMP threads wait for work by spinning. With another process on one of the 2 cores, a step of
+# the default `make train` network took 1.3-3.5 s at torch's default 2 threads against 0.10-0.16 s at one
+# (the first epoch of issue 25 was 35x slower); waiting passively, 2 threads took 0.06-0.09 s there. Set
+# before torch loads its OpenMP runtime; a value the user exported wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from bench import interrupts
 
 try:

@@ -107,3 +107,15 @@ def test_sweep_dry_run_and_list_task_reach_the_cli():
         ["make", "-n", "-o", ".venv/.installed", "list", "TASK=adding"], capture_output=True, text=True, cwd=ROOT
     )
     assert "-m bench list --task 'adding'" in listing.stdout
+
+
+@pytest.mark.parametrize("exported, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_cli_makes_openmp_threads_sleep_while_waiting_unless_told_otherwise(exported, expected):
+    """Spinning OpenMP waits made 2 torch threads 10-20x slower than one beside another process (issue
+    25, `make bench-threads`); `python -m bench` sets the sleeping policy before torch loads."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | (
+        {"OMP_WAIT_POLICY": exported} if exported else {}
+    )
+    code = "import os, runpy, sys\nsys.argv = ['bench', '--help']\ntry:\n    runpy.run_module('bench', run_name='__main__')\nexcept SystemExit:\n    pass\nprint('policy', os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == f"policy {expected}"
