@@ -168,20 +168,22 @@ def sweep_experiment(spec: SweepSpec) -> str:
 def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> None:
     """A searched knob also set elsewhere (fixed in the file, ARGS, a grid) would have one of the two silently
     ignored: name both places. A grid point replacing a fixed value (and ARGS the file's) is the documented use."""
-    pairs = [(k, f"ARGS ({k}={v})" if k in from_command_line else f"fixed.{k}") for k, v in spec.fixed.items()]
-    pairs += [(k, f"grid.{k}") for k in spec.grid]
-    pairs += [(k, f"variant_grid.{name}.{k}") for name, knobs in spec.variant_grid.items() for k in knobs]
-    pairs += [(k, f"search_space.{k}") for k in spec.search_space]
-    for name, space in spec.variant_space.items():  # (a variant's own range replaces the shared one)
-        pairs += [(k, f"variant_space.{name}.{k}") for k in space if k not in spec.search_space]
-    places: dict[str, list[str]] = {}
-    for key, where in pairs:
-        places.setdefault(key, []).append(where)
-    if spec.match_parameters is not None and "hidden" in places:
-        places["hidden"].append("match_parameters (hidden is derived from the target count)")
-    for key, where in places.items():
-        if len(where) > 1 and any(w.startswith(("search_space.", "variant_space.", "match_parameters")) for w in where):
-            raise spec.error(key, f"set in two places, {where[0]} and {where[1]}; keep one")
+    head = [(k, f"ARGS ({k}={v})" if k in from_command_line else f"fixed.{k}") for k, v in spec.fixed.items()]
+    head += [(k, f"grid.{k}") for k in spec.grid]
+    for variant in {*spec.variant_grid, *spec.variant_space} or {""}:  # one study's knobs: one variant's places
+        pairs = head + [(k, f"variant_grid.{variant}.{k}") for k in spec.variant_grid.get(variant, {})]
+        pairs += [(k, f"search_space.{k}") for k in spec.search_space]
+        space = spec.variant_space.get(variant, {})  # (a variant's own range replaces the shared one)
+        pairs += [(k, f"variant_space.{variant}.{k}") for k in space if k not in spec.search_space]
+        places: dict[str, list[str]] = {}
+        for key, where in pairs:
+            places.setdefault(key, []).append(where)
+        if spec.match_parameters is not None and "hidden" in places:
+            places["hidden"].append("match_parameters (hidden is derived from the target count)")
+        for key, where in places.items():
+            searched = ("search_space.", "variant_space.", "match_parameters")
+            if len(where) > 1 and any(w.startswith(searched) for w in where):
+                raise spec.error(key, f"set in two places, {where[0]} and {where[1]}; keep one")
 
 
 def check_every_value(spec: SweepSpec, study: StudyKey, from_command_line: set[str]) -> None:

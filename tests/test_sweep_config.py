@@ -212,3 +212,27 @@ def test_sweep_files_name_cells_or_groups(tmp_path):
     assert [s.cell for s in load_sweep("adding", "test", path).studies] == ["rnn", "lstm", "gru"]
     path = write_sweep(tmp_path / "t.yaml", cells="gated")
     assert [s.cell for s in load_sweep("adding", "test", path).studies] == ["lstm", "gru"]
+
+
+def test_each_variant_may_search_the_same_knob_over_its_own_range(tmp_path):
+    """A knob in two variants' variant_space is two studies' ranges, not one knob set twice; within one
+    variant, a searched knob also fixed is still refused."""
+    dropout = {"type": "float", "low": 0.0, "high": 0.3}
+    spec = load_sweep(
+        "adding",
+        "test",
+        write_sweep(
+            tmp_path / "a.yaml",
+            variants=["stacked", "bidirectional"],
+            variant_space={"stacked": {"dropout": dropout}, "bidirectional": {"dropout": {**dropout, "high": 0.5}}},
+        ),
+    )
+    assert spec.space_for("stacked")["dropout"].high == 0.3 and spec.space_for("bidirectional")["dropout"].high == 0.5
+    bad = write_sweep(
+        tmp_path / "b.yaml",
+        variants=["stacked"],
+        fixed={"T": 6, "dropout": 0.1},
+        variant_space={"stacked": {"dropout": dropout}},
+    )
+    with pytest.raises(UserError, match="set in two places, fixed.dropout and variant_space.stacked.dropout"):
+        load_sweep("adding", "test", bad)
