@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from bench.errors import UserError
+from bench.run_keys import Metric
 
 SPLITS = ("train", "validation", "test")
 
@@ -82,7 +83,7 @@ class TaskSpec:
     # by length (the `batching` setting chooses packing, buckets or padding)
     batching: Literal["fixed", "by-length"] = "fixed"
     metrics: tuple[MetricSpec, ...] = ()
-    monitor: str = "val/loss"
+    monitor: str = Metric.val("loss")
     monitor_mode: Literal["min", "max"] = "min"
     training_defaults: dict[str, Any] = field(default_factory=dict)
     references: str = ""

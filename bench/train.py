@@ -67,7 +67,7 @@ class StopOnDivergence(pl.Callback):
             )
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        value = trainer.callback_metrics.get("val/loss")
+        value = trainer.callback_metrics.get(tracking.Metric.val("loss"))
         if value is None or trainer.sanity_checking:
             return
         value = float(value)
@@ -134,7 +134,7 @@ class EpochLines(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         # Runs after this epoch's validation, before the module logs train/loss: read its running sum.
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(tracking.Metric.val("")) and v.numel() == 1}
         if getattr(pl_module, "train_examples", 0):
             metrics["train/loss"] = float(pl_module.train_loss_sum) / pl_module.train_examples
         shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
@@ -320,7 +320,7 @@ def log_inputs(run_id: str, task: TaskSpec, config: RunConfig, datamodule, net: 
         run_id, {"task": config.task, "variant": config.variant, **config.as_flat_dict()}, "config.yaml"
     )
     mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
-    tracking.log_metrics(run_id, {"baseline/loss": data.baseline, **data.extra})
+    tracking.log_metrics(run_id, {tracking.Metric.baseline("loss"): data.baseline, **data.extra})
     tracking.log_dataset(
         run_id,
         task.dataset(config.task_settings) or task.name,
@@ -372,11 +372,11 @@ class Watchers:
     def of(cls, task: TaskSpec, config: RunConfig, baseline: float, checkpoints: Path) -> Watchers:
         # A run that reaches `solved` x the baseline loss stops there (Lightning's stopping_threshold): its
         # remaining steps would only polish a solved task. It counts as converged, not as still improving.
-        solved_at = config.solved * baseline if config.solved and task.monitor == "val/loss" and baseline > 0 else None
+        solved_at = config.solved * baseline if config.solved and task.monitor == tracking.Metric.val("loss") and baseline > 0 else None
         # stop_on=loss: overfitting shows in the validation loss first and smoothly (every example counts,
         # not only those near the decision boundary), so training stops there, while the weights kept and
         # tested are still those of the best monitored value (e.g. accuracy) seen before the stop.
-        stop_on, stop_mode = ("val/loss", "min") if config.stop_on == "loss" else (task.monitor, task.monitor_mode)
+        stop_on, stop_mode = (tracking.Metric.val("loss"), "min") if config.stop_on == "loss" else (task.monitor, task.monitor_mode)
         return cls(
             ModelCheckpoint(
                 dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode, save_top_k=1
@@ -407,7 +407,7 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
         trainer.fit(module, datamodule=datamodule)
         # Selection happened on validation only; test is evaluated once, from the best checkpoint.
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=console.verbose())[0]
-        test_metrics = {k: float(v) for k, v in results.items() if k.startswith("test/")}
+        test_metrics = {k: float(v) for k, v in results.items() if k.startswith(tracking.Metric.test(""))}
         final, signal = outcome(task, trainer, watch, data, test_metrics)
         tracking.log_metrics(run_id, final)
         tracking.client().log_artifact(run_id, str(Path(watch.best.best_model_path)), "checkpoints")
@@ -429,8 +429,8 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
             seconds_per_epoch=final[tracking.Metric.SECONDS_PER_EPOCH],
             baseline=data.baseline,
             baselines={
-                "baseline/loss": data.baseline,
-                **{k: v for k, v in data.extra.items() if k.startswith("baseline/")},
+                tracking.Metric.baseline("loss"): data.baseline,
+                **{k: v for k, v in data.extra.items() if k.startswith(tracking.Metric.baseline(""))},
             },
             convergence=signal,
         )
@@ -454,7 +454,7 @@ def outcome(
         early_stopped=watch.early_stop.wait_count >= watch.early_stop.patience or solved,
         scale=1.0 if higher else baseline if baseline > 0 else None,
         baseline=tracking.Metric.baseline_for_validation(
-            {"baseline/loss": baseline, **data.extra}, task.monitor.removeprefix("val/")
+            {tracking.Metric.baseline("loss"): baseline, **data.extra}, tracking.Metric.name_of(task.monitor)
         ),
     )
     durations = watch.timer.durations
@@ -467,8 +467,8 @@ def outcome(
         tracking.Metric.SECONDS_PER_EPOCH: sum(durations) / max(len(durations), 1),
         **test_metrics,
     }
-    if "test/loss" in test_metrics and baseline > 0:
-        final["test/loss_over_baseline"] = test_metrics["test/loss"] / baseline
+    if tracking.Metric.test("loss") in test_metrics and baseline > 0:
+        final[tracking.Metric.test("loss_over_baseline")] = test_metrics[tracking.Metric.test("loss")] / baseline
     return final, signal
 
 
