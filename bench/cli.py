@@ -31,107 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="show the libraries' own logs and bars")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-
-    listing = commands.add_parser(
-        "list", parents=[common], help="list tasks, variants and cells; with --task, the effective defaults of one task"
-    )
-    listing.add_argument("--task", default=None, help="show what `train --task TASK` would run by default")
-
-    train = commands.add_parser(
-        "train",
-        parents=[common],
-        help="train one variant on one task, tracked in MLflow",
-        epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
-        "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs",
-    )
-    train.add_argument("--task", required=True)
-    train.add_argument("--variant", default="simple")
-    train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: {RunConfig.cell})")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress line")
-    train.add_argument("overrides", nargs="*", metavar="key=value")
-
-    pretrain = commands.add_parser(
-        "pretrain-embeddings", parents=[common], help="train a next-word LM and export its embeddings"
-    )
-    pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
-    pretrain.add_argument("--cell", default=DEFAULT_CELL)
-    pretrain.add_argument("--no-progress", action="store_true")
-    pretrain.add_argument("overrides", nargs="*", metavar="key=value")
-
-    sweep = commands.add_parser("sweep", parents=[common], help="run (or resume, or join) the Optuna sweep of a task")
-    sweep.add_argument("--task", required=True)
-    sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
-    sweep.add_argument(
-        "--storage",
-        default=None,
-        help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db); `ps` shows argv: a URL with a "
-        "password goes in $STORAGE",
-    )
-    sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
-    sweep.add_argument("--no-progress", action="store_true")
-    sweep.add_argument(
-        "--plan",
-        action="store_true",
-        help="print the studies, trials, runs and an estimated time (from a short timing probe); start nothing",
-    )
-    sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
-
-    horizon = commands.add_parser(
-        "horizon", parents=[common], help="memory horizon: train every variant x cell at each length T"
-    )
-    horizon.add_argument("--task", required=True)
-    horizon.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
-    horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
-    horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
-    horizon.add_argument("--no-progress", action="store_true")
-    horizon.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
-
-    claims = commands.add_parser(
-        "claims",
-        parents=[common],
-        help="run (or resume) the claim experiments of sweeps/claims/ and write their reports and the claims page",
-    )
-    claims.add_argument(
-        "--claim", default=None, help="only the experiments deciding this claim id (e.g. 4), or one experiment by name"
-    )
-    claims.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
-    claims.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
-    claims.add_argument("--no-progress", action="store_true")
-    claims.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
-    claims.add_argument("--report-only", action="store_true", help="write the reports from MLflow; train nothing")
-    claims.add_argument("--out", default=None, help="output folder (default: reports/local/claims/)")
-    claims.add_argument(
-        "--reference", action="store_true", help="write the committed references in reports/reference/claims/"
-    )
-    claims.add_argument("overrides", nargs="*", metavar="key=value", help="added to each file's fixed knobs")
-
-    report = commands.add_parser(
-        "report",
-        parents=[common],
-        help="write reports/local/<task>.md from MLflow (no --task: every task), the index and the claims page",
-    )
-    report.add_argument("--task", default=None)
-    report.add_argument("--dataset", default=None, help="your own data's name (text-classification: the data folder's)")
-    report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
-    report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
-    report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
-    report.add_argument(
-        "--cells", action="store_true", help="the cells page: every cell of the `cells` horizon profile side by side"
-    )
-    report.add_argument(
-        "--reference",
-        action="store_true",
-        help="rewrite the committed reference of --task in reports/reference/ (make reference)",
-    )
-
-    ui = commands.add_parser("ui", parents=[common], help="serve the MLflow UI for the results store on 127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
-
-    dashboard = commands.add_parser(
-        "dashboard", parents=[common], help="serve optuna-dashboard for the sweeps' Optuna storage on 127.0.0.1"
-    )
-    dashboard.add_argument("--port", type=int, default=8080)
-    dashboard.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
+    for add_command in (  # in --help's order; each sets its handler, which main() calls
+        add_list,
+        add_train,
+        add_pretrain,
+        add_sweep,
+        add_horizon,
+        add_claims,
+        add_report,
+        add_ui,
+        add_dashboard,
+    ):
+        add_command(commands, common)
     return parser
 
 
@@ -148,6 +59,14 @@ def overrides_of(args: argparse.Namespace) -> dict[str, str]:
     except ValueError:
         from_make = text.split()
     return parse_overrides(from_make + list(args.overrides))
+
+
+def add_list(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    listing = commands.add_parser(
+        "list", parents=[common], help="list tasks, variants and cells; with --task, the effective defaults of one task"
+    )
+    listing.add_argument("--task", default=None, help="show what `train --task TASK` would run by default")
+    listing.set_defaults(handler=command_list)
 
 
 def command_list(args: argparse.Namespace) -> None:
@@ -189,6 +108,22 @@ def command_list_task(task_name: str) -> None:
         f"metric: test/{task.report_metric} ({'higher' if task.higher_is_better else 'lower'} is better), "
         f"monitored on {task.monitor} ({task.monitor_mode})"
     )
+
+
+def add_train(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train one variant on one task, tracked in MLflow",
+        epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
+        "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs",
+    )
+    train.add_argument("--task", required=True)
+    train.add_argument("--variant", default="simple")
+    train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: {RunConfig.cell})")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress line")
+    train.add_argument("overrides", nargs="*", metavar="key=value")
+    train.set_defaults(handler=command_train)
 
 
 def command_train(args: argparse.Namespace) -> None:
@@ -304,6 +239,17 @@ def run_url(run_id: str) -> str:
     return f"{base}/#/experiments/{experiment}/runs/{run_id}?{TRAINING_VIEW}{local}"
 
 
+def add_pretrain(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    pretrain = commands.add_parser(
+        "pretrain-embeddings", parents=[common], help="train a next-word LM and export its embeddings"
+    )
+    pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
+    pretrain.add_argument("--cell", default=DEFAULT_CELL)
+    pretrain.add_argument("--no-progress", action="store_true")
+    pretrain.add_argument("overrides", nargs="*", metavar="key=value")
+    pretrain.set_defaults(handler=command_pretrain)
+
+
 def command_pretrain(args: argparse.Namespace) -> None:
     from bench.config import resolve_config
 
@@ -320,6 +266,27 @@ def command_pretrain(args: argparse.Namespace) -> None:
         f'VARIANT=embedding-pretrained ARGS="embedding_vectors=lm:{corpus_label(config.task_settings)} '
         f'embedding_size={config.embedding_size}"'
     )
+
+
+def add_sweep(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    sweep = commands.add_parser("sweep", parents=[common], help="run (or resume, or join) the Optuna sweep of a task")
+    sweep.add_argument("--task", required=True)
+    sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db); `ps` shows argv: a URL with a "
+        "password goes in $STORAGE",
+    )
+    sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the studies, trials, runs and an estimated time (from a short timing probe); start nothing",
+    )
+    sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
+    sweep.set_defaults(handler=command_sweep)
 
 
 def command_sweep(args: argparse.Namespace) -> None:
@@ -362,6 +329,19 @@ def command_sweep(args: argparse.Namespace) -> None:
     )
 
 
+def add_horizon(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    horizon = commands.add_parser(
+        "horizon", parents=[common], help="memory horizon: train every variant x cell at each length T"
+    )
+    horizon.add_argument("--task", required=True)
+    horizon.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
+    horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
+    horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
+    horizon.add_argument("--no-progress", action="store_true")
+    horizon.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
+    horizon.set_defaults(handler=command_horizon)
+
+
 def command_horizon(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -394,6 +374,28 @@ def command_horizon(args: argparse.Namespace) -> None:
         )
     )
     print("\nwrite the report: make report TASK=" + spec.task)
+
+
+def add_claims(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    claims = commands.add_parser(
+        "claims",
+        parents=[common],
+        help="run (or resume) the claim experiments of sweeps/claims/ and write their reports and the claims page",
+    )
+    claims.add_argument(
+        "--claim", default=None, help="only the experiments deciding this claim id (e.g. 4), or one experiment by name"
+    )
+    claims.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
+    claims.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
+    claims.add_argument("--no-progress", action="store_true")
+    claims.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
+    claims.add_argument("--report-only", action="store_true", help="write the reports from MLflow; train nothing")
+    claims.add_argument("--out", default=None, help="output folder (default: reports/local/claims/)")
+    claims.add_argument(
+        "--reference", action="store_true", help="write the committed references in reports/reference/claims/"
+    )
+    claims.add_argument("overrides", nargs="*", metavar="key=value", help="added to each file's fixed knobs")
+    claims.set_defaults(handler=command_claims)
 
 
 def command_claims(args: argparse.Namespace) -> None:
@@ -432,6 +434,28 @@ def check_stores() -> None:
     from bench import tracking
 
     tracking.check_store(tracking.tracking_uri())
+
+
+def add_report(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="write reports/local/<task>.md from MLflow (no --task: every task), the index and the claims page",
+    )
+    report.add_argument("--task", default=None)
+    report.add_argument("--dataset", default=None, help="your own data's name (text-classification: the data folder's)")
+    report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
+    report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
+    report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
+    report.add_argument(
+        "--cells", action="store_true", help="the cells page: every cell of the `cells` horizon profile side by side"
+    )
+    report.add_argument(
+        "--reference",
+        action="store_true",
+        help="rewrite the committed reference of --task in reports/reference/ (make reference)",
+    )
+    report.set_defaults(handler=command_report)
 
 
 def command_report(args: argparse.Namespace) -> None:
@@ -482,6 +506,12 @@ def command_report(args: argparse.Namespace) -> None:
     print(f"wrote {write_claims(out)}")
 
 
+def add_ui(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    ui = commands.add_parser("ui", parents=[common], help="serve the MLflow UI for the results store on 127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(handler=command_ui)
+
+
 def command_ui(args: argparse.Namespace) -> None:
     from bench.tracking import check_store, safe_url, tracking_uri
 
@@ -513,6 +543,15 @@ def command_ui(args: argparse.Namespace) -> None:
         note=f"  your runs: http://127.0.0.1:{args.port}/#/experiments?{TRAINING_VIEW} (click 'Model training', "
         "top left, once: this browser then keeps that view)",
     )
+
+
+def add_dashboard(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    dashboard = commands.add_parser(
+        "dashboard", parents=[common], help="serve optuna-dashboard for the sweeps' Optuna storage on 127.0.0.1"
+    )
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
+    dashboard.set_defaults(handler=command_dashboard)
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
@@ -631,24 +670,7 @@ def main(argv: list[str] | None = None) -> int:
 
         tracking.git_commit()  # the version of the code this process loaded, before the worktree can move
     try:
-        if args.command == "list":
-            command_list(args)
-        elif args.command == "train":
-            command_train(args)
-        elif args.command == "pretrain-embeddings":
-            command_pretrain(args)
-        elif args.command == "sweep":
-            command_sweep(args)
-        elif args.command == "horizon":
-            command_horizon(args)
-        elif args.command == "claims":
-            command_claims(args)
-        elif args.command == "report":
-            command_report(args)
-        elif args.command == "ui":
-            command_ui(args)
-        elif args.command == "dashboard":
-            command_dashboard(args)
+        args.handler(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
