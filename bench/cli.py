@@ -546,16 +546,10 @@ def serve(
 ) -> None:
     """Start a web server, print its URL (and `note`) only once the page answers, and stop it on Ctrl-C/SIGTERM.
     `secrets`: environment variables that carry a store URL (never on argv, where `ps` shows them)."""
-    import subprocess  # (lazy, as tempfile and urllib.request: ~35 ms that every other command does without)
+    import subprocess  # (lazy, as tempfile: ~8 ms that every other command does without)
     import tempfile  # (lazy: as subprocess)
-    import urllib.request  # (lazy: as subprocess)
 
-    from bench.tracking import scrub  # (lazy: filelock, urllib; loaded by the store check before)
-
-    env = {**extra_env, **os.environ} if extra_env else dict(os.environ)  # the user's environment wins
-    env.update(secrets or {})
-    if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
-        env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    env = server_environment(verbose, extra_env, secrets)
     print(f"starting the {name} for {what} ...", flush=True)
     log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up and stall the server
     server = subprocess.Popen(
@@ -577,23 +571,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if server.poll() is not None:
-                log.seek(0)
-                error = log.read().decode(errors="replace").strip().splitlines()
-                raise UserError(
-                    f"the {name} exited before answering: {scrub(error[-1], *(secrets or {}).values()) if error else 'no message'}"
-                )
-            try:
-                with urllib.request.urlopen(url + "/", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise UserError(f"the {name} did not answer at {url} within {timeout:.0f} s")
-            time.sleep(0.5)
+        wait_until_answering(server, log, name, url, timeout, list((secrets or {}).values()))
         print(f"{name} at {url} (Ctrl-C to stop)" + (f"\n{note}" if note else ""), flush=True)
         server.wait()
     except KeyboardInterrupt:
@@ -602,6 +580,42 @@ def serve(
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=20)
+
+
+def server_environment(verbose: bool, extra_env: dict | None, secrets: dict | None) -> dict[str, str]:
+    """Ours (`extra_env`) under the user's environment, which wins; then the secrets; deprecation
+    warnings off unless -v."""
+    env = {**extra_env, **os.environ} if extra_env else dict(os.environ)
+    env.update(secrets or {})
+    if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
+        env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    return env
+
+
+def wait_until_answering(server, log, name: str, url: str, timeout: float, secrets: list[str]) -> None:
+    """Return once the page at `url` answers; a server that exits first, or does not answer within `timeout`
+    seconds, is one line (the exit's from the last line of its stderr `log`, the `secrets` masked)."""
+    import urllib.request  # (lazy: ~25 ms that every other command does without)
+
+    from bench.tracking import scrub  # (lazy: filelock, urllib; loaded by the store check before)
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            log.seek(0)
+            error = log.read().decode(errors="replace").strip().splitlines()
+            raise UserError(
+                f"the {name} exited before answering: {scrub(error[-1], *secrets) if error else 'no message'}"
+            )
+        try:
+            with urllib.request.urlopen(url + "/", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise UserError(f"the {name} did not answer at {url} within {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,3 +107,31 @@ def test_sweep_dry_run_and_list_task_reach_the_cli():
         ["make", "-n", "-o", ".venv/.installed", "list", "TASK=adding"], capture_output=True, text=True, cwd=ROOT
     )
     assert "-m bench list --task 'adding'" in listing.stdout
+
+
+def test_a_server_that_exits_before_answering_is_one_line_with_the_store_password_masked():
+    """`make ui` / `make dashboard`: the server's last line of stderr, with the password of the store URL
+    it was given in its environment masked."""
+    import signal
+
+    from bench.cli import serve
+    from bench.errors import UserError
+
+    url = "postgresql://bench:s3cret@127.0.0.1:9/db"
+    exits = "import os, sys; sys.exit('cannot open ' + os.environ['STORE_URL'])"
+    sigterm = signal.getsignal(signal.SIGTERM)  # serve() installs its own, to stop the server
+    try:
+        with pytest.raises(UserError) as error:
+            serve(
+                "test server",
+                "tests",
+                [sys.executable, "-c", exits],
+                "http://127.0.0.1:9",
+                False,
+                secrets={"STORE_URL": url},
+            )
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert (
+        str(error.value) == "the test server exited before answering: cannot open postgresql://bench:***@127.0.0.1:9/db"
+    )
