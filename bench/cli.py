@@ -1,23 +1,27 @@
 """Command line: `python -m bench <command>`. Imports torch/Lightning only for commands that train.
 
-Every import inside a command function below is there for start-up speed: `--help`, `list` and
-`report` must not pay for torch, Lightning, Optuna or MLflow they do not use."""
+Each command's parser (`add_<command>`) sits next to its handler (`command_<command>`), which `main` calls.
+An import inside a function is there for start-up speed, with its reason: `--help`, `list` and a bad
+argument must not pay for torch, Lightning, Optuna, MLflow, pydantic or numpy they do not use
+(tests/test_cli.py and tests/test_bad_input.py check that they import none of the heaviest)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
+import time
+from pathlib import Path
 
 from bench import console, interrupts
 from bench.cells import CELLS, DEFAULT_CELL, GROUPS
-from bench.config import RunConfig
+from bench.config import GENERAL_KEYS, RunConfig, parse_overrides, resolve_config, torch_threads
 from bench.errors import RunFailed, UserError
-
-# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
-# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
-# (tests/test_cli.py checks that they import no torch or Lightning).
+from bench.registry import all_tasks, get_task
+from bench.run_keys import Tag
+from bench.variants import VARIANT_HELP
 
 TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon", "claims")
 # MLflow 3's UI opens in its GenAI view (traces, evaluations) unless a link asks for its model-training
@@ -31,117 +35,24 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="show the libraries' own logs and bars")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-
-    listing = commands.add_parser(
-        "list", parents=[common], help="list tasks, variants and cells; with --task, the effective defaults of one task"
-    )
-    listing.add_argument("--task", default=None, help="show what `train --task TASK` would run by default")
-
-    train = commands.add_parser(
-        "train",
-        parents=[common],
-        help="train one variant on one task, tracked in MLflow",
-        epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
-        "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs",
-    )
-    train.add_argument("--task", required=True)
-    train.add_argument("--variant", default="simple")
-    train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: {RunConfig.cell})")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress line")
-    train.add_argument("overrides", nargs="*", metavar="key=value")
-
-    pretrain = commands.add_parser(
-        "pretrain-embeddings", parents=[common], help="train a next-word LM and export its embeddings"
-    )
-    pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
-    pretrain.add_argument("--cell", default=DEFAULT_CELL)
-    pretrain.add_argument("--no-progress", action="store_true")
-    pretrain.add_argument("overrides", nargs="*", metavar="key=value")
-
-    sweep = commands.add_parser("sweep", parents=[common], help="run (or resume, or join) the Optuna sweep of a task")
-    sweep.add_argument("--task", required=True)
-    sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
-    sweep.add_argument(
-        "--storage",
-        default=None,
-        help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db); `ps` shows argv: a URL with a "
-        "password goes in $STORAGE",
-    )
-    sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
-    sweep.add_argument("--no-progress", action="store_true")
-    sweep.add_argument(
-        "--plan",
-        action="store_true",
-        help="print the studies, trials, runs and an estimated time (from a short timing probe); start nothing",
-    )
-    sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
-
-    horizon = commands.add_parser(
-        "horizon", parents=[common], help="memory horizon: train every variant x cell at each length T"
-    )
-    horizon.add_argument("--task", required=True)
-    horizon.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
-    horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
-    horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
-    horizon.add_argument("--no-progress", action="store_true")
-    horizon.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
-
-    claims = commands.add_parser(
-        "claims",
-        parents=[common],
-        help="run (or resume) the claim experiments of sweeps/claims/ and write their reports and the claims page",
-    )
-    claims.add_argument(
-        "--claim", default=None, help="only the experiments deciding this claim id (e.g. 4), or one experiment by name"
-    )
-    claims.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
-    claims.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
-    claims.add_argument("--no-progress", action="store_true")
-    claims.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
-    claims.add_argument("--report-only", action="store_true", help="write the reports from MLflow; train nothing")
-    claims.add_argument("--out", default=None, help="output folder (default: reports/local/claims/)")
-    claims.add_argument(
-        "--reference", action="store_true", help="write the committed references in reports/reference/claims/"
-    )
-    claims.add_argument("overrides", nargs="*", metavar="key=value", help="added to each file's fixed knobs")
-
-    report = commands.add_parser(
-        "report",
-        parents=[common],
-        help="write reports/local/<task>.md from MLflow (no --task: every task), the index and the claims page",
-    )
-    report.add_argument("--task", default=None)
-    report.add_argument("--dataset", default=None, help="your own data's name (text-classification: the data folder's)")
-    report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
-    report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
-    report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
-    report.add_argument(
-        "--cells", action="store_true", help="the cells page: every cell of the `cells` horizon profile side by side"
-    )
-    report.add_argument(
-        "--reference",
-        action="store_true",
-        help="rewrite the committed reference of --task in reports/reference/ (make reference)",
-    )
-
-    ui = commands.add_parser("ui", parents=[common], help="serve the MLflow UI for the results store on 127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
-
-    dashboard = commands.add_parser(
-        "dashboard", parents=[common], help="serve optuna-dashboard for the sweeps' Optuna storage on 127.0.0.1"
-    )
-    dashboard.add_argument("--port", type=int, default=8080)
-    dashboard.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
+    for add_command in (  # in --help's order; each sets its handler, which main() calls
+        add_list,
+        add_train,
+        add_pretrain,
+        add_sweep,
+        add_horizon,
+        add_claims,
+        add_report,
+        add_ui,
+        add_dashboard,
+    ):
+        add_command(commands, common)
     return parser
 
 
 def overrides_of(args: argparse.Namespace) -> dict[str, str]:
     """key=value overrides from the command line, after those of `make ... ARGS="..."` (which arrive in
     RNNBENCH_ARGS, split like a shell would; a lone quote is kept as a character)."""
-    import shlex
-
-    from bench.config import parse_overrides
-
     text = os.environ.get("RNNBENCH_ARGS", "")
     try:
         from_make = shlex.split(text)
@@ -150,11 +61,15 @@ def overrides_of(args: argparse.Namespace) -> dict[str, str]:
     return parse_overrides(from_make + list(args.overrides))
 
 
-def command_list(args: argparse.Namespace) -> None:
-    from bench.config import GENERAL_KEYS
-    from bench.registry import all_tasks
-    from bench.variants import VARIANT_HELP
+def add_list(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    listing = commands.add_parser(
+        "list", parents=[common], help="list tasks, variants and cells; with --task, the effective defaults of one task"
+    )
+    listing.add_argument("--task", default=None, help="show what `train --task TASK` would run by default")
+    listing.set_defaults(handler=command_list)
 
+
+def command_list(args: argparse.Namespace) -> None:
     if args.task:
         command_list_task(args.task)
         return
@@ -177,9 +92,6 @@ def command_list(args: argparse.Namespace) -> None:
 
 def command_list_task(task_name: str) -> None:
     """What `make train TASK=<task>` runs with when given nothing else, and where each value comes from."""
-    from bench.config import resolve_config
-    from bench.registry import get_task
-
     task = get_task(task_name)
     config = resolve_config(task.name)
     print(f"{task.name}: {task.description}")
@@ -191,12 +103,23 @@ def command_list_task(task_name: str) -> None:
     )
 
 
+def add_train(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train one variant on one task, tracked in MLflow",
+        epilog="overrides: any knob as key=value, e.g. T=50 hidden=64 max_epochs=5 "
+        "lr=3e-3 bidirectional=true; `python -m bench list` shows the knobs",
+    )
+    train.add_argument("--task", required=True)
+    train.add_argument("--variant", default="simple")
+    train.add_argument("--cell", default=None, help=f"{' | '.join(CELLS)} (default: {RunConfig.cell})")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress line")
+    train.add_argument("overrides", nargs="*", metavar="key=value")
+    train.set_defaults(handler=command_train)
+
+
 def command_train(args: argparse.Namespace) -> None:
-    import time
-
-    from bench.config import resolve_config
-    from bench.registry import get_task
-
     started = time.monotonic()
     overrides = overrides_of(args)
     config = resolve_config(args.task, args.variant, args.cell, overrides)
@@ -205,12 +128,9 @@ def command_train(args: argparse.Namespace) -> None:
     task = get_task(config.task)
     print(console.config_block(config, console.config_origins(task, args.variant, args.cell, overrides)))
     print(console.environment_line(), flush=True)
-    from bench.tracking import Tag
-    from bench.train import train  # heavy imports only once the input is known to be valid
+    from bench.train import cross_validate, train  # (lazy: torch, Lightning; only once the input is valid)
 
     if config.task_settings.get("folds") and config.task_settings.get("fold", -1) < 0:  # fold=k: k alone
-        from bench.train import cross_validate
-
         folds = config.task_settings["folds"]
 
         def fold_line(fold: int, result) -> None:  # as each fold ends, above the progress line
@@ -228,12 +148,10 @@ def command_train(args: argparse.Namespace) -> None:
 def check_data(config) -> None:
     """The task's cheap data checks (files, encoding, columns, labels, word vectors) and TORCH_THREADS,
     before the stores, torch and Lightning start: a data problem is one line in a fraction of a second."""
-    from bench.config import torch_threads
-    from bench.embeddings import check_vectors_source
-    from bench.registry import get_task
-
     torch_threads()
     if config.embedding_vectors and not config.vectors_file:
+        from bench.embeddings import check_vectors_source  # (lazy: numpy)
+
         check_vectors_source(config.embedding_vectors)
     task = get_task(config.task)
     if task.check_data:
@@ -243,7 +161,6 @@ def check_data(config) -> None:
 def final_line(task, result, seconds: float) -> str:
     """The test metric against its baseline (majority-class accuracy for classification), the other
     test metrics, size, epochs, elapsed time and where to see the run."""
-
     metric = f"test/{task.report_metric}"
     value = result.test_metrics.get(metric)
     baseline = result.baselines.get(f"baseline/{task.report_metric}")
@@ -291,7 +208,7 @@ def ratio(value: float, baseline: float) -> str:
 
 def run_url(run_id: str) -> str:
     """The run's page in the MLflow UI: the tracking server's, or `make ui`'s for a local store."""
-    from bench import tracking
+    from bench import tracking  # (lazy: MLflow's client; loaded by the training that precedes)
 
     uri = tracking.tracking_uri()
     base = (
@@ -304,13 +221,22 @@ def run_url(run_id: str) -> str:
     return f"{base}/#/experiments/{experiment}/runs/{run_id}?{TRAINING_VIEW}{local}"
 
 
-def command_pretrain(args: argparse.Namespace) -> None:
-    from bench.config import resolve_config
+def add_pretrain(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    pretrain = commands.add_parser(
+        "pretrain-embeddings", parents=[common], help="train a next-word LM and export its embeddings"
+    )
+    pretrain.add_argument("--corpus", default="imdb", help="imdb | sst2 | rotten-tomatoes (hub), or corpus_file=...")
+    pretrain.add_argument("--cell", default=DEFAULT_CELL)
+    pretrain.add_argument("--no-progress", action="store_true")
+    pretrain.add_argument("overrides", nargs="*", metavar="key=value")
+    pretrain.set_defaults(handler=command_pretrain)
 
+
+def command_pretrain(args: argparse.Namespace) -> None:
     config = resolve_config("next-word", "simple", args.cell, {"corpus": args.corpus, **overrides_of(args)})
     check_data(config)
     check_stores()
-    from bench.pretrain import corpus_label, pretrain_embeddings
+    from bench.pretrain import corpus_label, pretrain_embeddings  # (lazy: torch, Lightning; once the input is valid)
 
     path, result = pretrain_embeddings(config, progress=not args.no_progress)
     print(f"run {result.run_id}: test perplexity {result.test_metrics.get('test/perplexity', float('nan')):.1f}")
@@ -322,38 +248,48 @@ def command_pretrain(args: argparse.Namespace) -> None:
     )
 
 
+def add_sweep(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    sweep = commands.add_parser("sweep", parents=[common], help="run (or resume, or join) the Optuna sweep of a task")
+    sweep.add_argument("--task", required=True)
+    sweep.add_argument("--profile", default=None, help="cpu | gpu | smoke | ... (default: gpu if CUDA, else cpu)")
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db); `ps` shows argv: a URL with a "
+        "password goes in $STORAGE",
+    )
+    sweep.add_argument("--file", default=None, help="sweep file (default: sweeps/<task>.yaml)")
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the studies, trials, runs and an estimated time (from a short timing probe); start nothing",
+    )
+    sweep.add_argument("overrides", nargs="*", metavar="key=value", help="added to the file's fixed knobs")
+    sweep.set_defaults(handler=command_sweep)
+
+
 def command_sweep(args: argparse.Namespace) -> None:
-    from pathlib import Path
+    from bench import sweep_config  # (lazy: pydantic, yaml)
 
-    from bench.sweep_config import load_sweep, study_configs
-
-    spec = load_sweep(args.task, args.profile, Path(args.file) if args.file else None, overrides_of(args))
-    for config in study_configs(spec):
+    spec = sweep_config.load_sweep(args.task, args.profile, Path(args.file) if args.file else None, overrides_of(args))
+    for config in sweep_config.study_configs(spec):
         check_data(config)
-    check_stores()
-    from bench import tracking
+    check_stores(optuna_storage=args.storage or os.environ.get("STORAGE") or "")
+    from bench import plan, sweep  # (lazy: Optuna; only once the file and the stores are valid)
 
-    tracking.check_database(args.storage or os.environ.get("STORAGE") or "", "Optuna storage")
-    from bench.sweep import default_storage_url  # optuna: only once the file is valid
-
-    storage_url = args.storage or os.environ.get("STORAGE") or default_storage_url()
+    storage_url = args.storage or os.environ.get("STORAGE") or sweep.default_storage_url()
     print(console.sweep_block(spec, storage_url), flush=True)
     if args.plan:
-        from bench.plan import print_plan
-
-        print_plan(spec, storage_url)
+        plan.print_plan(spec, storage_url)
         return
-    from bench.sweep import format_summary, run_sweep  # torch: only once the file is valid
-
-    rows = run_sweep(spec, args.storage, show_progress=not args.no_progress)
+    rows = sweep.run_sweep(spec, args.storage, show_progress=not args.no_progress)
     print(
         f"\nsweep {spec.task} [{spec.profile}]: {console.counted(len(spec.studies), 'study', 'studies')} x "
         f"{console.counted(spec.trials, 'trial')}, "
         f"final seeds {spec.final_seeds}"
     )
-    from bench.registry import get_task
-
-    print(format_summary(rows, f"test/{get_task(spec.task).report_metric}"))
+    print(sweep.format_summary(rows, f"test/{get_task(spec.task).report_metric}"))
     dataset = spec.experiment.partition("/")[2]
     print(
         "\nlook at the runs: make ui   |   the studies: make dashboard   |   write the report: make report TASK="
@@ -362,128 +298,170 @@ def command_sweep(args: argparse.Namespace) -> None:
     )
 
 
+def add_horizon(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    horizon = commands.add_parser(
+        "horizon", parents=[common], help="memory horizon: train every variant x cell at each length T"
+    )
+    horizon.add_argument("--task", required=True)
+    horizon.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
+    horizon.add_argument("--file", default=None, help="horizon file (default: sweeps/horizon/<task>.yaml)")
+    horizon.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
+    horizon.add_argument("--no-progress", action="store_true")
+    horizon.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
+    horizon.set_defaults(handler=command_horizon)
+
+
 def command_horizon(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from bench.horizon import run_horizon
-    from bench.horizon_rule import collect, format_table
-    from bench.horizon_spec import load_horizon
-    from bench.registry import get_task
-    from bench.results import horizon_runs
-
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
-    spec = load_horizon(args.task, args.profile, Path(args.file) if args.file else None)
-    if args.plan:
-        from bench.plan import horizon_plan
+    from bench import horizon, horizon_rule, horizon_spec, plan, results  # (lazy: pydantic, yaml, numpy; no torch)
 
+    spec = horizon_spec.load_horizon(args.task, args.profile, Path(args.file) if args.file else None)
+    if args.plan:
         print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
-        print(horizon_plan(spec, args.jobs or spec.jobs))
+        print(plan.horizon_plan(spec, args.jobs or spec.jobs))
         return
     check_stores()
     print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
-    counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)
+    counts = horizon.run_horizon(spec, args.jobs, show_progress=not args.no_progress)
     print(
         f"\nhorizon {spec.task} [{spec.profile}]: {len(spec.arms)} arms x {spec.axis} in {spec.values} x "
         f"{len(spec.seeds)} seeds; this call: " + ", ".join(f"{v} {k}" for k, v in counts.items())
     )
     task = get_task(spec.task)
-    print(
-        "\n".join(
-            format_table(task, collect(task, horizon_runs(spec.task, spec.profile, spec.fingerprint)), spec.margin)
-        )
-    )
+    runs = results.horizon_runs(spec.task, spec.profile, spec.fingerprint)
+    print("\n".join(horizon_rule.format_table(task, horizon_rule.collect(task, runs), spec.margin)))
     print("\nwrite the report: make report TASK=" + spec.task)
 
 
+def add_claims(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    claims = commands.add_parser(
+        "claims",
+        parents=[common],
+        help="run (or resume) the claim experiments of sweeps/claims/ and write their reports and the claims page",
+    )
+    claims.add_argument(
+        "--claim", default=None, help="only the experiments deciding this claim id (e.g. 4), or one experiment by name"
+    )
+    claims.add_argument("--profile", default=None, help="cpu | gpu | smoke (default: gpu if CUDA, else cpu)")
+    claims.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the file's)")
+    claims.add_argument("--no-progress", action="store_true")
+    claims.add_argument("--plan", action="store_true", help="estimate the time on this machine; start nothing")
+    claims.add_argument("--report-only", action="store_true", help="write the reports from MLflow; train nothing")
+    claims.add_argument("--out", default=None, help="output folder (default: reports/local/claims/)")
+    claims.add_argument(
+        "--reference", action="store_true", help="write the committed references in reports/reference/claims/"
+    )
+    claims.add_argument("overrides", nargs="*", metavar="key=value", help="added to each file's fixed knobs")
+    claims.set_defaults(handler=command_claims)
+
+
 def command_claims(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from bench.claim_spec import experiment_paths, load_claim
-    from bench.horizon import run_horizon
-
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
-    knobs = overrides_of(args)
-    specs = [load_claim(path, args.profile, knobs) for path in experiment_paths(args.claim)]  # all, before any run
-    if args.plan:
-        from bench.plan import horizon_plan
+    from bench import claim_report, claim_spec, horizon, plan  # (lazy: pydantic, yaml, numpy; no torch)
 
+    knobs = overrides_of(args)
+    paths = claim_spec.experiment_paths(args.claim)
+    specs = [claim_spec.load_claim(path, args.profile, knobs) for path in paths]  # all, before any run
+    if args.plan:
         for spec in specs:
             print(f"claim experiment {spec.name} (claims {', '.join(spec.claims)})")
             print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
-            print(horizon_plan(spec, args.jobs or spec.jobs) + "\n", flush=True)
+            print(plan.horizon_plan(spec, args.jobs or spec.jobs) + "\n", flush=True)
         return
     check_stores()
     for spec in specs:
         if not args.report_only:
             print(f"claim experiment {spec.name} (claims {', '.join(spec.claims)}): {spec.why.strip()}")
             print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
-            counts = run_horizon(spec, args.jobs, show_progress=not args.no_progress)
+            counts = horizon.run_horizon(spec, args.jobs, show_progress=not args.no_progress)
             print(f"{spec.name}: this call: " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
-    from bench.claim_report import write_claim_reports
-
-    for path in write_claim_reports(specs, reference=args.reference, out=Path(args.out) if args.out else None):
+    out = Path(args.out) if args.out else None
+    for path in claim_report.write_claim_reports(specs, reference=args.reference, out=out):
         print(f"wrote {path}")
 
 
-def check_stores() -> None:
-    """Before any heavy import or data loading: a store that cannot work fails in seconds, in one line."""
-    from bench import tracking
+def check_stores(optuna_storage: str | None = None, make_missing: bool = True) -> None:
+    """Before any heavy import or data loading: a store that cannot work fails in seconds, in one line.
+    `optuna_storage`: a sweep's Optuna storage, checked too. `make_missing=False` (a report): a missing SQLite
+    store is not checked, which would make it (the report then finds no runs)."""
+    from bench import tracking  # (lazy: filelock, urllib; ~0.1 s that --help and list do without)
 
-    tracking.check_store(tracking.tracking_uri())
+    uri = tracking.tracking_uri()
+    if make_missing or not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+        tracking.check_store(uri)
+    if optuna_storage is not None:
+        tracking.check_database(optuna_storage, "Optuna storage")
+
+
+def add_report(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="write reports/local/<task>.md from MLflow (no --task: every task), the index and the claims page",
+    )
+    report.add_argument("--task", default=None)
+    report.add_argument("--dataset", default=None, help="your own data's name (text-classification: the data folder's)")
+    report.add_argument("--profile", default=None, help="default: the profile of the most recent sweep")
+    report.add_argument("--storage", default=None, help="Optuna storage URL for importances (default: the sweep's)")
+    report.add_argument("--out", default=None, help="output folder (default: reports/local/)")
+    report.add_argument(
+        "--cells", action="store_true", help="the cells page: every cell of the `cells` horizon profile side by side"
+    )
+    report.add_argument(
+        "--reference",
+        action="store_true",
+        help="rewrite the committed reference of --task in reports/reference/ (make reference)",
+    )
+    report.set_defaults(handler=command_report)
 
 
 def command_report(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from bench import tracking
-
-    uri = tracking.tracking_uri()
-    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
-        tracking.check_store(uri)  # before seconds of imports (a missing SQLite store: "no runs", not made)
-    from bench.claims import write_claims
-    from bench.registry import all_tasks, get_task
-    from bench.report import REFERENCE, REPORTS, write_index, write_report  # matplotlib, mlflow: report only
-    from bench.results import dataset_experiments
+    check_stores(make_missing=False)  # before seconds of imports
+    from bench import claims, report, report_cells, results  # (lazy: matplotlib, MLflow)
 
     # An unreachable tracking server should fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     if args.cells:
-        from bench.report import REFERENCE, REPORTS
-        from bench.report_cells import write_cells_page
-
-        print(f"wrote {write_cells_page(REFERENCE if args.reference else Path(args.out) if args.out else REPORTS)}")
+        out = report.REFERENCE if args.reference else Path(args.out) if args.out else report.REPORTS
+        print(f"wrote {report_cells.write_cells_page(out)}")
         return
     if args.reference and (not args.task or args.out):
         raise UserError("--reference rewrites one committed reference: give --task <task> (and no --out)")
-    out = REFERENCE if args.reference else Path(args.out) if args.out else REPORTS
+    out = report.REFERENCE if args.reference else Path(args.out) if args.out else report.REPORTS
     storage = args.storage or os.environ.get("STORAGE") or None
     if args.dataset and not args.task:
         raise UserError("--dataset needs --task (e.g. make report TASK=text-classification DATASET=<name>)")
     if args.task:
         task = get_task(args.task)
         if task.dataset_name and not args.dataset:
-            datasets = dataset_experiments(task.name)
+            datasets = results.dataset_experiments(task.name)
             raise UserError(
                 f"task {task.name} reports one dataset at a time: set DATASET=<name> (here: "
                 f"{', '.join(datasets) or 'none yet; train first'})"
             )
-        print(f"wrote {write_report(args.task, args.profile, out, storage, args.dataset)}")
+        print(f"wrote {report.write_report(args.task, args.profile, out, storage, args.dataset)}")
     else:
         for task in all_tasks():
-            for dataset in dataset_experiments(task) if all_tasks()[task].dataset_name else [None]:
+            for dataset in results.dataset_experiments(task) if all_tasks()[task].dataset_name else [None]:
                 try:
-                    print(f"wrote {write_report(task, args.profile, out, storage, dataset)}")
+                    print(f"wrote {report.write_report(task, args.profile, out, storage, dataset)}")
                 except UserError as error:
                     print(f"skipped {task}{'/' + dataset if dataset else ''}: {error}")
-    print(f"wrote {write_index(out)}")
-    print(f"wrote {write_claims(out)}")
+    print(f"wrote {report.write_index(out)}")
+    print(f"wrote {claims.write_claims(out)}")
+
+
+def add_ui(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    ui = commands.add_parser("ui", parents=[common], help="serve the MLflow UI for the results store on 127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(handler=command_ui)
 
 
 def command_ui(args: argparse.Namespace) -> None:
-    from bench.tracking import check_store, safe_url, tracking_uri
+    from bench.tracking import check_store, safe_url, tracking_uri  # (lazy: filelock, urllib)
 
     uri = tracking_uri()
     check_store(uri)  # an unreachable database fails here in seconds, its password masked
@@ -515,19 +493,27 @@ def command_ui(args: argparse.Namespace) -> None:
     )
 
 
-def command_dashboard(args: argparse.Namespace) -> None:
-    from bench.sweep import default_storage_url
-    from bench.tracking import check_database, safe_url
+def add_dashboard(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    dashboard = commands.add_parser(
+        "dashboard", parents=[common], help="serve optuna-dashboard for the sweeps' Optuna storage on 127.0.0.1"
+    )
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--storage", default=None, help="Optuna storage URL (default: $STORAGE or sweeps/optuna.db)")
+    dashboard.set_defaults(handler=command_dashboard)
 
-    url = args.storage or os.environ.get("STORAGE") or default_storage_url()
+
+def command_dashboard(args: argparse.Namespace) -> None:
+    from bench import sweep, tracking  # (lazy: sweep imports Optuna, for its default storage's URL)
+
+    url = args.storage or os.environ.get("STORAGE") or sweep.default_storage_url()
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
         raise UserError(f"no Optuna storage at {url}: run a sweep first (make sweep TASK=... PROFILE=smoke)")
-    check_database(url, "Optuna storage")
+    tracking.check_database(url, "Optuna storage")
     # The storage URL reaches the dashboard in its environment and is put on its argv inside the
     # process: `ps` shows the argv the process started with, and with it the password.
     serve(
         "optuna-dashboard",
-        f"studies in {safe_url(url)}",
+        f"studies in {tracking.safe_url(url)}",
         [
             sys.executable,
             "-c",
@@ -560,17 +546,10 @@ def serve(
 ) -> None:
     """Start a web server, print its URL (and `note`) only once the page answers, and stop it on Ctrl-C/SIGTERM.
     `secrets`: environment variables that carry a store URL (never on argv, where `ps` shows them)."""
-    import subprocess
-    import tempfile
-    import time
-    import urllib.request
+    import subprocess  # (lazy, as tempfile: ~8 ms that every other command does without)
+    import tempfile  # (lazy: as subprocess)
 
-    from bench.tracking import scrub
-
-    env = {**extra_env, **os.environ} if extra_env else dict(os.environ)  # the user's environment wins
-    env.update(secrets or {})
-    if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
-        env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    env = server_environment(verbose, extra_env, secrets)
     print(f"starting the {name} for {what} ...", flush=True)
     log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up and stall the server
     server = subprocess.Popen(
@@ -592,23 +571,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if server.poll() is not None:
-                log.seek(0)
-                error = log.read().decode(errors="replace").strip().splitlines()
-                raise UserError(
-                    f"the {name} exited before answering: {scrub(error[-1], *(secrets or {}).values()) if error else 'no message'}"
-                )
-            try:
-                with urllib.request.urlopen(url + "/", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise UserError(f"the {name} did not answer at {url} within {timeout:.0f} s")
-            time.sleep(0.5)
+        wait_until_answering(server, log, name, url, timeout, list((secrets or {}).values()))
         print(f"{name} at {url} (Ctrl-C to stop)" + (f"\n{note}" if note else ""), flush=True)
         server.wait()
     except KeyboardInterrupt:
@@ -619,6 +582,42 @@ def serve(
             server.wait(timeout=20)
 
 
+def server_environment(verbose: bool, extra_env: dict | None, secrets: dict | None) -> dict[str, str]:
+    """Ours (`extra_env`) under the user's environment, which wins; then the secrets; deprecation
+    warnings off unless -v."""
+    env = {**extra_env, **os.environ} if extra_env else dict(os.environ)
+    env.update(secrets or {})
+    if not verbose:  # the servers' own deprecation warnings (Starlette, ...) are not the user's concern
+        env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    return env
+
+
+def wait_until_answering(server, log, name: str, url: str, timeout: float, secrets: list[str]) -> None:
+    """Return once the page at `url` answers; a server that exits first, or does not answer within `timeout`
+    seconds, is one line (the exit's from the last line of its stderr `log`, the `secrets` masked)."""
+    import urllib.request  # (lazy: ~25 ms that every other command does without)
+
+    from bench.tracking import scrub  # (lazy: filelock, urllib; loaded by the store check before)
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            log.seek(0)
+            error = log.read().decode(errors="replace").strip().splitlines()
+            raise UserError(
+                f"the {name} exited before answering: {scrub(error[-1], *secrets) if error else 'no message'}"
+            )
+        try:
+            with urllib.request.urlopen(url + "/", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise UserError(f"the {name} did not answer at {url} within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
@@ -627,28 +626,11 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C / SIGTERM: stop at the next safe point (bench/interrupts.py); `python -m bench` installed it already
     installed = args.command in TRAINING_COMMANDS and interrupts.install()
     if args.command in TRAINING_COMMANDS:
-        from bench import tracking
+        from bench import tracking  # (lazy: filelock, urllib; only the commands that train need it this early)
 
         tracking.git_commit()  # the version of the code this process loaded, before the worktree can move
     try:
-        if args.command == "list":
-            command_list(args)
-        elif args.command == "train":
-            command_train(args)
-        elif args.command == "pretrain-embeddings":
-            command_pretrain(args)
-        elif args.command == "sweep":
-            command_sweep(args)
-        elif args.command == "horizon":
-            command_horizon(args)
-        elif args.command == "claims":
-            command_claims(args)
-        elif args.command == "report":
-            command_report(args)
-        elif args.command == "ui":
-            command_ui(args)
-        elif args.command == "dashboard":
-            command_dashboard(args)
+        args.handler(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -119,3 +119,31 @@ def test_the_cli_makes_openmp_threads_sleep_while_waiting_unless_told_otherwise(
     code = "import os, runpy, sys\nsys.argv = ['bench', '--help']\ntry:\n    runpy.run_module('bench', run_name='__main__')\nexcept SystemExit:\n    pass\nprint('policy', os.environ.get('OMP_WAIT_POLICY'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == f"policy {expected}"
+
+
+def test_a_server_that_exits_before_answering_is_one_line_with_the_store_password_masked():
+    """`make ui` / `make dashboard`: the server's last line of stderr, with the password of the store URL
+    it was given in its environment masked."""
+    import signal
+
+    from bench.cli import serve
+    from bench.errors import UserError
+
+    url = "postgresql://bench:s3cret@127.0.0.1:9/db"
+    exits = "import os, sys; sys.exit('cannot open ' + os.environ['STORE_URL'])"
+    sigterm = signal.getsignal(signal.SIGTERM)  # serve() installs its own, to stop the server
+    try:
+        with pytest.raises(UserError) as error:
+            serve(
+                "test server",
+                "tests",
+                [sys.executable, "-c", exits],
+                "http://127.0.0.1:9",
+                False,
+                secrets={"STORE_URL": url},
+            )
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert (
+        str(error.value) == "the test server exited before answering: cannot open postgresql://bench:***@127.0.0.1:9/db"
+    )
