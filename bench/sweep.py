@@ -232,6 +232,118 @@ def claim_slot(study: optuna.Study, trial: optuna.Trial, budget: int) -> None:
         raise SlotTaken(f"budget of {budget} trials already taken by other workers")
 
 
+# -- the MLflow parent run of each study -----------------------------------------------------------
+def parent_run(spec: SweepSpec, storage: optuna.storages.RDBStorage, study: optuna.Study, key: StudyKey) -> str:
+    """The study's MLflow run, created by the first worker and adopted (reopened if an interrupt
+    closed it) by every worker that works on the study."""
+    run_id = study.user_attrs.get("mlflow_parent_run_id")
+    if run_id:
+        check_same_store(study)
+        try:
+            tracking.adopt_run(run_id, plan_tags(spec))  # this sitting's plan (a grid may have shrunk)
+        except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
+            raise UserError(
+                f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
+                f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
+                f"resume against the MLflow store the sweep began with"
+            ) from None
+        return run_id
+    with study_lock(storage, study.study_name):  # one parent run per study, even when workers race
+        if study.user_attrs.get("mlflow_parent_run_id"):
+            return parent_run(spec, storage, study, key)
+        return create_parent_run(spec, storage, study, key)
+
+
+def plan_tags(spec: SweepSpec) -> dict[str, str]:
+    """Every study this sitting plans, for the report's Status section."""
+    return {
+        T.SWEEP_STUDIES: json.dumps([k.label for k in spec.studies]),
+        T.SWEEP_STUDIES_AT: f"{time.time():.0f}",
+    }
+
+
+def create_parent_run(spec: SweepSpec, storage: optuna.storages.RDBStorage, study: optuna.Study, key: StudyKey) -> str:
+    run_id = tracking.open_parent_run(
+        spec.experiment,
+        f"{spec.experiment}/{key.label}/sweep",
+        tags={
+            T.TASK: spec.task,
+            T.VARIANT: key.variant,
+            T.CELL: key.cell,
+            T.STAGE: tracking.Stage.STUDY,
+            T.PROFILE: spec.profile,
+            T.GRID: key.suffix.lstrip(":"),
+            T.OPTUNA_STUDY: study.study_name,
+            T.OPTUNA_STORAGE: safe_url(storage.url),
+            T.OPTUNA_VERSION: optuna.__version__,
+            T.GIT_COMMIT: tracking.git_commit(),
+            T.SWEEP_FILE: str(spec.path),
+            **plan_tags(spec),
+        },
+        params={
+            "trials": spec.trials,
+            "max_epochs": spec.max_epochs,
+            "max_steps": spec.max_steps,
+            "eval_every_steps": spec.eval_every_steps,
+            "patience_steps": spec.patience_steps,
+            "startup_trials": spec.startup_trials,
+            "pruner": spec.pruner.type,
+            "pruner_warmup": spec.pruner.options.get("n_warmup_steps", ""),
+            "sampler_seed": spec.sampler_seed,
+            "final_seeds": spec.final_seeds,
+            **spec.fixed,
+            **dict(key.grid),
+        },
+    )
+    study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
+    study.set_user_attr("mlflow_parent_run_id", run_id)
+    return run_id
+
+
+# -- trials whose worker is gone ------------------------------------------------------------------
+def recover_dead_trials(storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
+    """Fail the trials whose worker is gone and queue their retries (Optuna's stale-trial callback);
+    close their MLflow runs. Gone means: on this host, its process no longer exists (exact, no
+    waiting); elsewhere, its Optuna heartbeat is older than the grace period; and a trial that died
+    between Optuna's ask() and its first heartbeat (no owner recorded) once the grace period is over."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return
+    with stable_in_practice():
+        optuna.storages.fail_stale_trials(study)
+    grace = (storage.grace_period or 2 * storage.heartbeat_interval) + storage.heartbeat_interval
+    now = datetime.now()
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for trial in running:
+        owner = trial.user_attrs.get("worker")
+        if owner:
+            gone = tracking.process_gone(owner)
+        else:
+            gone = trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > grace
+        if gone:
+            try:
+                storage.set_trial_user_attr(trial._trial_id, "died", "worker process gone")
+                if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    retry(study, storage.get_trial(trial._trial_id))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another worker failed it first
+    mlflow_client = tracking.client()
+    for trial in running:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id and storage.get_trial(trial._trial_id).state == TrialState.FAIL:
+            try:
+                if mlflow_client.get_run(run_id).info.status == "RUNNING":
+                    owner = trial.user_attrs.get("worker") or {}
+                    tracking.close_run(
+                        run_id,
+                        "KILLED",
+                        tracking.State.INTERRUPTED,
+                        f"process gone (host {owner.get('host')} pid {owner.get('pid')}); its trial is retried",
+                    )
+            except Exception:  # noqa: BLE001 - closed meanwhile by another worker
+                pass
+
+
 @dataclass
 class Worker:
     spec: SweepSpec
@@ -240,113 +352,6 @@ class Worker:
     current_trial: int | None = None  # storage id of the trial this worker is running
     current_study: optuna.Study | None = None  # ... and its study
     said: set = field(default_factory=set)
-
-    # -- MLflow parent run, one per study ------------------------------------------------------------
-    def parent_run(self, study: optuna.Study, key: StudyKey) -> str:
-        """The study's MLflow run, created by the first worker and adopted (reopened if an interrupt
-        closed it) by every worker that works on the study."""
-        run_id = study.user_attrs.get("mlflow_parent_run_id")
-        if run_id:
-            check_same_store(study)
-            try:
-                tracking.adopt_run(run_id, self.plan_tags())  # this sitting's plan (a grid may have shrunk)
-            except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
-                raise UserError(
-                    f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
-                    f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
-                    f"resume against the MLflow store the sweep began with"
-                ) from None
-            return run_id
-        with study_lock(self.storage, study.study_name):  # one parent run per study, even when workers race
-            if study.user_attrs.get("mlflow_parent_run_id"):
-                return self.parent_run(study, key)
-            return self.create_parent_run(study, key)
-
-    def plan_tags(self) -> dict[str, str]:
-        """Every study this sitting plans, for the report's Status section."""
-        return {
-            T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies]),
-            T.SWEEP_STUDIES_AT: f"{time.time():.0f}",
-        }
-
-    def create_parent_run(self, study: optuna.Study, key: StudyKey) -> str:
-        run_id = tracking.open_parent_run(
-            self.spec.experiment,
-            f"{self.spec.experiment}/{key.label}/sweep",
-            tags={
-                T.TASK: self.spec.task,
-                T.VARIANT: key.variant,
-                T.CELL: key.cell,
-                T.STAGE: tracking.Stage.STUDY,
-                T.PROFILE: self.spec.profile,
-                T.GRID: key.suffix.lstrip(":"),
-                T.OPTUNA_STUDY: study.study_name,
-                T.OPTUNA_STORAGE: safe_url(self.storage.url),
-                T.OPTUNA_VERSION: optuna.__version__,
-                T.GIT_COMMIT: tracking.git_commit(),
-                T.SWEEP_FILE: str(self.spec.path),
-                **self.plan_tags(),
-            },
-            params={
-                "trials": self.spec.trials,
-                "max_epochs": self.spec.max_epochs,
-                "max_steps": self.spec.max_steps,
-                "eval_every_steps": self.spec.eval_every_steps,
-                "patience_steps": self.spec.patience_steps,
-                "startup_trials": self.spec.startup_trials,
-                "pruner": self.spec.pruner.type,
-                "pruner_warmup": self.spec.pruner.options.get("n_warmup_steps", ""),
-                "sampler_seed": self.spec.sampler_seed,
-                "final_seeds": self.spec.final_seeds,
-                **self.spec.fixed,
-                **dict(key.grid),
-            },
-        )
-        study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
-        study.set_user_attr("mlflow_parent_run_id", run_id)
-        return run_id
-
-    def recover_dead_trials(self, study: optuna.Study) -> None:
-        """Fail the trials whose worker is gone and queue their retries (Optuna's stale-trial callback);
-        close their MLflow runs. Gone means: on this host, its process no longer exists (exact, no
-        waiting); elsewhere, its Optuna heartbeat is older than the grace period; and a trial that died
-        between Optuna's ask() and its first heartbeat (no owner recorded) once the grace period is over."""
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not running:
-            return
-        with stable_in_practice():
-            optuna.storages.fail_stale_trials(study)
-        grace = (self.storage.grace_period or 2 * self.storage.heartbeat_interval) + self.storage.heartbeat_interval
-        now = datetime.now()
-        retry = self.storage.get_heartbeat_stale_trial_callback()
-        for trial in running:
-            owner = trial.user_attrs.get("worker")
-            if owner:
-                gone = tracking.process_gone(owner)
-            else:
-                gone = trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > grace
-            if gone:
-                try:
-                    self.storage.set_trial_user_attr(trial._trial_id, "died", "worker process gone")
-                    if self.storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                        retry(study, self.storage.get_trial(trial._trial_id))
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    pass  # another worker failed it first
-        mlflow_client = tracking.client()
-        for trial in running:
-            run_id = trial.user_attrs.get("mlflow_run_id")
-            if run_id and self.storage.get_trial(trial._trial_id).state == TrialState.FAIL:
-                try:
-                    if mlflow_client.get_run(run_id).info.status == "RUNNING":
-                        owner = trial.user_attrs.get("worker") or {}
-                        tracking.close_run(
-                            run_id,
-                            "KILLED",
-                            tracking.State.INTERRUPTED,
-                            f"process gone (host {owner.get('host')} pid {owner.get('pid')}); its trial is retried",
-                        )
-                except Exception:  # noqa: BLE001 - closed meanwhile by another worker
-                    pass
 
     def fail_current_trial(self, reason: str) -> None:
         """On SIGINT/SIGTERM: the running trial is failed (not left RUNNING) and its retry queued at the
@@ -390,7 +395,7 @@ class Worker:
         while True:
             interrupts.checkpoint()  # between trials
             study = load(self.spec, self.storage, name)
-            self.recover_dead_trials(study)
+            recover_dead_trials(self.storage, study)
             trials = study.get_trials(deepcopy=False)
             active = [t for t in trials if t.state in ACTIVE]
             waiting = [t for t in trials if t.state == TrialState.WAITING]
@@ -402,7 +407,7 @@ class Worker:
                     f"study {name}: {len(failures)} trials failed (last: "
                     f"{failures[-1].user_attrs['fail_reason']}); see their failure_reason in MLflow"
                 )
-            parent = self.parent_run(study, key)
+            parent = parent_run(self.spec, self.storage, study, key)
             study.optimize(lambda trial: self.objective(trial, study, key, parent), n_trials=1, catch=(Exception,))
             self.current_trial = None
             if self.progress:
@@ -472,8 +477,8 @@ class Worker:
         final = load(self.spec, self.storage, study_name(self.spec, key, "final"))
         while True:  # until every seed is finished: a seed on a dead worker is redone here
             interrupts.checkpoint()
-            parent = self.parent_run(search, key)
-            self.recover_dead_trials(final)
+            parent = parent_run(self.spec, self.storage, search, key)
+            recover_dead_trials(self.storage, final)
             trials = final.get_trials(deepcopy=False)
             done = {trial_seed(t) for t in trials if t.state == TrialState.COMPLETE}
             if all(seed in done for seed in self.spec.final_seeds):
@@ -506,7 +511,7 @@ class Worker:
         while True:
             interrupts.checkpoint()
             study = optuna.load_study(study_name=name, storage=self.storage)
-            self.recover_dead_trials(study)
+            recover_dead_trials(self.storage, study)
             finished = study.get_trials(deepcopy=False, states=FINISHED)
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
