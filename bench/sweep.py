@@ -232,8 +232,123 @@ def claim_slot(study: optuna.Study, trial: optuna.Trial, budget: int) -> None:
         raise SlotTaken(f"budget of {budget} trials already taken by other workers")
 
 
+# -- the MLflow parent run of each study -----------------------------------------------------------
+def parent_run(spec: SweepSpec, storage: optuna.storages.RDBStorage, study: optuna.Study, key: StudyKey) -> str:
+    """The study's MLflow run, created by the first worker and adopted (reopened if an interrupt
+    closed it) by every worker that works on the study."""
+    run_id = study.user_attrs.get("mlflow_parent_run_id")
+    if run_id:
+        check_same_store(study)
+        try:
+            tracking.adopt_run(run_id, plan_tags(spec))  # this sitting's plan (a grid may have shrunk)
+        except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
+            raise UserError(
+                f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
+                f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
+                f"resume against the MLflow store the sweep began with"
+            ) from None
+        return run_id
+    with study_lock(storage, study.study_name):  # one parent run per study, even when workers race
+        if study.user_attrs.get("mlflow_parent_run_id"):
+            return parent_run(spec, storage, study, key)
+        return create_parent_run(spec, storage, study, key)
+
+
+def plan_tags(spec: SweepSpec) -> dict[str, str]:
+    """Every study this sitting plans, for the report's Status section."""
+    return {
+        T.SWEEP_STUDIES: json.dumps([k.label for k in spec.studies]),
+        T.SWEEP_STUDIES_AT: f"{time.time():.0f}",
+    }
+
+
+def create_parent_run(spec: SweepSpec, storage: optuna.storages.RDBStorage, study: optuna.Study, key: StudyKey) -> str:
+    run_id = tracking.open_parent_run(
+        spec.experiment,
+        f"{spec.experiment}/{key.label}/sweep",
+        tags={
+            T.TASK: spec.task,
+            T.VARIANT: key.variant,
+            T.CELL: key.cell,
+            T.STAGE: tracking.Stage.STUDY,
+            T.PROFILE: spec.profile,
+            T.GRID: key.suffix.lstrip(":"),
+            T.OPTUNA_STUDY: study.study_name,
+            T.OPTUNA_STORAGE: safe_url(storage.url),
+            T.OPTUNA_VERSION: optuna.__version__,
+            T.GIT_COMMIT: tracking.git_commit(),
+            T.SWEEP_FILE: str(spec.path),
+            **plan_tags(spec),
+        },
+        params={
+            "trials": spec.trials,
+            "max_epochs": spec.max_epochs,
+            "max_steps": spec.max_steps,
+            "eval_every_steps": spec.eval_every_steps,
+            "patience_steps": spec.patience_steps,
+            "startup_trials": spec.startup_trials,
+            "pruner": spec.pruner.type,
+            "pruner_warmup": spec.pruner.options.get("n_warmup_steps", ""),
+            "sampler_seed": spec.sampler_seed,
+            "final_seeds": spec.final_seeds,
+            **spec.fixed,
+            **dict(key.grid),
+        },
+    )
+    study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
+    study.set_user_attr("mlflow_parent_run_id", run_id)
+    return run_id
+
+
+# -- trials whose worker is gone ------------------------------------------------------------------
+def recover_dead_trials(storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
+    """Fail the trials whose worker is gone and queue their retries (Optuna's stale-trial callback);
+    close their MLflow runs. Gone means: on this host, its process no longer exists (exact, no
+    waiting); elsewhere, its Optuna heartbeat is older than the grace period; and a trial that died
+    between Optuna's ask() and its first heartbeat (no owner recorded) once the grace period is over."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return
+    with stable_in_practice():
+        optuna.storages.fail_stale_trials(study)
+    grace = (storage.grace_period or 2 * storage.heartbeat_interval) + storage.heartbeat_interval
+    now = datetime.now()
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for trial in running:
+        owner = trial.user_attrs.get("worker")
+        if owner:
+            gone = tracking.process_gone(owner)
+        else:
+            gone = trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > grace
+        if gone:
+            try:
+                storage.set_trial_user_attr(trial._trial_id, "died", "worker process gone")
+                if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    retry(study, storage.get_trial(trial._trial_id))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another worker failed it first
+    mlflow_client = tracking.client()
+    for trial in running:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id and storage.get_trial(trial._trial_id).state == TrialState.FAIL:
+            try:
+                if mlflow_client.get_run(run_id).info.status == "RUNNING":
+                    owner = trial.user_attrs.get("worker") or {}
+                    tracking.close_run(
+                        run_id,
+                        "KILLED",
+                        tracking.State.INTERRUPTED,
+                        f"process gone (host {owner.get('host')} pid {owner.get('pid')}); its trial is retried",
+                    )
+            except Exception:  # noqa: BLE001 - closed meanwhile by another worker
+                pass
+
+
 @dataclass
 class Worker:
+    """This process's share of a sweep, and the state its stages share: the trial it is running (what a
+    signal fails, `fail_current_trial`), what it has said while waiting, and the progress line."""
+
     spec: SweepSpec
     storage: optuna.storages.RDBStorage
     progress: "Progress | None" = None
@@ -241,112 +356,13 @@ class Worker:
     current_study: optuna.Study | None = None  # ... and its study
     said: set = field(default_factory=set)
 
-    # -- MLflow parent run, one per study ------------------------------------------------------------
-    def parent_run(self, study: optuna.Study, key: StudyKey) -> str:
-        """The study's MLflow run, created by the first worker and adopted (reopened if an interrupt
-        closed it) by every worker that works on the study."""
-        run_id = study.user_attrs.get("mlflow_parent_run_id")
-        if run_id:
-            check_same_store(study)
-            try:
-                tracking.adopt_run(run_id, self.plan_tags())  # this sitting's plan (a grid may have shrunk)
-            except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
-                raise UserError(
-                    f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
-                    f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
-                    f"resume against the MLflow store the sweep began with"
-                ) from None
-            return run_id
-        with study_lock(self.storage, study.study_name):  # one parent run per study, even when workers race
-            if study.user_attrs.get("mlflow_parent_run_id"):
-                return self.parent_run(study, key)
-            return self.create_parent_run(study, key)
+    def search(self, key: StudyKey) -> None:
+        """Run this study's trials until its budget is finished or held by live workers."""
+        Search(self, key).run()
 
-    def plan_tags(self) -> dict[str, str]:
-        """Every study this sitting plans, for the report's Status section."""
-        return {
-            T.SWEEP_STUDIES: json.dumps([k.label for k in self.spec.studies]),
-            T.SWEEP_STUDIES_AT: f"{time.time():.0f}",
-        }
-
-    def create_parent_run(self, study: optuna.Study, key: StudyKey) -> str:
-        run_id = tracking.open_parent_run(
-            self.spec.experiment,
-            f"{self.spec.experiment}/{key.label}/sweep",
-            tags={
-                T.TASK: self.spec.task,
-                T.VARIANT: key.variant,
-                T.CELL: key.cell,
-                T.STAGE: tracking.Stage.STUDY,
-                T.PROFILE: self.spec.profile,
-                T.GRID: key.suffix.lstrip(":"),
-                T.OPTUNA_STUDY: study.study_name,
-                T.OPTUNA_STORAGE: safe_url(self.storage.url),
-                T.OPTUNA_VERSION: optuna.__version__,
-                T.GIT_COMMIT: tracking.git_commit(),
-                T.SWEEP_FILE: str(self.spec.path),
-                **self.plan_tags(),
-            },
-            params={
-                "trials": self.spec.trials,
-                "max_epochs": self.spec.max_epochs,
-                "max_steps": self.spec.max_steps,
-                "eval_every_steps": self.spec.eval_every_steps,
-                "patience_steps": self.spec.patience_steps,
-                "startup_trials": self.spec.startup_trials,
-                "pruner": self.spec.pruner.type,
-                "pruner_warmup": self.spec.pruner.options.get("n_warmup_steps", ""),
-                "sampler_seed": self.spec.sampler_seed,
-                "final_seeds": self.spec.final_seeds,
-                **self.spec.fixed,
-                **dict(key.grid),
-            },
-        )
-        study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
-        study.set_user_attr("mlflow_parent_run_id", run_id)
-        return run_id
-
-    def recover_dead_trials(self, study: optuna.Study) -> None:
-        """Fail the trials whose worker is gone and queue their retries (Optuna's stale-trial callback);
-        close their MLflow runs. Gone means: on this host, its process no longer exists (exact, no
-        waiting); elsewhere, its Optuna heartbeat is older than the grace period; and a trial that died
-        between Optuna's ask() and its first heartbeat (no owner recorded) once the grace period is over."""
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not running:
-            return
-        with stable_in_practice():
-            optuna.storages.fail_stale_trials(study)
-        grace = (self.storage.grace_period or 2 * self.storage.heartbeat_interval) + self.storage.heartbeat_interval
-        now = datetime.now()
-        retry = self.storage.get_heartbeat_stale_trial_callback()
-        for trial in running:
-            owner = trial.user_attrs.get("worker")
-            if owner:
-                gone = tracking.process_gone(owner)
-            else:
-                gone = trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > grace
-            if gone:
-                try:
-                    self.storage.set_trial_user_attr(trial._trial_id, "died", "worker process gone")
-                    if self.storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                        retry(study, self.storage.get_trial(trial._trial_id))
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    pass  # another worker failed it first
-        mlflow_client = tracking.client()
-        for trial in running:
-            run_id = trial.user_attrs.get("mlflow_run_id")
-            if run_id and self.storage.get_trial(trial._trial_id).state == TrialState.FAIL:
-                try:
-                    if mlflow_client.get_run(run_id).info.status == "RUNNING":
-                        owner = trial.user_attrs.get("worker") or {}
-                        tracking.close_run(
-                            run_id,
-                            "KILLED",
-                            tracking.State.INTERRUPTED,
-                            f"process gone (host {owner.get('host')} pid {owner.get('pid')}); its trial is retried",
-                        )
-                except Exception:  # noqa: BLE001 - closed meanwhile by another worker
-                    pass
+    def finals(self, key: StudyKey) -> None:
+        """Once the study's search is over (waiting for other workers if need be), its final seeds."""
+        Finals(self, key, Search(self, key).wait_until_finished()).run()
 
     def fail_current_trial(self, reason: str) -> None:
         """On SIGINT/SIGTERM: the running trial is failed (not left RUNNING) and its retry queued at the
@@ -372,25 +388,115 @@ class Worker:
             self.progress.refresh()
         interrupts.sleep(float(os.environ.get("RNNBENCH_POLL_SECONDS", "2")))
 
-    # -- search ---------------------------------------------------------------------------------------
-    def run_tags(self, key: StudyKey, stage: str, study: str, trial_number: int) -> dict:
+
+class Stage:
+    """What a search trial and a final seed share: the sequence one trial goes through (its owner
+    recorded, trained as an MLflow run under the study's, a failure said in one line), written once
+    here; what differs (knobs, names, tags, pruning, what a divergence means, what is kept) is left to
+    the stage, `Search` or `Finals`."""
+
+    stage: str  # the runs' tracking.Stage
+
+    def __init__(self, worker: Worker, key: StudyKey) -> None:
+        self.worker, self.spec, self.key = worker, worker.spec, key
+
+    def run_one(self, study: optuna.Study, parent: str) -> None:
+        """One trial of `study`; Optuna fails it on an exception, and the worker goes on."""
+        study.optimize(lambda trial: self.objective(trial, study, parent), n_trials=1, catch=(Exception,))
+        self.worker.current_trial = None
+        if self.worker.progress:
+            self.worker.progress.refresh()
+
+    def objective(self, trial: optuna.Trial, study: optuna.Study, parent: str) -> float:
+        self.worker.current_trial, self.worker.current_study = trial._trial_id, study
+        trial.set_user_attr("worker", tracking.owner_tags())
+        self.claim(trial, study)
+        try:
+            return self.train(trial, study, parent)
+        except (optuna.TrialPruned, SlotTaken):
+            raise
+        except Exception as error:
+            reason = failure_reason(error)
+            trial.set_user_attr("fail_reason", reason)
+            say(f"{study.study_name} trial {trial.number} failed: {reason}")
+            raise
+
+    def train(self, trial: optuna.Trial, study: optuna.Study, parent: str) -> float:
+        # Lightning and torch (seconds to import) only in the workers that train, not to plan or summarise.
+        from bench.train import DivergedError, train
+
+        config = resolve_config(self.spec.task, self.key.variant, self.key.cell, self.knobs(trial, study))
+        name, label = self.names(trial)
+        progress = self.worker.progress
+        try:
+            result = train(
+                config,
+                run_name=f"{self.spec.experiment}/{self.key.label}/{name}",
+                parent_run_id=parent,
+                tags={**self.run_tags(study, trial), **self.tags()},
+                callbacks=self.callbacks(trial),
+                progress=False,
+                on_progress=progress.running(f"{self.key.label} {label}") if progress else None,
+                finished_on=(optuna.TrialPruned, DivergedError),  # a final seed has no pruning callback
+                on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
+            )
+        except DivergedError as error:
+            return self.diverged(trial, study, error)
+        except optuna.TrialPruned as error:
+            trial.set_user_attr("pruned_reason", str(error))
+            raise
+        for attr, value in self.kept(result).items():
+            trial.set_user_attr(attr, value)
+        return result.best_val
+
+    def run_tags(self, study: optuna.Study, trial: optuna.Trial) -> dict:
         """The tags a trial run and a final-seed run share: stage, Optuna study and trial, grid, profile."""
         return {
-            T.STAGE: stage,
-            T.OPTUNA_STUDY: study,
-            T.OPTUNA_TRIAL: trial_number,
-            T.GRID: key.suffix.lstrip(":"),
+            T.STAGE: self.stage,
+            T.OPTUNA_STUDY: study.study_name,
+            T.OPTUNA_TRIAL: trial.number,
+            T.GRID: self.key.suffix.lstrip(":"),
             T.PROFILE: self.spec.profile,
         }
 
-    def search(self, key: StudyKey) -> None:
-        """Run trials of this study until its budget is finished or held by live workers. A queued
-        (WAITING) retry is always run, by whichever worker gets here: it never counts as taken here."""
-        name = study_name(self.spec, key)
+    # what differs, stage by stage
+    def claim(self, trial: optuna.Trial, study: optuna.Study) -> None:
+        """Before training (outside the failure handling): raise SlotTaken if the trial is not to run."""
+
+    def knobs(self, trial: optuna.Trial, study: optuna.Study) -> dict:
+        """The trial's knobs, for resolve_config."""
+        raise NotImplementedError
+
+    def names(self, trial: optuna.Trial) -> tuple[str, str]:
+        """The run's name after the study's label, and the trial's on the progress line."""
+        raise NotImplementedError
+
+    def tags(self) -> dict:
+        return {}
+
+    def callbacks(self, trial: optuna.Trial) -> list:
+        return []
+
+    def diverged(self, trial: optuna.Trial, study: optuna.Study, error: Exception) -> float:
+        raise NotImplementedError
+
+    def kept(self, result) -> dict:
+        """The result's values stored on the trial."""
+        raise NotImplementedError
+
+
+class Search(Stage):
+    """The search of one study: trials until its budget is finished or held by live workers."""
+
+    stage = tracking.Stage.TRIAL
+
+    def run(self) -> None:
+        """A queued (WAITING) retry is always run, by whichever worker gets here: it never counts as taken."""
+        name = study_name(self.spec, self.key)
         while True:
             interrupts.checkpoint()  # between trials
-            study = load(self.spec, self.storage, name)
-            self.recover_dead_trials(study)
+            study = load(self.spec, self.worker.storage, name)
+            recover_dead_trials(self.worker.storage, study)
             trials = study.get_trials(deepcopy=False)
             active = [t for t in trials if t.state in ACTIVE]
             waiting = [t for t in trials if t.state == TrialState.WAITING]
@@ -402,111 +508,16 @@ class Worker:
                     f"study {name}: {len(failures)} trials failed (last: "
                     f"{failures[-1].user_attrs['fail_reason']}); see their failure_reason in MLflow"
                 )
-            parent = self.parent_run(study, key)
-            study.optimize(lambda trial: self.objective(trial, study, key, parent), n_trials=1, catch=(Exception,))
-            self.current_trial = None
-            if self.progress:
-                self.progress.refresh()
+            self.run_one(study, parent_run(self.spec, self.worker.storage, study, self.key))
 
-    def objective(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
-        self.current_trial, self.current_study = trial._trial_id, study
-        trial.set_user_attr("worker", tracking.owner_tags())
-        claim_slot(study, trial, self.spec.trials)
-        try:
-            return self.train_trial(trial, study, key, parent)
-        except (optuna.TrialPruned, SlotTaken):
-            raise
-        except Exception as error:
-            reason = failure_reason(error)
-            trial.set_user_attr("fail_reason", reason)
-            say(f"{study.study_name} trial {trial.number} failed: {reason}")
-            raise
-
-    def train_trial(self, trial: optuna.Trial, study: optuna.Study, key: StudyKey, parent: str) -> float:
-        # Lightning and torch (seconds to import) only in the workers that train, not to plan or summarise.
-        from bench.train import DivergedError, pruning_callback, train
-
-        knobs = {
-            **self.spec.fixed,
-            **dict(key.grid),
-            **suggest(trial, self.spec.space_for(key.variant)),
-            **self.spec.budget_knobs,
-        }
-        if self.spec.match_parameters:
-            knobs["hidden"] = hidden_for_parameter_count(
-                self.spec.task, key.variant, key.cell, knobs, self.spec.match_parameters
-            )
-            trial.set_user_attr("hidden", knobs["hidden"])
-        config = resolve_config(self.spec.task, key.variant, key.cell, {**knobs, "seed": self.spec.sampler_seed})
-        task = get_task(self.spec.task)
-        try:
-            result = train(
-                config,
-                run_name=f"{self.spec.experiment}/{key.label}/trial{trial.number}",
-                parent_run_id=parent,
-                tags={
-                    **self.run_tags(key, tracking.Stage.TRIAL, study.study_name, trial.number),
-                    T.OPTUNA_VERSION: optuna.__version__,
-                },
-                callbacks=[pruning_callback(trial, task.monitor, by_step=bool(self.spec.eval_every_steps))],
-                progress=False,
-                on_progress=self.progress.running(f"{key.label} trial {trial.number}") if self.progress else None,
-                finished_on=(optuna.TrialPruned, DivergedError),
-                on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
-            )
-        except DivergedError as error:
-            trial.set_user_attr("pruned_reason", str(error))
-            raise optuna.TrialPruned(str(error)) from None
-        except optuna.TrialPruned as error:
-            trial.set_user_attr("pruned_reason", str(error))
-            raise
-        trial.set_user_attr("param_count", result.param_count)
-        for name, value in result.convergence.items():  # the sweep's best must not be budget-limited noise
-            trial.set_user_attr(name, value)
-        return result.best_val
-
-    # -- final seeds ----------------------------------------------------------------------------------
-    def finals(self, key: StudyKey) -> None:
-        search = self.wait_for_search(key)
-        best = search.best_trial
-        final = load(self.spec, self.storage, study_name(self.spec, key, "final"))
-        while True:  # until every seed is finished: a seed on a dead worker is redone here
-            interrupts.checkpoint()
-            parent = self.parent_run(search, key)
-            self.recover_dead_trials(final)
-            trials = final.get_trials(deepcopy=False)
-            done = {trial_seed(t) for t in trials if t.state == TrialState.COMPLETE}
-            if all(seed in done for seed in self.spec.final_seeds):
-                break
-            for seed in self.spec.final_seeds:
-                failures = [t for t in trials if trial_seed(t) == seed and t.user_attrs.get("fail_reason")]
-                if len(failures) >= MAX_FINAL_FAILURES:
-                    raise UserError(
-                        f"study {final.study_name}: final seed {seed} failed {len(failures)} times "
-                        f"(last: {failures[-1].user_attrs['fail_reason']})"
-                    )
-            held = {trial_seed(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
-            for seed in [s for s in self.spec.final_seeds if s not in done | held]:
-                final.enqueue_trial({"seed": seed}, user_attrs={"best_trial": best.number})
-            if final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                final.optimize(
-                    lambda trial: self.final_objective(trial, final, best, key, parent), n_trials=1, catch=(Exception,)
-                )
-                self.current_trial = None
-                if self.progress:
-                    self.progress.refresh()
-            else:
-                self.wait(f"{key.label}: waiting for final seeds running on other workers")
-        tracking.finish_parent_run(parent)
-
-    def wait_for_search(self, key: StudyKey) -> optuna.Study:
-        """Final seeds need the finished search: wait for trials still running on other workers, and
-        run any slot that opens again (a dead worker's retry, a failed trial)."""
-        name = study_name(self.spec, key)
+    def wait_until_finished(self) -> optuna.Study:
+        """The study once its search is over, for the final seeds: wait for trials still running on other
+        workers, and run any slot that opens again (a dead worker's retry, a failed trial)."""
+        name = study_name(self.spec, self.key)
         while True:
             interrupts.checkpoint()
-            study = optuna.load_study(study_name=name, storage=self.storage)
-            self.recover_dead_trials(study)
+            study = optuna.load_study(study_name=name, storage=self.worker.storage)
+            recover_dead_trials(self.worker.storage, study)
             finished = study.get_trials(deepcopy=False, states=FINISHED)
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
@@ -515,28 +526,82 @@ class Worker:
                     raise UserError(f"study {name}: every trial was pruned; no configuration to evaluate")
                 return study
             if waiting or len(finished) + len(running) < self.spec.trials:
-                self.search(key)
+                self.run()
                 continue
-            self.wait(f"{key.label}: waiting for trials running on other workers")
+            self.worker.wait(f"{self.key.label}: waiting for trials running on other workers")
 
-    def final_objective(self, trial, final, best, key: StudyKey, parent: str) -> float:
-        self.current_trial, self.current_study = trial._trial_id, final
-        trial.set_user_attr("worker", tracking.owner_tags())
-        try:
-            return self.train_final(trial, final, best, key, parent)
-        except SlotTaken:
-            raise
-        except Exception as error:
-            reason = failure_reason(error)
-            trial.set_user_attr("fail_reason", reason)
-            say(f"{final.study_name} trial {trial.number} failed: {reason}")
-            raise
+    def claim(self, trial: optuna.Trial, study: optuna.Study) -> None:
+        claim_slot(study, trial, self.spec.trials)
 
-    def train_final(self, trial, final, best, key: StudyKey, parent: str) -> float:
-        from bench.train import DivergedError, train  # torch, Lightning: see train_trial
+    def knobs(self, trial: optuna.Trial, study: optuna.Study) -> dict:
+        spec, key = self.spec, self.key
+        knobs = {**spec.fixed, **dict(key.grid), **suggest(trial, spec.space_for(key.variant)), **spec.budget_knobs}
+        if spec.match_parameters:
+            knobs["hidden"] = hidden_for_parameter_count(spec.task, key.variant, key.cell, knobs, spec.match_parameters)
+            trial.set_user_attr("hidden", knobs["hidden"])
+        return {**knobs, "seed": spec.sampler_seed}
 
+    def names(self, trial: optuna.Trial) -> tuple[str, str]:
+        return f"trial{trial.number}", f"trial {trial.number}"
+
+    def tags(self) -> dict:
+        return {T.OPTUNA_VERSION: optuna.__version__}
+
+    def callbacks(self, trial: optuna.Trial) -> list:
+        from bench.train import pruning_callback  # Lightning: see Stage.train
+
+        monitor = get_task(self.spec.task).monitor
+        return [pruning_callback(trial, monitor, by_step=bool(self.spec.eval_every_steps))]
+
+    def diverged(self, trial: optuna.Trial, study: optuna.Study, error: Exception) -> float:
+        trial.set_user_attr("pruned_reason", str(error))
+        raise optuna.TrialPruned(str(error)) from None
+
+    def kept(self, result) -> dict:
+        # the convergence values: the sweep's best must not be budget-limited noise
+        return {"param_count": result.param_count, **result.convergence}
+
+
+class Finals(Stage):
+    """The final seeds of one study: its best configuration retrained once per seed and tested."""
+
+    stage = tracking.Stage.FINAL
+
+    def __init__(self, worker: Worker, key: StudyKey, search: optuna.Study) -> None:
+        super().__init__(worker, key)
+        self.search, self.best = search, search.best_trial
+
+    def run(self) -> None:
+        """Until every seed is finished: a seed on a dead worker is redone here."""
+        spec, storage = self.spec, self.worker.storage
+        final = load(spec, storage, study_name(spec, self.key, "final"))
+        while True:
+            interrupts.checkpoint()
+            parent = parent_run(spec, storage, self.search, self.key)
+            recover_dead_trials(storage, final)
+            trials = final.get_trials(deepcopy=False)
+            done = {trial_seed(t) for t in trials if t.state == TrialState.COMPLETE}
+            if all(seed in done for seed in spec.final_seeds):
+                break
+            for seed in spec.final_seeds:
+                failures = [t for t in trials if trial_seed(t) == seed and t.user_attrs.get("fail_reason")]
+                if len(failures) >= MAX_FINAL_FAILURES:
+                    raise UserError(
+                        f"study {final.study_name}: final seed {seed} failed {len(failures)} times "
+                        f"(last: {failures[-1].user_attrs['fail_reason']})"
+                    )
+            held = {trial_seed(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
+            for seed in [s for s in spec.final_seeds if s not in done | held]:
+                final.enqueue_trial({"seed": seed}, user_attrs={"best_trial": self.best.number})
+            if final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                self.run_one(final, parent)
+            else:
+                self.worker.wait(f"{self.key.label}: waiting for final seeds running on other workers")
+        tracking.finish_parent_run(parent)
+
+    def knobs(self, trial: optuna.Trial, study: optuna.Study) -> dict:
         seed = trial.suggest_categorical("seed", self.spec.final_seeds)
-        for other in final.get_trials(deepcopy=False):
+        for other in study.get_trials(deepcopy=False):
             if (
                 other.number != trial.number
                 and trial_seed(other) == seed
@@ -544,35 +609,26 @@ class Worker:
             ):
                 trial.set_user_attr("skipped", f"duplicate of trial {other.number}")
                 raise SlotTaken(f"seed {seed} is already evaluated by trial {other.number}")
-        knobs = {**self.spec.fixed, **dict(key.grid), **best.params, **self.spec.budget_knobs, "seed": seed}
-        if "hidden" in best.user_attrs:
-            knobs["hidden"] = best.user_attrs["hidden"]
-        config = resolve_config(self.spec.task, key.variant, key.cell, knobs)
-        try:
-            result = train(
-                config,
-                run_name=f"{self.spec.experiment}/{key.label}/final-seed{seed}",
-                parent_run_id=parent,
-                tags={
-                    **self.run_tags(key, tracking.Stage.FINAL, final.study_name, trial.number),
-                    T.BEST_TRIAL: best.number,
-                },
-                progress=False,
-                finished_on=(DivergedError,),
-                on_run_created=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
-                on_progress=self.progress.running(f"{key.label} final seed {seed}") if self.progress else None,
-            )
-        except DivergedError as error:
-            # A result, not a fault: the same seed would diverge again. The seed is done, its run says
-            # why, and the report counts it beside the seeds that finished.
-            trial.set_user_attr("diverged", str(error))
-            say(f"{final.study_name} seed {seed} diverged: {error}")
-            return -math.inf if final.direction == optuna.study.StudyDirection.MAXIMIZE else math.inf  # the worst
-        for key, value in result.test_metrics.items():
-            trial.set_user_attr(key, value)
-        for key_name, value in result.baselines.items():
-            trial.set_user_attr(key_name, value)
-        return result.best_val
+        knobs = {**self.spec.fixed, **dict(self.key.grid), **self.best.params, **self.spec.budget_knobs, "seed": seed}
+        if "hidden" in self.best.user_attrs:
+            knobs["hidden"] = self.best.user_attrs["hidden"]
+        return knobs
+
+    def names(self, trial: optuna.Trial) -> tuple[str, str]:
+        return f"final-seed{trial.params['seed']}", f"final seed {trial.params['seed']}"
+
+    def tags(self) -> dict:
+        return {T.BEST_TRIAL: self.best.number}
+
+    def diverged(self, trial: optuna.Trial, study: optuna.Study, error: Exception) -> float:
+        # A result, not a fault: the same seed would diverge again. The seed is done, its run says
+        # why, and the report counts it beside the seeds that finished.
+        trial.set_user_attr("diverged", str(error))
+        say(f"{study.study_name} seed {trial.params['seed']} diverged: {error}")
+        return -math.inf if study.direction == optuna.study.StudyDirection.MAXIMIZE else math.inf  # the worst
+
+    def kept(self, result) -> dict:
+        return {**result.test_metrics, **result.baselines}
 
 
 def say(message: str) -> None:
