@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.claim_judges import ExperimentData, tabulate
 from bench.claim_rules import RULES, estimate
+from bench.claim_spec import load_claim
 from bench.claims import beyond_cpu, write_claims
 from bench.console import duration
 from bench.markdown import markdown_table
@@ -152,7 +153,6 @@ def write_experiment(spec, folder: Path) -> Path | None:
 def gpu_plan(spec) -> dict | None:
     """The experiment's gpu profile: its lengths and the time its plan estimates for one worker on this
     machine (what the claims page names when the cpu profile's lags could not decide claim 1 or 7)."""
-    from bench.claim_spec import load_claim
     from bench.plan import horizon_seconds  # (lazy: torch, to probe a few steps)
 
     try:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from bench.stats import below_p, holm, summarize, two_sided, welch
+from bench.stats import below_p, holm, summarize, t_cdf, t_quantile, two_sided, welch
 
 ALPHA = 0.05
 PLATEAU_FACTOR = 5
@@ -63,18 +63,6 @@ class ArmRuns:
 
 
 # -- intervals that respect the metric -----------------------------------------------------------------
-def t_quantile(dof: float, p: float) -> float:
-    from scipy.special import stdtrit  # (lazy: scipy only for reports)
-
-    return float(stdtrit(dof, p))
-
-
-def t_cdf(dof: float, t: float) -> float:
-    from scipy.special import stdtr  # (lazy: scipy only for reports)
-
-    return float(stdtr(dof, t))
-
-
 @dataclass
 class Estimate:
     """A centre and its 95% interval, in the metric's own units and range."""

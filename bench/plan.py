@@ -16,6 +16,7 @@ from bench.file_schema import Distribution, Pruner
 from bench.horizon_spec import run_knobs
 from bench.registry import get_task
 from bench.sweep_config import StudyKey, SweepSpec
+from bench.tracking import Metric, client
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
@@ -84,7 +85,6 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, epoch: EpochCost) -> RunCost:
     Lightning's own epoch time, hence its per-step cost over the bare step; the first, minus the
     second, what only the first run of a command pays (creating the stores, first-time set-up)."""
     from bench.sweep import Worker, load, make_storage, study_name  # (lazy: Optuna)
-    from bench.tracking import Metric, client
 
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "RNNBENCH_CHECKPOINTS", "RNNBENCH_ARTIFACTS")}
     with tempfile.TemporaryDirectory(prefix="rnnbench-plan-") as scratch:

@@ -23,10 +23,22 @@ class Summary:
     ci_high: float
 
 
+def t_quantile(dof: float, p: float) -> float:
+    """Student's t quantile."""
+    from scipy.special import stdtrit  # (lazy: scipy, ~0.3 s, only for reports)
+
+    return float(stdtrit(dof, p))
+
+
+def t_cdf(dof: float, t: float) -> float:
+    """Student's t distribution function."""
+    from scipy.special import stdtr  # (lazy: scipy, as t_quantile)
+
+    return float(stdtr(dof, t))
+
+
 def summarize(values: list[float], confidence: float = 0.95) -> Summary | None:
     """Mean, sample standard deviation and the t-based confidence interval of the mean."""
-    from scipy.special import stdtrit  # Student-t quantile
-
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return None
@@ -34,19 +46,17 @@ def summarize(values: list[float], confidence: float = 0.95) -> Summary | None:
     if len(values) < 2:
         return Summary(len(values), mean, float("nan"), float("nan"), float("nan"))
     sd = statistics.stdev(values)
-    half = stdtrit(len(values) - 1, 0.5 + confidence / 2) * sd / math.sqrt(len(values))
+    half = t_quantile(len(values) - 1, 0.5 + confidence / 2) * sd / math.sqrt(len(values))
     return Summary(len(values), mean, sd, mean - half, mean + half)
 
 
 def one_sided_bound(values: list[float], upper: bool = True, confidence: float = 0.95) -> float | None:
     """The one-sided t bound of the mean: mean + t(confidence, n-1) sd / sqrt(n) (or minus, for a lower
     bound). None with fewer than 2 values: one seed has no interval."""
-    from scipy.special import stdtrit  # (lazy: scipy only for reports)
-
     values = [v for v in values if v is not None and math.isfinite(v)]
     if len(values) < 2:
         return None
-    half = stdtrit(len(values) - 1, confidence) * statistics.stdev(values) / math.sqrt(len(values))
+    half = t_quantile(len(values) - 1, confidence) * statistics.stdev(values) / math.sqrt(len(values))
     return statistics.fmean(values) + (half if upper else -half)
 
 
@@ -71,12 +81,10 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float] | None:
 
 def two_sided(found: tuple[float, float, float]) -> float:
     """The two-sided p-value of a `welch` difference (a zero standard error: 0 unless the means agree)."""
-    from scipy.special import stdtr  # Student-t CDF
-
     diff, se, dof = found
     if se == 0:
         return 0.0 if diff else 1.0
-    return float(2 * stdtr(dof, -abs(diff / se)))
+    return 2 * t_cdf(dof, -abs(diff / se))
 
 
 def welch_p(a: list[float], b: list[float]) -> float | None:
@@ -87,14 +95,12 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 
 def below_p(values: list[float], reference: float) -> float | None:
     """One-sided one-sample t-test that the mean is below `reference`."""
-    from scipy.special import stdtr  # (lazy: scipy only for reports)
-
     if len(values) < 2:
         return None
     if statistics.pstdev(values) == 0:
         return 0.0 if statistics.fmean(values) < reference else 1.0
     t = (statistics.fmean(values) - reference) / (statistics.stdev(values) / math.sqrt(len(values)))
-    return float(stdtr(len(values) - 1, t))
+    return t_cdf(len(values) - 1, t)
 
 
 @dataclass

@@ -202,9 +202,9 @@ def suggest(trial: optuna.Trial, space: dict[str, Distribution]) -> dict:
 def hidden_for_parameter_count(task_name: str, variant: str, cell: str, knobs: dict, target: int) -> int:
     """The hidden size whose network has the parameter count closest to `target`, so variants are
     compared at equal size (as in the literature) rather than at equal width."""
-    from bench.models import count_parameters  # torch: only where a sweep matches parameter counts
-    from bench.results import pin_vectors
-    from bench.train import build_network
+    from bench.models import count_parameters  # (lazy: torch, only where a sweep matches parameter counts)
+    from bench.results import pin_vectors  # (lazy: MLflow's client, as above)
+    from bench.train import build_network  # (lazy: Lightning, as above)
 
     task = get_task(task_name)
     config = pin_vectors(resolve_config(task_name, variant, cell, knobs))
@@ -422,8 +422,7 @@ class Stage:
             raise
 
     def train(self, trial: optuna.Trial, study: optuna.Study, parent: str) -> float:
-        # Lightning and torch (seconds to import) only in the workers that train, not to plan or summarise.
-        from bench.train import DivergedError, train
+        from bench.train import DivergedError, train  # (lazy: torch, Lightning; not to plan or summarise)
 
         config = resolve_config(self.spec.task, self.key.variant, self.key.cell, self.knobs(trial, study))
         name, label = self.names(trial)

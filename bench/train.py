@@ -134,7 +134,11 @@ class EpochLines(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         # Runs after this epoch's validation, before the module logs train/loss: read its running sum.
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(tracking.Metric.val("")) and v.numel() == 1}
+        metrics = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if k.startswith(tracking.Metric.val("")) and v.numel() == 1
+        }
         if getattr(pl_module, "train_examples", 0):
             metrics["train/loss"] = float(pl_module.train_loss_sum) / pl_module.train_examples
         shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
@@ -372,11 +376,17 @@ class Watchers:
     def of(cls, task: TaskSpec, config: RunConfig, baseline: float, checkpoints: Path) -> Watchers:
         # A run that reaches `solved` x the baseline loss stops there (Lightning's stopping_threshold): its
         # remaining steps would only polish a solved task. It counts as converged, not as still improving.
-        solved_at = config.solved * baseline if config.solved and task.monitor == tracking.Metric.val("loss") and baseline > 0 else None
+        solved_at = (
+            config.solved * baseline
+            if config.solved and task.monitor == tracking.Metric.val("loss") and baseline > 0
+            else None
+        )
         # stop_on=loss: overfitting shows in the validation loss first and smoothly (every example counts,
         # not only those near the decision boundary), so training stops there, while the weights kept and
         # tested are still those of the best monitored value (e.g. accuracy) seen before the stop.
-        stop_on, stop_mode = (tracking.Metric.val("loss"), "min") if config.stop_on == "loss" else (task.monitor, task.monitor_mode)
+        stop_on, stop_mode = (
+            (tracking.Metric.val("loss"), "min") if config.stop_on == "loss" else (task.monitor, task.monitor_mode)
+        )
         return cls(
             ModelCheckpoint(
                 dirpath=checkpoints, filename="best", monitor=task.monitor, mode=task.monitor_mode, save_top_k=1
