@@ -26,7 +26,7 @@ V ?=
 VERBOSE := $(if $(value V),--verbose)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-glove lint test test-all train sweep horizon claims claims-reference report reference pretrain-embeddings list ui dashboard clean bench-train bench-threads bench-cli bench-data bench-sweep bench-report bench-cells cells-report cells-reference
+.PHONY: help install install-glove lint test test-all train sweep horizon claims claims-reference report reference pretrain-embeddings list ui dashboard clean bench-train bench-embedding bench-threads bench-cli bench-data bench-sweep bench-report bench-cells cells-report cells-reference
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ dashboard: $(VENV)/.installed ## the sweeps' Optuna studies in optuna-dashboard 
 
 bench-train: $(VENV)/.installed ## benchmark: suite training time vs a bare PyTorch loop
 	$(PY) -m bench.benchmarks.training_overhead
+
+bench-embedding: $(VENV)/.installed ## benchmark: training-step time of fine-tuned vectors, whole 115k-row table vs the rows training reaches
+	$(PY) -m bench.benchmarks.embedding_rows
 
 bench-threads: $(VENV)/.installed ## benchmark: training-step time at 1/2 threads, spinning vs sleeping OpenMP waits, idle and beside a busy core
 	$(PY) -m bench.benchmarks.threads
