@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-STEPS, REPEATS = 20, 5
+STEPS, REPEATS = 10, 3
 SETTINGS = [(threads, policy) for threads in (1, 2) for policy in ("PASSIVE", "ACTIVE")]
 
 CHILD = """
