@@ -20,7 +20,7 @@ from bench.cells import CELLS, DEFAULT_CELL, GROUPS
 from bench.config import GENERAL_KEYS, RunConfig, parse_overrides, resolve_config, torch_threads
 from bench.errors import RunFailed, UserError
 from bench.registry import all_tasks, get_task
-from bench.run_keys import Tag
+from bench.run_keys import Metric, Tag
 from bench.variants import VARIANT_HELP
 
 TRAINING_COMMANDS = ("train", "pretrain-embeddings", "sweep", "horizon", "claims")
@@ -161,9 +161,9 @@ def check_data(config) -> None:
 def final_line(task, result, seconds: float) -> str:
     """The test metric against its baseline (majority-class accuracy for classification), the other
     test metrics, size, epochs, elapsed time and where to see the run."""
-    metric = f"test/{task.report_metric}"
+    metric = Metric.test(task.report_metric)
     value = result.test_metrics.get(metric)
-    baseline = result.baselines.get(f"baseline/{task.report_metric}")
+    baseline = result.baselines.get(Metric.baseline(task.report_metric))
     if value is None:
         head = "no test metric"
     elif task.report_metric == "acc":
@@ -185,10 +185,10 @@ def final_line(task, result, seconds: float) -> str:
 
 def cross_validation_line(task, outcome, seconds: float) -> str:
     """The mean ± sd over folds of the test metric first, then the other test metrics, then the baselines."""
-    metric = f"test/{task.report_metric}"
+    metric = Metric.test(task.report_metric)
 
     def order(key: str) -> tuple:
-        return (key != metric, key.startswith("baseline/"), key)
+        return (key != metric, key.startswith(Metric.baseline("")), key)
 
     return (
         f"{len(outcome.folds)}-fold cross-validation, run {outcome.parent_run_id}: "
@@ -289,7 +289,7 @@ def command_sweep(args: argparse.Namespace) -> None:
         f"{console.counted(spec.trials, 'trial')}, "
         f"final seeds {spec.final_seeds}"
     )
-    print(sweep.format_summary(rows, f"test/{get_task(spec.task).report_metric}"))
+    print(sweep.format_summary(rows, Metric.test(get_task(spec.task).report_metric)))
     dataset = spec.experiment.partition("/")[2]
     print(
         "\nlook at the runs: make ui   |   the studies: make dashboard   |   write the report: make report TASK="

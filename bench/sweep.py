@@ -688,6 +688,7 @@ def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
     task = get_task(spec.task)
     pick = min if task.monitor_mode == "min" else max
     metric = task.report_metric
+    baseline = tracking.Metric.baseline(metric)
     return {
         "done": len(complete),
         "pruned": sum(t.state == TrialState.PRUNED for t in search),
@@ -696,11 +697,9 @@ def study_counts(spec: SweepSpec, storage, key: StudyKey) -> dict:
         "failed": sum(t.state == TrialState.FAIL and not not_a_draw(t, retried) for t in search),
         "best": pick((t.value for t in complete), default=None),
         "finals": sum(t.state == TrialState.COMPLETE for t in final),
-        "tests": [t.user_attrs.get(f"test/{metric}") for t in final if t.state == TrialState.COMPLETE],
+        "tests": [t.user_attrs.get(tracking.Metric.test(metric)) for t in final if t.state == TrialState.COMPLETE],
         "diverged": sum(t.state == TrialState.COMPLETE and "diverged" in t.user_attrs for t in final),
-        "baseline": next(
-            (t.user_attrs[f"baseline/{metric}"] for t in final if f"baseline/{metric}" in t.user_attrs), None
-        ),
+        "baseline": next((t.user_attrs[baseline] for t in final if baseline in t.user_attrs), None),
     }
 
 
@@ -817,7 +816,7 @@ def summary_rows(spec: SweepSpec, storage) -> list[dict]:
     return rows
 
 
-def format_summary(rows: list[dict], metric: str = "test/loss") -> str:
+def format_summary(rows: list[dict], metric: str = tracking.Metric.test("loss")) -> str:
     width = max([15] + [len(r["variant"]) + 2 for r in rows])
     lines = [
         f"{'variant':<{width}}{'cell':<6}{'trials c/p/f':>14}{'best val':>11}{metric + ' (mean ± sd)':>26}{'baseline':>10}"
