@@ -133,8 +133,10 @@ def token_coverage(data, known: np.ndarray) -> dict[str, float]:
 
 def trained_rows(data) -> int:
     """How many leading rows of the vocabulary the training split reaches: the training words come first
-    (bench.text.build_tokenizer), the words only the vectors file brings after them."""
-    ids = token_ids(data.splits["train"])
+    (bench.text.build_tokenizer), the words only the vectors file brings after them. 0 (every row) for
+    token tasks without a text vocabulary (generated symbols)."""
+    train = data.splits["train"]
+    ids = token_ids(train) if "input_ids" in train.column_names else []
     return int(ids.max()) + 1 if len(ids) else 0
 
 
