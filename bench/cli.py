@@ -239,7 +239,9 @@ def command_pretrain(args: argparse.Namespace) -> None:
     from bench.pretrain import corpus_label, pretrain_embeddings  # (lazy: torch, Lightning; once the input is valid)
 
     path, result = pretrain_embeddings(config, progress=not args.no_progress)
-    print(f"run {result.run_id}: test perplexity {result.test_metrics.get('test/perplexity', float('nan')):.1f}")
+    print(
+        f"run {result.run_id}: test perplexity {result.test_metrics.get(Metric.test('perplexity'), float('nan')):.1f}"
+    )
     print(
         f"embeddings: {path} (by name, the latest run on this corpus: "
         f"embedding_vectors=lm:{corpus_label(config.task_settings)})\nuse them: make train TASK=sst2 "
