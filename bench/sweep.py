@@ -598,7 +598,8 @@ class Finals(Stage):
                 self.worker.wait(f"{self.key.label}: waiting for final seeds running on other workers")
         tracking.finish_parent_run(parent)
 
-    def knobs(self, trial: optuna.Trial, study: optuna.Study) -> dict:
+    def claim(self, trial: optuna.Trial, study: optuna.Study) -> None:
+        """A seed already finished, or held by an earlier trial, is not trained twice."""
         seed = trial.suggest_categorical("seed", self.spec.final_seeds)
         for other in study.get_trials(deepcopy=False):
             if (
@@ -608,6 +609,9 @@ class Finals(Stage):
             ):
                 trial.set_user_attr("skipped", f"duplicate of trial {other.number}")
                 raise SlotTaken(f"seed {seed} is already evaluated by trial {other.number}")
+
+    def knobs(self, trial: optuna.Trial, study: optuna.Study) -> dict:
+        seed = trial.params["seed"]
         knobs = {**self.spec.fixed, **dict(self.key.grid), **self.best.params, **self.spec.budget_knobs, "seed": seed}
         if "hidden" in self.best.user_attrs:
             knobs["hidden"] = self.best.user_attrs["hidden"]
