@@ -278,11 +278,13 @@ def command_sweep(args: argparse.Namespace) -> None:
     for config in sweep_config.study_configs(spec):
         check_data(config)
     check_stores(optuna_storage=args.storage or os.environ.get("STORAGE") or "")
-    from bench import plan, sweep  # (lazy: Optuna; only once the file and the stores are valid)
+    from bench import sweep  # (lazy: Optuna; only once the file and the stores are valid)
 
     storage_url = args.storage or os.environ.get("STORAGE") or sweep.default_storage_url()
     print(console.sweep_block(spec, storage_url), flush=True)
     if args.plan:
+        from bench import plan  # (lazy: torch, Lightning; only a plan probes training steps)
+
         plan.print_plan(spec, storage_url)
         return
     rows = sweep.run_sweep(spec, args.storage, show_progress=not args.no_progress)
@@ -316,10 +318,12 @@ def add_horizon(commands: argparse._SubParsersAction, common: argparse.ArgumentP
 def command_horizon(args: argparse.Namespace) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
-    from bench import horizon, horizon_rule, horizon_spec, plan, results  # (lazy: pydantic, yaml, numpy; no torch)
+    from bench import horizon, horizon_rule, horizon_spec, results  # (lazy: pydantic, yaml, numpy; no torch)
 
     spec = horizon_spec.load_horizon(args.task, args.profile, Path(args.file) if args.file else None)
     if args.plan:
+        from bench import plan  # (lazy: torch, Lightning; only a plan probes training steps)
+
         print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)
         print(plan.horizon_plan(spec, args.jobs or spec.jobs))
         return
@@ -361,12 +365,14 @@ def add_claims(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
 def command_claims(args: argparse.Namespace) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
-    from bench import claim_report, claim_spec, horizon, plan  # (lazy: pydantic, yaml, numpy; no torch)
+    from bench import claim_report, claim_spec, horizon  # (lazy: pydantic, yaml, numpy; no torch)
 
     knobs = overrides_of(args)
     paths = claim_spec.experiment_paths(args.claim)
     specs = [claim_spec.load_claim(path, args.profile, knobs) for path in paths]  # all, before any run
     if args.plan:
+        from bench import plan  # (lazy: torch, Lightning; only a plan probes training steps)
+
         for spec in specs:
             print(f"claim experiment {spec.name} (claims {', '.join(spec.claims)})")
             print(console.horizon_block(spec, args.jobs or spec.jobs), flush=True)

@@ -10,17 +10,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from bench import console
 from bench.config import resolve_config
+from bench.data import TaskDataModule
 from bench.file_schema import Distribution, Pruner
 from bench.horizon_spec import run_knobs
+from bench.module import RecurrentTaskModule
 from bench.registry import get_task
+from bench.results import pin_vectors
+from bench.sweep import Worker, hidden_for_parameter_count, load, make_storage, study_counts, study_name
 from bench.sweep_config import StudyKey, SweepSpec
 from bench.tracking import Metric, client
+from bench.train import apply_thread_setting, build_network
 
-# Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
-# imported inside the functions that use them, so `python -m bench --help` and `list` stay fast
-# (tests/test_cli.py checks that they import no torch or Lightning).
+# A plan probes real training steps, so this module imports torch, Lightning, Optuna and MLflow at the
+# top: the commands import it only once a plan is asked for (`--plan`), after their input is checked.
 
 PROBE_STEPS = 8  # timed training steps per probed configuration, after one untimed warm-up step
 
@@ -60,8 +66,6 @@ def study_config(spec: SweepSpec, key: StudyKey, **extra):
         **extra,
     }
     if spec.match_parameters:
-        from bench.sweep import hidden_for_parameter_count  # (lazy: Optuna)
-
         knobs["hidden"] = hidden_for_parameter_count(spec.task, key.variant, key.cell, knobs, spec.match_parameters)
     return resolve_config(spec.task, key.variant, key.cell, knobs)
 
@@ -84,8 +88,6 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, epoch: EpochCost) -> RunCost:
     timed), in a throw-away Optuna storage and MLflow store. The second gives the run's fixed cost and
     Lightning's own epoch time, hence its per-step cost over the bare step; the first, minus the
     second, what only the first run of a command pays (creating the stores, first-time set-up)."""
-    from bench.sweep import Worker, load, make_storage, study_name  # (lazy: Optuna)
-
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "RNNBENCH_CHECKPOINTS", "RNNBENCH_ARTIFACTS")}
     with tempfile.TemporaryDirectory(prefix="rnnbench-plan-") as scratch:
         os.environ.update(
@@ -140,8 +142,9 @@ _first_probe: dict[str, float] = {}
 
 
 def first_probe_seconds() -> float:
-    """Seconds the first `probe_config` of this process spent importing torch and Lightning and preparing
-    its data: a sweep pays them too, in its first trial (the probe trials find both done)."""
+    """Seconds the first `probe_config` of this process spent preparing its data: a sweep pays them too, in
+    its first trial (the probe trials find it done). Importing torch and Lightning, which a sweep's first
+    trial pays as well, came with this module: the process's age when the plan starts counts it."""
     return _first_probe.get("seconds", 0.0)
 
 
@@ -163,8 +166,6 @@ class EpochCost:
 
 def probe_epoch(spec: SweepSpec, key: StudyKey) -> EpochCost:
     """What one epoch of this study costs, from its middle configuration (`probe_config`)."""
-    from bench.results import pin_vectors  # (lazy: MLflow, only for lm: vectors)
-
     return probe_config(pin_vectors(study_config(spec, key)))
 
 
@@ -173,12 +174,6 @@ def probe_config(config, steps_to_time: int = PROBE_STEPS) -> EpochCost:
     network and loss), scaled to an epoch of training batches plus a forward pass over validation; and
     how many steps an epoch has (a step budget's length)."""
     started = time.perf_counter()
-    import torch  # (lazy: torch and Lightning only when a plan is asked for)
-
-    from bench.data import TaskDataModule  # (lazy: imports torch and Lightning)
-    from bench.module import RecurrentTaskModule  # (lazy: imports torch and Lightning)
-    from bench.train import apply_thread_setting, build_network  # (lazy: imports torch and Lightning)
-
     apply_thread_setting()
     task = get_task(config.task)
     datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
@@ -214,8 +209,6 @@ def remaining(spec: SweepSpec, storage_url: str, key: StudyKey) -> tuple[int, in
     """(trials, final seeds) this study still needs, read from an existing storage; never creates one."""
     if storage_url.startswith("sqlite:///") and not os.path.exists(storage_url.removeprefix("sqlite:///")):
         return spec.trials, len(spec.final_seeds)
-    from bench.sweep import make_storage, study_counts  # (lazy: Optuna)
-
     counts = study_counts(spec, make_storage(storage_url), key)
     done = min(counts["done"] + counts["pruned"], spec.trials)
     return spec.trials - done, len(spec.final_seeds) - min(counts["finals"], len(spec.final_seeds))
@@ -337,6 +330,4 @@ def horizon_seconds(spec) -> dict[int, float]:
 
 
 def cuda_available() -> bool:
-    import torch  # (lazy: start-up)
-
     return torch.cuda.is_available()
