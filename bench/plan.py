@@ -19,10 +19,10 @@ from bench.file_schema import Distribution, Pruner
 from bench.horizon_spec import run_knobs
 from bench.module import RecurrentTaskModule
 from bench.registry import get_task
-from bench.results import pin_vectors
+from bench.results import pin_vectors, read_run
+from bench.run_keys import Metric
 from bench.sweep import Worker, hidden_for_parameter_count, load, make_storage, study_counts, study_name
 from bench.sweep_config import StudyKey, SweepSpec
-from bench.tracking import Metric, client
 from bench.train import apply_thread_setting, build_network
 
 # A plan probes real training steps, so this module imports torch, Lightning, Optuna and MLflow at the
@@ -117,7 +117,7 @@ def probe_overhead(spec: SweepSpec, key: StudyKey, epoch: EpochCost) -> RunCost:
                 Worker(probe.model_copy(update={"trials": trials}), storage).search(key)
                 walls.append(time.perf_counter() - start)
             run_id = study.get_trials(deepcopy=False)[-1].user_attrs["mlflow_run_id"]
-            lightning_epoch = client().get_run(run_id).data.metrics[Metric.SECONDS_PER_EPOCH]
+            lightning_epoch = read_run(run_id).metrics[Metric.SECONDS_PER_EPOCH]
         finally:
             for name, value in saved.items():
                 if value is None:

@@ -82,6 +82,7 @@ class RunRecord:
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)  # the run's configuration, as logged
     metrics: dict[str, float] = field(default_factory=dict)
+    experiment_id: str = ""
 
     @classmethod
     def of(cls, run) -> RunRecord:
@@ -95,6 +96,7 @@ class RunRecord:
             data.tags,
             data.params,
             data.metrics,
+            info.experiment_id,
         )
 
     # identity and lifecycle
@@ -138,6 +140,10 @@ class RunRecord:
         """(step, value) of one metric, in step order; read when asked."""
         points = tracking.client().get_metric_history(self.run_id, key)
         return [(m.step, m.value) for m in sorted(points, key=lambda m: (m.step, m.timestamp))]
+
+
+def read_run(run_id: str) -> RunRecord:
+    return RunRecord.of(tracking.client().get_run(run_id))
 
 
 def search_runs(experiment_name: str, query: str = "", **options) -> list[RunRecord]:

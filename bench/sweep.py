@@ -34,6 +34,7 @@ from bench.errors import UserError, failure_reason
 from bench.file_schema import Distribution
 from bench.paths import ROOT
 from bench.registry import get_task
+from bench.results import read_run
 from bench.sweep_config import StudyKey, SweepSpec
 from bench.tracking import Tag as T
 from bench.tracking import safe_url
@@ -327,12 +328,11 @@ def recover_dead_trials(storage: optuna.storages.RDBStorage, study: optuna.Study
                     retry(study, storage.get_trial(trial._trial_id))
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another worker failed it first
-    mlflow_client = tracking.client()
     for trial in running:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id and storage.get_trial(trial._trial_id).state == TrialState.FAIL:
             try:
-                if mlflow_client.get_run(run_id).info.status == "RUNNING":
+                if read_run(run_id).status == "RUNNING":
                     owner = trial.user_attrs.get("worker") or {}
                     tracking.close_run(
                         run_id,
