@@ -14,9 +14,9 @@ from bench.errors import UserError
 from bench.registry import MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric
 from bench.synthetic import cached_split, dataset_arrays
-from bench.text import carve, check_splits, data_source, load_raw, majority_baselines
 
-# Lazy imports: Pillow is imported inside the function that decodes, so finding a task stays fast.
+# Lazy imports: the shared loading and carving (bench.text, which imports datasets) where the data is loaded and
+# Pillow where an image is decoded, so finding a task stays fast.
 
 SIDE = 28
 PIXELS = SIDE * SIDE
@@ -110,9 +110,9 @@ def _decode(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
 
 
-def validate(raw: dict, settings: dict) -> dict:
+def image_columns(raw: dict, settings: dict) -> dict:
+    """The image and label columns alone, named `image` and `label` (checked by `check_splits`)."""
     image, label = settings["image_column"], settings["label_column"]
-    check_splits(raw, {"image_column": image, "label_column": label}, label, CLASSES)
     return {
         split: dataset.select_columns([image, label]).rename_columns({image: "image", label: "label"})
         for split, dataset in raw.items()
@@ -133,8 +133,12 @@ def check_settings(settings: dict) -> None:
 
 
 def load_image_sequences(name: str, settings: dict, data_seed: int, permuted: bool) -> TaskData:
-    raw = validate(load_raw(name, HUB_ID, "test", settings), settings)
-    splits, _ = carve(raw, settings, data_seed)
+    from bench.text import carve, check_splits, data_source, load_raw, majority_baselines  # (lazy: datasets)
+
+    raw = load_raw(name, HUB_ID, "test", settings)
+    label = settings["label_column"]
+    check_splits(raw, {"image_column": settings["image_column"], "label_column": label}, label, CLASSES)
+    splits, _ = carve(image_columns(raw, settings), settings, data_seed)
     order = pixel_order(settings, permuted)
     arrays = {}
     for split, dataset in splits.items():

@@ -1,6 +1,7 @@
-"""The generic text-classification path shared by every sentiment task (and any local dataset):
-load (hub or local parquet/csv/jsonl) -> validate -> carve validation / labeled subset ->
-word-level tokenizer trained on train only -> `datasets.map(batched=True)` (cached) -> TaskData."""
+"""The text tasks' data pipeline, shared by every sentiment task (and any local dataset): load (hub or
+local parquet/csv/jsonl) -> validate -> carve validation / labeled subset -> word-level tokenizer trained
+on train only -> `datasets.map(batched=True)` (cached) -> TaskData. What a text task is (settings,
+TaskSpec) is bench/text_task.py, which imports this module only once a task's data is loaded."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import datasets
 import numpy as np
+import pyarrow.parquet as pq
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from bench import safepoints
 from bench.console import verbose
 from bench.embeddings import load_vector_words, token_ids
 from bench.errors import UserError, first_line
 from bench.paths import cache_dir
-from bench.registry import DataSource, MetricSpec, TaskData, TaskSpec
+from bench.registry import DataSource, TaskData
 from bench.run_keys import Metric, Tag
 from bench.text_files import (
     FORMATS,
@@ -26,7 +30,6 @@ from bench.text_files import (
     NO_VALIDATION,
     SPLITS,
     check_integer_labels,
-    check_text_data,
     find_files,
     held_rows,
     label_key,
@@ -35,120 +38,14 @@ from bench.text_files import (
     subset_too_large,
 )
 
-# Lazy imports: datasets, pyarrow, scikit-learn and tokenizers are imported inside the functions that use
-# them, so finding a task (`list`, `get_task`) stays fast.
-
 SPECIALS = ["[PAD]", "[UNK]"]  # [PAD] is id 0
 
 
-def text_settings(text_column: str, max_length: int) -> dict:
-    return {
-        # Where the data is (see `find_files`): a folder with train/[validation/]test files, or with one
-        # data file; or named files. Without any, the task's hub dataset.
-        "data_dir": "",
-        "train_file": "",
-        "validation_file": "",
-        "test_file": "",  # train_file alone: one file, test carved
-        "dataset": "",  # a name for the experiment, run names and report (default: the data folder's name)
-        "text_column": text_column,
-        "label_column": "label",
-        "label_map": "",  # e.g. neg:0,pos:1 or 1:0,2:1 (default: labels 0..K-1 as they are, strings in sorted order)
-        "num_classes": 0,  # 0: from the training labels
-        "max_length": max_length,  # tokens kept per text (longer texts are truncated at the end)
-        # words: \w+ and punctuation runs; glove: also keeps the contractions GloVe knows (n't, 's, 're, ...)
-        # as tokens; auto: glove when embedding_vectors is set, else words
-        "tokenizer": "auto",
-        "min_freq": 2,
-        "max_vocab": 20000,  # vocabulary from the training split only...
-        "vectors_vocab": 100000,  # ...plus, with embedding_vectors, the first N words of the vectors file
-        "val_fraction": 0.1,  # stratified carve from train when the data has no validation split
-        "test_fraction": 0.1,  # one file (or train + validation): stratified carve of the test split
-        "folds": 0,  # K >= 2: stratified K-fold cross-validation, one run per fold (`train` runs them all)
-        "fold": -1,  # the fold used as test (set by the cross-validation; -1 = every fold)
-        "cv_merge": False,  # folds over train, validation and test files merged (else over one file only)
-        "train_subset": 0,  # >0: a stratified subset of that many labeled training examples
-        # packed: length buckets + pack_padded_sequence (exact for every network, but slow: ~25x slower
-        #   than unpacked on CPU); bucketed: length buckets padded to the batch's longest, not packed
-        #   (exact for unidirectional networks, the fastest on CPU and GPU); padded: random batches padded
-        #   to max_length (the naive baseline); auto: packed for bidirectional networks, else bucketed.
-        "batching": "auto",
-    }
-
-
-MINIMUMS = {"max_length": 1, "min_freq": 1, "max_vocab": 3, "num_classes": 0, "train_subset": 0}
-MINIMUMS |= {"val_fraction": 0.0, "test_fraction": 0.0, "folds": 0, "fold": -1, "vectors_vocab": 0}
-# Early stopping decides the length: small sets need many epochs (issue 14 reported SST-2 sentences
-# gaining 3.4 points from 5 to 15 epochs), large ones stop after `patience` flat validation checks. It
-# watches the validation loss (stop_on=loss), which turns when overfitting starts; the accuracy wanders on
-# and a late lucky epoch of it picked an overfit model (issue 25). The best accuracy before the stop is kept.
-TRAINING_DEFAULTS = {"lr": 2e-3, "hidden": 128, "embedding_size": 100, "batch_size": 64, "max_epochs": 30}
-TRAINING_DEFAULTS |= {"patience": 3, "gradient_clip": 5.0, "stop_on": "loss"}
-
-
-def text_task(
-    name: str,
-    hub_id: str | None,
-    text_column: str,
-    max_length: int,
-    description: str,
-    references: str = "",
-    hub_test_split: str = "test",
-) -> TaskSpec:
-    """A sentiment/text-classification task: the network reads token ids, predicts one class.
-    Without a hub dataset (the generic task), runs are named after the dataset (the data folder)."""
-
-    def load_data(settings: dict, data_seed: int) -> TaskData:
-        return load_text_classification(name, hub_id, hub_test_split, settings, data_seed)
-
-    def check_data(settings: dict) -> None:
-        check_text_data(name, hub_id, settings)
-
-    return TaskSpec(
-        name=name,
-        description=description,
-        input_kind="tokens",
-        output_kind="per-sequence",
-        loss="cross_entropy",
-        settings=text_settings(text_column, max_length),
-        minimums=dict(MINIMUMS),
-        load_data=load_data,
-        check_data=check_data,
-        family="text",
-        test_preset={"min_freq": 1},
-        batching="by-length",
-        metrics=(MetricSpec("acc", "accuracy"),),
-        monitor=Metric.val("acc"),
-        monitor_mode="max",
-        training_defaults=dict(TRAINING_DEFAULTS),
-        references=references,
-        report_metric="acc",
-        train_metrics=True,
-        choices={"batching": ("auto", "packed", "bucketed", "padded"), "tokenizer": ("auto", "words", "glove")},
-        dataset_name=dataset_name if hub_id is None else None,
-    )
-
-
 # -- loading -----------------------------------------------------------------------------------------
-def dataset_name(settings: dict) -> str:
-    """The data folder's name (or the file's name when the file lies in the working directory)."""
-    if settings.get("dataset"):
-        return settings["dataset"]
-    if settings.get("data_dir"):
-        return Path(settings["data_dir"]).resolve().name
-    if settings.get("train_file"):
-        path = Path(settings["train_file"]).resolve()
-        return path.parent.name if path.parent != Path.cwd() else path.stem
-    return ""
-
-
 def read_file(split: str, path: Path, hf_cache: str):
-    import datasets  # (lazy: datasets)
-
     if path.stat().st_size == 0:
         raise UserError(f"the {split} split is empty ({path})")
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq  # (lazy: pyarrow)
-
         try:
             rows = pq.read_metadata(path).num_rows
         except Exception as error:
@@ -166,8 +63,6 @@ def read_file(split: str, path: Path, hf_cache: str):
 
 
 def load_raw(name: str, hub_id: str | None, hub_test_split: str, settings: dict) -> dict:
-    import datasets  # (lazy: datasets)
-
     files = find_files(settings)
     hf_cache = str(cache_dir() / "hf")
     if files:
@@ -240,8 +135,6 @@ def unique_labels(dataset) -> list:
 
 
 def label_ids(features):
-    import datasets  # (lazy: datasets)
-
     features = features.copy()
     features["label"] = datasets.Value("int64")
     return features
@@ -324,7 +217,7 @@ def split_off(dataset, fraction: float, seed: int, what: str) -> tuple:
 
 def fold_split(pool, folds: int, fold: int, seed: int) -> tuple:
     """(rest, test) for fold `fold` of a stratified, seeded K-fold partition of `pool` (scikit-learn's)."""
-    from sklearn.model_selection import StratifiedKFold  # (lazy: scikit-learn imports scipy)
+    from sklearn.model_selection import StratifiedKFold  # (lazy: scikit-learn imports scipy: 2-3.5 s, for folds only)
 
     labels = np.asarray(pool["label"])
     values, counts = np.unique(labels, return_counts=True)
@@ -342,8 +235,6 @@ def carve(splits: dict, settings: dict, data_seed: int) -> tuple[dict, str]:
     """Test (one file; or one fold of K) and validation from train when missing (stratified, seeded);
     then the labeled subset, if asked. A given test split is never touched. Returns (splits, a
     sentence saying how they were made, logged with the run)."""
-    import datasets  # (lazy: datasets)
-
     folds, seed = settings.get("folds", 0), data_seed
     given = ", ".join(s for s in SPLITS if s in splits)
     if folds == 1:
@@ -413,8 +304,6 @@ def tokenizer_mode(settings: dict) -> str:
 
 
 def new_tokenizer(mode: str, vocab: dict[str, int] | None = None):
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers  # (lazy: only for text tasks)
-
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.Replace("<br />", " "), normalizers.Lowercase()])
     if mode == "glove":
@@ -428,8 +317,6 @@ def new_tokenizer(mode: str, vocab: dict[str, int] | None = None):
 
 def train_vocabulary(train, mode: str, min_freq: int, size: int) -> list[str]:
     """The training split's words, most frequent first (specials first)."""
-    from tokenizers import trainers  # (lazy: tokenizers, only for text tasks)
-
     tokenizer = new_tokenizer(mode)
     # Its own bar counts against an unknown total ("6471 / 0"): shown only with -v.
     trainer = trainers.WordLevelTrainer(
@@ -457,8 +344,6 @@ def build_tokenizer(train, settings: dict):
     )
     path = cache_dir() / "tokenizers" / f"{key.hexdigest()[:16]}.json"
     if path.exists():
-        from tokenizers import Tokenizer  # (lazy: only for text tasks)
-
         return Tokenizer.from_file(str(path))
     words = train_vocabulary(train, mode, settings["min_freq"], settings["max_vocab"])
     if vectors:
@@ -477,9 +362,10 @@ def build_tokenizer(train, settings: dict):
 
 
 def encode_batch(batch: dict, tokenizer_json: str, max_length: int) -> dict:
-    """datasets.map worker (module level, so its fingerprint is stable and the result cached). At a signal it
-    stops with KeyboardInterrupt, on which datasets deletes its half-written cache file (`tokenize` turns it
-    back into the interrupt)."""
+    """datasets.map worker (module level, so its fingerprint is stable and the result cached: datasets hashes
+    such a worker by its module and name, `bench.text.encode_batch`, like `has_text` and `encode_labels`; one
+    moved or renamed misses every cache made before). At a signal it stops with KeyboardInterrupt, on which
+    datasets deletes its half-written cache file (`tokenize` turns it back into the interrupt)."""
     if safepoints.received():
         raise KeyboardInterrupt
     tokenizer = _tokenizer(tokenizer_json)
@@ -491,8 +377,6 @@ _TOKENIZERS: dict = {}
 
 
 def _tokenizer(tokenizer_json: str):
-    from tokenizers import Tokenizer  # (lazy: only for text tasks)
-
     if tokenizer_json not in _TOKENIZERS:
         _TOKENIZERS[tokenizer_json] = Tokenizer.from_str(tokenizer_json)
     return _TOKENIZERS[tokenizer_json]

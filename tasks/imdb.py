@@ -2,7 +2,7 @@
 No validation split: 10% of train is carved (stratified, seeded). Reviews: median 174 words, 95th
 percentile 598; counting punctuation as tokens, max_length=400 truncates 18% of training reviews."""
 
-from bench.text import text_task
+from bench.text_task import text_task
 
 TASK = text_task(
     "imdb",

@@ -47,7 +47,7 @@ def load_corpus(settings: dict):
     import datasets
 
     from bench.paths import cache_dir
-    from bench.text import FORMATS  # task modules import only numpy at load time: listing stays fast
+    from bench.text_files import FORMATS  # (lazy: task modules import only numpy at load time)
 
     hf_cache = str(cache_dir() / "hf")
     if settings["corpus_file"]:
@@ -82,7 +82,7 @@ def exclusion_texts(settings: dict) -> set[str] | None:
     import datasets
 
     from bench.paths import cache_dir
-    from bench.text import FORMATS  # task modules import only numpy at load time: listing stays fast
+    from bench.text_files import FORMATS  # (lazy: task modules import only numpy at load time)
 
     choice = settings["exclude_file"]
     if choice == "none":
@@ -136,7 +136,7 @@ def windows(ids: np.ndarray, seq_len: int, max_tokens: int) -> dict[str, np.ndar
 
 def load_data(settings: dict, data_seed: int) -> TaskData:
     from bench.synthetic import arrays_to_dataset  # see load_corpus: keeps `list` fast
-    from bench.text import build_tokenizer, tokenize
+    from bench.text import build_tokenizer, tokenize  # (lazy: datasets, tokenizers)
 
     corpus = load_corpus(settings)
     column = settings["text_column"]

@@ -1,6 +1,6 @@
 """Rotten Tomatoes (Pang & Lee 2005): 10,662 movie-review snippets, binary sentiment."""
 
-from bench.text import text_task
+from bench.text_task import text_task
 
 TASK = text_task(
     "rotten-tomatoes",

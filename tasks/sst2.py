@@ -2,7 +2,7 @@
 The hub hides the test labels, so from the hub the GLUE validation split serves as test and a
 validation split is carved from train; local copies with test labels use their own splits."""
 
-from bench.text import text_task
+from bench.text_task import text_task
 
 TASK = text_task(
     "sst2",

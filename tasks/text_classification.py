@@ -2,7 +2,7 @@
 data_dir=<folder> (train/[validation/]test .parquet|.csv|.jsonl) or train_file=/test_file=, and
 name the columns with text_column=/label_column= (labels 0..K-1)."""
 
-from bench.text import text_task
+from bench.text_task import text_task
 
 TASK = text_task(
     "text-classification",

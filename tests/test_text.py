@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench import text
 from bench.cli import main
 from bench.config import resolve_config
 from bench.convergence import left_baseline_step
@@ -33,6 +34,13 @@ def test_vocabulary_is_built_on_train_only(tmp_path):
     data, _ = load(folder)
     assert "zyzzyva" not in data.vocabulary and "good" in data.vocabulary
     assert data.splits["test"][0]["input_ids"][0] == data.vocabulary.index("[UNK]")
+
+
+def test_the_datasets_workers_keep_the_module_and_names_their_caches_are_keyed_by():
+    """datasets hashes a module-level map/filter worker by module and name, not code: one moved or renamed
+    would miss every split cached before (and change the runs' dataset fingerprints)."""
+    workers = ("encode_batch", "has_text", "encode_labels")
+    assert {name: getattr(text, name).__module__ for name in workers} == dict.fromkeys(workers, "bench.text")
 
 
 def test_multiclass_labels_and_max_length(tmp_path):
