@@ -8,13 +8,17 @@ each split is one token stream cut into windows of seq_len+1 (inputs, and target
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
 from bench import safepoints
 from bench.errors import UserError
+from bench.paths import cache_dir
 from bench.registry import DataSource, MetricSpec, TaskData, TaskSpec
 from bench.run_keys import Metric
+from bench.synthetic import arrays_to_dataset
+from bench.text_files import FORMATS
 
 CORPORA = {
     "imdb": "stanfordnlp/imdb",
@@ -26,9 +30,6 @@ GENERATOR_VERSION = 1
 
 def check_corpus_files(settings: dict) -> None:
     """The corpus and exclusion files named, before the stores and heavy imports (`load_corpus` reads them)."""
-    from pathlib import Path
-
-    from bench.text_files import FORMATS  # (lazy: task modules import only numpy at load time)
 
     for key in ("corpus_file", "exclude_file"):
         value = settings[key]
@@ -42,12 +43,7 @@ def check_corpus_files(settings: dict) -> None:
 
 
 def load_corpus(settings: dict):
-    from pathlib import Path
-
-    import datasets
-
-    from bench.paths import cache_dir
-    from bench.text_files import FORMATS  # (lazy: task modules import only numpy at load time)
+    import datasets  # (lazy: ~2 s; finding a task imports no datasets)
 
     hf_cache = str(cache_dir() / "hf")
     if settings["corpus_file"]:
@@ -77,12 +73,7 @@ def exclusion_texts(settings: dict) -> set[str] | None:
     reviews repeat 270 of its test reviews verbatim), so embeddings pretrained on the corpus never saw
     a test text. exclude_file=<file> names it; default: the hub dataset's test split, or test.<ext>
     next to corpus_file; exclude_file=none turns it off. None when there is nothing to exclude."""
-    from pathlib import Path
-
-    import datasets
-
-    from bench.paths import cache_dir
-    from bench.text_files import FORMATS  # (lazy: task modules import only numpy at load time)
+    import datasets  # (lazy: ~2 s; finding a task imports no datasets)
 
     choice = settings["exclude_file"]
     if choice == "none":
@@ -135,7 +126,6 @@ def windows(ids: np.ndarray, seq_len: int, max_tokens: int) -> dict[str, np.ndar
 
 
 def load_data(settings: dict, data_seed: int) -> TaskData:
-    from bench.synthetic import arrays_to_dataset  # see load_corpus: keeps `list` fast
     from bench.text import build_tokenizer, tokenize  # (lazy: datasets, tokenizers)
 
     corpus = load_corpus(settings)
@@ -197,8 +187,6 @@ def load_data(settings: dict, data_seed: int) -> TaskData:
 
 def corpus_source(settings: dict) -> DataSource:
     """Where `load_corpus` reads: the corpus file, else the hub corpus."""
-    from pathlib import Path
-
     if settings["corpus_file"]:
         return DataSource(files={"train": str(Path(settings["corpus_file"]).resolve())})
     return DataSource(hub_id=CORPORA[settings["corpus"]])
