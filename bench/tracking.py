@@ -1,5 +1,5 @@
 """The MLflow run records: experiments, the run lifecycle (every run closed), who owns a run, a study's
-parent run, params, metrics, the run's data and system metrics. Where the store is, and whether it can
+parent run, params, metrics and system metrics. Where the store is, and whether it can
 work, is bench/stores.py's.
 
 Imports mlflow lazily; nothing here imports torch or Lightning.
@@ -8,7 +8,6 @@ Imports mlflow lazily; nothing here imports torch or Lightning.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
@@ -22,7 +21,6 @@ from filelock import FileLock
 from bench import interrupts, stores
 from bench.errors import RunFailed, UserError, failure_reason, first_line
 from bench.paths import artifact_root
-from bench.registry import DataSource
 
 # The MLflow schema (every tag, tag value and metric name) is named in bench/run_keys.py, which data
 # preparation imports without this module's store machinery; re-exported here for the writers and readers.
@@ -338,69 +336,7 @@ def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
     client().log_batch(run_id, metrics=values)
 
 
-# -- what a training run records besides its metrics: its data as an MLflow dataset, system metrics -----
-DATASET_CONTEXT = "training"  # the input tag MLflow's runs table shows next to the dataset
-
-
-def log_dataset(
-    run_id: str, name: str, fingerprint: str, splits: dict, source: DataSource | None, generator: dict
-) -> None:
-    """The run's data as an MLflow dataset input, so the runs table's Dataset column and filter find it:
-    `name`, our fingerprint as the digest, where the data came from (hub id, local files by split, or
-    the task's own generator with its settings, `generator`), each split's size as the profile and the
-    columns the network reads as the schema. Metadata only: the data itself is rebuilt from its source."""
-    from mlflow.data.code_dataset_source import CodeDatasetSource  # (lazy: mlflow)
-    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource  # (lazy: mlflow)
-    from mlflow.data.meta_dataset import MetaDataset  # (lazy: mlflow)
-    from mlflow.entities import Dataset, DatasetInput, InputTag  # (lazy: mlflow)
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT  # (lazy: mlflow)
-
-    if source is None:
-        origin = CodeDatasetSource({key: str(value) for key, value in generator.items()})
-    elif source.files:  # as datasets.load_dataset reads them: a format and data_files by split
-        formats = {Path(path).suffix.lstrip(".").replace("jsonl", "json") for path in source.files.values()}
-        origin = HuggingFaceDatasetSource(formats.pop() if len(formats) == 1 else "files", data_files=source.files)
-    else:
-        origin = HuggingFaceDatasetSource(source.hub_id)
-    record = MetaDataset(origin, name=name, digest=fingerprint, schema=dataset_schema(splits["train"].features))
-    fields = record.to_dict()
-    sizes = {f"{split}_rows": len(rows) for split, rows in splits.items()}
-    dataset = Dataset(
-        name=fields["name"],
-        digest=fields["digest"],
-        source_type=fields["source_type"],
-        source=fields["source"],
-        schema=fields.get("schema"),
-        profile=json.dumps({"num_rows": sum(sizes.values()), **sizes}),
-    )
-    context = InputTag(MLFLOW_DATASET_CONTEXT, DATASET_CONTEXT)
-    client().log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[context])])
-
-
-# datasets' value types as MLflow's column types (the narrow integer types of generated data included)
-COLUMN_TYPES = {
-    **dict.fromkeys(("bool",), "boolean"),
-    **dict.fromkeys(("int8", "int16", "int32", "uint8", "uint16"), "integer"),
-    **dict.fromkeys(("int64", "uint32", "uint64"), "long"),
-    **dict.fromkeys(("float16", "float32"), "float"),
-    "float64": "double",
-    **dict.fromkeys(("string", "large_string"), "string"),
-}
-
-
-def dataset_schema(features: dict):
-    """The MLflow schema of a `datasets` split's columns: lists (token ids, fixed-length sequences) as
-    arrays of their element type; any other feature as binary."""
-    from mlflow.types.schema import Array, ColSpec, DataType, Schema  # (lazy: mlflow)
-
-    def column_type(feature):
-        if hasattr(feature, "feature"):  # List / LargeList / Sequence
-            return Array(column_type(feature.feature))
-        return DataType[COLUMN_TYPES.get(getattr(feature, "dtype", ""), "binary")]
-
-    return Schema([ColSpec(column_type(feature), name) for name, feature in features.items()])
-
-
+# -- what a training run records besides its metrics: system metrics (its data: bench/dataset_record.py) --
 @contextlib.contextmanager
 def system_metrics(run_id: str) -> Iterator[None]:
     """CPU, memory, disk, network and (where nvidia-ml-py finds one) GPU use, sampled by MLflow's own
