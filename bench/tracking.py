@@ -89,31 +89,6 @@ def _ensure_experiment(name: str) -> str:
         return experiment.experiment_id
 
 
-def hardware() -> str:
-    """What the run ran on: the GPU's name, or the CPU model and core count."""
-    import torch  # (lazy: torch)
-
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name()}"
-    return cpu()
-
-
-def cpu() -> str:
-    """The CPU model, its core count and torch's thread count (what a CPU measurement ran on)."""
-    import torch  # (lazy: torch)
-
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"CPU {model}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
-
-
 @contextlib.contextmanager
 def tracked_run(
     experiment: str,

@@ -26,6 +26,7 @@ from bench.convergence import convergence
 from bench.data import TaskDataModule, removed_on_error
 from bench.embeddings import embedding_for_task, trained_rows, vectors_source_run
 from bench.errors import RunFailed
+from bench.machine import hardware
 from bench.models import NetConfig, RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import cache_dir, checkpoint_dir
@@ -309,7 +310,7 @@ def describe_run(task: TaskSpec, config: RunConfig, datamodule: TaskDataModule, 
         T.PARAM_COUNT: param_count,
         T.TORCH_VERSION: torch.__version__,
         T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-        T.HARDWARE: tracking.hardware(),
+        T.HARDWARE: hardware(),
         T.LOAD_AVERAGE: f"{os.getloadavg()[0]:.1f}",
         **datamodule.data.notes,
         **({T.DATASET: dataset} if dataset else {}),
