@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import console, interrupts
+from bench import console, interrupts, stores
 from bench.cells import CELLS, DEFAULT_CELL, GROUPS
 from bench.config import GENERAL_KEYS, RunConfig, parse_overrides, resolve_config, torch_threads
 from bench.errors import RunFailed, UserError
@@ -210,7 +210,7 @@ def run_url(run_id: str) -> str:
     """The run's page in the MLflow UI: the tracking server's, or `make ui`'s for a local store."""
     from bench import tracking  # (lazy: MLflow's client; loaded by the training that precedes)
 
-    uri = tracking.tracking_uri()
+    uri = stores.tracking_uri()
     base = (
         uri.rstrip("/")
         if uri.startswith(("http://", "https://"))
@@ -394,13 +394,11 @@ def check_stores(optuna_storage: str | None = None, make_missing: bool = True) -
     """Before any heavy import or data loading: a store that cannot work fails in seconds, in one line.
     `optuna_storage`: a sweep's Optuna storage, checked too. `make_missing=False` (a report): a missing SQLite
     store is not checked, which would make it (the report then finds no runs)."""
-    from bench import tracking  # (lazy: filelock, urllib; ~0.1 s that --help and list do without)
-
-    uri = tracking.tracking_uri()
+    uri = stores.tracking_uri()
     if make_missing or not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
-        tracking.check_store(uri)
+        stores.check_store(uri)
     if optuna_storage is not None:
-        tracking.check_database(optuna_storage, "Optuna storage")
+        stores.check_database(optuna_storage, "Optuna storage")
 
 
 def add_report(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -469,16 +467,14 @@ def add_ui(commands: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def command_ui(args: argparse.Namespace) -> None:
-    from bench.tracking import check_store, safe_url, tracking_uri  # (lazy: filelock, urllib)
-
-    uri = tracking_uri()
-    check_store(uri)  # an unreachable database fails here in seconds, its password masked
+    uri = stores.tracking_uri()
+    stores.check_store(uri)  # an unreachable database fails here in seconds, its password masked
     # One worker: a laptop (or 2 shared cores) has no use for MLflow's default four. Nor for its job
     # runner (seven huey consumer processes for GenAI evaluation jobs): browsing runs never starts a job.
     # The store URL goes in the environment (MLflow's own variable), not on argv: `ps` shows argv.
     serve(
         "MLflow UI",
-        f"results in {safe_url(uri)}",
+        f"results in {stores.safe_url(uri)}",
         [
             sys.executable,
             "-m",
@@ -511,17 +507,17 @@ def add_dashboard(commands: argparse._SubParsersAction, common: argparse.Argumen
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
-    from bench import sweep, tracking  # (lazy: sweep imports Optuna, for its default storage's URL)
+    from bench import sweep  # (lazy: Optuna, for its default storage's URL)
 
     url = args.storage or os.environ.get("STORAGE") or sweep.default_storage_url()
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
         raise UserError(f"no Optuna storage at {url}: run a sweep first (make sweep TASK=... PROFILE=smoke)")
-    tracking.check_database(url, "Optuna storage")
+    stores.check_database(url, "Optuna storage")
     # The storage URL reaches the dashboard in its environment and is put on its argv inside the
     # process: `ps` shows the argv the process started with, and with it the password.
     serve(
         "optuna-dashboard",
-        f"studies in {tracking.safe_url(url)}",
+        f"studies in {stores.safe_url(url)}",
         [
             sys.executable,
             "-c",
@@ -605,15 +601,13 @@ def wait_until_answering(server, log, name: str, url: str, timeout: float, secre
     seconds, is one line (the exit's from the last line of its stderr `log`, the `secrets` masked)."""
     import urllib.request  # (lazy: ~25 ms that every other command does without)
 
-    from bench.tracking import scrub  # (lazy: filelock, urllib; loaded by the store check before)
-
     deadline = time.monotonic() + timeout
     while True:
         if server.poll() is not None:
             log.seek(0)
             error = log.read().decode(errors="replace").strip().splitlines()
             raise UserError(
-                f"the {name} exited before answering: {scrub(error[-1], *secrets) if error else 'no message'}"
+                f"the {name} exited before answering: {stores.scrub(error[-1], *secrets) if error else 'no message'}"
             )
         try:
             with urllib.request.urlopen(url + "/", timeout=5) as response:
@@ -634,9 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C / SIGTERM: stop at the next safe point (bench/interrupts.py); `python -m bench` installed it already
     installed = args.command in TRAINING_COMMANDS and interrupts.install()
     if args.command in TRAINING_COMMANDS:
-        from bench import tracking  # (lazy: filelock, urllib; only the commands that train need it this early)
-
-        tracking.git_commit()  # the version of the code this process loaded, before the worktree can move
+        stores.git_commit()  # the version of the code this process loaded, before the worktree can move
     try:
         args.handler(args)
     except UserError as error:

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Callable, TextIO
 
+from bench import stores
 from bench.cells import CELLS
 from bench.variants import apply_variant
 
@@ -133,22 +134,15 @@ def config_origins(task, variant: str, cell: str | None, overrides: dict) -> dic
 def environment_line() -> str:
     """Threads, stores and system metrics: what makes two runs of the same command differ in speed or
     destination, and what each run records besides its own metrics."""
-    from bench import tracking  # (lazy: it imports interrupts, which prints through here; no tracking in --help)
-
     threads = os.environ.get("TORCH_THREADS") or "torch default (all cores)"
     system = (
-        f"CPU, memory (GPU where present) sampled into each run every {tracking.system_metrics_interval():g} s "
-        f"({tracking.SYSTEM_METRICS}=0: off)"
-        if tracking.system_metrics_enabled()
-        else f"off ({tracking.SYSTEM_METRICS}=0)"
+        f"CPU, memory (GPU where present) sampled into each run every {stores.system_metrics_interval():g} s "
+        f"({stores.SYSTEM_METRICS}=0: off)"
+        if stores.system_metrics_enabled()
+        else f"off ({stores.SYSTEM_METRICS}=0)"
     )
-    return f"  store    {safe_uri(tracking.tracking_uri())} · TORCH_THREADS={threads}\n  system   {system}"
-
-
-def safe_uri(uri: str) -> str:
-    from bench import tracking  # (lazy: as above)
-
-    return tracking.safe_url(uri)  # no password on screen
+    store = stores.safe_url(stores.tracking_uri())  # no password on screen
+    return f"  store    {store} · TORCH_THREADS={threads}\n  system   {system}"
 
 
 def duration(seconds: float | None) -> str:
@@ -377,7 +371,7 @@ def sweep_block(spec, storage_url: str) -> str:
             lines.append(f"  {variant:<8} {space_text(extra)} (searched too)")
     if spec.match_parameters:
         lines.append(f"  hidden   set per trial to match {spec.match_parameters:,} parameters")
-    lines.append(f"  optuna   {safe_uri(storage_url)}")
+    lines.append(f"  optuna   {stores.safe_url(storage_url)}")
     return "\n".join(lines + [environment_line()])
 
 

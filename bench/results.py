@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from bench import tracking
+from bench import stores, tracking
 from bench.cells import CELL_ORDER
 from bench.config import check_lm_label
 from bench.embeddings import LM_PREFIX
@@ -65,7 +65,7 @@ class StudyResults:
 
 def store_missing() -> bool:
     """A SQLite store that does not exist (opening it would create an empty one)."""
-    uri = tracking.tracking_uri()
+    uri = stores.tracking_uri()
     return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
 
 
@@ -168,14 +168,12 @@ def dataset_experiments(task: str) -> list[str]:
     """The datasets with an experiment of their own under `task` (text-classification/<name>)."""
     if store_missing():
         return []
-    tracking.check_store(tracking.tracking_uri())
+    stores.check_store(stores.tracking_uri())
     try:
         experiments = tracking.client().search_experiments(filter_string=f"name LIKE '{task}/%'")
     except Exception as error:
-        raise UserError(
-            f"cannot reach the MLflow store {tracking.safe_url(tracking.tracking_uri())}: "
-            f"{tracking.scrub(first_line(error))}"
-        ) from None
+        uri = stores.safe_url(stores.tracking_uri())
+        raise UserError(f"cannot reach the MLflow store {uri}: {stores.scrub(first_line(error))}") from None
     return sorted(e.name.removeprefix(f"{task}/") for e in experiments)
 
 
@@ -185,20 +183,20 @@ def read_task_runs(
     """(studies of the chosen profile, the profile, every run of the task's experiment, or of the
     dataset's). Runs left RUNNING by a process that is gone are closed first (a report touches the
     experiment too). Raises NoSweepRuns, holding the finished runs, when none of them belongs to a sweep."""
-    uri = tracking.safe_url(tracking.tracking_uri())
+    uri = stores.safe_url(stores.tracking_uri())
     what = f"task {task}" + (f" dataset {dataset}" if dataset else "")
     hint = f"run make sweep TASK={task} first" + (" (or make train)" if dataset else "")
     if store_missing():
         raise UserError(f"no runs for {what} in {uri}; {hint}")
-    tracking.check_store(tracking.tracking_uri())
-    name = tracking.experiment_name(task, dataset or "")
+    stores.check_store(stores.tracking_uri())
+    name = stores.experiment_name(task, dataset or "")
     try:
         experiment = tracking.client().get_experiment_by_name(name)
         if experiment is not None:
             tracking.close_orphan_runs(experiment.experiment_id)
         runs = search_runs(name)
     except Exception as error:
-        raise UserError(f"cannot reach the MLflow store {uri}: {tracking.scrub(first_line(error))}") from None
+        raise UserError(f"cannot reach the MLflow store {uri}: {stores.scrub(first_line(error))}") from None
     swept = [r for r in runs if r.tags.get(Tag.STAGE) in Stage.SWEPT]
     if not swept:
         raise NoSweepRuns(f"no runs for {what} in {uri}; {hint}", [r for r in runs if r.status == "FINISHED"])

@@ -28,16 +28,16 @@ import sqlalchemy
 from filelock import FileLock
 from optuna.trial import TrialState
 
-from bench import console, interrupts, tracking
+from bench import console, interrupts, stores, tracking
 from bench.config import resolve_config
 from bench.errors import UserError, failure_reason
 from bench.file_schema import Distribution
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.results import read_run
+from bench.stores import safe_url
 from bench.sweep_config import StudyKey, SweepSpec
 from bench.tracking import Tag as T
-from bench.tracking import safe_url
 
 
 @contextlib.contextmanager
@@ -80,11 +80,11 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
 def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats, so a trial whose worker died is failed and retried.
     (Optuna's journal file storage has no heartbeat; SQLite, with a lock timeout, serves one machine.)"""
-    url = tracking.encoded_url(url or os.environ.get("STORAGE") or default_storage_url())
+    url = stores.encoded_url(url or os.environ.get("STORAGE") or default_storage_url())
     interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
     grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))
     if url.startswith("sqlite:///"):
-        tracking.check_sqlite_path(url.removeprefix("sqlite:///"), "Optuna storage")
+        stores.check_sqlite_path(url.removeprefix("sqlite:///"), "Optuna storage")
         engine_kwargs = {"connect_args": {"timeout": 120}}
     elif url.startswith("postgresql"):  # an unreachable server fails in seconds, not minutes
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
@@ -111,7 +111,7 @@ def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
                 time.sleep(0.5 * (attempt + 1))
                 continue
             raise UserError(
-                f"cannot open the Optuna storage {safe_url(url)}: {tracking.connection_error(error)}"
+                f"cannot open the Optuna storage {safe_url(url)}: {stores.connection_error(error)}"
             ) from None
 
 
@@ -245,7 +245,7 @@ def parent_run(spec: SweepSpec, storage: optuna.storages.RDBStorage, study: optu
         except Exception as error:  # noqa: BLE001 - e.g. deleted by hand, or another store
             raise UserError(
                 f"study {study.study_name}: its MLflow run {run_id} cannot be opened in "
-                f"{tracking.safe_url(tracking.tracking_uri())} ({tracking.connection_error(error)}); "
+                f"{stores.safe_url(stores.tracking_uri())} ({stores.connection_error(error)}); "
                 f"resume against the MLflow store the sweep began with"
             ) from None
         return run_id
@@ -277,7 +277,7 @@ def create_parent_run(spec: SweepSpec, storage: optuna.storages.RDBStorage, stud
             T.OPTUNA_STUDY: study.study_name,
             T.OPTUNA_STORAGE: safe_url(storage.url),
             T.OPTUNA_VERSION: optuna.__version__,
-            T.GIT_COMMIT: tracking.git_commit(),
+            T.GIT_COMMIT: stores.git_commit(),
             T.SWEEP_FILE: str(spec.path),
             **plan_tags(spec),
         },
@@ -296,7 +296,7 @@ def create_parent_run(spec: SweepSpec, storage: optuna.storages.RDBStorage, stud
             **dict(key.grid),
         },
     )
-    study.set_user_attr("mlflow_store", safe_url(tracking.tracking_uri()))
+    study.set_user_attr("mlflow_store", safe_url(stores.tracking_uri()))
     study.set_user_attr("mlflow_parent_run_id", run_id)
     return run_id
 
@@ -674,7 +674,7 @@ def study_lock(storage: optuna.storages.RDBStorage, name: str) -> Iterator[None]
 def check_same_store(study: optuna.Study) -> None:
     """A sweep resumed against another MLflow store than it began with would lose its runs."""
     began = study.user_attrs.get("mlflow_store")
-    now = safe_url(tracking.tracking_uri())
+    now = safe_url(stores.tracking_uri())
     if began and began != now:
         raise UserError(
             f"study {study.study_name} began with the MLflow store {began}, but MLFLOW_TRACKING_URI "

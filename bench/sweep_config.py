@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from bench import file_schema as schema
-from bench import tracking
+from bench import stores
 from bench.config import resolve_config
 from bench.errors import UserError
 from bench.paths import ROOT
@@ -162,7 +162,7 @@ def sweep_experiment(spec: SweepSpec) -> str:
             f"{spec.path}: the studies span datasets {names}; a sweep covers one dataset (one experiment, "
             'one report): run one sweep per dataset, e.g. make sweep FILE=... ARGS="data_dir=..."'
         )
-    return tracking.experiment_name(spec.task, next(iter(datasets)))
+    return stores.experiment_name(spec.task, next(iter(datasets)))
 
 
 def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> None:

@@ -1,4 +1,6 @@
-"""The one place that knows where results go: tracking URI, experiments, run lifecycle.
+"""The MLflow run records: experiments, the run lifecycle (every run closed), who owns a run, a study's
+parent run, params, metrics and system metrics. Where the store is, and whether it can
+work, is bench/stores.py's.
 
 Imports mlflow lazily; nothing here imports torch or Lightning.
 """
@@ -6,27 +8,19 @@ Imports mlflow lazily; nothing here imports torch or Lightning.
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import os
 import socket
-import ssl
-import subprocess
-import tempfile
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 from filelock import FileLock
 
-from bench import interrupts
+from bench import interrupts, stores
 from bench.errors import RunFailed, UserError, failure_reason, first_line
-from bench.paths import ROOT, artifact_root
-from bench.registry import DataSource
+from bench.paths import artifact_root
 
 # The MLflow schema (every tag, tag value and metric name) is named in bench/run_keys.py, which data
 # preparation imports without this module's store machinery; re-exported here for the writers and readers.
@@ -37,77 +31,18 @@ from bench.run_keys import Metric, Stage, State, Tag  # noqa: F401
 # (tests/test_cli.py checks that they import no torch or Lightning).
 
 
-def safe_url(url: str) -> str:
-    """A store URL without its password, for tags and messages. The password ends at the last '@'
-    before the host, so '@' and ':' inside it are masked too."""
-    if "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    end = len(rest)
-    for stop in ("?", "#"):
-        if stop in rest:
-            end = min(end, rest.index(stop))
-    at = rest.rfind("@", 0, end)
-    if at < 0 or ":" not in rest[:at]:
-        return url  # no password in it
-    user = rest[:at].split(":", 1)[0]
-    return f"{scheme}://{user}:***@{rest[at + 1 :]}"
-
-
-def encoded_url(url: str) -> str:
-    """A database URL whose password holds a raw '@' (which SQLAlchemy would read as the host), with that
-    '@' percent-encoded: `postgresql://u:p@ss@host/db` works as typed."""
-    password = url_password(url)
-    if not password or "@" not in password:
-        return url
-    scheme, rest = url.split("://", 1)
-    user = rest.split(":", 1)[0]
-    return f"{scheme}://{user}:{password.replace('@', '%40')}{rest[len(user) + 1 + len(password) :]}"
-
-
-def url_password(url: str) -> str | None:
-    if "://" not in url:
-        return None
-    rest = url.split("://", 1)[1]
-    at = rest.rfind("@", 0, len(rest.split("?", 1)[0]))
-    userinfo = rest[:at] if at >= 0 else ""
-    return userinfo.split(":", 1)[1] if ":" in userinfo else None
-
-
-def scrub(text: str, *urls: str) -> str:
-    """Remove the passwords of the configured stores (and of `urls`) from a message (drivers may echo
-    the URL)."""
-    for url in (os.environ.get("MLFLOW_TRACKING_URI", ""), os.environ.get("STORAGE", ""), *urls):
-        password = url_password(url)
-        if password:
-            text = text.replace(password, "***").replace(password.replace("@", "%40"), "***")
-    return text
-
-
-def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI if set, else `sqlite:///mlflow.db` at the repo root (MLflow 3's default
-    file name, made absolute so every command and worker finds the same store). A raw '@' in a
-    database password is percent-encoded, as for the Optuna storage (`encoded_url`)."""
-    return encoded_url(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}")
-
-
 def client():
     from mlflow.tracking import MlflowClient  # (lazy: mlflow)
 
-    return MlflowClient(tracking_uri=tracking_uri())
-
-
-def experiment_name(task: str, dataset: str = "") -> str:
-    """One experiment per task, and per dataset for tasks on the user's own data: text-classification/<name>."""
-    return f"{task}/{dataset}" if dataset else task
+    return MlflowClient(tracking_uri=stores.tracking_uri())
 
 
 def ensure_experiment(name: str) -> str:
     """The experiment's id, creating it (with an absolute artifact location) if needed.
     Safe when several workers race to create it. Runs left RUNNING by a dead process are closed here,
     so the next command that touches an experiment finds them."""
-    uri = tracking_uri()
-    check_store(uri)
+    uri = stores.tracking_uri()
+    stores.check_store(uri)
     with sqlite_creation_lock(uri):
         experiment_id = _ensure_experiment(name)
     close_orphan_runs(experiment_id)
@@ -130,9 +65,8 @@ def _ensure_experiment(name: str) -> str:
     try:
         experiment = mlflow_client.get_experiment_by_name(name)
     except Exception as error:  # unreachable server, unreadable database, ...
-        raise UserError(
-            f"cannot reach the MLflow store {safe_url(tracking_uri())}: {scrub(first_line(error))}"
-        ) from None
+        uri = stores.safe_url(stores.tracking_uri())
+        raise UserError(f"cannot reach the MLflow store {uri}: {stores.scrub(first_line(error))}") from None
     if experiment is not None:
         if "mlflow.experimentKind" not in experiment.tags:
             mlflow_client.set_experiment_tag(
@@ -140,7 +74,7 @@ def _ensure_experiment(name: str) -> str:
             )
         return experiment.experiment_id
     artifact_location = None
-    if not tracking_uri().startswith(("http://", "https://", "databricks")):
+    if not stores.tracking_uri().startswith(("http://", "https://", "databricks")):
         artifact_location = (artifact_root() / name).as_uri()
     try:
         # "custom_model_development" makes MLflow 3's UI open the model-training (runs) view,
@@ -153,48 +87,6 @@ def _ensure_experiment(name: str) -> str:
         if experiment is None:
             raise
         return experiment.experiment_id
-
-
-def hardware() -> str:
-    """What the run ran on: the GPU's name, or the CPU model and core count."""
-    import torch  # (lazy: torch)
-
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name()}"
-    return cpu()
-
-
-def cpu() -> str:
-    """The CPU model, its core count and torch's thread count (what a CPU measurement ran on)."""
-    import torch  # (lazy: torch)
-
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"CPU {model}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
-
-
-@functools.cache
-def git_commit() -> str:
-    """The code version of a run: commit hash, with `-dirty` if the tree has local changes. Read once per
-    process (the training commands read it at start): the code a process runs is the code it loaded,
-    even if the worktree moves on while it trains."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 @contextlib.contextmanager
@@ -372,7 +264,7 @@ _heartbeat = {"thread": None}
 
 def _start_heartbeat() -> None:
     """Runs on a shared server (other machines cannot check our pid) carry a heartbeat tag."""
-    if tracking_uri().startswith("sqlite:") or _heartbeat["thread"] is not None:
+    if stores.tracking_uri().startswith("sqlite:") or _heartbeat["thread"] is not None:
         return
 
     def beat() -> None:
@@ -384,142 +276,6 @@ def _start_heartbeat() -> None:
 
     _heartbeat["thread"] = threading.Thread(target=beat, name="run-heartbeat", daemon=True)
     _heartbeat["thread"].start()
-
-
-# -- stores: fail fast and clean -------------------------------------------------------------------------
-_checked: set[str] = set()
-
-
-DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")  # what MLflow's SQLAlchemy store takes besides sqlite
-
-
-def check_store(uri: str) -> None:
-    """One line and exit 2 within seconds for a store that cannot work: not a store URL at all, an SQLite
-    path that cannot be created or written or a file that is not an SQLite database, a tracking server
-    that does not answer (one short request; MLflow's own retries, minutes long, apply afterwards), or a
-    database server that refuses or does not answer a connection (MLflow's own took 115 s)."""
-    if uri in _checked:
-        return
-    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
-    if uri.startswith("sqlite:///"):
-        check_sqlite_path(uri.removeprefix("sqlite:///"), "MLflow store")
-    elif uri.startswith(("http://", "https://")):
-        check_server(uri)
-    elif scheme in DATABASE_SCHEMES:
-        check_database(uri, "MLflow store", "reach")
-    elif not scheme.startswith(("databricks", "sqlite")) and not allowed_file_store(uri):
-        raise UserError(
-            f"MLFLOW_TRACKING_URI={safe_url(uri)} is not a store URL: use sqlite:///<path>/mlflow.db, "
-            "http(s)://<tracking server> or postgresql://<user>@<host>/<database>, or unset it (mlflow.db "
-            "in the repository)"
-        )
-    _checked.add(uri)
-
-
-def allowed_file_store(uri: str) -> bool:
-    """MLflow's ./mlruns file store (a path or file: URI) only where the user opted in to it: MLflow 3
-    refuses it otherwise, with a multi-line exception."""
-    is_path = "://" not in uri or uri.startswith("file:")
-    return is_path and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true")
-
-
-def check_server(uri: str) -> None:
-    """One short request to the server's /health (no MLflow import, no retries): refused, unknown host
-    or silent server fail in seconds."""
-    timeout = float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))
-    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
-    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    scheme, rest = uri.split("://", 1)
-    at = rest.rfind("@", 0, len(rest.split("/", 1)[0]) if "@" not in rest else len(rest.split("?", 1)[0]))
-    host_part = rest[at + 1 :] if at >= 0 else rest  # credentials go in headers, not in the URL
-    try:
-        urllib.request.urlopen(
-            f"{scheme}://{host_part.rstrip('/')}/health",
-            timeout=timeout,
-            context=context if scheme == "https" else None,
-        ).close()
-    except urllib.error.HTTPError as error:
-        raise UserError(
-            f"{safe_url(uri)} is not an MLflow tracking server that works: GET /health answered HTTP {error.code}"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot reach the MLflow store {safe_url(uri)}: {connection_error(error)}") from None
-
-
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
-
-
-def check_database(url: str, what: str, verb: str = "open") -> None:
-    """A database URL that cannot work fails in seconds: an SQLite path that cannot be written, or a
-    server that refuses or does not answer a TCP connection (no driver import, no password sent)."""
-    if not url:
-        return
-    if url.startswith("sqlite:///"):
-        check_sqlite_path(url.removeprefix("sqlite:///"), what)
-        return
-    scheme = url.split("://", 1)[0].split("+", 1)[0]
-    rest = url.split("://", 1)[-1]
-    rest = rest[rest.rfind("@", 0, len(rest.split("?", 1)[0])) + 1 :]
-    host_port = rest.split("/", 1)[0].split("?", 1)[0]
-    if not host_port or host_port.startswith("[") or scheme not in DEFAULT_PORTS:
-        return  # a local socket, an IPv6 literal or another database: its driver reports errors
-    host, _, port = host_port.partition(":")
-    try:
-        socket.create_connection(
-            (host, int(port or DEFAULT_PORTS[scheme])), timeout=float(os.environ.get("RNNBENCH_STORE_TIMEOUT", "5"))
-        ).close()
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot {verb} the {what} {safe_url(url)}: {connection_error(error)}") from None
-
-
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def check_sqlite_path(path_text: str, what: str) -> None:
-    """An SQLite file must be creatable (or writable if it exists), and its folder a writable folder."""
-    path = Path(path_text).expanduser()
-    if path.is_dir():
-        raise UserError(f"the {what} {path} is a folder, not an SQLite file")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UserError(f"cannot create the {what} {path}: {ancestor} is a file, not a folder")
-    header = b""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Really write (root passes every access() check, yet /sys or a read-only mount refuse files).
-        tempfile.TemporaryFile(dir=path.parent).close()
-        if path.exists():
-            open(path, "ab").close()
-            with open(path, "rb") as file:
-                header = file.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise UserError(
-            f"cannot {'write' if path.exists() else 'create'} the {what} {path}: {error.strerror or error}"
-        ) from None
-    if path.exists() and header and header != SQLITE_HEADER:  # (an empty file is a new database)
-        raise UserError(
-            f"the {what} {path} is not an SQLite database (its first bytes are not SQLite's header): "
-            "move it aside, or use another file"
-        )
-
-
-def connection_error(error: BaseException) -> str:
-    """The useful part of a connection error (the innermost reason), without any password."""
-    text = str(error)
-    for marker in (
-        "Connection refused",
-        "timed out",
-        "Name or service not known",
-        "No route to host",
-        "Temporary failure in name resolution",
-        "certificate verify failed",
-    ):
-        if marker.lower() in text.lower():
-            return marker.lower()
-    return scrub(text.splitlines()[0][:200] if text else type(error).__name__)
 
 
 # -- a sweep study's parent run: opened once by whichever worker gets there first, closed by the one
@@ -555,96 +311,7 @@ def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
     client().log_batch(run_id, metrics=values)
 
 
-# -- what a training run records besides its metrics: its data as an MLflow dataset, system metrics -----
-DATASET_CONTEXT = "training"  # the input tag MLflow's runs table shows next to the dataset
-
-
-def log_dataset(
-    run_id: str, name: str, fingerprint: str, splits: dict, source: DataSource | None, generator: dict
-) -> None:
-    """The run's data as an MLflow dataset input, so the runs table's Dataset column and filter find it:
-    `name`, our fingerprint as the digest, where the data came from (hub id, local files by split, or
-    the task's own generator with its settings, `generator`), each split's size as the profile and the
-    columns the network reads as the schema. Metadata only: the data itself is rebuilt from its source."""
-    from mlflow.data.code_dataset_source import CodeDatasetSource  # (lazy: mlflow)
-    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource  # (lazy: mlflow)
-    from mlflow.data.meta_dataset import MetaDataset  # (lazy: mlflow)
-    from mlflow.entities import Dataset, DatasetInput, InputTag  # (lazy: mlflow)
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT  # (lazy: mlflow)
-
-    if source is None:
-        origin = CodeDatasetSource({key: str(value) for key, value in generator.items()})
-    elif source.files:  # as datasets.load_dataset reads them: a format and data_files by split
-        formats = {Path(path).suffix.lstrip(".").replace("jsonl", "json") for path in source.files.values()}
-        origin = HuggingFaceDatasetSource(formats.pop() if len(formats) == 1 else "files", data_files=source.files)
-    else:
-        origin = HuggingFaceDatasetSource(source.hub_id)
-    record = MetaDataset(origin, name=name, digest=fingerprint, schema=dataset_schema(splits["train"].features))
-    fields = record.to_dict()
-    sizes = {f"{split}_rows": len(rows) for split, rows in splits.items()}
-    dataset = Dataset(
-        name=fields["name"],
-        digest=fields["digest"],
-        source_type=fields["source_type"],
-        source=fields["source"],
-        schema=fields.get("schema"),
-        profile=json.dumps({"num_rows": sum(sizes.values()), **sizes}),
-    )
-    context = InputTag(MLFLOW_DATASET_CONTEXT, DATASET_CONTEXT)
-    client().log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[context])])
-
-
-# datasets' value types as MLflow's column types (the narrow integer types of generated data included)
-COLUMN_TYPES = {
-    **dict.fromkeys(("bool",), "boolean"),
-    **dict.fromkeys(("int8", "int16", "int32", "uint8", "uint16"), "integer"),
-    **dict.fromkeys(("int64", "uint32", "uint64"), "long"),
-    **dict.fromkeys(("float16", "float32"), "float"),
-    "float64": "double",
-    **dict.fromkeys(("string", "large_string"), "string"),
-}
-
-
-def dataset_schema(features: dict):
-    """The MLflow schema of a `datasets` split's columns: lists (token ids, fixed-length sequences) as
-    arrays of their element type; any other feature as binary."""
-    from mlflow.types.schema import Array, ColSpec, DataType, Schema  # (lazy: mlflow)
-
-    def column_type(feature):
-        if hasattr(feature, "feature"):  # List / LargeList / Sequence
-            return Array(column_type(feature.feature))
-        return DataType[COLUMN_TYPES.get(getattr(feature, "dtype", ""), "binary")]
-
-    return Schema([ColSpec(column_type(feature), name) for name, feature in features.items()])
-
-
-SYSTEM_METRICS = "SYSTEM_METRICS"  # the knob: 0 turns system metrics off
-SYSTEM_METRICS_INTERVAL = 10.0  # seconds between samples; MLflow's MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL overrides
-
-
-def system_metrics_enabled() -> bool:
-    """SYSTEM_METRICS=0 turns system metrics off (on by default); any value but 0 or 1, or a sampling
-    interval that is not a positive number, is a one-line error."""
-    raw = os.environ.get(SYSTEM_METRICS, "").strip()
-    if raw not in ("", "0", "1"):
-        raise UserError(f"{SYSTEM_METRICS}={raw!r} is not valid: 1 (the default) logs system metrics, 0 does not")
-    return raw != "0" and system_metrics_interval() > 0
-
-
-def system_metrics_interval() -> float:
-    """Seconds between samples: 10, or MLflow's own MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL, which its
-    monitor reads (read here without importing mlflow: the configuration block prints before that import)."""
-    name = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"
-    raw = os.environ.get(name, "").strip()
-    try:
-        interval = float(raw) if raw else SYSTEM_METRICS_INTERVAL
-    except ValueError:
-        interval = 0.0
-    if not interval > 0:
-        raise UserError(f"{name}={raw!r} is not valid: seconds between system-metrics samples, e.g. 10")
-    return interval
-
-
+# -- what a training run records besides its metrics: system metrics (its data: bench/dataset_record.py) --
 @contextlib.contextmanager
 def system_metrics(run_id: str) -> Iterator[None]:
     """CPU, memory, disk, network and (where nvidia-ml-py finds one) GPU use, sampled by MLflow's own
@@ -652,12 +319,14 @@ def system_metrics(run_id: str) -> Iterator[None]:
     that never holds the process at exit. The monitor stops when the block ends, however it ends (a
     finished, failed or interrupted run), and writes what it sampled since its last write plus one
     sample of the time since. Off with SYSTEM_METRICS=0."""
-    if not system_metrics_enabled():
+    if not stores.system_metrics_enabled():
         yield
         return
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor  # (lazy: mlflow)
 
-    monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL, tracking_uri=tracking_uri())
+    monitor = SystemMetricsMonitor(
+        run_id, sampling_interval=stores.SYSTEM_METRICS_INTERVAL, tracking_uri=stores.tracking_uri()
+    )
     monitor.start()
     try:
         yield

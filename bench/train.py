@@ -20,12 +20,13 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bench import console, interrupts, probe, tracking
+from bench import console, interrupts, probe, stores, tracking
 from bench.config import RunConfig, torch_threads
 from bench.convergence import convergence
 from bench.data import TaskDataModule, removed_on_error
 from bench.embeddings import embedding_for_task, trained_rows, vectors_source_run
 from bench.errors import RunFailed
+from bench.machine import hardware
 from bench.models import NetConfig, RecurrentNet, count_parameters
 from bench.module import RecurrentTaskModule
 from bench.paths import cache_dir, checkpoint_dir
@@ -232,7 +233,7 @@ def build_network(task: TaskSpec, config: RunConfig, data: TaskData) -> Recurren
 
 def experiment_of(config: RunConfig) -> str:
     """The MLflow experiment of a run: the task's, per dataset for the user's own data."""
-    return tracking.experiment_name(config.task, get_task(config.task).dataset(config.task_settings))
+    return stores.experiment_name(config.task, get_task(config.task).dataset(config.task_settings))
 
 
 def default_run_name(config: RunConfig) -> str:
@@ -264,7 +265,7 @@ def train(
     config = pin_vectors(config)  # lm:<corpus> -> one pretraining run's file, found here and only here
     console.quiet_lightning()  # no banners about GPUs, tips and checkpoints unless -v
     apply_thread_setting()
-    tracking.system_metrics_enabled()  # a bad SYSTEM_METRICS fails before any run exists
+    stores.system_metrics_enabled()  # a bad SYSTEM_METRICS fails before any run exists
     pl.seed_everything(config.seed, workers=True, verbose=False)
     experiment = experiment_of(config)
     datamodule = TaskDataModule(task, config.data_settings(), config.data_seed, config.batch_size, config.seed)
@@ -304,12 +305,12 @@ def describe_run(task: TaskSpec, config: RunConfig, datamodule: TaskDataModule, 
         T.VARIANT: config.variant,
         T.CELL: config.cell,
         T.SEED: config.seed,
-        T.GIT_COMMIT: tracking.git_commit(),
+        T.GIT_COMMIT: stores.git_commit(),
         T.DATASET_FINGERPRINT: datamodule.fingerprint,
         T.PARAM_COUNT: param_count,
         T.TORCH_VERSION: torch.__version__,
         T.DEVICE: torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-        T.HARDWARE: tracking.hardware(),
+        T.HARDWARE: hardware(),
         T.LOAD_AVERAGE: f"{os.getloadavg()[0]:.1f}",
         **datamodule.data.notes,
         **({T.DATASET: dataset} if dataset else {}),
@@ -318,6 +319,8 @@ def describe_run(task: TaskSpec, config: RunConfig, datamodule: TaskDataModule, 
 
 def log_inputs(run_id: str, task: TaskSpec, config: RunConfig, datamodule, net: RecurrentNet, param_count: int):
     """What the run starts from: its parameters and config file, size, baselines, data and vectors."""
+    from bench.dataset_record import log_dataset  # (lazy: MLflow, ~2.5 s that a plan's probe does without)
+
     data, mlflow_client = datamodule.data, tracking.client()
     tracking.log_params(run_id, config.as_flat_dict())
     mlflow_client.log_dict(
@@ -325,7 +328,7 @@ def log_inputs(run_id: str, task: TaskSpec, config: RunConfig, datamodule, net: 
     )
     mlflow_client.log_metric(run_id, tracking.Metric.PARAM_COUNT, param_count)
     tracking.log_metrics(run_id, {tracking.Metric.baseline("loss"): data.baseline, **data.extra})
-    tracking.log_dataset(
+    log_dataset(
         run_id,
         task.dataset(config.task_settings) or task.name,
         datamodule.fingerprint,
@@ -411,7 +414,7 @@ def _fit_and_test(task, config, module, datamodule, run_id, extra_callbacks, par
     watch = Watchers.of(task, config, data.baseline, checkpoints)
     callbacks = [StopOnDivergence(data.baseline), StopOnInterrupt(), watch.best, watch.early_stop]
     callbacks += [watch.timer, watch.history, *extra_callbacks]
-    logger = MLFlowLogger(experiment_name=experiment_of(config), tracking_uri=tracking.tracking_uri(), run_id=run_id)
+    logger = MLFlowLogger(experiment_name=experiment_of(config), tracking_uri=stores.tracking_uri(), run_id=run_id)
     trainer = make_trainer(config, datamodule, callbacks, logger)
     try:
         trainer.fit(module, datamodule=datamodule)
@@ -524,7 +527,7 @@ def cross_validate(config: RunConfig, *, progress: bool = True, on_fold_end=None
     name = f"{experiment_of(config)}/{config.variant}/{config.cell}/seed{config.seed}/cv{folds}"
     T, dataset = tracking.Tag, task.dataset(config.task_settings)
     tags = {T.TASK: task.name, T.VARIANT: config.variant, T.CELL: config.cell, T.SEED: config.seed}
-    tags |= {T.STAGE: tracking.Stage.CV, T.FOLDS: folds, T.GIT_COMMIT: tracking.git_commit()}
+    tags |= {T.STAGE: tracking.Stage.CV, T.FOLDS: folds, T.GIT_COMMIT: stores.git_commit()}
     tags |= {T.DATASET: dataset} if dataset else {}
     line = console.Progress(f"{task.name} {config.variant}/{config.cell}", folds, "folds") if progress else None
     if line:

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import tracking
+from bench import stores, tracking
 from bench.cells import CELLS, GROUPS
 from bench.cli import main
 from bench.errors import UserError
@@ -526,7 +526,7 @@ def test_a_resume_against_another_mlflow_store_says_so(tmp_path, monkeypatch, ca
     line = fails(capsys, sweep_args(path, "--storage", url))
     assert line == (
         f"error: study {study.study_name} began with the MLflow store sqlite:////somewhere/else/mlflow.db, "
-        f"but MLFLOW_TRACKING_URI is now {tracking.tracking_uri()}: resume with the store it began with, or start "
+        f"but MLFLOW_TRACKING_URI is now {stores.tracking_uri()}: resume with the store it began with, or start "
         "afresh with a new Optuna storage too (export STORAGE=sqlite:///<folder>/optuna.db)"
     )
 

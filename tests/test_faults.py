@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import tracking
+from bench import stores, tracking
 from bench.interrupts import NOTICE
 from bench.sweep import make_storage, study_name
 from bench.sweep_config import load_sweep
@@ -291,7 +291,7 @@ def test_an_interrupt_inside_a_tracked_run_closes_it_as_killed(shared_store):
     ],
 )
 def test_store_urls_are_shown_without_their_password(url, shown):
-    assert tracking.safe_url(url) == shown
+    assert stores.safe_url(url) == shown
 
 
 def test_the_suite_leaves_sigalrm_to_its_caller(shared_store):

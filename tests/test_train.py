@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import tracking
+from bench import stores, tracking
 from bench.config import resolve_config
 from bench.train import DivergedError, train
 
@@ -205,12 +205,12 @@ def test_the_code_version_is_read_once_per_process_so_a_moving_worktree_does_not
     (tmp_path / "a.txt").write_text("a")
     git("add", "a.txt")
     git("commit", "-q", "-m", "first")
-    monkeypatch.setattr(tracking, "ROOT", tmp_path)
-    tracking.git_commit.cache_clear()
+    monkeypatch.setattr(stores, "ROOT", tmp_path)
+    stores.git_commit.cache_clear()
     try:
-        loaded = tracking.git_commit()
+        loaded = stores.git_commit()
         (tmp_path / "a.txt").write_text("b")
         git("commit", "-q", "-am", "second")
-        assert tracking.git_commit() == loaded and not loaded.endswith("-dirty")
+        assert stores.git_commit() == loaded and not loaded.endswith("-dirty")
     finally:
-        tracking.git_commit.cache_clear()  # the other tests read this repository's version again
+        stores.git_commit.cache_clear()  # the other tests read this repository's version again

@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from bench.cells import CELLS
+from bench.machine import cpu
 from bench.models import recurrent_stack
 from bench.report import REPORTS
 from bench.report_cells import STEP_TIMES
-from bench.tracking import cpu
 
 REFERENCE_CELL = "gru"  # the yardstick: nn.GRU at the same hidden size
 BATCH, INPUT, HIDDEN, LENGTHS = 32, 128, 128, (100, 1000)
