@@ -208,7 +208,7 @@ def ratio(value: float, baseline: float) -> str:
 
 def run_url(run_id: str) -> str:
     """The run's page in the MLflow UI: the tracking server's, or `make ui`'s for a local store."""
-    from bench import tracking  # (lazy: MLflow's client; loaded by the training that precedes)
+    from bench.results import read_run  # (lazy: MLflow's client; loaded by the training that precedes)
 
     uri = stores.tracking_uri()
     base = (
@@ -216,7 +216,7 @@ def run_url(run_id: str) -> str:
         if uri.startswith(("http://", "https://"))
         else f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
     )
-    experiment = tracking.client().get_run(run_id).info.experiment_id
+    experiment = read_run(run_id).experiment_id
     local = "" if uri.startswith(("http://", "https://")) else " (make ui)"
     return f"{base}/#/experiments/{experiment}/runs/{run_id}?{TRAINING_VIEW}{local}"
 
