@@ -24,8 +24,8 @@ from bench.errors import UserError
 from bench.horizon_rule import run_outcome, seed_key
 from bench.horizon_spec import Arm, HorizonSpec, run_knobs
 from bench.results import horizon_runs, read_task_runs
+from bench.run_keys import Tag
 from bench.sweep_config import load_sweep
-from bench.tracking import Tag
 
 # Lazy imports: heavy libraries (torch, Lightning, MLflow, Optuna, datasets, numpy, scipy) are
 # imported inside the functions that use them, so `python -m bench --help` and `list` stay fast

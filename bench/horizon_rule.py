@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from bench.cells import CELL_ORDER
 from bench.convergence import LEFT_BASELINE, NEVER, STEPS, backfill_left_baseline, beats_baseline
 from bench.markdown import MISSING, markdown_table, ratio_text
+from bench.run_keys import Metric, State, Tag
 from bench.stats import one_sided_bound, summarize
-from bench.tracking import Metric, State, Tag
 from bench.variants import VARIANT_ORDER
 
 

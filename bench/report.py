@@ -64,8 +64,8 @@ from bench.results import (
     searched_keys,
     train_validation_gap,
 )
+from bench.run_keys import Metric, Tag
 from bench.stats import below_p, compare, holm, summarize
-from bench.tracking import Metric, Tag
 from bench.verdicts import Verdict, all_verdicts, contradictions, verdict_section
 
 REPORTS = ROOT / "reports" / "local"  # `make report`: the user's reports (git-ignored)

@@ -12,7 +12,7 @@ from bench.horizon_rule import LEGEND, format_table, ordered_arms, tabulate
 from bench.markdown import MISSING, compute_text, markdown_table, scientific
 from bench.registry import get_task
 from bench.results import compute_time, probe_ratio, probe_runs, read_horizon
-from bench.tracking import Tag
+from bench.run_keys import Tag
 
 PROFILE = "cells"  # the horizon profile that puts the new cells beside the classic ones
 TASKS = ("copy-memory", "adding", "mqar")

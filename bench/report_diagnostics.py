@@ -12,7 +12,7 @@ from bench.cells import reference_cell
 from bench.horizon_rule import LEGEND, format_table, ordered_arms
 from bench.markdown import MISSING, compute_text, markdown_table, scientific
 from bench.results import compute_time, probe_curves, probe_ratio, probe_runs
-from bench.tracking import Tag
+from bench.run_keys import Tag
 
 ZERO_INPUT_RADII = (0.9, 1.0, 1.1)
 ZERO_INPUT_STEPS, ZERO_INPUT_HIDDEN = 100, 64

@@ -9,7 +9,7 @@ import json
 
 from bench.console import counted
 from bench.results import grid_items
-from bench.tracking import Tag
+from bench.run_keys import Tag
 
 SMOKE_NOTE = "checks the machinery, not the science"
 

@@ -19,7 +19,7 @@ from bench.cells import CELL_ORDER
 from bench.config import check_lm_label
 from bench.embeddings import LM_PREFIX
 from bench.errors import UserError, first_line
-from bench.tracking import Metric, Stage, State, Tag
+from bench.run_keys import Metric, Stage, State, Tag
 from bench.variants import VARIANT_ORDER
 
 

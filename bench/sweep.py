@@ -35,9 +35,9 @@ from bench.file_schema import Distribution
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.results import read_run
+from bench.run_keys import Tag as T
 from bench.stores import safe_url
 from bench.sweep_config import StudyKey, SweepSpec
-from bench.tracking import Tag as T
 
 
 @contextlib.contextmanager

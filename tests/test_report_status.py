@@ -11,7 +11,7 @@ from bench import tracking
 from bench.report import write_index, write_report
 from bench.report_status import SMOKE_NOTE, is_smoke, smoke_banner, sweep_status
 from bench.results import StudyResults
-from bench.tracking import Tag
+from bench.run_keys import Tag
 from tests.records import record
 
 

@@ -320,7 +320,7 @@ def test_the_accuracy_baseline_is_the_train_majority_class_scored_on_test(tmp_pa
 
 
 def test_a_runs_validation_history_is_judged_against_the_validation_baseline():
-    from bench.tracking import Metric
+    from bench.run_keys import Metric
 
     logged = {"baseline/acc": 0.499, "baseline/val_acc": 0.509, "baseline/loss": 0.693}
     assert Metric.baseline_for_validation(logged, "acc") == 0.509
