@@ -4,6 +4,8 @@ model, the base with arms and budget, key types, distributions, the pruner, and 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
@@ -199,6 +201,11 @@ class FileSpec(Strict):
     def error(self, key: str, message: str, run: str = "") -> UserError:
         """One line naming the file, the key, the profile and the study or arm `run` it concerns."""
         return UserError(f"{self.path}: {key} (profile {self.profile}{', ' + run if run else ''}): {message}")
+
+
+def digest(knobs: dict) -> str:
+    """8 hex digits of `knobs`: a spec's fingerprint (what makes its runs one experiment); 6 name a sweep's ARGS."""
+    return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> str:

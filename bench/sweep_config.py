@@ -4,9 +4,7 @@ budget and the evaluation; profiles (`cpu`, `gpu`, `smoke`, ...) override any of
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,7 +126,7 @@ def load_sweep(
     spec = schema.read_spec(SweepSpec, "sweep", path or sweep_path(task), task, profile, overrides)
     spec.study_prefix = f"{task}:{spec.profile}"
     if overrides:  # studies with other data or settings must not mix with these: named apart
-        spec.study_prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
+        spec.study_prefix += "+" + schema.digest(overrides)[:6]
     check_one_place_per_knob(spec, set(overrides or {}))
     for study in spec.studies:
         if not spec.space_for(study.variant) and spec.trials > 1:
