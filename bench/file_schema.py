@@ -307,10 +307,9 @@ def one_line(error: dict, model: type[BaseModel], given: dict, path: Path, profi
     if isinstance(cause, SchemaError) and str(cause).startswith("unknown key "):
         return f"{path}: {cause}"  # (a pruner's field: the message names it whole)
     depth = {"search_space": 2, "variant_space": 3}.get(loc[0] if loc else "", 0)
-    in_distribution = depth and len(loc) >= depth and "[key]" not in loc
-    if isinstance(cause, SchemaError):  # (a distribution's own: without its type tag)
-        key, message = ".".join(filter(None, [*(loc[:depth] if in_distribution else loc), cause.key])), str(cause)
-    elif in_distribution:
+    if isinstance(cause, SchemaError):  # (file_key: a distribution's without its type tag)
+        key, message = ".".join(filter(None, [file_key(loc, given), cause.key])), str(cause)
+    elif depth and len(loc) >= depth and "[key]" not in loc:  # in a distribution
         key, message = ".".join(loc[:depth]), distribution_error(loc[depth:], error)
     else:
         key, message = file_key(loc, given), allowed(model, loc, error)
