@@ -241,6 +241,8 @@ def read_spec(
     if raw.get("task") != task:
         raise UserError(f"{path}: task: is {raw.get('task')!r}, expected {task!r}")
     profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise UserError(f"{path}: profiles: expected a mapping of profile name: keys (got {profiles!r})")
     profile = profile or default_profile()
     if profile not in profiles:
         raise UserError(

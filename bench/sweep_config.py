@@ -168,7 +168,9 @@ def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> No
     ignored: name both places. A grid point replacing a fixed value (and ARGS the file's) is the documented use."""
     head = [(k, f"ARGS ({k}={v})" if k in from_command_line else f"fixed.{k}") for k, v in spec.fixed.items()]
     head += [(k, f"grid.{k}") for k in spec.grid]
-    for variant in {*spec.variant_grid, *spec.variant_space} or {""}:  # one study's knobs: one variant's places
+    # In the file's order (a set's would depend on PYTHONHASHSEED: the message must not)
+    variants = dict.fromkeys([*spec.variant_grid, *spec.variant_space]) or [""]
+    for variant in variants:  # one study's knobs: one variant's places
         pairs = head + [(k, f"variant_grid.{variant}.{k}") for k in spec.variant_grid.get(variant, {})]
         pairs += [(k, f"search_space.{k}") for k in spec.search_space]
         space = spec.variant_space.get(variant, {})  # (a variant's own range replaces the shared one)
