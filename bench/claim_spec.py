@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from bench import file_schema as schema
 from bench.cells import CELLS
 from bench.errors import UserError
-from bench.horizon_spec import Arm, HorizonSpec, check_arms, digest
+from bench.horizon_spec import Arm, HorizonSpec, check_arms
 from bench.paths import ROOT
 from bench.registry import get_task
 from bench.run_keys import Stage, Tag
@@ -91,7 +91,7 @@ class ClaimSpec(HorizonSpec):
             include={"axis", "settings", "fixed", "lineup"}, exclude={"lineup": {"__all__": {"lrs"}}}
         )
         knobs["budget"] = [self.max_epochs, self.max_steps, self.eval_every_steps, self.patience_steps, self.solved]
-        return digest(knobs)
+        return schema.digest(knobs)
 
 
 def experiment_paths(claim: str | None = None) -> list[Path]:

@@ -4,6 +4,8 @@ model, the base with arms and budget, key types, distributions, the pruner, and 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
@@ -201,6 +203,11 @@ class FileSpec(Strict):
         return UserError(f"{self.path}: {key} (profile {self.profile}{', ' + run if run else ''}): {message}")
 
 
+def digest(knobs: dict) -> str:
+    """8 hex digits of `knobs`: a spec's fingerprint (what makes its runs one experiment); 6 name a sweep's ARGS."""
+    return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
 def describe_budget(max_epochs: int, max_steps: int, eval_every_steps: int, patience_steps: int) -> str:
     if not max_steps:
         return counted(max_epochs, "epoch")
@@ -234,6 +241,8 @@ def read_spec(
     if raw.get("task") != task:
         raise UserError(f"{path}: task: is {raw.get('task')!r}, expected {task!r}")
     profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise UserError(f"{path}: profiles: expected a mapping of profile name: keys (got {profiles!r})")
     profile = profile or default_profile()
     if profile not in profiles:
         raise UserError(
@@ -300,10 +309,9 @@ def one_line(error: dict, model: type[BaseModel], given: dict, path: Path, profi
     if isinstance(cause, SchemaError) and str(cause).startswith("unknown key "):
         return f"{path}: {cause}"  # (a pruner's field: the message names it whole)
     depth = {"search_space": 2, "variant_space": 3}.get(loc[0] if loc else "", 0)
-    in_distribution = depth and len(loc) >= depth and "[key]" not in loc
-    if isinstance(cause, SchemaError):  # (a distribution's own: without its type tag)
-        key, message = ".".join(filter(None, [*(loc[:depth] if in_distribution else loc), cause.key])), str(cause)
-    elif in_distribution:
+    if isinstance(cause, SchemaError):  # (file_key: a distribution's without its type tag)
+        key, message = ".".join(filter(None, [file_key(loc, given), cause.key])), str(cause)
+    elif depth and len(loc) >= depth and "[key]" not in loc:  # in a distribution
         key, message = ".".join(loc[:depth]), distribution_error(loc[depth:], error)
     else:
         key, message = file_key(loc, given), allowed(model, loc, error)

@@ -3,8 +3,6 @@ simple RNN's activation ablation) train at which lengths with which seeds, read 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -89,12 +87,7 @@ class HorizonSpec(schema.FileSpec):
             knobs["budget"] = [self.max_steps, self.eval_every_steps, self.patience_steps]
         if self.tuned:  # a sweep whose best changed since: a fresh set, never one cell of two configurations
             knobs["tuned"] = {f"{v}/{c}": tuned for (v, c), (tuned, _) in sorted(self.tuned.items())}
-        return digest(knobs)
-
-
-def digest(knobs: dict) -> str:
-    """A spec's fingerprint: 8 hex digits of what makes its runs one experiment."""
-    return hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        return schema.digest(knobs)
 
 
 def load_horizon(task: str, profile: str | None = None, path: Path | None = None) -> HorizonSpec:

@@ -4,9 +4,7 @@ budget and the evaluation; profiles (`cpu`, `gpu`, `smoke`, ...) override any of
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,7 +126,7 @@ def load_sweep(
     spec = schema.read_spec(SweepSpec, "sweep", path or sweep_path(task), task, profile, overrides)
     spec.study_prefix = f"{task}:{spec.profile}"
     if overrides:  # studies with other data or settings must not mix with these: named apart
-        spec.study_prefix += "+" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
+        spec.study_prefix += "+" + schema.digest(overrides)[:6]
     check_one_place_per_knob(spec, set(overrides or {}))
     for study in spec.studies:
         if not spec.space_for(study.variant) and spec.trials > 1:
@@ -170,7 +168,9 @@ def check_one_place_per_knob(spec: SweepSpec, from_command_line: set[str]) -> No
     ignored: name both places. A grid point replacing a fixed value (and ARGS the file's) is the documented use."""
     head = [(k, f"ARGS ({k}={v})" if k in from_command_line else f"fixed.{k}") for k, v in spec.fixed.items()]
     head += [(k, f"grid.{k}") for k in spec.grid]
-    for variant in {*spec.variant_grid, *spec.variant_space} or {""}:  # one study's knobs: one variant's places
+    # In the file's order (a set's would depend on PYTHONHASHSEED: the message must not)
+    variants = dict.fromkeys([*spec.variant_grid, *spec.variant_space]) or [""]
+    for variant in variants:  # one study's knobs: one variant's places
         pairs = head + [(k, f"variant_grid.{variant}.{k}") for k in spec.variant_grid.get(variant, {})]
         pairs += [(k, f"search_space.{k}") for k in spec.search_space]
         space = spec.variant_space.get(variant, {})  # (a variant's own range replaces the shared one)

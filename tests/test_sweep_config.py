@@ -1,5 +1,6 @@
 """Sweep files: profiles merge, and every malformed file fails in one line with exit 2, creating nothing."""
 
+import os
 import subprocess
 import sys
 
@@ -93,6 +94,7 @@ BAD_FILES = {
     "malformed yaml": ("task: adding\nsearch_space: {lr: [\n", "malformed YAML"),
     "unknown key": ({"colour": "red"}, "unknown key colour"),
     "unknown profile key": ({"profiles": {"test": {"speed": 1}}}, "unknown key profiles.test.speed"),
+    "profiles not a mapping": ({"profiles": [1]}, "profiles: expected a mapping of profile name: keys (got [1])"),
     "low above high": (
         {"search_space": {"lr": {"type": "float", "low": 0.1, "high": 0.01}}},
         "search_space.lr (profile test): low (0.1) > high (0.01)",
@@ -236,3 +238,32 @@ def test_each_variant_may_search_the_same_knob_over_its_own_range(tmp_path):
     )
     with pytest.raises(UserError, match="set in two places, fixed.dropout and variant_space.stacked.dropout"):
         load_sweep("adding", "test", bad)
+
+
+def test_a_knob_in_two_variants_grids_and_the_search_space_names_the_first_variant_of_the_file_whatever_the_hash_seed(
+    tmp_path,
+):
+    """The variants were a set: which one the message named changed with PYTHONHASHSEED (0 and 1 differed)."""
+    dropout = {"type": "float", "low": 0.0, "high": 0.3}
+    path = write_sweep(
+        tmp_path / "a.yaml",
+        variants=["simple", "stacked"],
+        search_space={"dropout": dropout},
+        variant_grid={"simple": {"dropout": [0.1]}, "stacked": {"dropout": [0.2]}},
+    )
+    code = (
+        "from pathlib import Path\nfrom bench.errors import UserError\nfrom bench.sweep_config import load_sweep\n"
+        f"try:\n    load_sweep('adding', 'test', Path({str(path)!r}))\nexcept UserError as error:\n    print(error)"
+    )
+    messages = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for seed in ("0", "1")
+    }
+    assert len(messages) == 1
+    assert messages.pop().endswith("set in two places, variant_grid.simple.dropout and search_space.dropout; keep one")
