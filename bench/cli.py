@@ -280,7 +280,7 @@ def command_sweep(args: argparse.Namespace) -> None:
     check_stores(optuna_storage=args.storage or os.environ.get("STORAGE") or "")
     from bench import sweep  # (lazy: Optuna; only once the file and the stores are valid)
 
-    storage_url = args.storage or os.environ.get("STORAGE") or sweep.default_storage_url()
+    storage_url = stores.optuna_storage_url(args.storage)
     print(console.sweep_block(spec, storage_url), flush=True)
     if args.plan:
         from bench import plan  # (lazy: torch, Lightning; only a plan probes training steps)
@@ -507,9 +507,7 @@ def add_dashboard(commands: argparse._SubParsersAction, common: argparse.Argumen
 
 
 def command_dashboard(args: argparse.Namespace) -> None:
-    from bench import sweep  # (lazy: Optuna, for its default storage's URL)
-
-    url = args.storage or os.environ.get("STORAGE") or sweep.default_storage_url()
+    url = stores.optuna_storage_url(args.storage)
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
         raise UserError(f"no Optuna storage at {url}: run a sweep first (make sweep TASK=... PROFILE=smoke)")
     stores.check_database(url, "Optuna storage")

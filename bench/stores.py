@@ -70,6 +70,11 @@ def tracking_uri() -> str:
     return encoded_url(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}")
 
 
+def optuna_storage_url(given: str | None = None) -> str:
+    """The Optuna storage: `given` (--storage), else STORAGE, else sweeps/optuna.db in the repository."""
+    return given or os.environ.get("STORAGE") or f"sqlite:///{ROOT / 'sweeps' / 'optuna.db'}"
+
+
 def experiment_name(task: str, dataset: str = "") -> str:
     """One experiment per task, and per dataset for tasks on the user's own data: text-classification/<name>."""
     return f"{task}/{dataset}" if dataset else task

@@ -32,7 +32,6 @@ from bench import console, interrupts, stores, tracking
 from bench.config import resolve_config
 from bench.errors import UserError, failure_reason
 from bench.file_schema import Distribution
-from bench.paths import ROOT
 from bench.registry import get_task
 from bench.results import read_run
 from bench.run_keys import Tag as T
@@ -63,10 +62,6 @@ class SlotTaken(Exception):
     """Other workers already hold every remaining trial of this study's budget."""
 
 
-def default_storage_url() -> str:
-    return f"sqlite:///{ROOT / 'sweeps' / 'optuna.db'}"
-
-
 class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
     """Optuna's retry of a dead worker's trial (queued as WAITING, same parameters), without the dead
     run's own records (its MLflow run id, owner, reasons): the retry gets its own."""
@@ -80,7 +75,7 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
 def make_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats, so a trial whose worker died is failed and retried.
     (Optuna's journal file storage has no heartbeat; SQLite, with a lock timeout, serves one machine.)"""
-    url = stores.encoded_url(url or os.environ.get("STORAGE") or default_storage_url())
+    url = stores.encoded_url(stores.optuna_storage_url(url))
     interval = int(os.environ.get("RNNBENCH_HEARTBEAT_INTERVAL", "10"))
     grace = int(os.environ.get("RNNBENCH_HEARTBEAT_GRACE", str(3 * interval)))
     if url.startswith("sqlite:///"):
