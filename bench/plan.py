@@ -310,7 +310,7 @@ def horizon_plan(spec, jobs: int) -> str:
     lines.append(
         f"estimated at most {console.duration(total)} for one worker, {console.duration(total / jobs)} with {jobs} "
         f"job{'s' if jobs > 1 else ''}, on "
-        f"this machine ({os.cpu_count()} CPUs{', CUDA' if cuda_available() else ', no GPU'}; load "
+        f"this machine ({os.cpu_count()} CPUs{', CUDA' if torch.cuda.is_available() else ', no GPU'}; load "
         f"{os.getloadavg()[0]:.1f}); a GPU run of the same file takes a fraction of a CPU estimate"
     )
     return "\n".join(lines)
@@ -327,7 +327,3 @@ def horizon_seconds(spec) -> dict[int, float]:
             seconds += training_seconds(spec, probe_config(config, HORIZON_PROBE_STEPS)) * len(spec.seeds)
         by_value[value] = seconds
     return by_value
-
-
-def cuda_available() -> bool:
-    return torch.cuda.is_available()
