@@ -91,8 +91,7 @@ def load_task_results(
         backfill_left_baseline(task, [r for s in studies for r in s.finals])
         horizon = tabulate(task, horizon)
     except Exception as error:
-        uri = stores.safe_url(stores.tracking_uri())
-        raise UserError(f"cannot reach the MLflow store {uri}: {stores.scrub(first_line(error))}") from None
+        raise stores.unreachable(error) from None
     return TaskResults(task, studies, profile, horizon, dataset, groups)
 
 

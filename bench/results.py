@@ -18,7 +18,7 @@ from bench import stores, tracking
 from bench.cells import CELL_ORDER
 from bench.config import check_lm_label
 from bench.embeddings import LM_PREFIX
-from bench.errors import UserError, first_line
+from bench.errors import UserError
 from bench.run_keys import Metric, Stage, State, Tag
 from bench.variants import VARIANT_ORDER
 
@@ -172,8 +172,7 @@ def dataset_experiments(task: str) -> list[str]:
     try:
         experiments = tracking.client().search_experiments(filter_string=f"name LIKE '{task}/%'")
     except Exception as error:
-        uri = stores.safe_url(stores.tracking_uri())
-        raise UserError(f"cannot reach the MLflow store {uri}: {stores.scrub(first_line(error))}") from None
+        raise stores.unreachable(error) from None
     return sorted(e.name.removeprefix(f"{task}/") for e in experiments)
 
 
@@ -196,7 +195,7 @@ def read_task_runs(
             tracking.close_orphan_runs(experiment.experiment_id)
         runs = search_runs(name)
     except Exception as error:
-        raise UserError(f"cannot reach the MLflow store {uri}: {stores.scrub(first_line(error))}") from None
+        raise stores.unreachable(error) from None
     swept = [r for r in runs if r.tags.get(Tag.STAGE) in Stage.SWEPT]
     if not swept:
         raise NoSweepRuns(f"no runs for {what} in {uri}; {hint}", [r for r in runs if r.status == "FINISHED"])

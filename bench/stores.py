@@ -12,7 +12,7 @@ import functools
 import os
 from pathlib import Path
 
-from bench.errors import UserError
+from bench.errors import UserError, first_line
 from bench.paths import ROOT
 
 
@@ -252,6 +252,11 @@ def check_sqlite_path(path_text: str, what: str) -> None:
             f"the {what} {path} is not an SQLite database (its first bytes are not SQLite's header): "
             "move it aside, or use another file"
         )
+
+
+def unreachable(error: BaseException) -> UserError:
+    """The one line for an MLflow store that failed during a call (after its check passed), password masked."""
+    return UserError(f"cannot reach the MLflow store {safe_url(tracking_uri())}: {scrub(first_line(error))}")
 
 
 def connection_error(error: BaseException) -> str:

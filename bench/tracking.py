@@ -19,7 +19,7 @@ from typing import Iterator
 from filelock import FileLock
 
 from bench import interrupts, stores
-from bench.errors import RunFailed, UserError, failure_reason, first_line
+from bench.errors import RunFailed, failure_reason
 from bench.paths import artifact_root
 
 # The MLflow schema (every tag, tag value and metric name) is named in bench/run_keys.py, which data
@@ -65,8 +65,7 @@ def _ensure_experiment(name: str) -> str:
     try:
         experiment = mlflow_client.get_experiment_by_name(name)
     except Exception as error:  # unreachable server, unreadable database, ...
-        uri = stores.safe_url(stores.tracking_uri())
-        raise UserError(f"cannot reach the MLflow store {uri}: {stores.scrub(first_line(error))}") from None
+        raise stores.unreachable(error) from None
     if experiment is not None:
         if "mlflow.experimentKind" not in experiment.tags:
             mlflow_client.set_experiment_tag(
